@@ -1,0 +1,63 @@
+//! Reading the configuration from defaults, a TOML file and the environment.
+
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+
+use super::{Config, ConfigError};
+
+/// The file read when `--config` is not given, if it exists.
+pub const DEFAULT_FILE: &str = "iohost.toml";
+/// Prefix of the environment variables that override keys.
+pub const ENV_PREFIX: &str = "IOHOST_";
+/// Variables under the prefix that are not config keys (read by the command line instead).
+const ENV_NOT_KEYS: &[&str] = &["config"];
+
+/// Where the configuration came from, for logs and `iohost config check`.
+#[derive(Debug, Clone)]
+pub struct ConfigSource {
+    /// The TOML file that was read, if any.
+    pub file: Option<PathBuf>,
+}
+
+/// Loads and validates the configuration. `explicit` is the `--config` path: it must exist, while
+/// the default `iohost.toml` is read only when present so that `iohost serve` runs with no file.
+pub fn load(explicit: Option<&Path>) -> Result<(Config, ConfigSource), ConfigError> {
+    let file = match explicit {
+        Some(path) if !path.is_file() => {
+            return Err(ConfigError::MissingFile {
+                path: path.display().to_string(),
+            });
+        }
+        Some(path) => Some(path.to_path_buf()),
+        None => Some(PathBuf::from(DEFAULT_FILE)).filter(|p| p.is_file()),
+    };
+
+    let mut figment = Figment::from(Serialized::defaults(Config::default()));
+    if let Some(path) = &file {
+        figment = figment.merge(Toml::file_exact(path));
+    }
+    figment = figment.merge(Env::prefixed(ENV_PREFIX).ignore(ENV_NOT_KEYS).split("__"));
+
+    let config: Config = figment.extract().map_err(|e| {
+        ConfigError::Parse(
+            e.into_iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    })?;
+    config.validate()?;
+    Ok((config, ConfigSource { file }))
+}
+
+/// Parses a TOML document on its own (no environment), for tests and `config check`.
+pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
+    let config: Config = Figment::from(Serialized::defaults(Config::default()))
+        .merge(Toml::string(text))
+        .extract()
+        .map_err(|e| ConfigError::Parse(e.to_string()))?;
+    config.validate()?;
+    Ok(config)
+}

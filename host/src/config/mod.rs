@@ -1,0 +1,205 @@
+//! Configuration: one TOML file, every key overridable by `IOHOST_*` environment variables.
+//!
+//! Precedence, lowest first: built-in defaults, the TOML file, the environment. Nested keys are
+//! joined with a double underscore: `server.ping_interval_ms` is `IOHOST_SERVER__PING_INTERVAL_MS`.
+//! Every key is documented in `iohost.example.toml` at the repository root.
+
+mod load;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use load::{ConfigSource, from_toml_str, load};
+
+/// Everything that can go wrong while reading the configuration. Each variant names the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {path} does not exist")]
+    MissingFile { path: String },
+    #[error("{0}")]
+    Parse(String),
+    #[error("invalid value for `{key}`: {reason}")]
+    Invalid { key: String, reason: String },
+}
+
+impl ConfigError {
+    fn invalid(key: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::Invalid {
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The whole configuration of one iohost process.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub rooms: RoomsConfig,
+    pub private_messages: PrivateMessagesConfig,
+    pub log: LogConfig,
+    pub conformance: ConformanceConfig,
+}
+
+/// Transport, limits and lifecycle of the Socket.IO server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address and port to listen on; port 0 picks a free port (the log says which).
+    pub listen: SocketAddr,
+    /// Namespaces served besides `/`, e.g. `["/admin"]`.
+    pub namespaces: Vec<String>,
+    /// Origins allowed to connect from a browser; `["*"]` allows any.
+    pub cors_origins: Vec<String>,
+    /// Engine.IO transports offered to clients.
+    pub transports: Vec<Transport>,
+    pub ping_interval_ms: u64,
+    pub ping_timeout_ms: u64,
+    /// Time a client has to join a namespace after the Engine.IO handshake.
+    pub connect_timeout_ms: u64,
+    /// Largest polling request body and largest websocket message, in bytes.
+    pub max_payload_bytes: u64,
+    /// Largest number of binary attachments in one packet.
+    pub max_attachments: usize,
+    /// Largest number of connected sockets, all namespaces together.
+    pub max_connections: usize,
+    /// Packets queued per socket before the slow-client policy applies.
+    pub socket_queue_size: usize,
+    /// How long a graceful shutdown waits for connections to close.
+    pub shutdown_drain_ms: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 1338)),
+            namespaces: Vec::new(),
+            cors_origins: vec!["http://localhost:3000".to_owned()],
+            transports: vec![Transport::Polling, Transport::Websocket],
+            ping_interval_ms: 25_000,
+            ping_timeout_ms: 20_000,
+            connect_timeout_ms: 45_000,
+            max_payload_bytes: 1_000_000,
+            max_attachments: 64,
+            max_connections: 10_000,
+            socket_queue_size: 1_024,
+            shutdown_drain_ms: 10_000,
+        }
+    }
+}
+
+impl ServerConfig {
+    pub fn ping_interval(&self) -> Duration {
+        Duration::from_millis(self.ping_interval_ms)
+    }
+    pub fn ping_timeout(&self) -> Duration {
+        Duration::from_millis(self.ping_timeout_ms)
+    }
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+    pub fn shutdown_drain(&self) -> Duration {
+        Duration::from_millis(self.shutdown_drain_ms)
+    }
+    /// `/` followed by the configured extra namespaces.
+    pub fn all_namespaces(&self) -> Vec<String> {
+        std::iter::once("/".to_owned())
+            .chain(self.namespaces.iter().cloned())
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    Polling,
+    Websocket,
+}
+
+/// Which rooms a client may join with `join-room`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RoomsConfig {
+    /// Regular expression every room name must match.
+    pub name_pattern: String,
+    pub max_name_length: usize,
+    /// Rooms one socket may join with `join-room` (the rooms iohost joins for it do not count).
+    pub max_per_socket: usize,
+    /// Glob patterns of rooms any role may join.
+    pub allow: Vec<String>,
+    /// Per-role overrides: a role listed here may join only the rooms its own `allow` names.
+    pub roles: BTreeMap<String, RoleRooms>,
+}
+
+impl Default for RoomsConfig {
+    fn default() -> Self {
+        Self {
+            name_pattern: "^[A-Za-z0-9_-]+$".to_owned(),
+            max_name_length: 128,
+            max_per_socket: 50,
+            allow: vec!["*".to_owned()],
+            roles: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RoleRooms {
+    pub allow: Vec<String>,
+}
+
+/// The `private-message` client event (socket to socket).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrivateMessagesConfig {
+    pub enabled: bool,
+    /// Longest message, in characters.
+    pub max_length: usize,
+}
+
+impl Default for PrivateMessagesConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            max_length: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// A `tracing` filter such as `info` or `iohost=debug,info`; `RUST_LOG` wins when set.
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".to_owned(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Settings only the protocol conformance profile uses.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConformanceConfig {
+    /// Serve the socket.io-protocol suite's echo events (`message`, `message-with-ack`, `auth`).
+    pub echo: bool,
+}

@@ -1,0 +1,205 @@
+//! Checks that serde cannot express: ranges, patterns, names. Each error names its key.
+
+use globset::Glob;
+use regex::Regex;
+use tracing_subscriber::EnvFilter;
+
+use super::{Config, ConfigError};
+
+impl Config {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let s = &self.server;
+        positive("server.ping_interval_ms", s.ping_interval_ms)?;
+        positive("server.ping_timeout_ms", s.ping_timeout_ms)?;
+        positive("server.connect_timeout_ms", s.connect_timeout_ms)?;
+        at_least("server.max_payload_bytes", s.max_payload_bytes, 1_024)?;
+        at_least("server.max_connections", s.max_connections as u64, 1)?;
+        at_least("server.socket_queue_size", s.socket_queue_size as u64, 16)?;
+        if s.transports.is_empty() {
+            return Err(ConfigError::invalid(
+                "server.transports",
+                "name at least one transport",
+            ));
+        }
+        for (i, ns) in s.namespaces.iter().enumerate() {
+            check_namespace(ns)
+                .map_err(|r| ConfigError::invalid(format!("server.namespaces[{i}]"), r))?;
+            if s.namespaces[..i].contains(ns) {
+                return Err(ConfigError::invalid(
+                    format!("server.namespaces[{i}]"),
+                    format!("`{ns}` is listed twice"),
+                ));
+            }
+        }
+        for (i, origin) in s.cors_origins.iter().enumerate() {
+            check_origin(origin)
+                .map_err(|r| ConfigError::invalid(format!("server.cors_origins[{i}]"), r))?;
+        }
+
+        let r = &self.rooms;
+        Regex::new(&r.name_pattern)
+            .map_err(|e| ConfigError::invalid("rooms.name_pattern", e.to_string()))?;
+        at_least("rooms.max_name_length", r.max_name_length as u64, 1)?;
+        check_globs("rooms.allow", &r.allow)?;
+        for (role, rooms) in &r.roles {
+            if role.is_empty() || role.chars().any(|c| c.is_uppercase()) {
+                return Err(ConfigError::invalid(
+                    format!("rooms.roles.{role}"),
+                    "role names are lower case, as in the `io-role-<role>` rooms",
+                ));
+            }
+            check_globs(&format!("rooms.roles.{role}.allow"), &rooms.allow)?;
+        }
+
+        at_least(
+            "private_messages.max_length",
+            self.private_messages.max_length as u64,
+            1,
+        )?;
+        EnvFilter::try_new(&self.log.level)
+            .map_err(|e| ConfigError::invalid("log.level", e.to_string()))?;
+        Ok(())
+    }
+}
+
+fn positive(key: &str, value: u64) -> Result<(), ConfigError> {
+    at_least(key, value, 1)
+}
+
+fn at_least(key: &str, value: u64, min: u64) -> Result<(), ConfigError> {
+    if value < min {
+        return Err(ConfigError::invalid(
+            key,
+            format!("must be at least {min}, got {value}"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_namespace(ns: &str) -> Result<(), String> {
+    if ns == "/" {
+        return Err("`/` is always served; list only the extra namespaces".to_owned());
+    }
+    let valid = ns.len() > 1
+        && ns.starts_with('/')
+        && ns[1..]
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_/".contains(c));
+    if !valid {
+        return Err(format!(
+            "`{ns}` must start with `/` followed by letters, digits, `-`, `_` or `/`"
+        ));
+    }
+    Ok(())
+}
+
+fn check_origin(origin: &str) -> Result<(), String> {
+    if origin == "*" {
+        return Ok(());
+    }
+    let uri: http::Uri = origin
+        .parse()
+        .map_err(|e| format!("`{origin}` is not an origin: {e}"))?;
+    let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
+    let bare = uri.path_and_query().is_none_or(|p| p.as_str() == "/") && !origin.ends_with('/');
+    if !scheme_ok || uri.host().is_none() || !bare {
+        return Err(format!(
+            "`{origin}` must look like `https://example.com` or `http://localhost:3000` (scheme, host, optional port, no path), or be `*`"
+        ));
+    }
+    Ok(())
+}
+
+fn check_globs(key: &str, patterns: &[String]) -> Result<(), ConfigError> {
+    for (i, p) in patterns.iter().enumerate() {
+        Glob::new(p).map_err(|e| ConfigError::invalid(format!("{key}[{i}]"), e.to_string()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::load::from_toml_str;
+    use super::*;
+
+    fn invalid_key(toml: &str) -> String {
+        match from_toml_str(toml) {
+            Err(ConfigError::Invalid { key, .. }) => key,
+            other => panic!("expected an invalid-key error for {toml:?}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().expect("defaults validate");
+        assert_eq!(from_toml_str("").expect("empty file"), Config::default());
+    }
+
+    #[test]
+    fn each_bad_value_names_its_key() {
+        assert_eq!(
+            invalid_key("[server]\nping_interval_ms = 0"),
+            "server.ping_interval_ms"
+        );
+        assert_eq!(
+            invalid_key("[server]\nnamespaces = ['admin']"),
+            "server.namespaces[0]"
+        );
+        assert_eq!(
+            invalid_key("[server]\nnamespaces = ['/']"),
+            "server.namespaces[0]"
+        );
+        assert_eq!(
+            invalid_key("[server]\nnamespaces = ['/a', '/a']"),
+            "server.namespaces[1]"
+        );
+        assert_eq!(
+            invalid_key("[server]\ncors_origins = ['localhost:3000']"),
+            "server.cors_origins[0]"
+        );
+        assert_eq!(
+            invalid_key("[server]\ncors_origins = ['http://a.com/path']"),
+            "server.cors_origins[0]"
+        );
+        assert_eq!(
+            invalid_key("[server]\ntransports = []"),
+            "server.transports"
+        );
+        assert_eq!(
+            invalid_key("[server]\nsocket_queue_size = 2"),
+            "server.socket_queue_size"
+        );
+        assert_eq!(
+            invalid_key("[rooms]\nname_pattern = '('"),
+            "rooms.name_pattern"
+        );
+        assert_eq!(invalid_key("[rooms]\nallow = ['a[']"), "rooms.allow[0]");
+        assert_eq!(
+            invalid_key("[rooms.roles.Public]\nallow = []"),
+            "rooms.roles.Public"
+        );
+        assert_eq!(invalid_key("[log]\nlevel = 'info,,=x=y'"), "log.level");
+    }
+
+    #[test]
+    fn type_errors_and_unknown_keys_name_the_key() {
+        let err = from_toml_str("[server]\nping_interval_ms = 'soon'").expect_err("bad type");
+        assert!(err.to_string().contains("ping_interval_ms"), "{err}");
+        let err = from_toml_str("[server]\nlistn = '127.0.0.1:1'").expect_err("typo");
+        assert!(err.to_string().contains("listn"), "{err}");
+        let err = from_toml_str("[server]\nlisten = 'nowhere'").expect_err("bad address");
+        assert!(err.to_string().contains("listen"), "{err}");
+    }
+
+    #[test]
+    fn good_origins_pass() {
+        for o in [
+            "*",
+            "http://localhost:3000",
+            "https://example.com",
+            "http://127.0.0.1:8080",
+        ] {
+            check_origin(o).unwrap_or_else(|e| panic!("{o}: {e}"));
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! iohost: real-time Socket.IO beside Strapi, with event logic in WebAssembly handlers.
+//!
+//! Data flows one way: transport ([`server`]) -> identity and limits -> built-in events -> emit.
+//! [`config`] reads the settings, [`rooms`] decides which rooms a client may use, and [`model`]
+//! holds the types every layer shares.
+
+pub mod config;
+pub mod model;
+pub mod rooms;
+pub mod server;

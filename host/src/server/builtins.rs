@@ -1,0 +1,130 @@
+//! The client events every socket has, with the plugin's ack shapes:
+//! `join-room`, `leave-room`, `get-rooms`, `private-message`.
+
+use std::str::FromStr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+use socketioxide::SocketIo;
+use socketioxide::extract::{SocketRef, State, TryData};
+use socketioxide_core::Sid;
+
+use super::SharedRef;
+use super::connect::identity_of;
+use super::reply::{Reply, deliver};
+use crate::rooms::RoomPolicy;
+
+pub fn register(socket: &SocketRef) {
+    socket.on("join-room", join_room);
+    socket.on("leave-room", leave_room);
+    socket.on("get-rooms", get_rooms);
+    socket.on("private-message", private_message);
+    socket.on_fallback(unknown_event);
+}
+
+/// `join-room (room, ack)` -> `{success: true, room}`.
+async fn join_room(State(shared): State<SharedRef>, reply: Reply, TryData(arg): TryData<Value>) {
+    let socket = reply.socket();
+    let who = identity_of(socket);
+    let checked = shared
+        .rooms
+        .check_name(arg.as_ref().ok().and_then(Value::as_str))
+        .and_then(|room| {
+            let rooms = socket.rooms();
+            if rooms.iter().any(|r| r == room) {
+                return Ok(room);
+            }
+            let joined = rooms
+                .iter()
+                .filter(|r| RoomPolicy::is_client_room(r, &who))
+                .count();
+            shared.rooms.check_join(room, &who, joined).map(|()| room)
+        });
+    match checked {
+        Ok(room) => {
+            let room = room.to_owned();
+            socket.join(room.clone());
+            reply.ok(&json!({ "success": true, "room": room }));
+        }
+        Err(denied) => reply.fail(denied),
+    }
+}
+
+/// `leave-room (room, ack)` -> `{success: true, room}`, also when the socket was not in it.
+async fn leave_room(State(shared): State<SharedRef>, reply: Reply, TryData(arg): TryData<Value>) {
+    match shared
+        .rooms
+        .check_name(arg.as_ref().ok().and_then(Value::as_str))
+    {
+        Ok(room) => {
+            let room = room.to_owned();
+            reply.socket().leave(room.clone());
+            reply.ok(&json!({ "success": true, "room": room }));
+        }
+        Err(denied) => reply.fail(denied),
+    }
+}
+
+/// `get-rooms (ack)` -> `{success: true, rooms: [...]}`.
+async fn get_rooms(reply: Reply) {
+    let rooms = reply.socket().rooms();
+    reply.ok(&json!({ "success": true, "rooms": rooms }));
+}
+
+/// `private-message ({to, message}, ack)` -> `{success: true}`; the socket `to` (same namespace)
+/// gets `private-message {from, fromUser, message, timestamp}`.
+async fn private_message(
+    State(shared): State<SharedRef>,
+    io: SocketIo,
+    reply: Reply,
+    TryData(arg): TryData<Value>,
+) {
+    let settings = &shared.config.private_messages;
+    if !settings.enabled {
+        return reply
+            .fail("private messages are disabled on this server (private_messages.enabled)");
+    }
+    let arg = arg.unwrap_or(Value::Null);
+    let Some(to) = arg.get("to").and_then(Value::as_str) else {
+        return reply.fail("`to` must be the target socket id");
+    };
+    let Some(message) = arg.get("message").and_then(Value::as_str) else {
+        return reply.fail("`message` must be a string");
+    };
+    let length = message.chars().count();
+    if length == 0 || length > settings.max_length {
+        return reply.fail(format!(
+            "`message` must have 1 to {} characters, it has {length}",
+            settings.max_length
+        ));
+    }
+    let sender = reply.socket();
+    let target = Sid::from_str(to)
+        .ok()
+        .and_then(|sid| io.of(sender.ns()).and_then(|ns| ns.get_socket(sid)));
+    let Some(target) = target else {
+        return reply.fail(format!("no socket `{to}` is connected to this namespace"));
+    };
+    let timestamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default();
+    let body = json!({
+        "from": sender.id.to_string(),
+        "fromUser": identity_of(sender).user,
+        "message": message,
+        "timestamp": timestamp,
+    });
+    deliver(&target, target.emit("private-message", &body));
+    reply.ok(&json!({ "success": true }));
+}
+
+/// Events nothing handles: an ack request gets a clear error instead of a client-side timeout.
+async fn unknown_event(reply: Reply) {
+    if reply.wants_ack() {
+        let error = format!("no handler for event `{}`", reply.event());
+        reply.fail(error);
+    } else {
+        tracing::debug!(sid = %reply.socket().id, event = reply.event(), "event without a handler");
+    }
+}

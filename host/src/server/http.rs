@@ -1,0 +1,144 @@
+//! Plain HTTP around the Socket.IO endpoint: probes, CORS headers and the origin check.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+
+use super::SharedRef;
+
+/// Where socketioxide answers; the origin check applies below it.
+pub const SOCKET_IO_PATH: &str = "/socket.io";
+
+pub fn routes(shared: SharedRef) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(shared)
+}
+
+/// Alive: the process answers HTTP.
+async fn healthz() -> impl IntoResponse {
+    Json(json!({ "status": "ok" }))
+}
+
+/// Ready for new clients: 503 once shutdown has begun.
+async fn readyz(State(shared): State<SharedRef>) -> Response {
+    if shared.is_ready() {
+        Json(json!({ "status": "ready", "connections": shared.connections.current() }))
+            .into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "draining" })),
+        )
+            .into_response()
+    }
+}
+
+/// CORS headers for browsers: the configured origins, or any with `*`. iohost authenticates
+/// with tokens, not cookies, so credentials are not allowed (clients keep `withCredentials: false`).
+pub fn cors(origins: &[String]) -> CorsLayer {
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| o.parse().ok()))
+    };
+    CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers(Any)
+}
+
+/// Browsers do not apply CORS to websockets, and a refused CORS check still lets a polling
+/// request reach the server. So a Socket.IO request that carries an `Origin` header outside
+/// `server.cors_origins` (and not this server's own origin) is refused outright with 403.
+/// Requests without `Origin` come from non-browser clients and pass.
+pub async fn origin_guard(
+    State(shared): State<SharedRef>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let origin = request
+        .headers()
+        .get(header::ORIGIN)
+        .map(|o| o.to_str().unwrap_or_default());
+    if let Some(origin) = origin
+        && request.uri().path().starts_with(SOCKET_IO_PATH)
+        && !origin_allowed(
+            origin,
+            &shared.config.server.cors_origins,
+            request.headers(),
+        )
+    {
+        tracing::info!(
+            origin,
+            "refused a Socket.IO request from an origin not in server.cors_origins"
+        );
+        return (
+            StatusCode::FORBIDDEN,
+            Json(json!({ "code": 4, "message": format!("Origin {origin} is not allowed") })),
+        )
+            .into_response();
+    }
+    next.run(request).await
+}
+
+fn origin_allowed(origin: &str, allowed: &[String], headers: &HeaderMap) -> bool {
+    if allowed
+        .iter()
+        .any(|a| a == "*" || a.eq_ignore_ascii_case(origin))
+    {
+        return true;
+    }
+    // Same origin: pages served by iohost itself (the demo, the admin page).
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let origin_authority = origin.split_once("://").map(|(_, rest)| rest);
+    matches!((host, origin_authority), (Some(h), Some(o)) if h.eq_ignore_ascii_case(o))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(h: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, h.parse().expect("header"));
+        headers
+    }
+
+    #[test]
+    fn origins_are_matched_exactly_or_as_same_origin() {
+        let allowed = vec!["http://localhost:3000".to_owned()];
+        assert!(origin_allowed(
+            "http://localhost:3000",
+            &allowed,
+            &host("x:1")
+        ));
+        assert!(!origin_allowed(
+            "http://localhost:3001",
+            &allowed,
+            &host("x:1")
+        ));
+        assert!(!origin_allowed(
+            "http://evil.example",
+            &allowed,
+            &host("x:1")
+        ));
+        assert!(origin_allowed(
+            "http://127.0.0.1:1338",
+            &allowed,
+            &host("127.0.0.1:1338")
+        ));
+        assert!(origin_allowed(
+            "http://anything",
+            &["*".to_owned()],
+            &host("x:1")
+        ));
+    }
+}

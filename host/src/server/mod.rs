@@ -1,0 +1,103 @@
+//! The Socket.IO server: socketioxide on axum, namespaces, built-in events, HTTP probes, shutdown.
+
+mod builtins;
+mod connect;
+mod echo;
+mod http;
+mod limits;
+mod reply;
+mod shutdown;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context;
+use axum::Router;
+use socketioxide::{ParserConfig, SocketIo, TransportType};
+use tokio::net::TcpListener;
+
+use crate::config::{Config, Transport};
+use crate::rooms::RoomPolicy;
+
+pub use limits::ConnectionLimit;
+
+/// What every namespace handler needs, shared through socketioxide's state.
+#[derive(Debug)]
+pub struct Shared {
+    pub config: Config,
+    pub rooms: RoomPolicy,
+    pub connections: ConnectionLimit,
+    /// False once shutdown has begun: `/readyz` turns 503 so load balancers stop sending clients.
+    pub ready: AtomicBool,
+}
+
+pub type SharedRef = Arc<Shared>;
+
+/// A built server, not yet listening.
+pub struct App {
+    pub router: Router,
+    pub io: SocketIo,
+    pub shared: SharedRef,
+}
+
+impl App {
+    pub fn new(config: Config) -> anyhow::Result<Self> {
+        let shared = Arc::new(Shared {
+            rooms: RoomPolicy::new(&config.rooms)?,
+            connections: ConnectionLimit::new(config.server.max_connections),
+            ready: AtomicBool::new(true),
+            config,
+        });
+        let s = &shared.config.server;
+        let parser = ParserConfig::common()
+            .max_incoming_binaries(s.max_attachments)
+            .max_incoming_binary_buf_size(s.max_payload_bytes as usize);
+        let builder = SocketIo::builder()
+            .ping_interval(s.ping_interval())
+            .ping_timeout(s.ping_timeout())
+            .connect_timeout(s.connect_timeout())
+            .max_payload(s.max_payload_bytes)
+            .ws_max_message_size(s.max_payload_bytes as usize)
+            .ws_max_frame_size(s.max_payload_bytes as usize)
+            .max_buffer_size(s.socket_queue_size)
+            .with_parser(parser)
+            .with_state(shared.clone());
+        let has = |t| s.transports.contains(&t);
+        let builder = match (has(Transport::Polling), has(Transport::Websocket)) {
+            (true, false) => builder.transports([TransportType::Polling]),
+            (false, true) => builder.transports([TransportType::Websocket]),
+            _ => builder,
+        };
+        let (io_layer, io) = builder.build_layer();
+        connect::register_namespaces(&io, &shared.config);
+
+        let router = http::routes(shared.clone())
+            .layer(io_layer)
+            .layer(http::cors(&shared.config.server.cors_origins))
+            .layer(axum::middleware::from_fn_with_state(
+                shared.clone(),
+                http::origin_guard,
+            ));
+        Ok(Self { router, io, shared })
+    }
+
+    /// Listens until SIGINT or SIGTERM, then drains (see [`shutdown`]) and returns.
+    pub async fn serve(self) -> anyhow::Result<()> {
+        let addr = self.shared.config.server.listen;
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} (server.listen)"))?;
+        let local = listener.local_addr()?;
+        tracing::info!(
+            namespaces = ?self.shared.config.server.all_namespaces(),
+            "iohost listening on http://{local}"
+        );
+        shutdown::serve_until_signal(listener, self).await
+    }
+}
+
+impl Shared {
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,98 @@
+//! Answering a client event: an ack when the client asked for one, else an `error` event for
+//! failures, so that invalid input is never met with silence. Also the slow-client policy.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::json;
+use socketioxide::adapter::LocalAdapter;
+use socketioxide::extract::{AckSender, Event, SocketRef};
+use socketioxide::handler::FromMessageParts;
+use socketioxide::socket::Socket;
+use socketioxide::{ParserError, SendError, SocketError};
+use socketioxide_core::Value;
+
+/// The event a client receives when an event it sent without an ack callback failed.
+pub const ERROR_EVENT: &str = "error";
+
+/// Extractor: everything needed to answer the event being handled.
+pub struct Reply {
+    socket: SocketRef,
+    ack: AckSender,
+    event: String,
+    wants_ack: bool,
+}
+
+impl FromMessageParts<LocalAdapter> for Reply {
+    type Error = ParserError;
+
+    fn from_message_parts(
+        s: &Arc<Socket<LocalAdapter>>,
+        v: &mut Value,
+        ack_id: &Option<i64>,
+    ) -> Result<Self, ParserError> {
+        let Event(event) = Event::from_message_parts(s, v, ack_id)?;
+        let Ok::<_, Infallible>(socket) = SocketRef::from_message_parts(s, v, ack_id);
+        let Ok::<_, Infallible>(ack) = AckSender::from_message_parts(s, v, ack_id);
+        Ok(Self {
+            socket,
+            ack,
+            event,
+            wants_ack: ack_id.is_some(),
+        })
+    }
+}
+
+impl Reply {
+    pub fn socket(&self) -> &SocketRef {
+        &self.socket
+    }
+
+    pub fn event(&self) -> &str {
+        &self.event
+    }
+
+    pub fn wants_ack(&self) -> bool {
+        self.wants_ack
+    }
+
+    /// Acks `body` if the client asked for an ack; otherwise sends nothing.
+    pub fn ok<T: Serialize + ?Sized>(self, body: &T) {
+        if self.wants_ack {
+            let result = self.ack.send(body);
+            deliver(&self.socket, result);
+        }
+    }
+
+    /// Acks `{success: false, error}`, or emits `error {event, error}` when there is no ack.
+    pub fn fail(self, error: impl std::fmt::Display) {
+        let error = error.to_string();
+        tracing::debug!(sid = %self.socket.id, event = self.event, error, "client event refused");
+        if self.wants_ack {
+            let result = self.ack.send(&json!({ "success": false, "error": error }));
+            deliver(&self.socket, result);
+        } else {
+            let result = self
+                .socket
+                .emit(ERROR_EVENT, &json!({ "event": self.event, "error": error }));
+            deliver(&self.socket, result);
+        }
+    }
+}
+
+/// Applies the slow-client policy to a packet iohost sent to one socket. A full queue
+/// (`server.socket_queue_size` packets) means the client stopped reading: the packet is dropped
+/// and logged, never queued without bound. The engine cannot queue its next heartbeat ping
+/// either, so a client still stuck then is disconnected within one `server.ping_interval_ms`.
+pub fn deliver(socket: &SocketRef, result: Result<(), SendError>) {
+    match result {
+        Ok(()) | Err(SendError::Socket(SocketError::Closed)) => {}
+        Err(SendError::Socket(SocketError::InternalChannelFull)) => {
+            tracing::warn!(sid = %socket.id, "slow client: outgoing queue full, packet dropped");
+        }
+        Err(SendError::Serialize(e)) => {
+            tracing::error!(sid = %socket.id, "could not encode a packet: {e}");
+        }
+    }
+}
