@@ -40,14 +40,7 @@ pub fn load(explicit: Option<&Path>) -> Result<(Config, ConfigSource), ConfigErr
     }
     figment = figment.merge(Env::prefixed(ENV_PREFIX).ignore(ENV_NOT_KEYS).split("__"));
 
-    let config: Config = figment.extract().map_err(|e| {
-        ConfigError::Parse(
-            e.into_iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join("; "),
-        )
-    })?;
+    let config: Config = figment.extract().map_err(describe)?;
     config.validate()?;
     Ok((config, ConfigSource { file }))
 }
@@ -57,7 +50,39 @@ pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
     let config: Config = Figment::from(Serialized::defaults(Config::default()))
         .merge(Toml::string(text))
         .extract()
-        .map_err(|e| ConfigError::Parse(e.to_string()))?;
+        .map_err(describe)?;
     config.validate()?;
     Ok(config)
+}
+
+/// One line per problem, naming the key the way the user wrote it: `server.listen` in a file,
+/// `IOHOST_SERVER__LISTEN` in the environment.
+fn describe(errors: figment::Error) -> ConfigError {
+    let lines: Vec<String> = errors
+        .into_iter()
+        .map(|e| {
+            let key = e.path.join(".").to_lowercase();
+            let from_env = e
+                .metadata
+                .as_ref()
+                .is_some_and(|m| m.name.contains(ENV_PREFIX));
+            let place = match (&e.metadata, from_env) {
+                (_, true) => format!(
+                    " (environment variable {ENV_PREFIX}{})",
+                    e.path.join("__").to_uppercase()
+                ),
+                (Some(m), false) => match &m.source {
+                    Some(source) => format!(" (in {source})"),
+                    None => format!(" (in {})", m.name),
+                },
+                (None, false) => String::new(),
+            };
+            if key.is_empty() {
+                format!("{}{place}", e.kind)
+            } else {
+                format!("`{key}`{place}: {}", e.kind)
+            }
+        })
+        .collect();
+    ConfigError::Parse(lines.join("\n"))
 }

@@ -83,6 +83,7 @@ impl App {
 
     /// Listens until SIGINT or SIGTERM, then drains (see [`shutdown`]) and returns.
     pub async fn serve(self) -> anyhow::Result<()> {
+        let signals = shutdown::Signals::install().context("cannot listen for SIGINT/SIGTERM")?;
         let addr = self.shared.config.server.listen;
         let listener = TcpListener::bind(addr)
             .await
@@ -92,7 +93,7 @@ impl App {
             namespaces = ?self.shared.config.server.all_namespaces(),
             "iohost listening on http://{local}"
         );
-        shutdown::serve_until_signal(listener, self).await
+        shutdown::serve_until_signal(listener, self, signals).await
     }
 }
 

@@ -7,18 +7,23 @@ use std::sync::atomic::Ordering;
 
 use std::sync::Arc;
 use tokio::net::TcpListener;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::Notify;
 
 use super::App;
 
-pub async fn serve_until_signal(listener: TcpListener, app: App) -> anyhow::Result<()> {
+pub async fn serve_until_signal(
+    listener: TcpListener,
+    app: App,
+    signals: Signals,
+) -> anyhow::Result<()> {
     let App { router, io, shared } = app;
     let drain_started = Arc::new(Notify::new());
     let started = drain_started.clone();
     let drain = shared.config.server.shutdown_drain();
 
     let graceful = async move {
-        let signal = wait_for_signal().await;
+        let signal = signals.recv().await;
         tracing::info!(
             signal,
             "shutting down: closing {} connections",
@@ -40,29 +45,25 @@ pub async fn serve_until_signal(listener: TcpListener, app: App) -> anyhow::Resu
     Ok(())
 }
 
-async fn wait_for_signal() -> &'static str {
-    let interrupt = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!("cannot listen for SIGINT: {e}");
-            std::future::pending::<()>().await;
+/// SIGINT and SIGTERM listeners. Installed before the server says it is listening, so that a
+/// signal sent right after start-up is handled gracefully instead of killing the process.
+pub struct Signals {
+    interrupt: Signal,
+    terminate: Signal,
+}
+
+impl Signals {
+    pub fn install() -> std::io::Result<Self> {
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    async fn recv(mut self) -> &'static str {
+        tokio::select! {
+            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.terminate.recv() => "SIGTERM",
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::error!("cannot listen for SIGTERM: {e}");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => "SIGINT",
-        () = terminate => "SIGTERM",
     }
 }

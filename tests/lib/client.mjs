@@ -1,0 +1,28 @@
+// socket.io-client helpers: connect and wait, emit with an ack and wait.
+import { io } from 'socket.io-client';
+
+const opened = new Set();
+
+/** Connects and resolves once connected; rejects with the connect_error. No auto-reconnect. */
+export function connect(url, options = {}) {
+  const socket = io(url, { reconnection: false, forceNew: true, timeout: 5000, ...options });
+  opened.add(socket);
+  return new Promise((res, rej) => {
+    socket.once('connect', () => res(socket));
+    socket.once('connect_error', (err) => {
+      socket.close();
+      rej(err);
+    });
+  });
+}
+
+/** Emits and resolves with the ack's first argument. */
+export function ask(socket, event, ...args) {
+  return socket.timeout(5000).emitWithAck(event, ...args);
+}
+
+/** Closes every socket opened through `connect`. */
+export function closeAll() {
+  for (const s of opened) s.close();
+  opened.clear();
+}
