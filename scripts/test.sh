@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs every check and test on a fresh machine: installs what they need first.
+#   ./scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+step "toolchain"
+ensure_wasm_target
+
+step "format";  cargo fmt --all -- --check
+step "clippy";  cargo clippy --workspace --all-targets --locked -- -D warnings
+step "build";   cargo build --workspace --locked
+step "rust tests"; cargo test --workspace --locked
+
+step "end-to-end suites (real socket.io-client)"
+ensure_npm_packages tests
+cd tests && node --test --test-concurrency=2 --test-timeout=120000 protocol/ client/
