@@ -10,7 +10,8 @@ ensure_wasm_target
 
 step "format";  cargo fmt --all -- --check
 step "clippy";  cargo clippy --workspace --all-targets --locked -- -D warnings
-step "build";   cargo build --workspace --locked
+step "build";   cargo build --locked
+step "handlers (wasm32-wasip2)"; ./scripts/build-handlers.sh
 step "rust tests"; cargo test --workspace --locked
 
 step "end-to-end suites (real socket.io-client)"

@@ -5,6 +5,8 @@
 //! holds the types every layer shares.
 
 pub mod config;
+pub mod handlers;
 pub mod model;
 pub mod rooms;
 pub mod server;
+pub mod store;

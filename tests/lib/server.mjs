@@ -4,7 +4,8 @@
 // "listening on" log line), so test files can run in parallel.
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { renameSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,20 +13,38 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 export const repoRoot = resolve(here, '..', '..');
 export const binary = process.env.IOHOST_BIN ?? join(repoRoot, 'target', 'debug', 'iohost');
+/** Where scripts/build-handlers.sh puts the example handlers. */
+export const builtHandlers = join(repoRoot, 'target', 'handlers');
+
+/** Copies built handler `name` into `dir` (by rename, as a deploy would), optionally as `as`. */
+export function installHandler(dir, name, as = name) {
+  const tmp = join(dir, `.${as}.wasm.partial`);
+  copyFileSync(join(builtHandlers, `${name}.wasm`), tmp);
+  renameSync(tmp, join(dir, `${as}.wasm`));
+}
 
 /**
  * Starts iohost with `config` (TOML text) and extra environment variables.
- * `port` fixes the port (for restart tests); by default a free one is picked.
+ * `handlers` names built example handlers to put in the server's own handlers folder, and
+ * `sidecars` maps handler names to sidecar TOML text. `port` fixes the port (for restart
+ * tests); by default a free one is picked.
  */
-export async function startServer({ config = '', env = {}, port = 0, profile } = {}) {
+export async function startServer({ config = '', env = {}, port = 0, profile, handlers = [], sidecars = {} } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'iohost-test-'));
   const file = join(dir, 'iohost.toml');
   writeFileSync(file, config);
+  const handlersDir = join(dir, 'handlers');
+  mkdirSync(handlersDir);
+  for (const [name, text] of Object.entries(sidecars)) writeFileSync(join(handlersDir, `${name}.toml`), text);
+  for (const name of handlers) installHandler(handlersDir, name);
+  const isolation = profile ? {} : { IOHOST_HANDLERS__DIR: handlersDir };
   const args = ['serve', '--config', profile ?? file];
   const { RUST_LOG, ...inherited } = process.env;
   const proc = spawn(binary, args, {
+    cwd: repoRoot,
     env: {
       ...inherited,
+      ...isolation,
       IOHOST_SERVER__LISTEN: `127.0.0.1:${port}`,
       IOHOST_LOG__LEVEL: 'info,iohost=debug',
       ...env,
@@ -54,6 +73,7 @@ export async function startServer({ config = '', env = {}, port = 0, profile } =
   const url = `http://${address}`;
   return {
     url,
+    handlersDir,
     port: Number(address.split(':')[1]),
     logs: () => logs,
     exited,

@@ -9,6 +9,7 @@ mod validate;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -42,8 +43,8 @@ pub struct Config {
     pub server: ServerConfig,
     pub rooms: RoomsConfig,
     pub private_messages: PrivateMessagesConfig,
+    pub handlers: HandlersConfig,
     pub log: LogConfig,
-    pub conformance: ConformanceConfig,
 }
 
 /// Transport, limits and lifecycle of the Socket.IO server.
@@ -196,10 +197,69 @@ pub enum LogFormat {
     Json,
 }
 
-/// Settings only the protocol conformance profile uses.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// The WebAssembly handlers folder and the limits each handler runs under.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct ConformanceConfig {
-    /// Serve the socket.io-protocol suite's echo events (`message`, `message-with-ack`, `auth`).
-    pub echo: bool,
+pub struct HandlersConfig {
+    pub enabled: bool,
+    /// Folder of `<name>.wasm` components (and optional `<name>.toml` sidecars).
+    pub dir: PathBuf,
+    /// Precompiled code, keyed by content hash; empty means `<dir>/.cache`.
+    pub cache_dir: PathBuf,
+    /// Reload handlers when files in `dir` change.
+    pub watch: bool,
+    /// Quiet time after the last change before a reload.
+    pub debounce_ms: u64,
+    /// Largest `.wasm` file accepted.
+    pub max_file_bytes: u64,
+    /// Defaults for every handler; a sidecar's `[limits]` overrides them for its handler.
+    pub limits: HandlerLimits,
+}
+
+impl Default for HandlersConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            dir: PathBuf::from("handlers"),
+            cache_dir: PathBuf::new(),
+            watch: true,
+            debounce_ms: 150,
+            max_file_bytes: 100 * 1024 * 1024,
+            limits: HandlerLimits::default(),
+        }
+    }
+}
+
+impl HandlersConfig {
+    pub fn cache_dir(&self) -> PathBuf {
+        if self.cache_dir.as_os_str().is_empty() {
+            self.dir.join(".cache")
+        } else {
+            self.cache_dir.clone()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HandlerLimits {
+    /// Linear memory one instance may grow to.
+    pub memory_mb: u64,
+    /// Longest one call (an event, a connect, a tick) may run.
+    pub call_timeout_ms: u64,
+    /// Longest instantiation plus `init` may run.
+    pub init_timeout_ms: u64,
+    /// Instances of one handler version running at once; further calls wait for one.
+    pub max_instances: usize,
+}
+
+impl Default for HandlerLimits {
+    fn default() -> Self {
+        Self {
+            memory_mb: 32,
+            call_timeout_ms: 100,
+            init_timeout_ms: 2_000,
+            max_instances: 16,
+        }
+    }
 }

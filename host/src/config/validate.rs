@@ -51,6 +51,11 @@ impl Config {
             check_globs(&format!("rooms.roles.{role}.allow"), &rooms.allow)?;
         }
 
+        let h = &self.handlers;
+        at_least("handlers.debounce_ms", h.debounce_ms, 10)?;
+        at_least("handlers.max_file_bytes", h.max_file_bytes, 8)?;
+        h.limits.validate("handlers.limits")?;
+
         at_least(
             "private_messages.max_length",
             self.private_messages.max_length as u64,
@@ -58,6 +63,21 @@ impl Config {
         )?;
         EnvFilter::try_new(&self.log.level)
             .map_err(|e| ConfigError::invalid("log.level", e.to_string()))?;
+        Ok(())
+    }
+}
+
+impl super::HandlerLimits {
+    /// Checks the limits; `key` is where they were written (config or a sidecar).
+    pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        at_least(&format!("{key}.memory_mb"), self.memory_mb, 1)?;
+        at_least(&format!("{key}.call_timeout_ms"), self.call_timeout_ms, 1)?;
+        at_least(&format!("{key}.init_timeout_ms"), self.init_timeout_ms, 1)?;
+        at_least(
+            &format!("{key}.max_instances"),
+            self.max_instances as u64,
+            1,
+        )?;
         Ok(())
     }
 }

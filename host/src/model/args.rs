@@ -16,6 +16,13 @@ impl Args {
     pub fn first(&self) -> Option<&rmpv::Value> {
         self.0.first()
     }
+
+    /// The first argument as JSON (binary data becomes arrays of numbers), `Null` if none.
+    pub fn first_json(&self) -> serde_json::Value {
+        self.first()
+            .and_then(|v| serde_json::to_value(v).ok())
+            .unwrap_or(serde_json::Value::Null)
+    }
 }
 
 impl Serialize for Args {

@@ -6,40 +6,41 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 use socketioxide::SocketIo;
-use socketioxide::extract::{SocketRef, State, TryData};
 use socketioxide_core::Sid;
 
 use super::SharedRef;
 use super::connect::identity_of;
 use super::reply::{Reply, deliver};
+use crate::model::Args;
 use crate::rooms::RoomPolicy;
 
-pub fn register(socket: &SocketRef) {
-    socket.on("join-room", join_room);
-    socket.on("leave-room", leave_room);
-    socket.on("get-rooms", get_rooms);
-    socket.on("private-message", private_message);
-    socket.on_fallback(unknown_event);
+/// Runs the built-in event `reply.event()` names, or answers that nothing handles it.
+pub fn run(shared: &SharedRef, io: &SocketIo, reply: Reply, args: &Args) {
+    let arg = args.first_json();
+    match reply.event() {
+        "join-room" => join_room(shared, reply, &arg),
+        "leave-room" => leave_room(shared, reply, &arg),
+        "get-rooms" => get_rooms(reply),
+        "private-message" => private_message(shared, io, reply, &arg),
+        _ => unknown_event(reply),
+    }
 }
 
 /// `join-room (room, ack)` -> `{success: true, room}`.
-async fn join_room(State(shared): State<SharedRef>, reply: Reply, TryData(arg): TryData<Value>) {
+fn join_room(shared: &SharedRef, reply: Reply, arg: &Value) {
     let socket = reply.socket();
     let who = identity_of(socket);
-    let checked = shared
-        .rooms
-        .check_name(arg.as_ref().ok().and_then(Value::as_str))
-        .and_then(|room| {
-            let rooms = socket.rooms();
-            if rooms.iter().any(|r| r == room) {
-                return Ok(room);
-            }
-            let joined = rooms
-                .iter()
-                .filter(|r| RoomPolicy::is_client_room(r, &who))
-                .count();
-            shared.rooms.check_join(room, &who, joined).map(|()| room)
-        });
+    let checked = shared.rooms.check_name(arg.as_str()).and_then(|room| {
+        let rooms = socket.rooms();
+        if rooms.iter().any(|r| r == room) {
+            return Ok(room);
+        }
+        let joined = rooms
+            .iter()
+            .filter(|r| RoomPolicy::is_client_room(r, &who))
+            .count();
+        shared.rooms.check_join(room, &who, joined).map(|()| room)
+    });
     match checked {
         Ok(room) => {
             let room = room.to_owned();
@@ -51,11 +52,8 @@ async fn join_room(State(shared): State<SharedRef>, reply: Reply, TryData(arg): 
 }
 
 /// `leave-room (room, ack)` -> `{success: true, room}`, also when the socket was not in it.
-async fn leave_room(State(shared): State<SharedRef>, reply: Reply, TryData(arg): TryData<Value>) {
-    match shared
-        .rooms
-        .check_name(arg.as_ref().ok().and_then(Value::as_str))
-    {
+fn leave_room(shared: &SharedRef, reply: Reply, arg: &Value) {
+    match shared.rooms.check_name(arg.as_str()) {
         Ok(room) => {
             let room = room.to_owned();
             reply.socket().leave(room.clone());
@@ -66,25 +64,19 @@ async fn leave_room(State(shared): State<SharedRef>, reply: Reply, TryData(arg):
 }
 
 /// `get-rooms (ack)` -> `{success: true, rooms: [...]}`.
-async fn get_rooms(reply: Reply) {
+fn get_rooms(reply: Reply) {
     let rooms = reply.socket().rooms();
     reply.ok(&json!({ "success": true, "rooms": rooms }));
 }
 
 /// `private-message ({to, message}, ack)` -> `{success: true}`; the socket `to` (same namespace)
 /// gets `private-message {from, fromUser, message, timestamp}`.
-async fn private_message(
-    State(shared): State<SharedRef>,
-    io: SocketIo,
-    reply: Reply,
-    TryData(arg): TryData<Value>,
-) {
+fn private_message(shared: &SharedRef, io: &SocketIo, reply: Reply, arg: &Value) {
     let settings = &shared.config.private_messages;
     if !settings.enabled {
         return reply
             .fail("private messages are disabled on this server (private_messages.enabled)");
     }
-    let arg = arg.unwrap_or(Value::Null);
     let Some(to) = arg.get("to").and_then(Value::as_str) else {
         return reply.fail("`to` must be the target socket id");
     };
@@ -120,7 +112,7 @@ async fn private_message(
 }
 
 /// Events nothing handles: an ack request gets a clear error instead of a client-side timeout.
-async fn unknown_event(reply: Reply) {
+fn unknown_event(reply: Reply) {
     if reply.wants_ack() {
         let error = format!("no handler for event `{}`", reply.event());
         reply.fail(error);

@@ -1,22 +1,26 @@
-//! Joining a namespace: admission (identity, connection limit), the rooms every socket is put in,
-//! and the events each socket listens to.
+//! Joining a namespace: admission (identity, handlers' `on-connect`, connection limit), the
+//! rooms every socket is put in, and the one entry point for its events.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use socketioxide::SocketIo;
 use socketioxide::extract::{SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
+use socketioxide::socket::DisconnectReason;
 
-use super::{SharedRef, builtins, echo};
+use super::{SharedRef, dispatch};
 use crate::config::Config;
-use crate::model::Handshake;
-use crate::model::Identity;
+use crate::handlers::Action;
+use crate::model::{Handshake, Identity};
 
 pub fn register_namespaces(io: &SocketIo, config: &Config) {
     for ns in config.server.all_namespaces() {
-        // Middlewares run outermost first: identify, then take a connection slot last so that a
-        // refused socket never holds one.
-        io.ns(ns, on_connect.with(take_slot).with(identify));
+        // Middlewares run outermost first: identify, ask the handlers, and take a connection
+        // slot last so that a refused socket never holds one.
+        io.ns(
+            ns,
+            on_connect.with(take_slot).with(ask_handlers).with(identify),
+        );
     }
 }
 
@@ -29,6 +33,27 @@ async fn identify(
         .extensions
         .insert(Handshake(auth.unwrap_or_else(|_| serde_json::json!({}))));
     socket.extensions.insert(Identity::public());
+    Ok(())
+}
+
+/// Actions handlers asked for in `on-connect`, carried out once the socket is connected.
+#[derive(Clone, Default)]
+struct PendingActions(Arc<Mutex<Vec<Action>>>);
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Refused(String);
+
+async fn ask_handlers(socket: SocketRef, State(shared): State<SharedRef>) -> Result<(), Refused> {
+    let actions = shared.runtime.on_connect(&socket).await.map_err(|reason| {
+        tracing::info!(ns = socket.ns(), "a handler refused a connection: {reason}");
+        Refused(reason)
+    })?;
+    if !actions.is_empty() {
+        socket
+            .extensions
+            .insert(PendingActions(Arc::new(Mutex::new(actions))));
+    }
     Ok(())
 }
 
@@ -48,10 +73,27 @@ async fn on_connect(socket: SocketRef, State(shared): State<SharedRef>) {
     socket.join(identity.role_room());
     tracing::debug!(ns = socket.ns(), sid = %socket.id, role = identity.role, "socket connected");
 
-    builtins::register(&socket);
-    if shared.config.conformance.echo {
-        echo::register(&socket);
+    socket.on_fallback(dispatch::on_event);
+    socket.on_disconnect(on_disconnect);
+
+    if let Some(PendingActions(pending)) = socket.extensions.remove::<PendingActions>() {
+        let actions = pending
+            .lock()
+            .map(|mut a| std::mem::take(&mut *a))
+            .unwrap_or_default();
+        shared.runtime.apply_connect_actions(actions).await;
     }
+}
+
+async fn on_disconnect(
+    socket: SocketRef,
+    reason: DisconnectReason,
+    State(shared): State<SharedRef>,
+) {
+    shared
+        .runtime
+        .on_disconnect(&socket, &reason.to_string())
+        .await;
 }
 
 /// The identity `identify` stored; Public if it is somehow missing.

@@ -2,7 +2,7 @@
 
 mod builtins;
 mod connect;
-mod echo;
+mod dispatch;
 mod http;
 mod limits;
 mod reply;
@@ -17,9 +17,13 @@ use socketioxide::{ParserConfig, SocketIo, TransportType};
 use tokio::net::TcpListener;
 
 use crate::config::{Config, Transport};
+use crate::handlers::Runtime;
 use crate::rooms::RoomPolicy;
+use crate::store::{KvStore, MemoryStore};
 
+pub use connect::identity_of;
 pub use limits::ConnectionLimit;
+pub use reply::deliver;
 
 /// What every namespace handler needs, shared through socketioxide's state.
 #[derive(Debug)]
@@ -27,6 +31,8 @@ pub struct Shared {
     pub config: Config,
     pub rooms: RoomPolicy,
     pub connections: ConnectionLimit,
+    pub runtime: Arc<Runtime>,
+    pub kv: Arc<MemoryStore>,
     /// False once shutdown has begun: `/readyz` turns 503 so load balancers stop sending clients.
     pub ready: AtomicBool,
 }
@@ -42,8 +48,12 @@ pub struct App {
 
 impl App {
     pub fn new(config: Config) -> anyhow::Result<Self> {
+        let kv = Arc::new(MemoryStore::new());
+        let runtime = Runtime::new(config.handlers.clone(), kv.clone() as Arc<dyn KvStore>)?;
         let shared = Arc::new(Shared {
             rooms: RoomPolicy::new(&config.rooms)?,
+            runtime,
+            kv,
             connections: ConnectionLimit::new(config.server.max_connections),
             ready: AtomicBool::new(true),
             config,
@@ -69,6 +79,7 @@ impl App {
             _ => builder,
         };
         let (io_layer, io) = builder.build_layer();
+        shared.runtime.attach(io.clone());
         connect::register_namespaces(&io, &shared.config);
 
         let router = http::routes(shared.clone())
@@ -84,6 +95,8 @@ impl App {
     /// Listens until SIGINT or SIGTERM, then drains (see [`shutdown`]) and returns.
     pub async fn serve(self) -> anyhow::Result<()> {
         let signals = shutdown::Signals::install().context("cannot listen for SIGINT/SIGTERM")?;
+        let _watcher = self.start_handlers().await?;
+        self.start_kv_sweeper();
         let addr = self.shared.config.server.listen;
         let listener = TcpListener::bind(addr)
             .await
@@ -94,6 +107,43 @@ impl App {
             "iohost listening on http://{local}"
         );
         shutdown::serve_until_signal(listener, self, signals).await
+    }
+}
+
+impl App {
+    /// Loads the handlers folder and, if configured, watches it. The watcher lives as long as
+    /// the returned guard.
+    async fn start_handlers(&self) -> anyhow::Result<Option<crate::handlers::Watcher>> {
+        let settings = &self.shared.config.handlers;
+        if !settings.enabled {
+            tracing::info!("handlers are disabled (handlers.enabled = false)");
+            return Ok(None);
+        }
+        self.shared.runtime.load_all().await;
+        if !settings.watch {
+            return Ok(None);
+        }
+        let watcher =
+            self.shared.runtime.watch().with_context(|| {
+                format!("cannot watch {} (handlers.dir)", settings.dir.display())
+            })?;
+        Ok(Some(watcher))
+    }
+
+    /// Expired KV entries nobody reads again are dropped once a minute.
+    fn start_kv_sweeper(&self) {
+        let kv = Arc::downgrade(&self.shared.kv);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                let Some(kv) = kv.upgrade() else { return };
+                let swept = kv.sweep();
+                if swept > 0 {
+                    tracing::debug!(swept, "expired KV entries dropped");
+                }
+            }
+        });
     }
 }
 

@@ -33,7 +33,8 @@ pub async fn serve_until_signal(
         started.notify_one();
         io.close().await;
     };
-    let server = axum::serve(listener, router).with_graceful_shutdown(graceful);
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server = axum::serve(listener, service).with_graceful_shutdown(graceful);
 
     tokio::select! {
         result = server => result?,

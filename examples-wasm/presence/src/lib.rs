@@ -1,0 +1,175 @@
+//! Presence (the usage guide's pattern 1): who is online, correct when a user has several
+//! sockets (tabs, devices).
+//!
+//! - A user's first socket connecting broadcasts `friend:online {userId, username}` to the
+//!   namespace; their last socket leaving broadcasts `friend:offline {userId, username}`.
+//! - `user:online` (with an ack) answers `{success: true, online: [{userId, username}]}`.
+//! - `presence:join (room)` / `presence:leave (room)` join or leave a room under `room_prefix`
+//!   and send every member `presence:list {room, users}`; members leaving by disconnecting
+//!   update it too. `presence:list (room)` acks the list.
+//!
+//! Users are Strapi users (`userId` = their id) or, without a token, guests named by the
+//! handshake `auth.name` (`userId` = `guest:<name>`). Counts live in KV, so they survive
+//! handler reloads.
+//!
+//! Sidecar `presence.toml`:
+//! ```toml
+//! [config]
+//! room_prefix = "chat-room-"
+//! ```
+
+use std::collections::BTreeMap;
+
+use iohost_guest::{
+    Config, Connect, Event, Handler, Outcome, Registration, Socket, config, emit, kv,
+};
+use serde_json::{Value, json};
+
+pub struct Presence;
+
+/// Who a socket belongs to: `(userId, username)`.
+pub fn person(socket: &Socket) -> (Value, String) {
+    match socket.user() {
+        Some(user) => (json!(user.id), user.username.clone()),
+        None => {
+            let name = socket.display_name();
+            (json!(format!("guest:{name}")), name)
+        }
+    }
+}
+
+fn online_key(socket: &Socket) -> String {
+    format!("online:{}:{}", socket.namespace(), person(socket).0)
+}
+
+/// The distinct people among `sockets`, except socket `leaving`, sorted by name.
+pub fn people(sockets: &[Socket], leaving: Option<&str>) -> Vec<Value> {
+    let mut by_id = BTreeMap::new();
+    for s in sockets.iter().filter(|s| Some(s.id()) != leaving) {
+        let (id, name) = person(s);
+        by_id.insert(id.to_string(), (name, id));
+    }
+    let mut list: Vec<(String, Value)> = by_id.into_values().collect();
+    list.sort_by(|a, b| a.0.cmp(&b.0));
+    list.into_iter()
+        .map(|(username, id)| json!({ "userId": id, "username": username }))
+        .collect()
+}
+
+fn room_arg(event: &Event) -> Result<String, String> {
+    let prefix: String = config().get_or("room_prefix", "chat-room-".to_owned());
+    let room = event.json(0).and_then(Value::as_str).unwrap_or_default();
+    let valid = room.starts_with(&prefix)
+        && room.len() <= 128
+        && room
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if valid {
+        Ok(room.to_owned())
+    } else {
+        Err(format!(
+            "presence rooms are named {prefix}<letters, digits, - or _>"
+        ))
+    }
+}
+
+/// Sends the room's member list to the room; `joining` is counted in (its join is carried out
+/// just before this emit), `leaving` is counted out.
+fn publish(socket: &Socket, room: &str, joining: bool, leaving: bool) -> Vec<Value> {
+    let mut sockets = emit::sockets_in_room(socket.namespace(), room);
+    if joining && !sockets.iter().any(|s| s.id() == socket.id()) {
+        sockets.push(socket.clone());
+    }
+    let users = people(&sockets, leaving.then(|| socket.id()));
+    emit::to_room(
+        socket.namespace(),
+        room,
+        "presence:list",
+        &json!({ "room": room, "users": users }),
+    );
+    users
+}
+
+fn online_people(namespace: &str) -> Vec<Value> {
+    let prefix = format!("online:{namespace}:");
+    let mut list: Vec<Value> = kv::keys(&prefix)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|key| {
+            let id: Value = serde_json::from_str(&key[prefix.len()..]).ok()?;
+            let name = kv::get(&format!("name:{id}")).ok().flatten()?;
+            Some(json!({ "userId": id, "username": name }))
+        })
+        .collect();
+    list.sort_by(|a, b| a["username"].as_str().cmp(&b["username"].as_str()));
+    list
+}
+
+impl Handler for Presence {
+    fn init(_config: &Config) -> Result<Registration, String> {
+        Ok(Registration::events([
+            "user:online",
+            "presence:join",
+            "presence:leave",
+            "presence:list",
+        ])
+        .on_connect()
+        .on_disconnect())
+    }
+
+    fn on_connect(socket: &Socket) -> Connect {
+        let (id, name) = person(socket);
+        let _ = kv::set(&format!("name:{id}"), &name, None);
+        if let Ok(1) = kv::incr(&online_key(socket), 1, None) {
+            socket.broadcast("friend:online", &json!({ "userId": id, "username": name }));
+        }
+        Connect::Accept
+    }
+
+    fn on_disconnect(socket: &Socket, _reason: &str) {
+        let prefix: String = config().get_or("room_prefix", "chat-room-".to_owned());
+        for room in socket.rooms().iter().filter(|r| r.starts_with(&prefix)) {
+            publish(socket, room, false, true);
+        }
+        let key = online_key(socket);
+        if let Ok(left) = kv::incr(&key, -1, None)
+            && left <= 0
+        {
+            let _ = kv::delete(&key);
+            let (id, name) = person(socket);
+            emit::to_namespace(
+                socket.namespace(),
+                "friend:offline",
+                &json!({ "userId": id, "username": name }),
+            );
+        }
+    }
+
+    fn on_event(socket: &Socket, event: &Event) -> Outcome {
+        match event.name() {
+            "user:online" => Outcome::ack(
+                &json!({ "success": true, "online": online_people(socket.namespace()) }),
+            ),
+            name => {
+                let room = match room_arg(event) {
+                    Ok(room) => room,
+                    Err(e) => return Outcome::reject(e),
+                };
+                let users = match name {
+                    "presence:join" => {
+                        socket.join(&room);
+                        publish(socket, &room, true, false)
+                    }
+                    "presence:leave" => {
+                        socket.leave(&room);
+                        publish(socket, &room, false, true)
+                    }
+                    _ => people(&emit::sockets_in_room(socket.namespace(), &room), None),
+                };
+                Outcome::ack(&json!({ "success": true, "room": room, "users": users }))
+            }
+        }
+    }
+}
+
+iohost_guest::export_handler!(Presence);

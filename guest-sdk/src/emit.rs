@@ -1,0 +1,42 @@
+//! Emitting to sockets, rooms and namespaces. Emits are carried out, in order, when the
+//! current call returns. For the calling socket, see the methods on [`Socket`](crate::Socket).
+
+use serde::Serialize;
+
+use crate::args::one;
+use crate::bindings::iohost::handler::sockets;
+use crate::bindings::iohost::handler::types::Payload;
+
+/// Emit `data` (one argument) to everyone in `room` of `namespace`.
+pub fn to_room<T: Serialize + ?Sized>(namespace: &str, room: &str, event: &str, data: &T) {
+    sockets::emit_to_room(namespace, room, event, &one(data), None);
+}
+
+/// Emit `data` to a whole namespace.
+pub fn to_namespace<T: Serialize + ?Sized>(namespace: &str, event: &str, data: &T) {
+    sockets::emit_to_namespace(namespace, event, &one(data), None);
+}
+
+/// Emit `data` to one socket.
+pub fn to_socket<T: Serialize + ?Sized>(namespace: &str, socket_id: &str, event: &str, data: &T) {
+    sockets::emit_to_socket(namespace, socket_id, event, &one(data));
+}
+
+/// Emit any arguments (several, binary) to everyone in a room, except one socket if given.
+pub fn payload_to_room(
+    namespace: &str,
+    room: &str,
+    event: &str,
+    args: &Payload,
+    except: Option<&str>,
+) {
+    sockets::emit_to_room(namespace, room, event, args, except);
+}
+
+/// The sockets in `room` of `namespace` right now.
+pub fn sockets_in_room(namespace: &str, room: &str) -> Vec<crate::Socket> {
+    sockets::sockets_in_room(namespace, room)
+        .into_iter()
+        .map(crate::Socket::from)
+        .collect()
+}

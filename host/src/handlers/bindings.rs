@@ -1,0 +1,9 @@
+//! Rust bindings of the `iohost:handler` world (`wit/handler.wit`), generated at build time.
+//! Imports are async so that the key-value store can live across the network (Redis).
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "handler",
+    imports: { default: async },
+    exports: { default: async },
+});

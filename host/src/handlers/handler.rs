@@ -1,0 +1,313 @@
+//! One loaded handler version: its compiled component, its pool of warm instances, and the
+//! calls into it under a deadline and a memory cap. A failed instance is never reused.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::Semaphore;
+use wasmtime::Store;
+
+use super::CallError;
+use super::actions::Action;
+use super::bindings::iohost::handler::types::{
+    ConnectResult, Event, EventResult, Registration, SocketInfo,
+};
+use super::bindings::{Handler as Bindings, HandlerPre};
+use super::engine::Engine;
+use super::host_api::InstanceState;
+use crate::config::HandlerLimits;
+use crate::store::KvStore;
+
+/// Counters for monitoring; all monotonic.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub calls: AtomicU64,
+    pub errors: AtomicU64,
+    pub timeouts: AtomicU64,
+    pub memory_faults: AtomicU64,
+    pub traps: AtomicU64,
+    pub instances_created: AtomicU64,
+}
+
+pub struct Handler {
+    pub name: Arc<str>,
+    /// sha256 of the `.wasm` file, hex.
+    pub sha256: String,
+    /// The sidecar file's text, to notice when only it changed.
+    pub sidecar: String,
+    pub registration: Registration,
+    pub limits: HandlerLimits,
+    pub loaded_at: SystemTime,
+    pub stats: Stats,
+    config_json: String,
+    config: Arc<serde_json::Map<String, serde_json::Value>>,
+    engine: Engine,
+    pre: HandlerPre<InstanceState>,
+    kv: Arc<dyn KvStore>,
+    io: Option<socketioxide::SocketIo>,
+    idle: Mutex<Vec<Instance>>,
+    permits: Semaphore,
+    /// Set when a newer version replaced this one or it was unloaded: no instance goes back to
+    /// the pool and its ticker stops. Calls already running finish normally.
+    retired: AtomicBool,
+}
+
+struct Instance {
+    store: Store<InstanceState>,
+    bindings: Bindings,
+}
+
+/// What [`Handler::new`] needs besides the component.
+pub struct HandlerParts {
+    pub name: Arc<str>,
+    pub sha256: String,
+    pub sidecar: String,
+    pub limits: HandlerLimits,
+    pub config: serde_json::Map<String, serde_json::Value>,
+    pub engine: Engine,
+    pub pre: HandlerPre<InstanceState>,
+    pub kv: Arc<dyn KvStore>,
+    pub io: Option<socketioxide::SocketIo>,
+}
+
+impl Handler {
+    /// Builds the handler and its first instance, whose `init` gives the registration.
+    pub async fn new(parts: HandlerParts) -> Result<Self, CallError> {
+        let config_json = serde_json::Value::Object(parts.config.clone()).to_string();
+        let mut handler = Self {
+            name: parts.name,
+            sha256: parts.sha256,
+            sidecar: parts.sidecar,
+            registration: Registration {
+                events: vec![],
+                namespaces: vec![],
+                priority: 0,
+                on_connect: false,
+                on_disconnect: false,
+                tick_ms: None,
+            },
+            limits: parts.limits,
+            loaded_at: SystemTime::now(),
+            stats: Stats::default(),
+            config_json,
+            config: Arc::new(parts.config),
+            engine: parts.engine,
+            pre: parts.pre,
+            kv: parts.kv,
+            io: parts.io,
+            idle: Mutex::new(Vec::new()),
+            permits: Semaphore::new(parts.limits.max_instances),
+            retired: AtomicBool::new(false),
+        };
+        let (instance, registration) = handler.instantiate().await?;
+        handler.registration = registration;
+        handler.put_back(instance);
+        Ok(handler)
+    }
+
+    pub fn retire(&self) {
+        self.retired.store(true, Ordering::Release);
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.clear();
+        }
+    }
+
+    pub fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::Acquire)
+    }
+
+    pub fn wants_event(&self, namespace: &str, event: &str) -> bool {
+        self.serves(namespace)
+            && self
+                .registration
+                .events
+                .iter()
+                .any(|e| e == "*" || e == event)
+    }
+
+    pub fn serves(&self, namespace: &str) -> bool {
+        let namespaces = &self.registration.namespaces;
+        namespaces.is_empty() || namespaces.iter().any(|n| n == namespace)
+    }
+
+    pub fn call_timeout(&self) -> Duration {
+        Duration::from_millis(self.limits.call_timeout_ms)
+    }
+
+    pub async fn on_event(
+        &self,
+        socket: &SocketInfo,
+        event: &Event,
+    ) -> Result<(EventResult, Vec<Action>), CallError> {
+        let mut lease = self.lease().await?;
+        let (store, bindings) = lease.parts();
+        let result = bindings.call_on_event(store, socket, event).await;
+        lease.finish(result)
+    }
+
+    pub async fn on_connect(
+        &self,
+        socket: &SocketInfo,
+    ) -> Result<(ConnectResult, Vec<Action>), CallError> {
+        let mut lease = self.lease().await?;
+        let (store, bindings) = lease.parts();
+        let result = bindings.call_on_connect(store, socket).await;
+        lease.finish(result)
+    }
+
+    pub async fn on_disconnect(
+        &self,
+        socket: &SocketInfo,
+        reason: &str,
+    ) -> Result<((), Vec<Action>), CallError> {
+        let mut lease = self.lease().await?;
+        let (store, bindings) = lease.parts();
+        let result = bindings.call_on_disconnect(store, socket, reason).await;
+        lease.finish(result)
+    }
+
+    pub async fn on_tick(&self) -> Result<((), Vec<Action>), CallError> {
+        let mut lease = self.lease().await?;
+        let (store, bindings) = lease.parts();
+        let result = bindings.call_on_tick(store).await;
+        lease.finish(result)
+    }
+
+    /// An instance for one call: an idle one, or a new one while under `max_instances`;
+    /// otherwise waits until one is free.
+    async fn lease(&self) -> Result<Lease<'_>, CallError> {
+        let permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| CallError::Unloaded {
+                handler: self.name.to_string(),
+            })?;
+        let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let mut instance = match idle {
+            Some(instance) => instance,
+            None => self.instantiate().await?.0,
+        };
+        instance
+            .store
+            .set_epoch_deadline(Engine::ticks(self.call_timeout()));
+        self.stats.calls.fetch_add(1, Ordering::Relaxed);
+        Ok(Lease {
+            handler: self,
+            instance,
+            started: Instant::now(),
+            _permit: permit,
+        })
+    }
+
+    async fn instantiate(&self) -> Result<(Instance, Registration), CallError> {
+        let state = InstanceState::new(
+            self.name.clone(),
+            (self.limits.memory_mb * 1024 * 1024) as usize,
+            self.kv.clone(),
+            self.config.clone(),
+            self.io.clone(),
+        );
+        let mut store = Store::new(&self.engine.wasmtime, state);
+        store.limiter(|state| &mut state.limits);
+        let init_limit = Duration::from_millis(self.limits.init_timeout_ms);
+        store.set_epoch_deadline(Engine::ticks(init_limit));
+        let bindings = self
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| self.fault(e, init_limit))?;
+        let registration = bindings
+            .call_init(&mut store, &self.config_json)
+            .await
+            .map_err(|e| self.fault(e, init_limit))?
+            .map_err(|reason| CallError::InitRefused {
+                handler: self.name.to_string(),
+                reason,
+            })?;
+        // Actions requested by `init` have no socket to act for; they are dropped.
+        store.data_mut().outbox.clear();
+        self.stats.instances_created.fetch_add(1, Ordering::Relaxed);
+        Ok((Instance { store, bindings }, registration))
+    }
+
+    fn put_back(&self, instance: Instance) {
+        if self.is_retired() {
+            return;
+        }
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(instance);
+        }
+    }
+
+    /// Classifies a failed call, counts it and logs it with the handler's name.
+    fn fault(&self, error: wasmtime::Error, limit: Duration) -> CallError {
+        let handler = self.name.to_string();
+        self.stats.errors.fetch_add(1, Ordering::Relaxed);
+        let detail = format!("{error:#}");
+        let fault = if matches!(
+            error.downcast_ref::<wasmtime::Trap>(),
+            Some(wasmtime::Trap::Interrupt)
+        ) {
+            self.stats.timeouts.fetch_add(1, Ordering::Relaxed);
+            CallError::Timeout {
+                handler,
+                ms: limit.as_millis() as u64,
+            }
+        } else if detail.contains("forcing trap when growing memory") {
+            self.stats.memory_faults.fetch_add(1, Ordering::Relaxed);
+            CallError::MemoryLimit {
+                handler,
+                mb: self.limits.memory_mb,
+            }
+        } else {
+            self.stats.traps.fetch_add(1, Ordering::Relaxed);
+            let first_line = detail.lines().next().unwrap_or_default().to_owned();
+            CallError::Trap {
+                handler,
+                message: first_line,
+            }
+        };
+        tracing::error!(handler = %self.name, version = %short(&self.sha256), "{fault}; instance retired ({detail})");
+        fault
+    }
+}
+
+pub fn short(sha256: &str) -> &str {
+    &sha256[..sha256.len().min(12)]
+}
+
+/// One instance taken from the pool for one call. `finish` returns it to the pool when the
+/// call ended normally; if the call failed, or was abandoned half-way (the lease is dropped),
+/// the instance is dropped with it and never reused.
+struct Lease<'h> {
+    handler: &'h Handler,
+    instance: Instance,
+    started: Instant,
+    _permit: tokio::sync::SemaphorePermit<'h>,
+}
+
+impl Lease<'_> {
+    fn parts(&mut self) -> (&mut Store<InstanceState>, &Bindings) {
+        (&mut self.instance.store, &self.instance.bindings)
+    }
+
+    fn finish<R>(self, result: wasmtime::Result<R>) -> Result<(R, Vec<Action>), CallError> {
+        let Lease {
+            handler,
+            mut instance,
+            started,
+            ..
+        } = self;
+        match result {
+            Ok(value) => {
+                let actions = std::mem::take(&mut instance.store.data_mut().outbox);
+                tracing::trace!(handler = %handler.name, took = ?started.elapsed(), "call done");
+                handler.put_back(instance);
+                Ok((value, actions))
+            }
+            Err(error) => Err(handler.fault(error, handler.call_timeout())),
+        }
+    }
+}

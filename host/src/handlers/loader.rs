@@ -1,0 +1,293 @@
+//! Turning `<dir>/<name>.wasm` (plus an optional `<name>.toml` sidecar) into a [`Handler`]:
+//! size and header checks, content hash, compile (cached), type-check against the world, then
+//! a first instance whose `init` must succeed under its deadline.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use socketioxide::SocketIo;
+
+use super::LoadError;
+use super::bindings::HandlerPre;
+use super::engine::Engine;
+use super::handler::{Handler, HandlerParts};
+use crate::config::{HandlerLimits, HandlersConfig};
+use crate::store::KvStore;
+
+/// The first 8 bytes of a WebAssembly component (magic, then layer 1, version 0x0d).
+const COMPONENT_HEADER: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
+/// The first 8 bytes of a core module, which iohost cannot run.
+const MODULE_HEADER: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
+
+pub enum Outcome {
+    Loaded(Box<Handler>),
+    /// Same bytes and sidecar as the version in service.
+    Unchanged,
+    /// No `.wasm` file (any more), or the sidecar says `enabled = false`.
+    Gone,
+}
+
+/// `<name>.toml` beside `<name>.wasm`.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct Sidecar {
+    /// `false` unloads the handler without deleting its file.
+    enabled: bool,
+    limits: PartialLimits,
+    /// Handler settings, handed to `init` as JSON and readable through the `config` import.
+    config: toml::Table,
+}
+
+impl Default for Sidecar {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            limits: PartialLimits::default(),
+            config: toml::Table::new(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct PartialLimits {
+    memory_mb: Option<u64>,
+    call_timeout_ms: Option<u64>,
+    init_timeout_ms: Option<u64>,
+    max_instances: Option<usize>,
+}
+
+impl PartialLimits {
+    fn over(&self, defaults: HandlerLimits) -> HandlerLimits {
+        HandlerLimits {
+            memory_mb: self.memory_mb.unwrap_or(defaults.memory_mb),
+            call_timeout_ms: self.call_timeout_ms.unwrap_or(defaults.call_timeout_ms),
+            init_timeout_ms: self.init_timeout_ms.unwrap_or(defaults.init_timeout_ms),
+            max_instances: self.max_instances.unwrap_or(defaults.max_instances),
+        }
+    }
+}
+
+/// Is `name` usable as a handler name (and so as a file stem and a KV prefix)?
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+/// The handler names the folder holds (`*.wasm` files), sorted.
+pub fn handler_names(dir: &Path) -> std::io::Result<Vec<String>> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)?
+        .filter_map(|entry| entry.ok())
+        .filter_map(|entry| {
+            let path = entry.path();
+            (path.extension()? == "wasm").then(|| path.file_stem()?.to_str().map(str::to_owned))?
+        })
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// The handler name a changed path belongs to, if it is a handler or sidecar file.
+pub fn name_of(path: &Path) -> Option<String> {
+    let ext = path.extension()?.to_str()?;
+    matches!(ext, "wasm" | "toml")
+        .then(|| path.file_stem()?.to_str().map(str::to_owned))
+        .flatten()
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> LoadError + '_ {
+    move |source| LoadError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+fn check_header(bytes: &[u8]) -> Result<(), LoadError> {
+    match bytes.get(..8) {
+        Some(h) if h == COMPONENT_HEADER => Ok(()),
+        Some(h) if h == MODULE_HEADER => Err(LoadError::CoreModule),
+        _ => Err(LoadError::NotAComponent),
+    }
+}
+
+pub async fn load(
+    engine: &Engine,
+    settings: &HandlersConfig,
+    kv: Arc<dyn KvStore>,
+    io: Option<SocketIo>,
+    name: &str,
+    current: Option<&Handler>,
+) -> Result<Outcome, LoadError> {
+    if !valid_name(name) {
+        return Err(LoadError::BadName(name.to_owned()));
+    }
+    let wasm = settings.dir.join(format!("{name}.wasm"));
+    let sidecar_path = settings.dir.join(format!("{name}.toml"));
+    let size = match tokio::fs::metadata(&wasm).await {
+        Ok(meta) => meta.len(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Outcome::Gone),
+        Err(e) => return Err(io_error(&wasm)(e)),
+    };
+    if size > settings.max_file_bytes {
+        return Err(LoadError::TooLarge {
+            size,
+            max: settings.max_file_bytes,
+        });
+    }
+    let bytes = match tokio::fs::read(&wasm).await {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Outcome::Gone),
+        Err(e) => return Err(io_error(&wasm)(e)),
+    };
+    check_header(&bytes)?;
+
+    let sidecar_text = match tokio::fs::read_to_string(&sidecar_path).await {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(io_error(&sidecar_path)(e)),
+    };
+    let sidecar_error = |reason: String| LoadError::Sidecar {
+        path: sidecar_path.display().to_string(),
+        reason,
+    };
+    let sidecar: Sidecar =
+        toml::from_str(&sidecar_text).map_err(|e| sidecar_error(e.to_string()))?;
+    if !sidecar.enabled {
+        return Ok(Outcome::Gone);
+    }
+    let limits = sidecar.limits.over(settings.limits);
+    limits
+        .validate("limits")
+        .map_err(|e| sidecar_error(e.to_string()))?;
+    let config = match serde_json::to_value(&sidecar.config) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => return Err(sidecar_error("[config] must be a table".into())),
+    };
+
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    if current.is_some_and(|c| c.sha256 == sha256 && c.sidecar == sidecar_text) {
+        return Ok(Outcome::Unchanged);
+    }
+
+    let compiler = engine.clone();
+    let cache_dir = settings.cache_dir();
+    let hash = sha256.clone();
+    let component =
+        tokio::task::spawn_blocking(move || compiler.compile(&bytes, &hash, &cache_dir))
+            .await
+            .map_err(|e| LoadError::Compile(format!("compiler task failed: {e}")))??;
+    let pre = engine
+        .linker
+        .instantiate_pre(&component)
+        .and_then(HandlerPre::new)
+        .map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
+
+    let handler = Handler::new(HandlerParts {
+        name: Arc::from(name),
+        sha256,
+        sidecar: sidecar_text,
+        limits,
+        config,
+        engine: engine.clone(),
+        pre,
+        kv,
+        io,
+    })
+    .await?;
+    Ok(Outcome::Loaded(Box::new(handler)))
+}
+
+/// What `iohost handlers check` reports about a file.
+pub struct Inspection {
+    pub imports: Vec<String>,
+    pub exports: Vec<String>,
+    /// `Err` says why the component does not fit the `iohost:handler` world.
+    pub fits_world: Result<(), String>,
+}
+
+/// Compiles a file and checks it against the world, without running any of it.
+pub fn inspect(engine: &Engine, path: &Path) -> Result<Inspection, LoadError> {
+    let bytes = std::fs::read(path).map_err(io_error(path))?;
+    check_header(&bytes)?;
+    let component = wasmtime::component::Component::new(&engine.wasmtime, &bytes)
+        .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+    let ty = component.component_type();
+    let imports = ty
+        .imports(&engine.wasmtime)
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    let exports = ty
+        .exports(&engine.wasmtime)
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    let fits_world = engine
+        .linker
+        .instantiate_pre(&component)
+        .and_then(HandlerPre::new)
+        .map(|_| ())
+        .map_err(|e| format!("{e:#}"));
+    Ok(Inspection {
+        imports,
+        exports,
+        fits_world,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_paths() {
+        assert!(valid_name("rate-limit"));
+        assert!(valid_name("chat_typing2"));
+        assert!(!valid_name("Presence"));
+        assert!(!valid_name("../x"));
+        assert!(!valid_name(""));
+        assert_eq!(
+            name_of(Path::new("/h/presence.wasm")),
+            Some("presence".into())
+        );
+        assert_eq!(
+            name_of(Path::new("/h/presence.toml")),
+            Some("presence".into())
+        );
+        assert_eq!(name_of(Path::new("/h/presence.wasm.swp")), None);
+    }
+
+    #[test]
+    fn headers_are_told_apart() {
+        assert!(check_header(&COMPONENT_HEADER).is_ok());
+        assert!(matches!(
+            check_header(&MODULE_HEADER),
+            Err(LoadError::CoreModule)
+        ));
+        assert!(matches!(
+            check_header(b"hello world"),
+            Err(LoadError::NotAComponent)
+        ));
+        assert!(matches!(check_header(b""), Err(LoadError::NotAComponent)));
+    }
+
+    #[test]
+    fn sidecar_limits_override_defaults() {
+        let sidecar: Sidecar =
+            toml::from_str("[limits]\nmemory_mb = 64\n[config]\nper_minute = 60\n").expect("parse");
+        let limits = sidecar.limits.over(HandlerLimits::default());
+        assert_eq!(limits.memory_mb, 64);
+        assert_eq!(
+            limits.call_timeout_ms,
+            HandlerLimits::default().call_timeout_ms
+        );
+        assert!(sidecar.enabled);
+        assert!(
+            toml::from_str::<Sidecar>("limit = 1").is_err(),
+            "unknown keys are refused"
+        );
+    }
+}

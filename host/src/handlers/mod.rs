@@ -1,0 +1,397 @@
+//! WebAssembly handlers: custom event logic loaded from a folder and replaced while iohost runs.
+//!
+//! - [`engine`]: wasmtime, the epoch ticker, the linker, compilation with a cache.
+//! - [`host_api`]: the imports handlers may call (`sockets`, `kv`, `log`, `clock`, `config`).
+//! - [`handler`]: one loaded version with its pool of instances and its calls.
+//! - [`loader`]: checking and loading a `.wasm` file; [`watch`]: hot reload.
+//! - This file: the [`Runtime`] and its chain, which every event goes through in priority order.
+
+mod actions;
+mod bindings;
+mod engine;
+mod handler;
+mod host_api;
+mod loader;
+mod payload;
+mod socket_info;
+mod watch;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use socketioxide::SocketIo;
+use socketioxide::extract::SocketRef;
+
+use crate::config::HandlersConfig;
+use crate::model::Args;
+use crate::store::KvStore;
+use bindings::iohost::handler::types::{ConnectResult, Event, EventResult, Payload};
+
+pub use actions::Action;
+pub use engine::Engine;
+pub use handler::{Handler, short};
+pub use loader::{Inspection, inspect};
+pub use watch::Watcher;
+
+/// A call into a handler that did not return normally. The `Display` text is what the client
+/// reads (ack `error` or `error` event); the log has the details.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    #[error("handler `{handler}` failed: it ran longer than its {ms} ms limit")]
+    Timeout { handler: String, ms: u64 },
+    #[error("handler `{handler}` failed: it used more than its {mb} MB memory limit")]
+    MemoryLimit { handler: String, mb: u64 },
+    #[error("handler `{handler}` failed: {message}")]
+    Trap { handler: String, message: String },
+    #[error("handler `{handler}` refused to start: {reason}")]
+    InitRefused { handler: String, reason: String },
+    #[error("handler `{handler}` was unloaded")]
+    Unloaded { handler: String },
+    #[error("handler `{handler}` answered with a bad payload: {reason}")]
+    BadPayload { handler: String, reason: String },
+}
+
+/// Why a file could not become a handler. A loaded version stays in service meanwhile.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("handler names are lower-case letters, digits, `-` and `_`: `{0}` is not one")]
+    BadName(String),
+    #[error("file is {size} bytes, more than handlers.max_file_bytes ({max})")]
+    TooLarge { size: u64, max: u64 },
+    #[error("not a WebAssembly component (bad header); build handlers for wasm32-wasip2")]
+    NotAComponent,
+    #[error("a core WebAssembly module, not a component; build for wasm32-wasip2")]
+    CoreModule,
+    #[error("does not compile: {0}")]
+    Compile(String),
+    #[error("does not fit the iohost:handler world: {0}")]
+    WrongWorld(String),
+    #[error("bad sidecar {path}: {reason}")]
+    Sidecar { path: String, reason: String },
+    #[error("{0}")]
+    Start(#[from] CallError),
+}
+
+/// What the chain decided about one client event.
+#[derive(Debug)]
+pub enum Verdict {
+    /// No handler took it: the built-in events (or "no handler") come next.
+    Pass,
+    /// A handler took it; the ack to send, if any.
+    Handled(Option<Args>),
+    /// A handler refused it, with the reason for the client.
+    Rejected(String),
+    /// A handler failed; the message for the client.
+    Failed(String),
+}
+
+/// The handlers in call order: highest priority first, then by name.
+#[derive(Default)]
+struct Chain {
+    handlers: Vec<Arc<Handler>>,
+}
+
+impl Chain {
+    fn with(&self, handler: Arc<Handler>) -> Self {
+        let mut handlers: Vec<_> = self
+            .handlers
+            .iter()
+            .filter(|h| h.name != handler.name)
+            .cloned()
+            .collect();
+        handlers.push(handler);
+        handlers.sort_by(|a, b| {
+            b.registration
+                .priority
+                .cmp(&a.registration.priority)
+                .then_with(|| a.name.cmp(&b.name))
+        });
+        Self { handlers }
+    }
+
+    fn without(&self, name: &str) -> Self {
+        Self {
+            handlers: self
+                .handlers
+                .iter()
+                .filter(|h| &*h.name != name)
+                .cloned()
+                .collect(),
+        }
+    }
+}
+
+pub struct Runtime {
+    engine: Engine,
+    settings: HandlersConfig,
+    kv: Arc<dyn KvStore>,
+    io: OnceLock<SocketIo>,
+    chain: ArcSwap<Chain>,
+    /// The last load error per handler name, cleared by a successful load.
+    errors: Mutex<HashMap<String, String>>,
+    /// Loads run one at a time so two reloads of one file cannot race.
+    loading: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("dir", &self.settings.dir)
+            .field(
+                "handlers",
+                &self
+                    .chain
+                    .load()
+                    .handlers
+                    .iter()
+                    .map(|h| h.name.to_string())
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl Runtime {
+    pub fn new(settings: HandlersConfig, kv: Arc<dyn KvStore>) -> anyhow::Result<Arc<Self>> {
+        Ok(Arc::new(Self {
+            engine: Engine::new()?,
+            settings,
+            kv,
+            io: OnceLock::new(),
+            chain: ArcSwap::from_pointee(Chain::default()),
+            errors: Mutex::new(HashMap::new()),
+            loading: tokio::sync::Mutex::new(()),
+        }))
+    }
+
+    /// Gives the runtime the Socket.IO server its handlers act on.
+    pub fn attach(&self, io: SocketIo) {
+        let _ = self.io.set(io);
+    }
+
+    pub fn settings(&self) -> &HandlersConfig {
+        &self.settings
+    }
+
+    /// The loaded handlers, in call order.
+    pub fn handlers(&self) -> Vec<Arc<Handler>> {
+        self.chain.load().handlers.clone()
+    }
+
+    /// Load errors of handlers whose file is present but could not be loaded (or reloaded).
+    pub fn load_errors(&self) -> HashMap<String, String> {
+        self.errors.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+
+    fn set_error(&self, name: &str, error: Option<String>) {
+        if let Ok(mut errors) = self.errors.lock() {
+            match error {
+                Some(e) => errors.insert(name.to_owned(), e),
+                None => errors.remove(name),
+            };
+        }
+    }
+
+    /// Loads every `*.wasm` in the folder. Files that fail are logged and skipped.
+    pub async fn load_all(self: &Arc<Self>) {
+        let dir = &self.settings.dir;
+        let names = match loader::handler_names(dir) {
+            Ok(names) => names,
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), "no handlers loaded: {e}");
+                return;
+            }
+        };
+        for name in names {
+            self.reload(&name).await;
+        }
+    }
+
+    /// Brings handler `name` in line with the folder: loads or replaces it if its file is
+    /// there and changed, unloads it if the file is gone. A file that fails to load leaves
+    /// the version in service (if any) untouched.
+    pub async fn reload(self: &Arc<Self>, name: &str) {
+        let _one_at_a_time = self.loading.lock().await;
+        let current = self
+            .chain
+            .load()
+            .handlers
+            .iter()
+            .find(|h| &*h.name == name)
+            .cloned();
+        let io = self.io.get().cloned();
+        match loader::load(
+            &self.engine,
+            &self.settings,
+            self.kv.clone(),
+            io,
+            name,
+            current.as_deref(),
+        )
+        .await
+        {
+            Ok(loader::Outcome::Loaded(handler)) => {
+                let handler: Arc<Handler> = Arc::from(handler);
+                tracing::info!(
+                    handler = name,
+                    version = short(&handler.sha256),
+                    priority = handler.registration.priority,
+                    events = ?handler.registration.events,
+                    "handler {}",
+                    if current.is_some() { "replaced" } else { "loaded" }
+                );
+                self.chain.rcu(|chain| chain.with(handler.clone()));
+                if let Some(old) = current {
+                    old.retire();
+                }
+                self.set_error(name, None);
+                self.start_ticker(&handler);
+            }
+            Ok(loader::Outcome::Unchanged) => {}
+            Ok(loader::Outcome::Gone) => {
+                self.set_error(name, None);
+                if let Some(old) = current {
+                    self.chain.rcu(|chain| chain.without(name));
+                    old.retire();
+                    tracing::info!(handler = name, "handler unloaded (file removed)");
+                }
+            }
+            Err(e) => {
+                let kept = current
+                    .map(|h| format!("; version {} keeps serving", short(&h.sha256)))
+                    .unwrap_or_default();
+                tracing::error!(handler = name, "cannot load handler: {e}{kept}");
+                self.set_error(name, Some(e.to_string()));
+            }
+        }
+    }
+
+    fn start_ticker(self: &Arc<Self>, handler: &Arc<Handler>) {
+        let Some(ms) = handler.registration.tick_ms else {
+            return;
+        };
+        let period = Duration::from_millis(u64::from(ms.max(100)));
+        let weak = Arc::downgrade(handler);
+        let runtime = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(period);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            interval.tick().await;
+            loop {
+                interval.tick().await;
+                let (Some(handler), Some(runtime)) = (weak.upgrade(), runtime.upgrade()) else {
+                    return;
+                };
+                if handler.is_retired() {
+                    return;
+                }
+                if let Ok(((), actions)) = handler.on_tick().await {
+                    runtime.apply(&handler, actions).await;
+                }
+            }
+        });
+    }
+
+    async fn apply(&self, handler: &Handler, actions: Vec<actions::Action>) {
+        if let (Some(io), false) = (self.io.get(), actions.is_empty()) {
+            actions::apply(io, &handler.name, actions).await;
+        }
+    }
+
+    /// The handlers, in call order, for which `wanted` holds.
+    fn select(&self, wanted: impl Fn(&Handler) -> bool) -> Vec<Arc<Handler>> {
+        self.chain
+            .load()
+            .handlers
+            .iter()
+            .filter(|h| wanted(h))
+            .cloned()
+            .collect()
+    }
+
+    /// Runs `on-connect` of the handlers that asked for it. `Err` is the reason to refuse the
+    /// socket with. Actions are returned, to be carried out once the socket is connected.
+    pub async fn on_connect(&self, socket: &SocketRef) -> Result<Vec<actions::Action>, String> {
+        let interested = self.select(|h| h.registration.on_connect && h.serves(socket.ns()));
+        if interested.is_empty() {
+            return Ok(Vec::new());
+        }
+        let info = socket_info::socket_info(socket);
+        let mut all = Vec::new();
+        for handler in &interested {
+            match handler.on_connect(&info).await {
+                Ok((ConnectResult::Accept, actions)) => all.extend(actions),
+                Ok((ConnectResult::Reject(reason), _)) => return Err(reason),
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        Ok(all)
+    }
+
+    /// Carries out actions held back from `on_connect`.
+    pub async fn apply_connect_actions(&self, actions: Vec<actions::Action>) {
+        if let Some(io) = self.io.get() {
+            actions::apply(io, "on-connect", actions).await;
+        }
+    }
+
+    /// Runs the chain for one client event.
+    pub async fn on_event(&self, socket: &SocketRef, name: &str, args: &Args) -> Verdict {
+        let interested = self.select(|h| h.wants_event(socket.ns(), name));
+        if interested.is_empty() {
+            return Verdict::Pass;
+        }
+        let info = socket_info::socket_info(socket);
+        let event = Event {
+            name: name.to_owned(),
+            args: Payload::from_args(args),
+        };
+        for handler in &interested {
+            match handler.on_event(&info, &event).await {
+                Ok((result, actions)) => {
+                    self.apply(handler, actions).await;
+                    match result {
+                        EventResult::Pass => continue,
+                        EventResult::Reject(reason) => return Verdict::Rejected(reason),
+                        EventResult::Handled(None) => return Verdict::Handled(None),
+                        EventResult::Handled(Some(ack)) => {
+                            return match ack.into_args() {
+                                Ok(args) => Verdict::Handled(Some(args)),
+                                Err(e) => Verdict::Failed(
+                                    CallError::BadPayload {
+                                        handler: handler.name.to_string(),
+                                        reason: e.to_string(),
+                                    }
+                                    .to_string(),
+                                ),
+                            };
+                        }
+                    }
+                }
+                Err(e) => return Verdict::Failed(e.to_string()),
+            }
+        }
+        Verdict::Pass
+    }
+
+    /// Runs `on-disconnect` of the handlers that asked for it; failures are logged only.
+    pub async fn on_disconnect(&self, socket: &SocketRef, reason: &str) {
+        let interested = self.select(|h| h.registration.on_disconnect && h.serves(socket.ns()));
+        if interested.is_empty() {
+            return;
+        }
+        let info = socket_info::socket_info(socket);
+        for handler in &interested {
+            if let Ok(((), actions)) = handler.on_disconnect(&info, reason).await {
+                self.apply(handler, actions).await;
+            }
+        }
+    }
+}
