@@ -16,4 +16,4 @@ step "rust tests"; cargo test --workspace --locked
 
 step "end-to-end suites (real socket.io-client)"
 ensure_npm_packages tests
-cd tests && node --test --test-concurrency=2 --test-timeout=120000 protocol/ client/
+cd tests && node --test --test-concurrency=2 --test-timeout=120000 protocol/ client/ handlers/

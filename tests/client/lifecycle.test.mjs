@@ -36,7 +36,7 @@ describe('shutdown', () => {
       // "transport close", not "io server disconnect": socket.io-client reconnects by itself.
       assert.match(reason, /^transport (close|error)$/);
     }
-    assert.match(server.logs(), /shutting down/);
+    await server.waitForLog(/shutting down/);
     closeAll();
   });
 

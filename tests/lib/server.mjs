@@ -76,6 +76,14 @@ export async function startServer({ config = '', env = {}, port = 0, profile, ha
     handlersDir,
     port: Number(address.split(':')[1]),
     logs: () => logs,
+    /** Resolves when the log matches `pattern` (the log arrives through a pipe, a bit later). */
+    async waitForLog(pattern, ms = 3000) {
+      const deadline = Date.now() + ms;
+      while (!pattern.test(logs)) {
+        if (Date.now() > deadline) throw new Error(`log never matched ${pattern}:\n${logs}`);
+        await sleep(20);
+      }
+    },
     exited,
     /** Sends `signal` and resolves with the exit code (or signal). */
     async stop(signal = 'SIGTERM') {

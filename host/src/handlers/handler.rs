@@ -263,11 +263,11 @@ impl Handler {
             }
         } else {
             self.stats.traps.fetch_add(1, Ordering::Relaxed);
-            let first_line = detail.lines().next().unwrap_or_default().to_owned();
-            CallError::Trap {
-                handler,
-                message: first_line,
-            }
+            let message = match error.downcast_ref::<wasmtime::Trap>() {
+                Some(trap) => trap.to_string(),
+                None => error.root_cause().to_string(),
+            };
+            CallError::Trap { handler, message }
         };
         tracing::error!(handler = %self.name, version = %short(&self.sha256), "{fault}; instance retired ({detail})");
         fault

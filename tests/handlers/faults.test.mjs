@@ -1,0 +1,90 @@
+// Fault containment: a handler that traps, loops forever or allocates without bound fails only
+// the event that triggered it, with a clear error; the instance is retired, the error is logged
+// with the handler's name, and the server, its other handlers and other clients keep serving.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+
+import { ask, closeAll, connect } from '../lib/client.mjs';
+import { once, startServer } from '../lib/server.mjs';
+
+let server;
+before(async () => {
+  server = await startServer({
+    handlers: ['faults', 'echo'],
+    sidecars: { faults: '[limits]\ncall_timeout_ms = 100\nmemory_mb = 16\n' },
+  });
+});
+after(async () => {
+  closeAll();
+  await server.stop();
+});
+
+/** The echo handler and the built-ins still answer. */
+async function stillServing(socket) {
+  assert.deepEqual(await ask(socket, 'message-with-ack', 'still', 'here'), 'still');
+  assert.equal((await ask(socket, 'get-rooms')).success, true);
+  const fresh = await connect(server.url);
+  assert.equal((await ask(fresh, 'get-rooms')).success, true);
+}
+
+describe('fault fixtures', () => {
+  it('a trap fails the event with a clear error', async () => {
+    const s = await connect(server.url);
+    const reply = await ask(s, 'trap');
+    assert.equal(reply.success, false);
+    assert.match(reply.error, /^handler `faults` failed: .*(unreachable|panic)/);
+    await server.waitForLog(/handler `faults` failed.*instance retired/);
+    await stillServing(s);
+  });
+
+  it('an endless loop is stopped at the time limit', async () => {
+    const s = await connect(server.url);
+    const reply = await ask(s, 'spin');
+    assert.deepEqual(reply, {
+      success: false,
+      error: 'handler `faults` failed: it ran longer than its 100 ms limit',
+    });
+    await stillServing(s);
+  });
+
+  it('unbounded allocation is stopped at the memory limit', async () => {
+    const s = await connect(server.url);
+    const reply = await ask(s, 'hog');
+    assert.deepEqual(reply, {
+      success: false,
+      error: 'handler `faults` failed: it used more than its 16 MB memory limit',
+    });
+    await stillServing(s);
+  });
+
+  it('without an ack callback the failure arrives as an error event', async () => {
+    const s = await connect(server.url);
+    const error = once(s, 'error');
+    s.emit('trap');
+    const { event, error: message } = await error;
+    assert.equal(event, 'trap');
+    assert.match(message, /handler `faults` failed/);
+  });
+
+  it('a failed instance is never reused: the handler keeps answering after many faults', async () => {
+    const s = await connect(server.url);
+    const replies = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => ask(s, i % 2 ? 'trap' : 'spin')),
+    );
+    for (const r of replies) assert.equal(r.success, false);
+    // Events the faults handler passes on still reach the built-ins.
+    assert.equal((await ask(s, 'join-room', 'after-faults')).success, true);
+    await stillServing(s);
+  });
+
+  it('clients are not disconnected by a handler fault', async () => {
+    const s = await connect(server.url);
+    let disconnected = false;
+    s.on('disconnect', () => (disconnected = true));
+    await ask(s, 'trap');
+    await ask(s, 'spin');
+    await ask(s, 'hog');
+    assert.equal(s.connected, true);
+    assert.equal(disconnected, false);
+  });
+});
