@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use iohost::config::{self, Config, ConfigError, LogFormat};
+use iohost::handlers::{Engine, inspect, scaffold};
 use iohost::server::App;
 use tracing_subscriber::EnvFilter;
 
@@ -32,6 +33,28 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Work with WebAssembly handlers.
+    Handlers {
+        #[command(subcommand)]
+        command: HandlersCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum HandlersCommand {
+    /// Check that a .wasm file is a component fitting the iohost:handler world; print its
+    /// imports and exports. Exit 1 if it does not fit.
+    Check { file: PathBuf },
+    /// Create a handler project NAME (a Rust crate that builds and loads as it is).
+    New {
+        name: String,
+        /// Folder to create the project in.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// Path of the iohost-guest crate (default: the one this iohost was built from).
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -47,6 +70,9 @@ const EXIT_CONFIG: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Handlers { command } = &cli.command {
+        return handlers_command(command);
+    }
     let (config, source) = match config::load(cli.config.as_deref()) {
         Ok(loaded) => loaded,
         Err(e) => return config_error(&e),
@@ -74,6 +100,70 @@ fn main() -> ExitCode {
             }
         },
         Command::Serve => serve(config),
+        Command::Handlers { .. } => unreachable!("handled before the configuration is read"),
+    }
+}
+
+fn handlers_command(command: &HandlersCommand) -> ExitCode {
+    match command {
+        HandlersCommand::Check { file } => check_handler(file),
+        HandlersCommand::New { name, dir, sdk } => {
+            let Some(sdk) = sdk.clone().or_else(scaffold::bundled_sdk) else {
+                eprintln!("error: cannot find the iohost-guest crate; pass --sdk PATH");
+                return ExitCode::FAILURE;
+            };
+            match scaffold::new_handler(name, dir, &sdk) {
+                Ok(project) => {
+                    println!("created {}", project.display());
+                    println!(
+                        "build it:  cd {} && cargo build --release --target wasm32-wasip2",
+                        project.display()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn check_handler(file: &std::path::Path) -> ExitCode {
+    let engine = match Engine::new() {
+        Ok(engine) => engine,
+        Err(e) => {
+            eprintln!("error: cannot start the WebAssembly engine: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match inspect(&engine, file) {
+        Ok(report) => {
+            println!("{}", file.display());
+            println!("  imports:");
+            for name in &report.imports {
+                println!("    {name}");
+            }
+            println!("  exports:");
+            for name in &report.exports {
+                println!("    {name}");
+            }
+            match report.fits_world {
+                Ok(()) => {
+                    println!("fits the iohost:handler world");
+                    ExitCode::SUCCESS
+                }
+                Err(reason) => {
+                    println!("does NOT fit the iohost:handler world: {reason}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {}: {e}", file.display());
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -13,6 +13,7 @@ mod handler;
 mod host_api;
 mod loader;
 mod payload;
+pub mod scaffold;
 mod socket_info;
 mod watch;
 
