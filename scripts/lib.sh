@@ -16,3 +16,28 @@ ensure_npm_packages() {
     (cd "$dir" && npm ci --no-audit --no-fund)
   fi
 }
+
+# The demo page loads the browser build of socket.io-client from demo/public/vendor/.
+ensure_demo_assets() {
+  ensure_npm_packages demo
+  mkdir -p demo/public/vendor
+  cp demo/node_modules/socket.io-client/dist/socket.io.min.js demo/public/vendor/
+}
+
+# Headless Chromium for the browser tests, from Debian's packages.
+ensure_chromium() {
+  if ! command -v chromium >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+}
+
+# The handlers the demo runs, copied into ./handlers (by rename, so a running iohost never
+# sees half a file).
+DEMO_HANDLERS=(rate-limit presence chat-typing chat-messages)
+install_demo_handlers() {
+  for name in "${DEMO_HANDLERS[@]}"; do
+    cp "target/handlers/$name.wasm" "handlers/.$name.wasm.partial"
+    mv "handlers/.$name.wasm.partial" "handlers/$name.wasm"
+  done
+}

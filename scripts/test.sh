@@ -14,6 +14,8 @@ step "build";   cargo build --locked
 step "handlers (wasm32-wasip2)"; ./scripts/build-handlers.sh
 step "rust tests"; cargo test --workspace --locked
 
-step "end-to-end suites (real socket.io-client)"
+step "end-to-end suites (real socket.io-client, headless Chromium)"
 ensure_npm_packages tests
-cd tests && node --test --test-concurrency=2 --test-timeout=120000 protocol/ client/ handlers/
+ensure_demo_assets
+ensure_chromium
+cd tests && node --test --test-concurrency=2 --test-timeout=120000 protocol/ client/ handlers/ browser/

@@ -73,6 +73,8 @@ pub struct ServerConfig {
     pub socket_queue_size: usize,
     /// How long a graceful shutdown waits for connections to close.
     pub shutdown_drain_ms: u64,
+    /// Folder of static files served at `/` (a demo or a small front end); empty: none.
+    pub static_dir: PathBuf,
 }
 
 impl Default for ServerConfig {
@@ -90,6 +92,7 @@ impl Default for ServerConfig {
             max_connections: 10_000,
             socket_queue_size: 1_024,
             shutdown_drain_ms: 10_000,
+            static_dir: PathBuf::new(),
         }
     }
 }

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tower_http::services::ServeDir;
 
 use super::SharedRef;
 
@@ -16,10 +17,16 @@ use super::SharedRef;
 pub const SOCKET_IO_PATH: &str = "/socket.io";
 
 pub fn routes(shared: SharedRef) -> Router {
-    Router::new()
+    let static_dir = shared.config.server.static_dir.clone();
+    let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .with_state(shared)
+        .with_state(shared);
+    if static_dir.as_os_str().is_empty() {
+        router
+    } else {
+        router.fallback_service(ServeDir::new(static_dir))
+    }
 }
 
 /// Alive: the process answers HTTP.

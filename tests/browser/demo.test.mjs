@@ -1,0 +1,89 @@
+// The demo page in real headless Chromium: two people in the lobby see each other online,
+// see each other typing and exchange messages, through the WASM handlers.
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { chromium } from 'playwright-core';
+
+import { repoRoot, startServer } from '../lib/server.mjs';
+
+const artifacts = join(repoRoot, 'tests', 'artifacts');
+const demoHandlers = ['rate-limit', 'presence', 'chat-typing', 'chat-messages'];
+const sidecars = Object.fromEntries(
+  demoHandlers.map((h) => [h, readFileSync(join(repoRoot, 'handlers', `${h}.toml`), 'utf8')]),
+);
+
+let server;
+let browser;
+before(async () => {
+  mkdirSync(artifacts, { recursive: true });
+  server = await startServer({
+    config: `[server]\nstatic_dir = "${join(repoRoot, 'demo', 'public')}"\n`,
+    handlers: demoHandlers,
+    sidecars,
+  });
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+async function joinAs(name) {
+  const page = await (await browser.newContext()).newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(server.url);
+  await page.fill('#name', name);
+  await page.click('#join');
+  await page.waitForSelector('#chat:not([hidden])');
+  page.errors = errors;
+  return page;
+}
+
+const onlineNames = (page) => page.$$eval('#online li', (items) => items.map((li) => li.textContent));
+
+describe('demo chat in Chromium', () => {
+  let alice;
+  let bob;
+
+  it('shows each person the other online', async () => {
+    alice = await joinAs('alice');
+    assert.deepEqual(await onlineNames(alice), ['alice']);
+    bob = await joinAs('bob');
+    await alice.waitForFunction(() => document.querySelectorAll('#online li').length === 2);
+    assert.deepEqual(await onlineNames(alice), ['alice', 'bob']);
+    assert.deepEqual(await onlineNames(bob), ['alice', 'bob']);
+    assert.match(await alice.textContent('#status'), /Connected as alice/);
+  });
+
+  it('shows one person typing to the other', async () => {
+    await bob.type('#text', 'hi al', { delay: 30 });
+    await alice.waitForFunction(() => document.querySelector('#typing').textContent.includes('bob is typing'));
+    assert.equal(await bob.textContent('#typing'), '', 'nobody sees their own typing indicator');
+    await alice.screenshot({ path: join(artifacts, 'demo-typing.png'), fullPage: true });
+  });
+
+  it('delivers messages to both', async () => {
+    await alice.fill('#text', 'hello bob');
+    await alice.click('#send');
+    for (const page of [alice, bob]) {
+      await page.waitForFunction(() => document.querySelector('#messages').textContent.includes('hello bob'));
+      assert.match(await page.textContent('#messages li:last-child'), /^alicehello bob$/);
+    }
+    await alice.screenshot({ path: join(artifacts, 'demo-alice.png'), fullPage: true });
+    await bob.screenshot({ path: join(artifacts, 'demo-bob.png'), fullPage: true });
+  });
+
+  it('updates the online list when someone leaves', async () => {
+    await bob.context().close();
+    await alice.waitForFunction(() => document.querySelectorAll('#online li').length === 1);
+    assert.deepEqual(await onlineNames(alice), ['alice']);
+    assert.deepEqual(alice.errors, []);
+  });
+});
