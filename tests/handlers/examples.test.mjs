@@ -3,7 +3,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
 import { ask, closeAll, connect } from '../lib/client.mjs';
-import { once, sleep, startServer } from '../lib/server.mjs';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { installHandler, once, sleep, startServer } from '../lib/server.mjs';
 
 let server;
 before(async () => {
@@ -135,5 +138,19 @@ describe('presence', () => {
     assert.deepEqual((await afterLeave).users.map((u) => u.username), ['gina']);
     assert.deepEqual((await ask(gina2, 'presence:list', 'chat-room-lobby')).users.map((u) => u.username), ['gina']);
     assert.match((await ask(gina2, 'presence:join', 'io-role-admin')).error, /presence rooms are named chat-room-/);
+  });
+
+  it('keeps its state across a reload: it lives in KV, not in the instance', async () => {
+    const ivy = await as('ivy');
+    assert.ok((await ask(ivy, 'user:online')).online.some((u) => u.username === 'ivy'));
+    // A sidecar change reloads the handler: a new version with fresh instances.
+    writeFileSync(join(server.handlersDir, 'presence.toml'), '[config]\nroom_prefix = "chat-room-"\n');
+    await server.waitForLog(/handler replaced handler="presence"/);
+    assert.ok((await ask(ivy, 'user:online')).online.some((u) => u.username === 'ivy'));
+    // So does a new copy of the file itself (same bytes: nothing to reload; the state is kept).
+    installHandler(server.handlersDir, 'presence');
+    const gone = once(await as('ivy-watcher'), 'friend:offline');
+    ivy.close();
+    assert.deepEqual(await gone, { userId: 'guest:ivy', username: 'ivy' }, 'the count from before the reload is used');
   });
 });

@@ -7,7 +7,7 @@
 //! - This file: the [`Runtime`] and its chain, which every event goes through in priority order.
 
 mod actions;
-mod bindings;
+pub mod bindings;
 mod engine;
 mod handler;
 mod host_api;
@@ -78,6 +78,27 @@ pub enum LoadError {
     Sidecar { path: String, reason: String },
     #[error("{0}")]
     Start(#[from] CallError),
+}
+
+/// Loads handler `name` from `settings.dir` on its own, with no Socket.IO server attached
+/// (emits are returned, not carried out): for benchmarks and tools.
+pub async fn load_standalone(
+    settings: &HandlersConfig,
+    kv: Arc<dyn KvStore>,
+    name: &str,
+) -> Result<Arc<Handler>, LoadError> {
+    let engine = Engine::new().map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+    match loader::load(&engine, settings, kv, None, name, None).await? {
+        loader::Outcome::Loaded(handler) => Ok(Arc::from(handler)),
+        _ => Err(LoadError::Io {
+            path: settings
+                .dir
+                .join(format!("{name}.wasm"))
+                .display()
+                .to_string(),
+            source: std::io::ErrorKind::NotFound.into(),
+        }),
+    }
 }
 
 /// What the chain decided about one client event.

@@ -1,0 +1,218 @@
+//! The cost of the handler path: nanoseconds per event through a no-op handler and through
+//! each example, beside the same logic as native Rust. Run: `./scripts/bench-handlers.sh`
+//! (or `cargo bench -p iohost --bench handler_path` after `scripts/build-handlers.sh`).
+//!
+//! "wasm" is one `on-event` call on a warm instance (socket info and arguments already in WIT
+//! form); "wasm+conv" adds turning socketioxide arguments into the WIT payload and the ack
+//! back. "native" is the same logic as a Rust closure over the same in-memory KV store.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use iohost::config::{HandlerLimits, HandlersConfig};
+use iohost::handlers::bindings::iohost::handler::types::{Event, EventResult, Payload, SocketInfo};
+use iohost::handlers::{Handler, load_standalone};
+use iohost::model::Args;
+use iohost::store::{KvStore, MemoryStore};
+
+const WARMUP: usize = 2_000;
+const ITERATIONS: usize = 20_000;
+
+struct Case {
+    label: &'static str,
+    handler: &'static str,
+    sidecar: &'static str,
+    event: &'static str,
+    args: serde_json::Value,
+}
+
+fn main() -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
+    let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/handlers");
+    let dir = tempfile::tempdir()?;
+    let cases = [
+        Case {
+            label: "no-op",
+            handler: "noop",
+            sidecar: "",
+            event: "bench",
+            args: serde_json::json!([]),
+        },
+        Case {
+            label: "echo (3 args)",
+            handler: "echo",
+            sidecar: "",
+            event: "message-with-ack",
+            args: serde_json::json!([1, "2", {"3": [true]}]),
+        },
+        Case {
+            label: "rate-limit",
+            handler: "rate-limit",
+            sidecar: "[config]\nevents_per_minute = 1e12\nburst = 1e12\n",
+            event: "anything",
+            args: serde_json::json!([]),
+        },
+        Case {
+            label: "chat-typing",
+            handler: "chat-typing",
+            sidecar: "[config]\nthrottle_ms = 600000\n",
+            event: "chat:typing",
+            args: serde_json::json!([{"roomId": "1"}]),
+        },
+        Case {
+            label: "presence (list)",
+            handler: "presence",
+            sidecar: "",
+            event: "presence:list",
+            args: serde_json::json!(["chat-room-1"]),
+        },
+    ];
+    for case in &cases {
+        std::fs::copy(
+            built.join(format!("{}.wasm", case.handler)),
+            dir.path().join(format!("{}.wasm", case.handler)),
+        )
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{}: {e} (run scripts/build-handlers.sh first)",
+                case.handler
+            )
+        })?;
+        std::fs::write(
+            dir.path().join(format!("{}.toml", case.handler)),
+            case.sidecar,
+        )?;
+    }
+    let settings = HandlersConfig {
+        dir: dir.path().to_path_buf(),
+        limits: HandlerLimits {
+            call_timeout_ms: 5_000,
+            ..HandlerLimits::default()
+        },
+        ..HandlersConfig::default()
+    };
+
+    println!(
+        "handler path, ns per event ({ITERATIONS} events after {WARMUP} warm-up, one warm instance)"
+    );
+    println!(
+        "{:<18} {:>10} {:>10} {:>12} {:>10} {:>10}",
+        "handler", "wasm p50", "wasm p99", "wasm+conv p50", "native p50", "overhead"
+    );
+    for case in &cases {
+        let kv: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+        let handler = load_standalone(&settings, kv.clone(), case.handler).await?;
+        let info = socket_info();
+        let args: Args = serde_json::from_value(case.args.clone())?;
+        let event = Event {
+            name: case.event.to_owned(),
+            args: Payload::from_args(&args),
+        };
+
+        let wasm = measure(|| async { call(&handler, &info, &event).await }).await;
+        let conv = measure(|| async {
+            let event = Event {
+                name: case.event.to_owned(),
+                args: Payload::from_args(&args),
+            };
+            if let EventResult::Handled(Some(ack)) = call(&handler, &info, &event).await {
+                std::hint::black_box(ack.into_args().ok());
+            }
+        })
+        .await;
+        let native = measure(|| native(case.label, kv.as_ref(), &args)).await;
+        println!(
+            "{:<18} {:>10} {:>10} {:>12} {:>10} {:>10}",
+            case.label,
+            wasm.0,
+            wasm.1,
+            conv.0,
+            native.0,
+            wasm.0.saturating_sub(native.0)
+        );
+    }
+    Ok(())
+}
+
+async fn call(handler: &Handler, info: &SocketInfo, event: &Event) -> EventResult {
+    match handler.on_event(info, event).await {
+        Ok((result, _actions)) => result,
+        Err(e) => panic!("benchmark call failed: {e}"),
+    }
+}
+
+/// Median and 99th percentile, in ns, of one call of `f`.
+async fn measure<F, Fut>(mut f: F) -> (u64, u64)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future,
+{
+    for _ in 0..WARMUP {
+        std::hint::black_box(f().await);
+    }
+    let mut samples: Vec<Duration> = Vec::with_capacity(ITERATIONS);
+    for _ in 0..ITERATIONS {
+        let start = Instant::now();
+        std::hint::black_box(f().await);
+        samples.push(start.elapsed());
+    }
+    samples.sort();
+    let ns = |d: Duration| d.as_nanos() as u64;
+    (
+        ns(samples[samples.len() / 2]),
+        ns(samples[samples.len() * 99 / 100]),
+    )
+}
+
+/// The same logic as each handler, as native Rust on the same store.
+async fn native(label: &str, kv: &dyn KvStore, args: &Args) -> Option<serde_json::Value> {
+    match label {
+        "no-op" => None,
+        "echo (3 args)" => Some(serde_json::to_value(args.clone().0).ok()?),
+        "rate-limit" => {
+            let key = "socket:/:bench";
+            let current = kv.get(key).await.ok()?;
+            let tokens: f64 = current
+                .as_deref()
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(1e12);
+            let _ = kv
+                .compare_and_set(key, current.as_deref(), (tokens - 1.0).to_string(), None)
+                .await;
+            None
+        }
+        "chat-typing" => {
+            let first = kv
+                .compare_and_set(
+                    "typing:/:bench:chat-room-1",
+                    None,
+                    "1".into(),
+                    Some(Duration::from_secs(600)),
+                )
+                .await
+                .ok()?;
+            Some(serde_json::json!({ "success": true, "throttled": !first }))
+        }
+        _ => Some(serde_json::json!({ "success": true, "room": "chat-room-1", "users": [] })),
+    }
+}
+
+fn socket_info() -> SocketInfo {
+    SocketInfo {
+        id: "benchSocket00001".into(),
+        namespace: "/".into(),
+        rooms: vec!["io-role-public".into(), "chat-room-1".into()],
+        role: "public".into(),
+        user: None,
+        address: "127.0.0.1:50000".into(),
+        query: vec![],
+        auth: r#"{"name":"bench"}"#.into(),
+    }
+}
