@@ -44,6 +44,7 @@ pub struct Config {
     pub rooms: RoomsConfig,
     pub private_messages: PrivateMessagesConfig,
     pub handlers: HandlersConfig,
+    pub api: ApiConfig,
     pub log: LogConfig,
 }
 
@@ -264,5 +265,22 @@ impl Default for HandlerLimits {
             init_timeout_ms: 2_000,
             max_instances: 16,
         }
+    }
+}
+
+/// The HTTP API for backends (`/api/v1`).
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Bearer keys accepted; none configured means the API answers 503.
+    pub keys: Vec<String>,
+}
+
+// Keys are secrets: never in logs or debug output.
+impl std::fmt::Debug for ApiConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiConfig")
+            .field("keys", &format_args!("[{} hidden]", self.keys.len()))
+            .finish()
     }
 }

@@ -56,6 +56,15 @@ impl Config {
         at_least("handlers.max_file_bytes", h.max_file_bytes, 8)?;
         h.limits.validate("handlers.limits")?;
 
+        for (i, key) in self.api.keys.iter().enumerate() {
+            if key.len() < 32 || key.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(ConfigError::invalid(
+                    format!("api.keys[{i}]"),
+                    "API keys need at least 32 characters and no spaces (e.g. `openssl rand -hex 32`)",
+                ));
+            }
+        }
+
         at_least(
             "private_messages.max_length",
             self.private_messages.max_length as u64,
@@ -199,6 +208,7 @@ mod tests {
             "rooms.roles.Public"
         );
         assert_eq!(invalid_key("[log]\nlevel = 'info,,=x=y'"), "log.level");
+        assert_eq!(invalid_key("[api]\nkeys = ['short']"), "api.keys[0]");
     }
 
     #[test]

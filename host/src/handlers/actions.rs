@@ -1,12 +1,10 @@
 //! What a handler asked iohost to do during a call, carried out in order once the call returns
 //! (so no socket is touched while guest code runs).
 
-use socketioxide::SocketIo;
-use socketioxide::extract::SocketRef;
-use socketioxide_core::Sid;
-
 use crate::model::Args;
 use crate::server::deliver;
+use crate::server::sockets::{broadcast, find};
+use socketioxide::SocketIo;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
@@ -45,11 +43,6 @@ pub enum Action {
     },
 }
 
-fn find(io: &SocketIo, ns: &str, sid: &str) -> Option<SocketRef> {
-    let sid: Sid = sid.parse().ok()?;
-    io.of(ns)?.get_socket(sid)
-}
-
 /// Carries out `actions` in order. Actions on sockets or namespaces that are gone are skipped.
 pub async fn apply(io: &SocketIo, handler: &str, actions: Vec<Action>) {
     for action in actions {
@@ -71,14 +64,9 @@ pub async fn apply(io: &SocketIo, handler: &str, actions: Vec<Action>) {
                 args,
                 except,
             } => {
-                let sender = except.and_then(|sid| find(io, &ns, &sid));
-                let result = match (sender, io.of(&ns)) {
-                    (Some(sender), _) => sender.to(room).emit(&event, &args).await,
-                    (None, Some(ns)) => ns.to(room).emit(&event, &args).await,
-                    (None, None) => Ok(()),
-                };
+                let result = broadcast(io, &ns, vec![room], except.as_deref(), &event, &args).await;
                 if let Err(e) = result {
-                    tracing::debug!(handler, "room emit partly failed: {e}");
+                    tracing::debug!(handler, "emit skipped: {e}");
                 }
             }
             Action::EmitToNamespace {
@@ -87,14 +75,9 @@ pub async fn apply(io: &SocketIo, handler: &str, actions: Vec<Action>) {
                 args,
                 except,
             } => {
-                let sender = except.and_then(|sid| find(io, &ns, &sid));
-                let result = match (sender, io.of(&ns)) {
-                    (Some(sender), _) => sender.broadcast().emit(&event, &args).await,
-                    (None, Some(ns)) => ns.emit(&event, &args).await,
-                    (None, None) => Ok(()),
-                };
+                let result = broadcast(io, &ns, Vec::new(), except.as_deref(), &event, &args).await;
                 if let Err(e) = result {
-                    tracing::debug!(handler, "namespace emit partly failed: {e}");
+                    tracing::debug!(handler, "emit skipped: {e}");
                 }
             }
             Action::Join { ns, sid, room } => {

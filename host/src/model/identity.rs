@@ -6,7 +6,7 @@ use serde::Serialize;
 pub const PUBLIC_ROLE: &str = "public";
 
 /// A Strapi end user, as much as clients and handlers may see of them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct User {
     pub id: u64,
     pub username: String,

@@ -2,6 +2,8 @@
 
 mod args;
 mod identity;
+mod socket_view;
 
 pub use args::Args;
 pub use identity::{Handshake, Identity, User};
+pub use socket_view::SocketView;

@@ -7,6 +7,7 @@ mod http;
 mod limits;
 mod reply;
 mod shutdown;
+pub mod sockets;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -83,6 +84,7 @@ impl App {
         connect::register_namespaces(&io, &shared.config);
 
         let router = http::routes(shared.clone())
+            .merge(crate::api::router(shared.clone(), io.clone()))
             .layer(io_layer)
             .layer(http::cors(&shared.config.server.cors_origins))
             .layer(axum::middleware::from_fn_with_state(

@@ -1,0 +1,151 @@
+//! `POST /emit`: an event to a namespace, rooms, users or sockets (the plugin's `emit`, `raw`,
+//! `emitToNamespace`, `sendPrivateMessage`, `broadcast`, `emitToEntity`).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::error::{ApiError, ErrorBody};
+use super::{ApiState, Body};
+use crate::model::Args;
+use crate::rooms::USER_ROOM_PREFIX;
+use crate::server::deliver;
+use crate::server::sockets::{broadcast, find};
+use axum::Json;
+use axum::extract::State;
+
+/// Event names socket.io-client keeps for itself: an emit with one would never reach the app.
+const RESERVED_EVENTS: &[&str] = &[
+    "connect",
+    "connect_error",
+    "disconnect",
+    "disconnecting",
+    "newListener",
+    "removeListener",
+];
+
+/// Whom to send an event to. With no `rooms`, `users` or `sockets`, everyone in the namespace.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmitRequest {
+    /// Event name, e.g. `notification` or `chat:message`.
+    pub event: String,
+    /// The event's single argument (what most clients expect). Exclusive with `args`.
+    #[schema(value_type = Option<Object>)]
+    pub data: Option<Value>,
+    /// Several arguments, in order. Exclusive with `data`.
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub args: Option<Vec<Value>>,
+    /// Namespace, default `/`.
+    #[serde(default = "root")]
+    pub namespace: String,
+    /// Rooms whose members get the event.
+    #[serde(default)]
+    pub rooms: Vec<String>,
+    /// Strapi user ids: their private rooms `user-<id>` get the event.
+    #[serde(default)]
+    pub users: Vec<u64>,
+    /// Socket ids that get the event.
+    #[serde(default)]
+    pub sockets: Vec<String>,
+    /// A socket id that does not get it (the plugin's `broadcast(socketId, ...)`).
+    pub except: Option<String>,
+}
+
+fn root() -> String {
+    "/".to_owned()
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EmitResponse {
+    pub success: bool,
+    /// Sockets named in `sockets` that are not connected (they got nothing).
+    #[serde(rename = "missingSockets")]
+    pub missing_sockets: Vec<String>,
+}
+
+impl EmitRequest {
+    fn args(&self) -> Result<Args, ApiError> {
+        let event = self.event.as_str();
+        if event.is_empty() || event.len() > 200 {
+            return Err(ApiError::BadRequest(
+                "`event` must have 1 to 200 characters".into(),
+            ));
+        }
+        if RESERVED_EVENTS.contains(&event) {
+            return Err(ApiError::BadRequest(format!(
+                "`{event}` is reserved by socket.io-client"
+            )));
+        }
+        let values = match (&self.data, &self.args) {
+            (Some(_), Some(_)) => {
+                return Err(ApiError::BadRequest(
+                    "send either `data` or `args`, not both".into(),
+                ));
+            }
+            (Some(data), None) => vec![data.clone()],
+            (None, Some(args)) => args.clone(),
+            (None, None) => Vec::new(),
+        };
+        serde_json::from_value(Value::Array(values))
+            .map_err(|e| ApiError::BadRequest(e.to_string()))
+    }
+}
+
+#[utoipa::path(
+    post,
+    path = "/emit",
+    request_body = EmitRequest,
+    responses(
+        (status = 200, description = "Sent", body = EmitResponse),
+        (status = 400, description = "Invalid body", body = ErrorBody),
+        (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 404, description = "Unknown namespace", body = ErrorBody),
+    )
+)]
+pub async fn emit(
+    State(state): State<ApiState>,
+    Body(request): Body<EmitRequest>,
+) -> Result<Json<EmitResponse>, ApiError> {
+    let args = request.args()?;
+    let ns = request.namespace.as_str();
+    if state.io.of(ns).is_none() {
+        return Err(ApiError::NoNamespace(ns.to_owned()));
+    }
+    let mut rooms = request.rooms.clone();
+    rooms.extend(
+        request
+            .users
+            .iter()
+            .map(|id| format!("{USER_ROOM_PREFIX}{id}")),
+    );
+    let mut missing_sockets = Vec::new();
+    for id in &request.sockets {
+        let Some(socket) = find(&state.io, ns, id) else {
+            missing_sockets.push(id.clone());
+            continue;
+        };
+        // A socket also in a target room gets the event once, from the room emit below.
+        let in_target_room = socket.rooms().iter().any(|r| rooms.iter().any(|t| t == r));
+        if Some(id) != request.except.as_ref() && !in_target_room {
+            deliver(&socket, socket.emit(&request.event, &args));
+        }
+    }
+    let whole_namespace =
+        request.rooms.is_empty() && request.users.is_empty() && request.sockets.is_empty();
+    if whole_namespace || !rooms.is_empty() {
+        broadcast(
+            &state.io,
+            ns,
+            rooms,
+            request.except.as_deref(),
+            &request.event,
+            &args,
+        )
+        .await?;
+    }
+    Ok(Json(EmitResponse {
+        success: true,
+        missing_sockets,
+    }))
+}

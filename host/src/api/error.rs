@@ -1,0 +1,81 @@
+//! API errors: one enum, one JSON shape `{error: {code, message}}`, one status each.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("missing or wrong API key (send `Authorization: Bearer <key>`)")]
+    Unauthorized,
+    #[error("the HTTP API is off: no key is configured (api.keys)")]
+    NotConfigured,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("no namespace `{0}`")]
+    NoNamespace(String),
+    #[error("no socket `{id}` in namespace `{namespace}`")]
+    NoSocket { id: String, namespace: String },
+}
+
+/// The body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code: `unauthorized`, `not_configured`, `bad_request`,
+    /// `no_namespace`, `no_socket`.
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::NotConfigured => (StatusCode::SERVICE_UNAVAILABLE, "not_configured"),
+            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            Self::NoNamespace(_) => (StatusCode::NOT_FOUND, "no_namespace"),
+            Self::NoSocket { .. } => (StatusCode::NOT_FOUND, "no_socket"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code,
+                message: self.to_string(),
+            },
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        Self::BadRequest(rejection.body_text())
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        Self::BadRequest(rejection.body_text())
+    }
+}
+
+impl From<crate::server::sockets::EmitError> for ApiError {
+    fn from(e: crate::server::sockets::EmitError) -> Self {
+        match e {
+            crate::server::sockets::EmitError::NoNamespace(ns) => Self::NoNamespace(ns),
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! The HTTP API for backends under `/api/v1`: what `strapi.$io.*` offered inside Strapi, for a
+//! Strapi controller (or any backend) to call with a key. OpenAPI at `/api/v1/openapi.json`.
+
+mod auth;
+mod emit;
+mod error;
+mod sockets;
+mod stats;
+
+use axum::extract::{FromRequest, FromRequestParts};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use socketioxide::SocketIo;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+
+pub use error::ApiError;
+
+use crate::server::SharedRef;
+
+#[derive(Clone)]
+pub struct ApiState {
+    pub shared: SharedRef,
+    pub io: SocketIo,
+}
+
+/// A JSON body whose errors are API errors (400 with a reason), not axum's plain text.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct Body<T>(pub T);
+
+/// Query parameters whose errors are API errors.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct Params<T>(pub T);
+
+pub const PREFIX: &str = "/api/v1";
+
+pub fn router(shared: SharedRef, io: SocketIo) -> Router {
+    let state = ApiState { shared, io };
+    let protected = Router::new()
+        .route("/emit", post(emit::emit))
+        .route("/sockets", get(sockets::list))
+        .route("/sockets/{id}", delete(sockets::disconnect))
+        .route("/sockets/{id}/rooms", post(sockets::join))
+        .route("/sockets/{id}/rooms/{room}", delete(sockets::leave))
+        .route("/stats", get(stats::stats))
+        .route("/handlers", get(stats::handlers))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_key,
+        ))
+        .with_state(state);
+    let public = Router::new().route("/openapi.json", get(openapi));
+    Router::new().nest(PREFIX, protected.merge(public))
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "iohost HTTP API", version = "1", description = "Emit to Socket.IO clients and manage their sockets from a backend (a Strapi controller). Authenticate with `Authorization: Bearer <api key>`."),
+    paths(emit::emit, sockets::list, sockets::disconnect, sockets::join, sockets::leave, stats::stats, stats::handlers),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The OpenAPI document, generated from the handlers' annotations.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.servers = Some(vec![utoipa::openapi::Server::new(PREFIX)]);
+    doc
+}
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(openapi_document())
+}

@@ -1,0 +1,165 @@
+//! Sockets: list them (with their users), join or leave rooms for them, disconnect them (the
+//! plugin's `getSocketsInRoom`, `joinRoom`, `leaveRoom`, `disconnectSocket`).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::error::{ApiError, ErrorBody};
+use super::{ApiState, Body, Params};
+use crate::model::SocketView;
+use crate::rooms::RESERVED_PREFIX;
+use crate::server::sockets::{find, socket_view};
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Namespace, default `/`.
+    pub namespace: Option<String>,
+    /// Only the sockets in this room.
+    pub room: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct NamespaceQuery {
+    /// Namespace, default `/`.
+    pub namespace: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JoinRequest {
+    pub room: String,
+    /// Namespace, default `/`.
+    pub namespace: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoomResponse {
+    pub success: bool,
+    pub room: String,
+}
+
+fn namespace(ns: Option<String>) -> String {
+    ns.unwrap_or_else(|| "/".to_owned())
+}
+
+/// Rooms the API may put sockets in: any name but iohost's own (`io-...`).
+fn check_room(room: &str) -> Result<(), ApiError> {
+    if room.is_empty() || room.len() > 256 {
+        return Err(ApiError::BadRequest(
+            "`room` must have 1 to 256 characters".into(),
+        ));
+    }
+    if room.starts_with(RESERVED_PREFIX) {
+        return Err(ApiError::BadRequest(format!(
+            "rooms starting with `{RESERVED_PREFIX}` are managed by iohost"
+        )));
+    }
+    Ok(())
+}
+
+#[utoipa::path(
+    get,
+    path = "/sockets",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "Connected sockets, with their users and rooms", body = Vec<SocketView>),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "Unknown namespace", body = ErrorBody),
+    )
+)]
+pub async fn list(
+    State(state): State<ApiState>,
+    Params(query): Params<ListQuery>,
+) -> Result<Json<Vec<SocketView>>, ApiError> {
+    let ns = namespace(query.namespace);
+    let operators = state
+        .io
+        .of(&ns)
+        .ok_or_else(|| ApiError::NoNamespace(ns.clone()))?;
+    let sockets = match query.room {
+        Some(room) => operators.within(room).sockets(),
+        None => operators.sockets(),
+    };
+    let mut views: Vec<SocketView> = sockets.iter().map(socket_view).collect();
+    views.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(Json(views))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/sockets/{id}",
+    params(("id" = String, Path, description = "Socket id"), NamespaceQuery),
+    responses(
+        (status = 200, description = "Disconnected", body = RoomResponse),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "No such socket", body = ErrorBody),
+    )
+)]
+pub async fn disconnect(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    Params(query): Params<NamespaceQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let ns = namespace(query.namespace);
+    let socket = find(&state.io, &ns, &id).ok_or(ApiError::NoSocket { id, namespace: ns })?;
+    let _ = socket.disconnect();
+    Ok(Json(serde_json::json!({ "success": true })))
+}
+
+#[utoipa::path(
+    post,
+    path = "/sockets/{id}/rooms",
+    params(("id" = String, Path, description = "Socket id")),
+    request_body = JoinRequest,
+    responses(
+        (status = 200, description = "Joined", body = RoomResponse),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "No such socket", body = ErrorBody),
+    )
+)]
+pub async fn join(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    Body(request): Body<JoinRequest>,
+) -> Result<Json<RoomResponse>, ApiError> {
+    check_room(&request.room)?;
+    let ns = namespace(request.namespace);
+    let socket = find(&state.io, &ns, &id).ok_or(ApiError::NoSocket { id, namespace: ns })?;
+    socket.join(request.room.clone());
+    Ok(Json(RoomResponse {
+        success: true,
+        room: request.room,
+    }))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/sockets/{id}/rooms/{room}",
+    params(("id" = String, Path, description = "Socket id"), ("room" = String, Path), NamespaceQuery),
+    responses(
+        (status = 200, description = "Left (also when it was not in the room)", body = RoomResponse),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "No such socket", body = ErrorBody),
+    )
+)]
+pub async fn leave(
+    State(state): State<ApiState>,
+    Path((id, room)): Path<(String, String)>,
+    Params(query): Params<NamespaceQuery>,
+) -> Result<Json<RoomResponse>, ApiError> {
+    check_room(&room)?;
+    let ns = namespace(query.namespace);
+    let socket = find(&state.io, &ns, &id).ok_or(ApiError::NoSocket { id, namespace: ns })?;
+    socket.leave(room.clone());
+    Ok(Json(RoomResponse {
+        success: true,
+        room,
+    }))
+}

@@ -1,0 +1,121 @@
+//! Connection and handler figures (the plugin's `getConnectionStats`; more in monitoring).
+
+use std::time::UNIX_EPOCH;
+
+use axum::Json;
+use axum::extract::State;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::ApiState;
+use super::error::ErrorBody;
+use crate::handlers::short;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Stats {
+    /// Connected sockets, all namespaces.
+    pub connections: usize,
+    pub namespaces: Vec<NamespaceStats>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NamespaceStats {
+    pub name: String,
+    pub sockets: usize,
+    /// Rooms with their member counts (iohost's `io-role-...` rooms included).
+    pub rooms: Vec<RoomStats>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoomStats {
+    pub name: String,
+    pub members: usize,
+}
+
+#[utoipa::path(get, path = "/stats", responses((status = 200, body = Stats), (status = 401, body = ErrorBody)))]
+pub async fn stats(State(state): State<ApiState>) -> Json<Stats> {
+    let mut namespaces = Vec::new();
+    for ns in state.io.nsps() {
+        let mut rooms: Vec<RoomStats> = ns
+            .clone()
+            .rooms()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|room| RoomStats {
+                members: ns.clone().within(room.clone()).sockets().len(),
+                name: room.into_owned(),
+            })
+            .collect();
+        rooms.sort_by(|a, b| a.name.cmp(&b.name));
+        namespaces.push(NamespaceStats {
+            name: ns.ns_path().to_owned(),
+            sockets: ns.clone().sockets().len(),
+            rooms,
+        });
+    }
+    namespaces.sort_by(|a, b| a.name.cmp(&b.name));
+    Json(Stats {
+        connections: state.shared.connections.current(),
+        namespaces,
+    })
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HandlerStats {
+    pub name: String,
+    /// First 12 hex digits of the file's sha256.
+    pub version: String,
+    /// Unix milliseconds.
+    pub loaded_at: u64,
+    pub priority: i32,
+    pub events: Vec<String>,
+    pub calls: u64,
+    pub errors: u64,
+    pub timeouts: u64,
+    pub memory_faults: u64,
+    pub traps: u64,
+    pub instances_created: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HandlersResponse {
+    /// Loaded handlers, in call order.
+    pub handlers: Vec<HandlerStats>,
+    /// Handlers whose file could not be loaded, with why (a loaded version may keep serving).
+    pub load_errors: std::collections::BTreeMap<String, String>,
+}
+
+#[utoipa::path(get, path = "/handlers", responses((status = 200, body = HandlersResponse), (status = 401, body = ErrorBody)))]
+pub async fn handlers(State(state): State<ApiState>) -> Json<HandlersResponse> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let handlers = state
+        .shared
+        .runtime
+        .handlers()
+        .iter()
+        .map(|h| HandlerStats {
+            name: h.name.to_string(),
+            version: short(&h.sha256).to_owned(),
+            loaded_at: h
+                .loaded_at
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or_default(),
+            priority: h.registration.priority,
+            events: h.registration.events.clone(),
+            calls: h.stats.calls.load(Relaxed),
+            errors: h.stats.errors.load(Relaxed),
+            timeouts: h.stats.timeouts.load(Relaxed),
+            memory_faults: h.stats.memory_faults.load(Relaxed),
+            traps: h.stats.traps.load(Relaxed),
+            instances_created: h.stats.instances_created.load(Relaxed),
+        })
+        .collect();
+    Json(HandlersResponse {
+        handlers,
+        load_errors: state.shared.runtime.load_errors().into_iter().collect(),
+    })
+}

@@ -1,0 +1,88 @@
+//! Looking at and acting on sockets from outside a socket's own events: the handlers' actions
+//! and the HTTP API share these, so both behave the same.
+
+use std::net::SocketAddr;
+
+use axum::extract::ConnectInfo;
+use socketioxide::SocketIo;
+use socketioxide::extract::SocketRef;
+use socketioxide_core::Sid;
+
+use super::connect::identity_of;
+use crate::model::{Args, Handshake, SocketView};
+
+/// Query parameters that are transport details or secrets, never shown.
+const HIDDEN_QUERY: &[&str] = &["EIO", "transport", "sid", "t", "j", "b64", "token"];
+
+pub fn socket_view(socket: &SocketRef) -> SocketView {
+    let identity = identity_of(socket);
+    let parts = socket.req_parts();
+    let address = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.to_string())
+        .unwrap_or_default();
+    let query = parts
+        .uri
+        .query()
+        .map(|q| {
+            form_urlencoded::parse(q.as_bytes())
+                .filter(|(k, _)| !HIDDEN_QUERY.contains(&k.as_ref()))
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    SocketView {
+        id: socket.id.to_string(),
+        namespace: socket.ns().to_owned(),
+        rooms: socket.rooms().into_iter().map(|r| r.into_owned()).collect(),
+        role: identity.role,
+        user: identity.user,
+        address,
+        transport: format!("{:?}", socket.transport_type()).to_lowercase(),
+        query,
+        auth: socket
+            .extensions
+            .get::<Handshake>()
+            .map_or_else(|| "{}".to_owned(), |h| h.0.to_string()),
+    }
+}
+
+/// The socket `id` of namespace `ns`, if connected here.
+pub fn find(io: &SocketIo, ns: &str, id: &str) -> Option<SocketRef> {
+    let sid: Sid = id.parse().ok()?;
+    io.of(ns)?.get_socket(sid)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EmitError {
+    #[error("no namespace `{0}`")]
+    NoNamespace(String),
+}
+
+/// Emits to the sockets in any of `rooms` of namespace `ns` (all of the namespace when `rooms`
+/// is empty), except socket `except`. Packets for clients whose queue is full are dropped
+/// (the slow-client policy); that is logged, not an error of the emit.
+pub async fn broadcast(
+    io: &SocketIo,
+    ns: &str,
+    rooms: Vec<String>,
+    except: Option<&str>,
+    event: &str,
+    args: &Args,
+) -> Result<(), EmitError> {
+    let namespace = io
+        .of(ns)
+        .ok_or_else(|| EmitError::NoNamespace(ns.to_owned()))?;
+    let sender = except.and_then(|id| find(io, ns, id));
+    let result = match (sender, rooms.is_empty()) {
+        (Some(sender), false) => sender.to(rooms).emit(event, args).await,
+        (Some(sender), true) => sender.broadcast().emit(event, args).await,
+        (None, false) => namespace.to(rooms).emit(event, args).await,
+        (None, true) => namespace.emit(event, args).await,
+    };
+    if let Err(e) = result {
+        tracing::debug!(ns, event, "emit partly failed: {e}");
+    }
+    Ok(())
+}
