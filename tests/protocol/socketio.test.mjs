@@ -26,6 +26,14 @@ async function connected(s, nsp = '') {
 for (const transport of ['polling', 'websocket']) {
   describe(`socket.io over ${transport}`, () => {
     const open = () => openSession(server.url, transport);
+    /** A session connected to `/`, past the echo handler's `auth` event. */
+    const joined = async () => {
+      const s = await open();
+      await s.send('40');
+      await connected(s);
+      assert.equal(await s.next(), '42["auth",{}]');
+      return s;
+    };
 
     it('40 -> 40{sid} (only sid), then exactly 42["auth",{}]', async () => {
       const s = await open();
@@ -72,20 +80,14 @@ for (const transport of ['polling', 'websocket']) {
     });
 
     it('echoes every argument: message -> message-back', async () => {
-      const s = await open();
-      await s.send('40');
-      await connected(s);
-      await s.next();
+      const s = await joined();
       await s.send('42["message",1,"2",{"3":[true]}]');
       assert.equal(await s.next(), '42["message-back",1,"2",{"3":[true]}]');
       s.close();
     });
 
     it('echoes binary attachments in order', async () => {
-      const s = await open();
-      await s.send('40');
-      await connected(s);
-      await s.next();
+      const s = await joined();
       await s.send(
         '452-["message",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]',
         Buffer.from([1, 2, 3]),
@@ -98,20 +100,14 @@ for (const transport of ['polling', 'websocket']) {
     });
 
     it('acks with the same arguments: 42456[...] -> 43456[...]', async () => {
-      const s = await open();
-      await s.send('40');
-      await connected(s);
-      await s.next();
+      const s = await joined();
       await s.send('42456["message-with-ack",1,"2",{"3":[false]}]');
       assert.equal(await s.next(), '43456[1,"2",{"3":[false]}]');
       s.close();
     });
 
     it('binary ack: 452-789[...] -> 462-789[...] plus the two frames', async () => {
-      const s = await open();
-      await s.send('40');
-      await connected(s);
-      await s.next();
+      const s = await joined();
       await s.send(
         '452-789["message-with-ack",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]',
         Buffer.from([1, 2, 3]),
@@ -146,10 +142,7 @@ for (const transport of ['polling', 'websocket']) {
 
     it('keeps serving other clients after a bad packet', async () => {
       const bad = await open();
-      const good = await open();
-      await good.send('40');
-      await connected(good);
-      await good.next();
+      const good = await joined();
       await bad.send('4abc');
       await bad.closed(2000);
       await good.send('42["message","still here"]');

@@ -8,6 +8,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
 use super::{ApiState, Body, Params};
+use socketioxide::extract::SocketRef;
+
 use crate::model::SocketView;
 use crate::rooms::RESERVED_PREFIX;
 use crate::server::sockets::{find, socket_view};
@@ -44,6 +46,12 @@ pub struct RoomResponse {
 
 fn namespace(ns: Option<String>) -> String {
     ns.unwrap_or_else(|| "/".to_owned())
+}
+
+/// Socket `id` of namespace `ns` (default `/`), or 404.
+fn socket(state: &ApiState, ns: Option<String>, id: String) -> Result<SocketRef, ApiError> {
+    let namespace = namespace(ns);
+    find(&state.io, &namespace, &id).ok_or(ApiError::NoSocket { id, namespace })
 }
 
 /// Rooms the API may put sockets in: any name but iohost's own (`io-...`).
@@ -105,9 +113,7 @@ pub async fn disconnect(
     Path(id): Path<String>,
     Params(query): Params<NamespaceQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let ns = namespace(query.namespace);
-    let socket = find(&state.io, &ns, &id).ok_or(ApiError::NoSocket { id, namespace: ns })?;
-    let _ = socket.disconnect();
+    let _ = socket(&state, query.namespace, id)?.disconnect();
     Ok(Json(serde_json::json!({ "success": true })))
 }
 
@@ -129,9 +135,7 @@ pub async fn join(
     Body(request): Body<JoinRequest>,
 ) -> Result<Json<RoomResponse>, ApiError> {
     check_room(&request.room)?;
-    let ns = namespace(request.namespace);
-    let socket = find(&state.io, &ns, &id).ok_or(ApiError::NoSocket { id, namespace: ns })?;
-    socket.join(request.room.clone());
+    socket(&state, request.namespace, id)?.join(request.room.clone());
     Ok(Json(RoomResponse {
         success: true,
         room: request.room,
@@ -155,9 +159,7 @@ pub async fn leave(
     Params(query): Params<NamespaceQuery>,
 ) -> Result<Json<RoomResponse>, ApiError> {
     check_room(&room)?;
-    let ns = namespace(query.namespace);
-    let socket = find(&state.io, &ns, &id).ok_or(ApiError::NoSocket { id, namespace: ns })?;
-    socket.leave(room.clone());
+    socket(&state, query.namespace, id)?.leave(room.clone());
     Ok(Json(RoomResponse {
         success: true,
         room,
