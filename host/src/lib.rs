@@ -7,6 +7,7 @@
 pub mod api;
 pub mod config;
 pub mod handlers;
+pub mod metrics;
 pub mod model;
 pub mod rooms;
 pub mod server;

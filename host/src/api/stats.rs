@@ -12,9 +12,14 @@ use super::error::ErrorBody;
 use crate::handlers::short;
 
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct Stats {
     /// Connected sockets, all namespaces.
     pub connections: usize,
+    /// Client events per second over the last 10 seconds (a sliding window).
+    pub events_per_second: f64,
+    /// Client events since start.
+    pub total_events: u64,
     pub namespaces: Vec<NamespaceStats>,
 }
 
@@ -57,6 +62,8 @@ pub async fn stats(State(state): State<ApiState>) -> Json<Stats> {
     namespaces.sort_by(|a, b| a.name.cmp(&b.name));
     Json(Stats {
         connections: state.shared.connections.current(),
+        events_per_second: state.shared.rate.per_second(10),
+        total_events: state.shared.rate.total(),
         namespaces,
     })
 }

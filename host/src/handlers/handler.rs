@@ -269,6 +269,13 @@ impl Handler {
             };
             CallError::Trap { handler, message }
         };
+        let kind = match &fault {
+            CallError::Timeout { .. } => "timeout",
+            CallError::MemoryLimit { .. } => "memory",
+            _ => "trap",
+        };
+        metrics::counter!(crate::metrics::HANDLER_FAULTS, "handler" => self.name.to_string(), "kind" => kind)
+            .increment(1);
         tracing::error!(handler = %self.name, version = %short(&self.sha256), "{fault}; instance retired ({detail})");
         fault
     }
@@ -303,7 +310,10 @@ impl Lease<'_> {
         match result {
             Ok(value) => {
                 let actions = std::mem::take(&mut instance.store.data_mut().outbox);
-                tracing::trace!(handler = %handler.name, took = ?started.elapsed(), "call done");
+                let took = started.elapsed();
+                metrics::histogram!(crate::metrics::HANDLER_CALL_SECONDS, "handler" => handler.name.to_string())
+                    .record(took.as_secs_f64());
+                tracing::trace!(handler = %handler.name, ?took, "call done");
                 handler.put_back(instance);
                 Ok((value, actions))
             }

@@ -101,6 +101,11 @@ pub async fn load_standalone(
     }
 }
 
+fn loads(handler: &str, result: &'static str) {
+    metrics::counter!(crate::metrics::HANDLER_LOADS, "handler" => handler.to_owned(), "result" => result)
+        .increment(1);
+}
+
 /// What the chain decided about one client event.
 #[derive(Debug)]
 pub enum Verdict {
@@ -275,6 +280,7 @@ impl Runtime {
                 }
                 self.set_error(name, None);
                 self.start_ticker(&handler);
+                loads(name, "loaded");
             }
             Ok(loader::Outcome::Unchanged) => {}
             Ok(loader::Outcome::Gone) => {
@@ -282,7 +288,11 @@ impl Runtime {
                 if let Some(old) = current {
                     self.chain.rcu(|chain| chain.without(name));
                     old.retire();
-                    tracing::info!(handler = name, "handler unloaded (file removed)");
+                    tracing::info!(
+                        handler = name,
+                        "handler unloaded (file removed or disabled)"
+                    );
+                    loads(name, "unloaded");
                 }
             }
             Err(e) => {
@@ -291,6 +301,7 @@ impl Runtime {
                     .unwrap_or_default();
                 tracing::error!(handler = name, "cannot load handler: {e}{kept}");
                 self.set_error(name, Some(e.to_string()));
+                loads(name, "failed");
             }
         }
     }
@@ -325,6 +336,15 @@ impl Runtime {
         if let (Some(io), false) = (self.io.get(), actions.is_empty()) {
             actions::apply(io, &handler.name, actions).await;
         }
+    }
+
+    /// Does a loaded handler register this exact event name (not just `*`)?
+    pub fn knows_event(&self, name: &str) -> bool {
+        self.chain
+            .load()
+            .handlers
+            .iter()
+            .any(|h| h.registration.events.iter().any(|e| e == name))
     }
 
     /// The handlers, in call order, for which `wanted` holds.

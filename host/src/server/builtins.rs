@@ -14,6 +14,9 @@ use super::reply::{Reply, deliver};
 use crate::model::Args;
 use crate::rooms::RoomPolicy;
 
+/// The built-in client events.
+pub const EVENTS: &[&str] = &["join-room", "leave-room", "get-rooms", "private-message"];
+
 /// Runs the built-in event `reply.event()` names, or answers that nothing handles it.
 pub fn run(shared: &SharedRef, io: &SocketIo, reply: Reply, args: &Args) {
     let arg = args.first_json();

@@ -47,6 +47,7 @@ struct Refused(String);
 async fn ask_handlers(socket: SocketRef, State(shared): State<SharedRef>) -> Result<(), Refused> {
     let actions = shared.runtime.on_connect(&socket).await.map_err(|reason| {
         tracing::info!(ns = socket.ns(), "a handler refused a connection: {reason}");
+        metrics::counter!(crate::metrics::CONNECTIONS_REFUSED, "reason" => "handler").increment(1);
         Refused(reason)
     })?;
     if !actions.is_empty() {
@@ -63,6 +64,7 @@ async fn take_slot(
 ) -> Result<(), super::limits::Full> {
     let slot = shared.connections.try_acquire().inspect_err(|e| {
         tracing::warn!(ns = socket.ns(), "refused a connection: {e}");
+        metrics::counter!(crate::metrics::CONNECTIONS_REFUSED, "reason" => "full").increment(1);
     })?;
     socket.extensions.insert(Arc::new(slot));
     Ok(())
@@ -71,6 +73,7 @@ async fn take_slot(
 async fn on_connect(socket: SocketRef, State(shared): State<SharedRef>) {
     let identity = identity_of(&socket);
     socket.join(identity.role_room());
+    connections_gauge(&socket, &identity).increment(1.0);
     tracing::debug!(ns = socket.ns(), sid = %socket.id, role = identity.role, "socket connected");
 
     socket.on_fallback(dispatch::on_event);
@@ -85,11 +88,20 @@ async fn on_connect(socket: SocketRef, State(shared): State<SharedRef>) {
     }
 }
 
+fn connections_gauge(socket: &SocketRef, identity: &Identity) -> metrics::Gauge {
+    metrics::gauge!(
+        crate::metrics::CONNECTIONS,
+        "namespace" => socket.ns().to_owned(),
+        "role" => identity.role.clone()
+    )
+}
+
 async fn on_disconnect(
     socket: SocketRef,
     reason: DisconnectReason,
     State(shared): State<SharedRef>,
 ) {
+    connections_gauge(&socket, &identity_of(&socket)).decrement(1.0);
     shared
         .runtime
         .on_disconnect(&socket, &reason.to_string())

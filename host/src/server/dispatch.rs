@@ -6,6 +6,7 @@ use socketioxide::extract::{Data, State};
 use super::reply::Reply;
 use super::{SharedRef, builtins};
 use crate::handlers::Verdict;
+use crate::metrics::{EVENTS, EVENTS_REFUSED};
 use crate::model::Args;
 
 pub async fn on_event(
@@ -14,11 +15,29 @@ pub async fn on_event(
     reply: Reply,
     Data(args): Data<Args>,
 ) {
-    match shared
-        .runtime
-        .on_event(reply.socket(), reply.event(), &args)
-        .await
-    {
+    shared.rate.record();
+    let event = reply.event();
+    let known = builtins::EVENTS.contains(&event) || shared.runtime.knows_event(event);
+    // Clients can make up any name: only names something here knows become label values.
+    let label = if known {
+        event.to_owned()
+    } else {
+        "other".to_owned()
+    };
+    metrics::counter!(EVENTS, "namespace" => reply.socket().ns().to_owned(), "event" => label)
+        .increment(1);
+
+    let verdict = shared.runtime.on_event(reply.socket(), event, &args).await;
+    let refused = match &verdict {
+        Verdict::Rejected(_) => Some("rejected"),
+        Verdict::Failed(_) => Some("failed"),
+        Verdict::Pass if !known => Some("no_handler"),
+        _ => None,
+    };
+    if let Some(reason) = refused {
+        metrics::counter!(EVENTS_REFUSED, "reason" => reason).increment(1);
+    }
+    match verdict {
         Verdict::Pass => builtins::run(&shared, &io, reply, &args),
         Verdict::Handled(ack) => reply.ok(&ack.unwrap_or_default()),
         Verdict::Rejected(reason) | Verdict::Failed(reason) => reply.fail(reason),

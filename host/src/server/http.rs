@@ -21,6 +21,7 @@ pub fn routes(shared: SharedRef) -> Router {
     let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(prometheus))
         .with_state(shared);
     if static_dir.as_os_str().is_empty() {
         router
@@ -46,6 +47,26 @@ async fn readyz(State(shared): State<SharedRef>) -> Response {
         )
             .into_response()
     }
+}
+
+/// Prometheus text format: every figure in [`crate::metrics`].
+async fn prometheus(State(shared): State<SharedRef>) -> Response {
+    let Some(handle) = &shared.metrics else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "metrics recorder unavailable",
+        )
+            .into_response();
+    };
+    metrics::gauge!(crate::metrics::EVENTS_PER_SECOND).set(shared.rate.per_second(10));
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        handle.render(),
+    )
+        .into_response()
 }
 
 /// CORS headers for browsers: the configured origins, or any with `*`. iohost authenticates

@@ -34,6 +34,10 @@ pub struct Shared {
     pub connections: ConnectionLimit,
     pub runtime: Arc<Runtime>,
     pub kv: Arc<MemoryStore>,
+    /// Client events per second, for `/api/v1/stats` and `/metrics`.
+    pub rate: crate::metrics::EventRate,
+    /// The Prometheus recorder's handle; `None` if another recorder was installed first.
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// False once shutdown has begun: `/readyz` turns 503 so load balancers stop sending clients.
     pub ready: AtomicBool,
 }
@@ -55,6 +59,8 @@ impl App {
             rooms: RoomPolicy::new(&config.rooms)?,
             runtime,
             kv,
+            rate: crate::metrics::EventRate::new(),
+            metrics: crate::metrics::install(),
             connections: ConnectionLimit::new(config.server.max_connections),
             ready: AtomicBool::new(true),
             config,
@@ -99,6 +105,9 @@ impl App {
         let signals = shutdown::Signals::install().context("cannot listen for SIGINT/SIGTERM")?;
         let _watcher = self.start_handlers().await?;
         self.start_kv_sweeper();
+        if let Some(handle) = self.shared.metrics.clone() {
+            crate::metrics::spawn_upkeep(handle);
+        }
         let addr = self.shared.config.server.listen;
         let listener = TcpListener::bind(addr)
             .await

@@ -90,6 +90,7 @@ pub fn deliver(socket: &SocketRef, result: Result<(), SendError>) {
         Ok(()) | Err(SendError::Socket(SocketError::Closed)) => {}
         Err(SendError::Socket(SocketError::InternalChannelFull)) => {
             tracing::warn!(sid = %socket.id, "slow client: outgoing queue full, packet dropped");
+            metrics::counter!(crate::metrics::PACKETS_DROPPED).increment(1);
         }
         Err(SendError::Serialize(e)) => {
             tracing::error!(sid = %socket.id, "could not encode a packet: {e}");

@@ -1,0 +1,87 @@
+//! Prometheus metrics (`GET /metrics`) and the live event rate. Names are listed here, once;
+//! the layers that record them use these constants.
+//!
+//! Label values are bounded: event names a client can make up are counted under `other` unless
+//! a built-in or a loaded handler knows them.
+
+mod rate;
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+pub use rate::EventRate;
+
+/// Connected sockets, by `namespace` and `role` (gauge).
+pub const CONNECTIONS: &str = "iohost_connections";
+/// Connections refused, by `reason`: `full`, `handler` (counter).
+pub const CONNECTIONS_REFUSED: &str = "iohost_connections_refused_total";
+/// Client events received, by `namespace` and `event` (counter).
+pub const EVENTS: &str = "iohost_events_total";
+/// Client events refused by handlers or unknown, by `reason`: `rejected` (a handler said no),
+/// `failed` (a handler failed), `no_handler` (nothing knows the event) (counter).
+pub const EVENTS_REFUSED: &str = "iohost_events_refused_total";
+/// Events per second over the last 10 seconds (gauge, set at each scrape).
+pub const EVENTS_PER_SECOND: &str = "iohost_events_per_second";
+/// Packets dropped because a client's queue was full (counter).
+pub const PACKETS_DROPPED: &str = "iohost_packets_dropped_total";
+/// Handler call durations, by `handler` (histogram, seconds).
+pub const HANDLER_CALL_SECONDS: &str = "iohost_handler_call_seconds";
+/// Handler calls that failed, by `handler` and `kind`: `timeout`, `memory`, `trap` (counter).
+pub const HANDLER_FAULTS: &str = "iohost_handler_faults_total";
+/// Handler loads, by `handler` and `result`: `loaded`, `failed`, `unloaded` (counter).
+pub const HANDLER_LOADS: &str = "iohost_handler_loads_total";
+
+/// Buckets for handler calls: from 1 µs (a warm no-op) to the default 100 ms limit and beyond.
+const CALL_BUCKETS: &[f64] = &[
+    0.000_001, 0.000_002, 0.000_005, 0.000_01, 0.000_02, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005,
+    0.01, 0.05, 0.1, 0.5, 1.0,
+];
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the process-wide recorder (once) and returns its handle; `None` if another
+/// recorder was installed first (metrics then go there).
+pub fn install() -> Option<PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    metrics_exporter_prometheus::Matcher::Full(HANDLER_CALL_SECONDS.to_owned()),
+                    CALL_BUCKETS,
+                )
+                .ok()?;
+            let handle = builder.install_recorder().ok()?;
+            describe();
+            Some(handle)
+        })
+        .clone()
+}
+
+fn describe() {
+    metrics::describe_gauge!(CONNECTIONS, "Connected sockets");
+    metrics::describe_counter!(CONNECTIONS_REFUSED, "Connections refused");
+    metrics::describe_counter!(EVENTS, "Client events received");
+    metrics::describe_counter!(EVENTS_REFUSED, "Client events refused");
+    metrics::describe_gauge!(EVENTS_PER_SECOND, "Client events per second, last 10 s");
+    metrics::describe_counter!(PACKETS_DROPPED, "Packets dropped for slow clients");
+    metrics::describe_histogram!(
+        HANDLER_CALL_SECONDS,
+        metrics::Unit::Seconds,
+        "Handler call durations"
+    );
+    metrics::describe_counter!(HANDLER_FAULTS, "Handler calls that failed");
+    metrics::describe_counter!(HANDLER_LOADS, "Handler loads");
+}
+
+/// Keeps histograms fresh; runs for the life of the process.
+pub fn spawn_upkeep(handle: PrometheusHandle) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            handle.run_upkeep();
+        }
+    });
+}
