@@ -41,3 +41,10 @@ install_demo_handlers() {
     mv "handlers/.$name.wasm.partial" "handlers/$name.wasm"
   done
 }
+
+# schemathesis fuzzes the HTTP API from its OpenAPI document.
+ensure_schemathesis() {
+  if ! command -v schemathesis >/dev/null 2>&1; then
+    python3 -m pip install --quiet --disable-pip-version-check schemathesis==4.32.5
+  fi
+}

@@ -14,6 +14,9 @@ step "build";   cargo build --locked
 step "handlers (wasm32-wasip2)"; ./scripts/build-handlers.sh
 step "rust tests"; cargo test --workspace --locked
 
+step "HTTP API fuzz (schemathesis, from the OpenAPI document: no 5xx)"
+./scripts/fuzz-api.sh 50
+
 step "end-to-end suites (real socket.io-client, headless Chromium)"
 ensure_npm_packages tests
 ensure_demo_assets

@@ -28,7 +28,9 @@ const RESERVED_EVENTS: &[&str] = &[
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmitRequest {
-    /// Event name, e.g. `notification` or `chat:message`.
+    /// Event name, e.g. `notification` or `chat:message`; not one socket.io-client reserves
+    /// (`connect`, `connect_error`, `disconnect`, `disconnecting`, `newListener`, `removeListener`).
+    #[schema(min_length = 1, max_length = 200)]
     pub event: String,
     /// The event's single argument (what most clients expect). Exclusive with `args`.
     #[schema(value_type = Option<Object>)]

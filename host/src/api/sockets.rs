@@ -33,6 +33,8 @@ pub struct NamespaceQuery {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JoinRequest {
+    /// Any name but iohost's own (`io-...`).
+    #[schema(min_length = 1, max_length = 256)]
     pub room: String,
     /// Namespace, default `/`.
     pub namespace: Option<String>,
