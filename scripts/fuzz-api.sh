@@ -12,6 +12,7 @@ key="fuzz-key-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 handlers=$(mktemp -d)
 log=$(mktemp)
 IOHOST_SERVER__LISTEN=127.0.0.1:0 IOHOST_API__KEYS="[\"$key\"]" IOHOST_HANDLERS__DIR="$handlers" \
+  IOHOST_SETTINGS__FILE="$handlers/.settings.json" \
   ./target/debug/iohost serve >"$log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$handlers" "$log"' EXIT

@@ -11,4 +11,5 @@ pub mod metrics;
 pub mod model;
 pub mod rooms;
 pub mod server;
+pub mod settings;
 pub mod store;

@@ -184,7 +184,7 @@ fn serve(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async { App::new(config)?.serve().await });
+    let result = runtime.block_on(async { App::new(config).await?.serve().await });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

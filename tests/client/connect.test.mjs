@@ -2,6 +2,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
+import { io } from 'socket.io-client';
+
 import { ask, closeAll, connect } from '../lib/client.mjs';
 import { once, startServer } from '../lib/server.mjs';
 
@@ -50,6 +52,23 @@ describe('connect', () => {
     await assert.rejects(connect(`${server.url}/nope`), { message: 'Invalid namespace' });
     const s = await connect(server.url);
     assert.equal((await ask(s, 'get-rooms')).success, true);
+  });
+
+  it('answers events a client sends the instant it is connected (no race with setup)', async () => {
+    // Handlers are set up before the CONNECT packet leaves: a first event cannot slip past.
+    const acks = await Promise.all(
+      Array.from({ length: 40 }, () =>
+        new Promise((resolve, reject) => {
+          const s = io(server.url, { transports: ['websocket'], forceNew: true, reconnection: false });
+          s.on('connect', () => s.timeout(5000).emit('get-rooms', (err, reply) => {
+            s.close();
+            if (err) reject(err);
+            else resolve(reply.success);
+          }));
+        }),
+      ),
+    );
+    assert.deepEqual(acks, Array(40).fill(true));
   });
 
   it('answers an ack for an event nothing handles with a clear error instead of silence', async () => {

@@ -16,6 +16,7 @@ let clients;
 let running = true;
 let sent = 0;
 let answered = 0;
+let unanswered = 0;
 let disconnects = 0;
 const latest = new Map(); // client index -> last answer's version
 
@@ -29,9 +30,13 @@ function versionOf(answer) {
 async function pump(socket, index) {
   while (running) {
     sent++;
-    const answer = await socket.timeout(5000).emitWithAck('probe', index);
-    answered++;
-    latest.set(index, versionOf(answer));
+    try {
+      const answer = await socket.timeout(5000).emitWithAck('probe', index);
+      answered++;
+      latest.set(index, versionOf(answer));
+    } catch {
+      unanswered++; // no ack within 5 s: counted, and fails the last test
+    }
     await sleep(5);
   }
 }
@@ -123,6 +128,7 @@ describe('hot reload with 50 clients sending', () => {
     running = false;
     await Promise.all(pumps);
     assert.equal(disconnects, 0);
+    assert.equal(unanswered, 0, `${unanswered} events got no answer within 5 s`);
     assert.equal(answered, sent, `${sent - answered} events without an answer`);
     assert.ok(sent > CLIENTS * 20, `only ${sent} events were sent`);
     // Diagnostics, not assertions: how long each change took to reach every client.

@@ -29,7 +29,7 @@ export function installHandler(dir, name, as = name) {
  * `sidecars` maps handler names to sidecar TOML text. `port` fixes the port (for restart
  * tests); by default a free one is picked.
  */
-export async function startServer({ config = '', env = {}, port = 0, profile, handlers = [], sidecars = {} } = {}) {
+export async function startServer({ config = '', env = {}, port = 0, profile, handlers = [], sidecars = {}, settingsFile } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'iohost-test-'));
   const file = join(dir, 'iohost.toml');
   writeFileSync(file, config);
@@ -37,7 +37,10 @@ export async function startServer({ config = '', env = {}, port = 0, profile, ha
   mkdirSync(handlersDir);
   for (const [name, text] of Object.entries(sidecars)) writeFileSync(join(handlersDir, `${name}.toml`), text);
   for (const name of handlers) installHandler(handlersDir, name);
-  const isolation = profile ? {} : { IOHOST_HANDLERS__DIR: handlersDir };
+  const isolation = {
+    IOHOST_SETTINGS__FILE: settingsFile ?? join(dir, 'settings.json'),
+    ...(profile ? {} : { IOHOST_HANDLERS__DIR: handlersDir }),
+  };
   const args = ['serve', '--config', profile ?? file];
   const { RUST_LOG, ...inherited } = process.env;
   const proc = spawn(binary, args, {
@@ -74,6 +77,7 @@ export async function startServer({ config = '', env = {}, port = 0, profile, ha
   return {
     url,
     handlersDir,
+    settingsFile: settingsFile ?? join(dir, 'settings.json'),
     port: Number(address.split(':')[1]),
     logs: () => logs,
     /** Resolves when the log matches `pattern` (the log arrives through a pipe, a bit later). */

@@ -19,6 +19,8 @@ pub enum ApiError {
     NoNamespace(String),
     #[error("no socket `{id}` in namespace `{namespace}`")]
     NoSocket { id: String, namespace: String },
+    #[error("{0}")]
+    Storage(String),
 }
 
 /// The body of every error response.
@@ -30,7 +32,7 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// Stable machine-readable code: `unauthorized`, `not_configured`, `bad_request`,
-    /// `no_namespace`, `no_socket`.
+    /// `no_namespace`, `no_socket`, `storage` (settings could not be saved).
     pub code: &'static str,
     pub message: String,
 }
@@ -43,6 +45,7 @@ impl ApiError {
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             Self::NoNamespace(_) => (StatusCode::NOT_FOUND, "no_namespace"),
             Self::NoSocket { .. } => (StatusCode::NOT_FOUND, "no_socket"),
+            Self::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "storage"),
         }
     }
 }
@@ -69,6 +72,15 @@ impl From<JsonRejection> for ApiError {
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {
         Self::BadRequest(rejection.body_text())
+    }
+}
+
+impl From<crate::server::SettingsUpdateError> for ApiError {
+    fn from(e: crate::server::SettingsUpdateError) -> Self {
+        match e {
+            crate::server::SettingsUpdateError::Invalid(e) => Self::BadRequest(e.to_string()),
+            crate::server::SettingsUpdateError::Store(e) => Self::Storage(e.to_string()),
+        }
     }
 }
 

@@ -4,11 +4,12 @@
 mod auth;
 mod emit;
 mod error;
+mod settings;
 mod sockets;
 mod stats;
 
 use axum::extract::{FromRequest, FromRequestParts};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use socketioxide::SocketIo;
 use utoipa::OpenApi;
@@ -46,6 +47,11 @@ pub fn router(shared: SharedRef, io: SocketIo) -> Router {
         .route("/sockets/{id}/rooms/{room}", delete(sockets::leave))
         .route("/stats", get(stats::stats))
         .route("/handlers", get(stats::handlers))
+        .route("/handlers/{name}/enabled", put(settings::set_enabled))
+        .route(
+            "/settings",
+            get(settings::get_settings).put(settings::put_settings),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_key,
@@ -58,7 +64,10 @@ pub fn router(shared: SharedRef, io: SocketIo) -> Router {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "iohost HTTP API", version = "1", description = "Emit to Socket.IO clients and manage their sockets from a backend (a Strapi controller). Authenticate with `Authorization: Bearer <api key>`."),
-    paths(emit::emit, sockets::list, sockets::disconnect, sockets::join, sockets::leave, stats::stats, stats::handlers),
+    paths(
+        emit::emit, sockets::list, sockets::disconnect, sockets::join, sockets::leave,
+        stats::stats, stats::handlers, settings::get_settings, settings::put_settings, settings::set_enabled
+    ),
     modifiers(&BearerAuth),
     security(("bearer" = []))
 )]

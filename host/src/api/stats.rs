@@ -93,6 +93,8 @@ pub struct HandlersResponse {
     pub handlers: Vec<HandlerStats>,
     /// Handlers whose file could not be loaded, with why (a loaded version may keep serving).
     pub load_errors: std::collections::BTreeMap<String, String>,
+    /// Handlers switched off in the run-time settings.
+    pub disabled: Vec<String>,
 }
 
 #[utoipa::path(get, path = "/handlers", responses((status = 200, body = HandlersResponse), (status = 401, body = ErrorBody)))]
@@ -124,5 +126,14 @@ pub async fn handlers(State(state): State<ApiState>) -> Json<HandlersResponse> {
     Json(HandlersResponse {
         handlers,
         load_errors: state.shared.runtime.load_errors().into_iter().collect(),
+        disabled: state
+            .shared
+            .live
+            .load()
+            .settings
+            .disabled_handlers
+            .iter()
+            .cloned()
+            .collect(),
     })
 }

@@ -45,6 +45,7 @@ pub struct Config {
     pub private_messages: PrivateMessagesConfig,
     pub handlers: HandlersConfig,
     pub api: ApiConfig,
+    pub settings: SettingsConfig,
     pub log: LogConfig,
 }
 
@@ -282,5 +283,21 @@ impl std::fmt::Debug for ApiConfig {
         f.debug_struct("ApiConfig")
             .field("keys", &format_args!("[{} hidden]", self.keys.len()))
             .finish()
+    }
+}
+
+/// Where run-time settings (changed through the API) are kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SettingsConfig {
+    /// JSON file, replaced atomically on every change.
+    pub file: PathBuf,
+}
+
+impl Default for SettingsConfig {
+    fn default() -> Self {
+        Self {
+            file: PathBuf::from(".iohost/settings.json"),
+        }
     }
 }

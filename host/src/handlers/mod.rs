@@ -33,7 +33,7 @@ use bindings::iohost::handler::types::{ConnectResult, Event, EventResult, Payloa
 pub use actions::Action;
 pub use engine::Engine;
 pub use handler::{Handler, short};
-pub use loader::{Inspection, inspect};
+pub use loader::{Inspection, inspect, valid_name};
 pub use watch::Watcher;
 
 /// A call into a handler that did not return normally. The `Display` text is what the client
@@ -165,6 +165,8 @@ pub struct Runtime {
     errors: Mutex<HashMap<String, String>>,
     /// Loads run one at a time so two reloads of one file cannot race.
     loading: tokio::sync::Mutex<()>,
+    /// Handlers switched off by the operator (a run-time setting): not loaded.
+    disabled: ArcSwap<std::collections::BTreeSet<String>>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -195,7 +197,19 @@ impl Runtime {
             chain: ArcSwap::from_pointee(Chain::default()),
             errors: Mutex::new(HashMap::new()),
             loading: tokio::sync::Mutex::new(()),
+            disabled: ArcSwap::from_pointee(std::collections::BTreeSet::new()),
         }))
+    }
+
+    /// Sets which handlers are switched off; returns the names whose state changed (reload
+    /// those to apply it).
+    pub fn set_disabled(&self, disabled: std::collections::BTreeSet<String>) -> Vec<String> {
+        let old = self.disabled.swap(Arc::new(disabled.clone()));
+        old.symmetric_difference(&disabled).cloned().collect()
+    }
+
+    pub fn is_disabled(&self, name: &str) -> bool {
+        self.disabled.load().contains(name)
     }
 
     /// Gives the runtime the Socket.IO server its handlers act on.
@@ -254,16 +268,20 @@ impl Runtime {
             .find(|h| &*h.name == name)
             .cloned();
         let io = self.io.get().cloned();
-        match loader::load(
-            &self.engine,
-            &self.settings,
-            self.kv.clone(),
-            io,
-            name,
-            current.as_deref(),
-        )
-        .await
-        {
+        let outcome = if self.is_disabled(name) {
+            Ok(loader::Outcome::Gone)
+        } else {
+            loader::load(
+                &self.engine,
+                &self.settings,
+                self.kv.clone(),
+                io,
+                name,
+                current.as_deref(),
+            )
+            .await
+        };
+        match outcome {
             Ok(loader::Outcome::Loaded(handler)) => {
                 let handler: Arc<Handler> = Arc::from(handler);
                 tracing::info!(

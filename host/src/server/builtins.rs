@@ -33,7 +33,8 @@ pub fn run(shared: &SharedRef, io: &SocketIo, reply: Reply, args: &Args) {
 fn join_room(shared: &SharedRef, reply: Reply, arg: &Value) {
     let socket = reply.socket();
     let who = identity_of(socket);
-    let checked = shared.rooms.check_name(arg.as_str()).and_then(|room| {
+    let live = shared.live.load();
+    let checked = live.rooms.check_name(arg.as_str()).and_then(|room| {
         let rooms = socket.rooms();
         if rooms.iter().any(|r| r == room) {
             return Ok(room);
@@ -42,7 +43,7 @@ fn join_room(shared: &SharedRef, reply: Reply, arg: &Value) {
             .iter()
             .filter(|r| RoomPolicy::is_client_room(r, &who))
             .count();
-        shared.rooms.check_join(room, &who, joined).map(|()| room)
+        live.rooms.check_join(room, &who, joined).map(|()| room)
     });
     match checked {
         Ok(room) => {
@@ -56,7 +57,7 @@ fn join_room(shared: &SharedRef, reply: Reply, arg: &Value) {
 
 /// `leave-room (room, ack)` -> `{success: true, room}`, also when the socket was not in it.
 fn leave_room(shared: &SharedRef, reply: Reply, arg: &Value) {
-    match shared.rooms.check_name(arg.as_str()) {
+    match shared.live.load().rooms.check_name(arg.as_str()) {
         Ok(room) => {
             let room = room.to_owned();
             reply.socket().leave(room.clone());

@@ -15,11 +15,15 @@ use crate::model::{Handshake, Identity};
 
 pub fn register_namespaces(io: &SocketIo, config: &Config) {
     for ns in config.server.all_namespaces() {
-        // Middlewares run outermost first: identify, ask the handlers, and take a connection
-        // slot last so that a refused socket never holds one.
+        // Middlewares run outermost first: identify, ask the handlers, take a connection slot
+        // (a refused socket never holds one), then get the socket ready.
         io.ns(
             ns,
-            on_connect.with(take_slot).with(ask_handlers).with(identify),
+            on_connect
+                .with(prepare)
+                .with(take_slot)
+                .with(ask_handlers)
+                .with(identify),
         );
     }
 }
@@ -70,15 +74,22 @@ async fn take_slot(
     Ok(())
 }
 
+/// Rooms and event handlers are set up here, before socketioxide sends the CONNECT packet:
+/// the connect handler runs as its own task after that packet, so a client that emits at once
+/// could otherwise race it and have its first events dropped.
+async fn prepare(socket: SocketRef) -> Result<(), std::convert::Infallible> {
+    socket.join(identity_of(&socket).role_room());
+    socket.on_fallback(dispatch::on_event);
+    socket.on_disconnect(on_disconnect);
+    Ok(())
+}
+
 async fn on_connect(socket: SocketRef, State(shared): State<SharedRef>) {
     let identity = identity_of(&socket);
-    socket.join(identity.role_room());
     connections_gauge(&socket, &identity).increment(1.0);
     tracing::debug!(ns = socket.ns(), sid = %socket.id, role = identity.role, "socket connected");
 
-    socket.on_fallback(dispatch::on_event);
-    socket.on_disconnect(on_disconnect);
-
+    // Emits to the socket itself need it connected: handlers' `on-connect` actions wait for here.
     if let Some(PendingActions(pending)) = socket.extensions.remove::<PendingActions>() {
         let actions = pending
             .lock()

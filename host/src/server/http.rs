@@ -71,12 +71,16 @@ async fn prometheus(State(shared): State<SharedRef>) -> Response {
 
 /// CORS headers for browsers: the configured origins, or any with `*`. iohost authenticates
 /// with tokens, not cookies, so credentials are not allowed (clients keep `withCredentials: false`).
-pub fn cors(origins: &[String]) -> CorsLayer {
-    let allow = if origins.iter().any(|o| o == "*") {
-        AllowOrigin::any()
-    } else {
-        AllowOrigin::list(origins.iter().filter_map(|o| o.parse().ok()))
-    };
+pub fn cors(shared: SharedRef) -> CorsLayer {
+    // Read at each request: the allowed origins are a run-time setting.
+    let allow = AllowOrigin::predicate(move |origin, _| {
+        let origins = &shared.live.load().cors_origins;
+        origin.to_str().is_ok_and(|o| {
+            origins
+                .iter()
+                .any(|a| a == "*" || a.eq_ignore_ascii_case(o))
+        })
+    });
     CorsLayer::new()
         .allow_origin(allow)
         .allow_methods([Method::GET, Method::POST])
@@ -98,11 +102,7 @@ pub async fn origin_guard(
         .map(|o| o.to_str().unwrap_or_default());
     if let Some(origin) = origin
         && request.uri().path().starts_with(SOCKET_IO_PATH)
-        && !origin_allowed(
-            origin,
-            &shared.config.server.cors_origins,
-            request.headers(),
-        )
+        && !origin_allowed(origin, &shared.live.load().cors_origins, request.headers())
     {
         tracing::info!(
             origin,

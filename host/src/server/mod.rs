@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
+use arc_swap::ArcSwap;
 use axum::Router;
 use socketioxide::{ParserConfig, SocketIo, TransportType};
 use tokio::net::TcpListener;
@@ -20,6 +21,7 @@ use tokio::net::TcpListener;
 use crate::config::{Config, Transport};
 use crate::handlers::Runtime;
 use crate::rooms::RoomPolicy;
+use crate::settings::{FileSettings, Settings, SettingsStore};
 use crate::store::{KvStore, MemoryStore};
 
 pub use connect::identity_of;
@@ -29,8 +31,13 @@ pub use reply::deliver;
 /// What every namespace handler needs, shared through socketioxide's state.
 #[derive(Debug)]
 pub struct Shared {
+    /// The configuration file as read at start.
     pub config: Config,
-    pub rooms: RoomPolicy,
+    /// What run-time settings change: swapped whole when they do.
+    pub live: ArcSwap<Live>,
+    pub settings: Arc<dyn SettingsStore>,
+    /// Settings changes run one at a time.
+    pub settings_lock: tokio::sync::Mutex<()>,
     pub connections: ConnectionLimit,
     pub runtime: Arc<Runtime>,
     pub kv: Arc<MemoryStore>,
@@ -44,6 +51,34 @@ pub struct Shared {
 
 pub type SharedRef = Arc<Shared>;
 
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsUpdateError {
+    #[error("{0}")]
+    Invalid(crate::config::ConfigError),
+    #[error("{0}")]
+    Store(crate::settings::SettingsError),
+}
+
+/// The parts of the configuration that run-time settings override, ready to use.
+#[derive(Debug)]
+pub struct Live {
+    pub settings: Settings,
+    pub cors_origins: Vec<String>,
+    pub rooms: RoomPolicy,
+}
+
+impl Live {
+    /// `settings` over `config`, validated; the error names the setting.
+    pub fn new(config: &Config, settings: Settings) -> Result<Self, crate::config::ConfigError> {
+        let effective = settings.apply_to(config)?;
+        Ok(Self {
+            rooms: RoomPolicy::new(&effective.rooms)?,
+            cors_origins: effective.server.cors_origins,
+            settings,
+        })
+    }
+}
+
 /// A built server, not yet listening.
 pub struct App {
     pub router: Router,
@@ -52,11 +87,19 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(config: Config) -> anyhow::Result<Self> {
+    pub async fn new(config: Config) -> anyhow::Result<Self> {
+        let store: Arc<dyn SettingsStore> =
+            Arc::new(FileSettings::new(config.settings.file.clone()));
+        let settings = store.load().await?;
+        let live = Live::new(&config, settings)
+            .context("the saved run-time settings do not fit this configuration")?;
         let kv = Arc::new(MemoryStore::new());
         let runtime = Runtime::new(config.handlers.clone(), kv.clone() as Arc<dyn KvStore>)?;
+        runtime.set_disabled(live.settings.disabled_handlers.clone());
         let shared = Arc::new(Shared {
-            rooms: RoomPolicy::new(&config.rooms)?,
+            live: ArcSwap::from_pointee(live),
+            settings: store,
+            settings_lock: tokio::sync::Mutex::new(()),
             runtime,
             kv,
             rate: crate::metrics::EventRate::new(),
@@ -92,7 +135,7 @@ impl App {
         let router = http::routes(shared.clone())
             .merge(crate::api::router(shared.clone(), io.clone()))
             .layer(io_layer)
-            .layer(http::cors(&shared.config.server.cors_origins))
+            .layer(http::cors(shared.clone()))
             .layer(axum::middleware::from_fn_with_state(
                 shared.clone(),
                 http::origin_guard,
@@ -159,6 +202,24 @@ impl App {
 }
 
 impl Shared {
+    /// Validates, stores and applies new run-time settings, in that order: settings that do
+    /// not validate or cannot be stored change nothing.
+    pub async fn update_settings(&self, settings: Settings) -> Result<(), SettingsUpdateError> {
+        let _one_at_a_time = self.settings_lock.lock().await;
+        let live =
+            Live::new(&self.config, settings.clone()).map_err(SettingsUpdateError::Invalid)?;
+        self.settings
+            .save(&settings)
+            .await
+            .map_err(SettingsUpdateError::Store)?;
+        self.live.store(Arc::new(live));
+        for name in self.runtime.set_disabled(settings.disabled_handlers) {
+            self.runtime.reload(&name).await;
+        }
+        tracing::info!("run-time settings changed and saved");
+        Ok(())
+    }
+
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Relaxed)
     }

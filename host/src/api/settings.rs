@@ -1,0 +1,89 @@
+//! Run-time settings: read them, replace them, switch a handler off or on. Changes are
+//! validated, saved (atomically) and applied without a restart.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::error::{ApiError, ErrorBody};
+use super::{ApiState, Body};
+use crate::handlers::valid_name;
+use crate::settings::{LIVE, Settings};
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SettingsResponse {
+    pub settings: Settings,
+    /// The settings that apply at once; every other key of iohost.toml needs a restart.
+    pub applies_without_restart: Vec<&'static str>,
+}
+
+fn response(settings: Settings) -> Json<SettingsResponse> {
+    Json(SettingsResponse {
+        settings,
+        applies_without_restart: LIVE.to_vec(),
+    })
+}
+
+#[utoipa::path(get, path = "/settings", responses((status = 200, body = SettingsResponse), (status = 401, body = ErrorBody)))]
+pub async fn get_settings(State(state): State<ApiState>) -> Json<SettingsResponse> {
+    response(state.shared.live.load().settings.clone())
+}
+
+#[utoipa::path(
+    put,
+    path = "/settings",
+    request_body = Settings,
+    responses(
+        (status = 200, description = "Saved and applied", body = SettingsResponse),
+        (status = 400, description = "Invalid; nothing changed", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 500, description = "Could not be saved; nothing changed", body = ErrorBody),
+    )
+)]
+pub async fn put_settings(
+    State(state): State<ApiState>,
+    Body(settings): Body<Settings>,
+) -> Result<Json<SettingsResponse>, ApiError> {
+    state.shared.update_settings(settings.clone()).await?;
+    Ok(response(settings))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnabledRequest {
+    pub enabled: bool,
+}
+
+#[utoipa::path(
+    put,
+    path = "/handlers/{name}/enabled",
+    params(("name" = String, Path, description = "Handler name (its file name without .wasm)")),
+    request_body = EnabledRequest,
+    responses(
+        (status = 200, description = "Saved and applied: the handler is unloaded or loaded again", body = SettingsResponse),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 500, body = ErrorBody),
+    )
+)]
+pub async fn set_enabled(
+    State(state): State<ApiState>,
+    Path(name): Path<String>,
+    Body(request): Body<EnabledRequest>,
+) -> Result<Json<SettingsResponse>, ApiError> {
+    if !valid_name(&name) {
+        return Err(ApiError::BadRequest(format!(
+            "`{name}` is not a handler name"
+        )));
+    }
+    let mut settings = state.shared.live.load().settings.clone();
+    if request.enabled {
+        settings.disabled_handlers.remove(&name);
+    } else {
+        settings.disabled_handlers.insert(name);
+    }
+    state.shared.update_settings(settings.clone()).await?;
+    Ok(response(settings))
+}

@@ -1,0 +1,77 @@
+//! Settings an operator changes while iohost runs (through the HTTP API or the admin page):
+//! they are stored behind [`SettingsStore`], survive restarts, and apply without a restart.
+//!
+//! | setting | overrides | applies |
+//! |---|---|---|
+//! | `corsOrigins` | `server.cors_origins` | at once, for new requests |
+//! | `rooms` | `[rooms]` | at once, for the next `join-room` / `leave-room` |
+//! | `disabledHandlers` | handler files present | at once: unloaded / loaded again |
+//!
+//! Everything else in `iohost.toml` needs a restart.
+
+mod file;
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+pub use file::FileSettings;
+
+use crate::config::{Config, ConfigError, RoomsConfig};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Settings {
+    /// Browser origins allowed (`["*"]`: any); unset: `server.cors_origins`.
+    pub cors_origins: Option<Vec<String>>,
+    /// The room policy, as in `[rooms]`; unset: the config file's.
+    #[schema(value_type = Option<Object>)]
+    pub rooms: Option<RoomsConfig>,
+    /// Handlers switched off: their files stay, they are not loaded.
+    pub disabled_handlers: BTreeSet<String>,
+}
+
+/// The settings that apply without a restart; listed so the API and the page can say so.
+pub const LIVE: &[&str] = &["corsOrigins", "rooms", "disabledHandlers"];
+
+impl Settings {
+    /// The configuration with these settings applied over it, validated as a whole; the error
+    /// names the setting.
+    pub fn apply_to(&self, config: &Config) -> Result<Config, ConfigError> {
+        let mut effective = config.clone();
+        if let Some(origins) = &self.cors_origins {
+            effective.server.cors_origins = origins.clone();
+        }
+        if let Some(rooms) = &self.rooms {
+            effective.rooms = rooms.clone();
+        }
+        effective.validate()?;
+        Ok(effective)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("cannot read settings {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("settings {path} are not valid: {reason}")]
+    Invalid { path: String, reason: String },
+    #[error("cannot save settings {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// Where settings are kept. A file now; Redis for clusters later.
+#[async_trait::async_trait]
+pub trait SettingsStore: Send + Sync + std::fmt::Debug {
+    /// The stored settings; empty ones when nothing was stored yet.
+    async fn load(&self) -> Result<Settings, SettingsError>;
+    /// Stores `settings` whole: after a crash either the old or the new ones are there.
+    async fn save(&self, settings: &Settings) -> Result<(), SettingsError>;
+}

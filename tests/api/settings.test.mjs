@@ -1,0 +1,119 @@
+// Run-time settings: changed through the API, applied without a restart, kept across restarts,
+// refused whole when invalid.
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+
+import { ask, closeAll, connect } from '../lib/client.mjs';
+import { startServer } from '../lib/server.mjs';
+
+const KEY = 'settings-key-0123456789abcdef0123456789abcdef';
+const config = `[api]\nkeys = ["${KEY}"]\n`;
+
+function client(server) {
+  return (path, method = 'GET', body) =>
+    fetch(`${server.url}/api/v1${path}`, {
+      method,
+      headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+}
+
+describe('settings', () => {
+  it('start empty and say which apply without a restart', async () => {
+    const server = await startServer({ config });
+    try {
+      const body = await (await client(server)('/settings')).json();
+      assert.deepEqual(body, {
+        settings: { corsOrigins: null, rooms: null, disabledHandlers: [] },
+        appliesWithoutRestart: ['corsOrigins', 'rooms', 'disabledHandlers'],
+      });
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('CORS origins and the room policy apply at once', async () => {
+    const server = await startServer({ config });
+    const api = client(server);
+    try {
+      const put = await api('/settings', 'PUT', {
+        corsOrigins: ['http://new.example'],
+        rooms: { max_per_socket: 1 },
+      });
+      assert.equal(put.status, 200);
+      const polling = `${server.url}/socket.io/?EIO=4&transport=polling`;
+      assert.equal((await fetch(polling, { headers: { Origin: 'http://new.example' } })).status, 200);
+      assert.equal((await fetch(polling, { headers: { Origin: 'http://localhost:3000' } })).status, 403);
+      const s = await connect(server.url, { extraHeaders: { Origin: 'http://new.example' } });
+      assert.equal((await ask(s, 'join-room', 'one')).success, true);
+      assert.deepEqual(await ask(s, 'join-room', 'two'), {
+        success: false,
+        error: 'this socket is already in 1 rooms, the most allowed',
+      });
+    } finally {
+      closeAll();
+      await server.stop();
+    }
+  });
+
+  it('refuses invalid settings whole, naming the key, and changes nothing', async () => {
+    const server = await startServer({ config });
+    const api = client(server);
+    try {
+      for (const [body, pattern] of [
+        [{ corsOrigins: ['not an origin'] }, /server\.cors_origins\[0\]/],
+        [{ rooms: { name_pattern: '(' } }, /rooms\.name_pattern/],
+        [{ rooms: { max_per_sockets: 1 } }, /max_per_sockets/],
+        [{ disabledHandlers: 'echo' }, /sequence|disabledHandlers/],
+        [{ colour: 'red' }, /colour/],
+      ]) {
+        const res = await api('/settings', 'PUT', body);
+        assert.equal(res.status, 400, JSON.stringify(body));
+        assert.match((await res.json()).error.message, pattern);
+      }
+      assert.deepEqual((await (await api('/settings')).json()).settings.corsOrigins, null);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('a disabled handler is unloaded at once, stays off across a restart, and comes back when enabled', async () => {
+    let server = await startServer({ config, handlers: ['echo'] });
+    const settingsFile = server.settingsFile;
+    try {
+      let s = await connect(server.url);
+      assert.equal(await ask(s, 'message-with-ack', 'hi'), 'hi');
+      const off = await client(server)('/handlers/echo/enabled', 'PUT', { enabled: false });
+      assert.equal(off.status, 200);
+      assert.deepEqual((await off.json()).settings.disabledHandlers, ['echo']);
+      assert.deepEqual(await ask(s, 'message-with-ack', 'hi'), { success: false, error: 'no handler for event `message-with-ack`' });
+      const listed = await (await client(server)('/handlers')).json();
+      assert.deepEqual(listed.handlers, []);
+      assert.deepEqual(listed.disabled, ['echo']);
+      closeAll();
+      await server.stop();
+
+      server = await startServer({ config, handlers: ['echo'], settingsFile });
+      s = await connect(server.url);
+      assert.equal((await ask(s, 'message-with-ack', 'hi')).success, false, 'still off after a restart');
+      assert.equal((await client(server)('/handlers/echo/enabled', 'PUT', { enabled: true })).status, 200);
+      assert.equal(await ask(s, 'message-with-ack', 'back'), 'back');
+      assert.equal((await client(server)('/handlers/Not%20A%20Name/enabled', 'PUT', { enabled: true })).status, 400);
+    } finally {
+      closeAll();
+      await server.stop();
+    }
+  });
+
+  it('a corrupt settings file stops the start with a message naming it', async () => {
+    const first = await startServer({ config });
+    await first.stop();
+    writeFileSync(first.settingsFile, '{"corsOrigins": [');
+    await assert.rejects(startServer({ config, settingsFile: first.settingsFile }), (err) => {
+      assert.match(err.message, /exited with 1 before listening/);
+      assert.match(err.message, /settings\.json are not valid/);
+      return true;
+    });
+  });
+});
