@@ -4,6 +4,7 @@
 //! [`config`] reads the settings, [`rooms`] decides which rooms a client may use, and [`model`]
 //! holds the types every layer shares.
 
+pub mod admin;
 pub mod api;
 pub mod config;
 pub mod handlers;

@@ -4,6 +4,7 @@
 mod auth;
 mod emit;
 mod error;
+mod live;
 mod settings;
 mod sockets;
 mod stats;
@@ -46,6 +47,7 @@ pub fn router(shared: SharedRef, io: SocketIo) -> Router {
         .route("/sockets/{id}/rooms", post(sockets::join))
         .route("/sockets/{id}/rooms/{room}", delete(sockets::leave))
         .route("/stats", get(stats::stats))
+        .route("/live", get(live::live))
         .route("/handlers", get(stats::handlers))
         .route("/handlers/{name}/enabled", put(settings::set_enabled))
         .route(

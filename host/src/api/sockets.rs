@@ -95,9 +95,24 @@ pub async fn list(
         Some(room) => operators.within(room).sockets(),
         None => operators.sockets(),
     };
+    Ok(Json(views(&sockets)))
+}
+
+fn views(sockets: &[SocketRef]) -> Vec<SocketView> {
     let mut views: Vec<SocketView> = sockets.iter().map(socket_view).collect();
     views.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(Json(views))
+    views
+}
+
+/// Every connected socket of every namespace.
+pub fn all_sockets(state: &ApiState) -> Vec<SocketView> {
+    let sockets: Vec<SocketRef> = state
+        .io
+        .nsps()
+        .into_iter()
+        .flat_map(|ns| ns.sockets())
+        .collect();
+    views(&sockets)
 }
 
 #[utoipa::path(

@@ -39,6 +39,10 @@ pub struct RoomStats {
 
 #[utoipa::path(get, path = "/stats", responses((status = 200, body = Stats), (status = 401, body = ErrorBody)))]
 pub async fn stats(State(state): State<ApiState>) -> Json<Stats> {
+    Json(collect_stats(&state).await)
+}
+
+pub async fn collect_stats(state: &ApiState) -> Stats {
     let mut namespaces = Vec::new();
     for ns in state.io.nsps() {
         let mut rooms: Vec<RoomStats> = ns
@@ -60,12 +64,12 @@ pub async fn stats(State(state): State<ApiState>) -> Json<Stats> {
         });
     }
     namespaces.sort_by(|a, b| a.name.cmp(&b.name));
-    Json(Stats {
+    Stats {
         connections: state.shared.connections.current(),
         events_per_second: state.shared.rate.per_second(10),
         total_events: state.shared.rate.total(),
         namespaces,
-    })
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -99,6 +103,10 @@ pub struct HandlersResponse {
 
 #[utoipa::path(get, path = "/handlers", responses((status = 200, body = HandlersResponse), (status = 401, body = ErrorBody)))]
 pub async fn handlers(State(state): State<ApiState>) -> Json<HandlersResponse> {
+    Json(collect_handlers(&state))
+}
+
+pub fn collect_handlers(state: &ApiState) -> HandlersResponse {
     use std::sync::atomic::Ordering::Relaxed;
     let handlers = state
         .shared
@@ -123,7 +131,7 @@ pub async fn handlers(State(state): State<ApiState>) -> Json<HandlersResponse> {
             instances_created: h.stats.instances_created.load(Relaxed),
         })
         .collect();
-    Json(HandlersResponse {
+    HandlersResponse {
         handlers,
         load_errors: state.shared.runtime.load_errors().into_iter().collect(),
         disabled: state
@@ -135,5 +143,5 @@ pub async fn handlers(State(state): State<ApiState>) -> Json<HandlersResponse> {
             .iter()
             .cloned()
             .collect(),
-    })
+    }
 }

@@ -6,7 +6,7 @@ use socketioxide::extract::{Data, State};
 use super::reply::Reply;
 use super::{SharedRef, builtins};
 use crate::handlers::Verdict;
-use crate::metrics::{EVENTS, EVENTS_REFUSED};
+use crate::metrics::{EVENTS, EVENTS_REFUSED, LogEntry};
 use crate::model::Args;
 
 pub async fn on_event(
@@ -37,9 +37,33 @@ pub async fn on_event(
     if let Some(reason) = refused {
         metrics::counter!(EVENTS_REFUSED, "reason" => reason).increment(1);
     }
+    if shared.event_log.watched() {
+        log_event(&shared, &reply, &verdict, builtins::EVENTS.contains(&event));
+    }
     match verdict {
         Verdict::Pass => builtins::run(&shared, &io, reply, &args),
         Verdict::Handled(ack) => reply.ok(&ack.unwrap_or_default()),
         Verdict::Rejected(reason) | Verdict::Failed(reason) => reply.fail(reason),
     }
+}
+
+fn log_event(shared: &SharedRef, reply: &Reply, verdict: &Verdict, builtin: bool) {
+    let (outcome, detail) = match verdict {
+        Verdict::Handled(_) => ("handled", None),
+        Verdict::Rejected(reason) => ("rejected", Some(reason.clone())),
+        Verdict::Failed(reason) => ("failed", Some(reason.clone())),
+        Verdict::Pass if builtin => ("built-in", None),
+        Verdict::Pass => ("no handler", None),
+    };
+    shared.event_log.record(LogEntry {
+        time: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or_default(),
+        namespace: reply.socket().ns().to_owned(),
+        socket: reply.socket().id.to_string(),
+        event: reply.event().to_owned(),
+        outcome: outcome.to_owned(),
+        detail,
+    });
 }

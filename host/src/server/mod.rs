@@ -43,6 +43,8 @@ pub struct Shared {
     pub kv: Arc<MemoryStore>,
     /// Client events per second, for `/api/v1/stats` and `/metrics`.
     pub rate: crate::metrics::EventRate,
+    /// The live event log of the admin page.
+    pub event_log: crate::metrics::EventLog,
     /// The Prometheus recorder's handle; `None` if another recorder was installed first.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// False once shutdown has begun: `/readyz` turns 503 so load balancers stop sending clients.
@@ -103,6 +105,7 @@ impl App {
             runtime,
             kv,
             rate: crate::metrics::EventRate::new(),
+            event_log: crate::metrics::EventLog::new(),
             metrics: crate::metrics::install(),
             connections: ConnectionLimit::new(config.server.max_connections),
             ready: AtomicBool::new(true),
@@ -134,6 +137,7 @@ impl App {
 
         let router = http::routes(shared.clone())
             .merge(crate::api::router(shared.clone(), io.clone()))
+            .merge(crate::admin::router())
             .layer(io_layer)
             .layer(http::cors(shared.clone()))
             .layer(axum::middleware::from_fn_with_state(

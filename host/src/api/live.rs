@@ -1,0 +1,79 @@
+//! `GET /live`: a server-sent event stream for the admin page. Every second a `snapshot`
+//! (stats, sockets, handlers, settings); each client event as it happens, as `event` (only
+//! while someone watches does iohost record them). Authenticated like every API call, so the
+//! page reads it with `fetch` (an `EventSource` cannot send the key without putting it in a URL).
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::stream::{self, Stream};
+use serde::Serialize;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::ApiState;
+use super::sockets::all_sockets;
+use super::stats::{HandlersResponse, Stats, collect_handlers, collect_stats};
+use crate::metrics::LogEntry;
+use crate::model::SocketView;
+use crate::settings::Settings;
+
+#[derive(Serialize)]
+struct Snapshot {
+    stats: Stats,
+    sockets: Vec<SocketView>,
+    handlers: HandlersResponse,
+    settings: Settings,
+}
+
+enum Next {
+    Tick,
+    Entry(LogEntry),
+    Skipped(u64),
+}
+
+fn json_event(name: &str, body: &impl Serialize) -> Event {
+    Event::default()
+        .event(name)
+        .data(serde_json::to_string(body).unwrap_or_else(|_| "null".to_owned()))
+}
+
+pub async fn live(
+    State(state): State<ApiState>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let (recent, receiver) = state.shared.event_log.watch();
+    let mut interval = tokio::time::interval(Duration::from_secs(1));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let first: Vec<Event> = recent.iter().map(|e| json_event("event", e)).collect();
+
+    let updates = stream::unfold(
+        (state, interval, receiver),
+        |(state, mut interval, mut receiver)| async move {
+            let next = tokio::select! {
+                _ = interval.tick() => Next::Tick,
+                entry = receiver.recv() => match entry {
+                    Ok(entry) => Next::Entry(entry),
+                    Err(RecvError::Lagged(n)) => Next::Skipped(n),
+                    Err(RecvError::Closed) => return None,
+                },
+            };
+            let event = match next {
+                Next::Tick => {
+                    let snapshot = Snapshot {
+                        stats: collect_stats(&state).await,
+                        sockets: all_sockets(&state),
+                        handlers: collect_handlers(&state),
+                        settings: state.shared.live.load().settings.clone(),
+                    };
+                    json_event("snapshot", &snapshot)
+                }
+                Next::Entry(entry) => json_event("event", &entry),
+                Next::Skipped(n) => json_event("skipped", &n),
+            };
+            Some((Ok(event), (state, interval, receiver)))
+        },
+    );
+    let stream = futures_util::StreamExt::chain(stream::iter(first.into_iter().map(Ok)), updates);
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
