@@ -204,6 +204,7 @@ describe('stats and handlers', () => {
     const root = stats.namespaces.find((n) => n.name === '/');
     assert.deepEqual(root.rooms.find((r) => r.name === 'counted'), { name: 'counted', members: 2 });
     assert.ok(stats.namespaces.some((n) => n.name === '/admin'));
+    assert.ok(root.roles.public >= 2);
   });
 
   it('lists handlers with their figures, and files that failed to load', async () => {
@@ -216,6 +217,8 @@ describe('stats and handlers', () => {
     assert.match(echo.version, /^[0-9a-f]{12}$/);
     assert.ok(echo.calls >= 1);
     assert.deepEqual(echo.events, ['message', 'message-with-ack']);
+    assert.ok(echo.p50Micros > 0 && echo.p99Micros >= echo.p50Micros, JSON.stringify(echo));
+    assert.equal(echo.lastError, null);
     assert.match(body.loadErrors.broken, /not a WebAssembly component/);
   });
 });

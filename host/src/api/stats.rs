@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 use super::ApiState;
 use super::error::ErrorBody;
 use crate::handlers::short;
+use crate::server::identity_of;
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -27,6 +28,8 @@ pub struct Stats {
 pub struct NamespaceStats {
     pub name: String,
     pub sockets: usize,
+    /// Sockets per role.
+    pub roles: std::collections::BTreeMap<String, usize>,
     /// Rooms with their member counts (iohost's `io-role-...` rooms included).
     pub rooms: Vec<RoomStats>,
 }
@@ -57,9 +60,15 @@ pub async fn collect_stats(state: &ApiState) -> Stats {
             })
             .collect();
         rooms.sort_by(|a, b| a.name.cmp(&b.name));
+        let sockets = ns.clone().sockets();
+        let mut roles = std::collections::BTreeMap::new();
+        for socket in &sockets {
+            *roles.entry(identity_of(socket).role).or_insert(0) += 1;
+        }
         namespaces.push(NamespaceStats {
             name: ns.ns_path().to_owned(),
-            sockets: ns.clone().sockets().len(),
+            sockets: sockets.len(),
+            roles,
             rooms,
         });
     }
@@ -88,6 +97,12 @@ pub struct HandlerStats {
     pub memory_faults: u64,
     pub traps: u64,
     pub instances_created: u64,
+    /// Median call duration in microseconds (within ~19%); none before the first call.
+    pub p50_micros: Option<f64>,
+    /// 99th percentile call duration in microseconds.
+    pub p99_micros: Option<f64>,
+    /// The last failed call, e.g. "handler `x` failed: it ran longer than its 100 ms limit".
+    pub last_error: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -99,6 +114,10 @@ pub struct HandlersResponse {
     pub load_errors: std::collections::BTreeMap<String, String>,
     /// Handlers switched off in the run-time settings.
     pub disabled: Vec<String>,
+}
+
+fn micros(d: Option<std::time::Duration>) -> Option<f64> {
+    d.map(|d| d.as_secs_f64() * 1e6)
 }
 
 #[utoipa::path(get, path = "/handlers", responses((status = 200, body = HandlersResponse), (status = 401, body = ErrorBody)))]
@@ -129,6 +148,9 @@ pub fn collect_handlers(state: &ApiState) -> HandlersResponse {
             memory_faults: h.stats.memory_faults.load(Relaxed),
             traps: h.stats.traps.load(Relaxed),
             instances_created: h.stats.instances_created.load(Relaxed),
+            p50_micros: micros(h.stats.durations.quantile(0.5)),
+            p99_micros: micros(h.stats.durations.quantile(0.99)),
+            last_error: h.stats.last_error.lock().ok().and_then(|e| e.clone()),
         })
         .collect();
     HandlersResponse {

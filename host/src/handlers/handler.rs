@@ -28,6 +28,10 @@ pub struct Stats {
     pub memory_faults: AtomicU64,
     pub traps: AtomicU64,
     pub instances_created: AtomicU64,
+    /// Durations of calls that returned normally.
+    pub durations: crate::metrics::Durations,
+    /// The last failure, for the admin page.
+    pub last_error: Mutex<Option<String>>,
 }
 
 pub struct Handler {
@@ -274,6 +278,9 @@ impl Handler {
             CallError::MemoryLimit { .. } => "memory",
             _ => "trap",
         };
+        if let Ok(mut last) = self.stats.last_error.lock() {
+            *last = Some(fault.to_string());
+        }
         metrics::counter!(crate::metrics::HANDLER_FAULTS, "handler" => self.name.to_string(), "kind" => kind)
             .increment(1);
         tracing::error!(handler = %self.name, version = %short(&self.sha256), "{fault}; instance retired ({detail})");
@@ -311,6 +318,7 @@ impl Lease<'_> {
             Ok(value) => {
                 let actions = std::mem::take(&mut instance.store.data_mut().outbox);
                 let took = started.elapsed();
+                handler.stats.durations.record(took);
                 metrics::histogram!(crate::metrics::HANDLER_CALL_SECONDS, "handler" => handler.name.to_string())
                     .record(took.as_secs_f64());
                 tracing::trace!(handler = %handler.name, ?took, "call done");

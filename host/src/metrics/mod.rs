@@ -4,6 +4,7 @@
 //! Label values are bounded: event names a client can make up are counted under `other` unless
 //! a built-in or a loaded handler knows them.
 
+mod durations;
 mod log;
 mod rate;
 
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
+pub use durations::Durations;
 pub use log::{EventLog, LogEntry};
 pub use rate::EventRate;
 

@@ -61,9 +61,11 @@
   function renderHandlers({ handlers, loadErrors, disabled }) {
     const rows = handlers.map((h) => {
       const status = loadErrors[h.name] ? `loaded; newer file failed: ${loadErrors[h.name]}` : 'loaded';
+      const micros = (v) => (v == null ? '—' : v.toFixed(1));
+      const errors = `${h.errors} (${h.timeouts} / ${h.memoryFaults} / ${h.traps})${h.lastError ? `; last: ${h.lastError}` : ''}`;
       const tr = row(
         cell(h.name), cell(status), cell(h.version), cell(String(h.priority)), cell(h.events.join(', ')),
-        cell(String(h.calls)), cell(`${h.errors} (${h.timeouts} / ${h.memoryFaults} / ${h.traps})`),
+        cell(String(h.calls)), cell(`${micros(h.p50Micros)} / ${micros(h.p99Micros)}`), cell(errors),
         button('Disable', () => setEnabled(h.name, false)),
       );
       tr.dataset.handler = h.name;
@@ -71,14 +73,14 @@
       return tr;
     });
     for (const name of disabled) {
-      const tr = row(cell(name), cell('disabled'), cell(''), cell(''), cell(''), cell(''), cell(''), button('Enable', () => setEnabled(name, true)));
+      const tr = row(cell(name), cell('disabled'), cell(''), cell(''), cell(''), cell(''), cell(''), cell(''), button('Enable', () => setEnabled(name, true)));
       tr.dataset.handler = name;
       tr.children[1].className = 'status-disabled';
       rows.push(tr);
     }
     for (const [name, error] of Object.entries(loadErrors)) {
       if (handlers.some((h) => h.name === name) || disabled.includes(name)) continue;
-      const tr = row(cell(name), cell(`failed to load: ${error}`), cell(''), cell(''), cell(''), cell(''), cell(''), cell(''));
+      const tr = row(cell(name), cell(`failed to load: ${error}`), cell(''), cell(''), cell(''), cell(''), cell(''), cell(''), cell(''));
       tr.dataset.handler = name;
       tr.children[1].className = 'status-error';
       rows.push(tr);
