@@ -37,6 +37,10 @@ fn bucket(ns: u64) -> usize {
 fn upper(index: usize) -> u64 {
     let (power, quarter) = (index / SUB, index % SUB);
     let base = 1u64 << power;
+    if power < 2 {
+        // Too small to split in quarters: the bucket is the whole power of two.
+        return base * 2;
+    }
     base + (base / SUB as u64) * (quarter as u64 + 1)
 }
 
