@@ -166,9 +166,7 @@ impl App {
         );
         shutdown::serve_until_signal(listener, self, signals).await
     }
-}
 
-impl App {
     /// Loads the handlers folder and, if configured, watches it. The watcher lives as long as
     /// the returned guard.
     async fn start_handlers(&self) -> anyhow::Result<Option<crate::handlers::Watcher>> {
