@@ -21,4 +21,4 @@ step "end-to-end suites (real socket.io-client, headless Chromium)"
 ensure_npm_packages tests
 ensure_demo_assets
 ensure_chromium
-cd tests && node --test --test-concurrency=2 --test-timeout=120000 protocol/ client/ handlers/ api/ browser/
+cd tests && node --test --test-concurrency=2 --test-timeout=120000 protocol/ client/ handlers/ api/ strapi/ browser/

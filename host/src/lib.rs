@@ -14,3 +14,4 @@ pub mod rooms;
 pub mod server;
 pub mod settings;
 pub mod store;
+pub mod strapi;

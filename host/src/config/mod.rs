@@ -5,6 +5,7 @@
 //! Every key is documented in `iohost.example.toml` at the repository root.
 
 mod load;
+mod strapi;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -15,6 +16,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use load::{ConfigSource, from_toml_str, load};
+pub use strapi::{DeliveryRule, FieldRules, PayloadShape, Permission, RoleFields, StrapiConfig};
 
 /// Everything that can go wrong while reading the configuration. Each variant names the key.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +47,7 @@ pub struct Config {
     pub private_messages: PrivateMessagesConfig,
     pub handlers: HandlersConfig,
     pub api: ApiConfig,
+    pub strapi: StrapiConfig,
     pub settings: SettingsConfig,
     pub log: LogConfig,
 }

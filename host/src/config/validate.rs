@@ -65,6 +65,38 @@ impl Config {
             }
         }
 
+        let st = &self.strapi;
+        let reserved = [
+            "/socket.io",
+            "/api/",
+            "/admin",
+            "/metrics",
+            "/healthz",
+            "/readyz",
+        ];
+        if !st.webhook_path.starts_with('/')
+            || reserved.iter().any(|r| st.webhook_path.starts_with(r))
+        {
+            return Err(ConfigError::invalid(
+                "strapi.webhook_path",
+                "must start with `/` and not be under /socket.io, /api/, /admin or the probes",
+            ));
+        }
+        if !st.webhook_secret.is_empty() && st.webhook_secret.len() < 16 {
+            return Err(ConfigError::invalid(
+                "strapi.webhook_secret",
+                "use at least 16 characters",
+            ));
+        }
+        for role in st.permissions.keys() {
+            if role.chars().any(|c| c.is_uppercase()) || role.is_empty() {
+                return Err(ConfigError::invalid(
+                    format!("strapi.permissions.{role}"),
+                    "role names are lower case",
+                ));
+            }
+        }
+
         at_least(
             "private_messages.max_length",
             self.private_messages.max_length as u64,

@@ -138,6 +138,7 @@ impl App {
         let router = http::routes(shared.clone())
             .merge(crate::api::router(shared.clone(), io.clone()))
             .merge(crate::admin::router())
+            .merge(crate::strapi::router(shared.clone(), io.clone()))
             .layer(io_layer)
             .layer(http::cors(shared.clone()))
             .layer(axum::middleware::from_fn_with_state(

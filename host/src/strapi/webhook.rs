@@ -1,0 +1,221 @@
+//! `POST <strapi.webhook_path>`: Strapi's webhook. Authenticated by the shared secret
+//! (`Authorization: Bearer <secret>`, compared in constant time); bodies that are not a known
+//! event get a 400 with the reason; the same notification posted twice is delivered once.
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::json;
+use socketioxide::SocketIo;
+use subtle::ConstantTimeEq;
+
+use super::content::{self, BodyError, Notice, WebhookBody};
+use crate::model::Args;
+use crate::rooms::ROLE_ROOM_PREFIX;
+use crate::server::SharedRef;
+use crate::server::sockets::broadcast;
+
+/// Webhooks received, by `event` and `result` (counter).
+pub const WEBHOOKS: &str = "iohost_webhooks_total";
+
+/// How long a notification is remembered to drop a repeat of it.
+const REMEMBER: Duration = Duration::from_secs(600);
+/// Most notifications remembered at once (the oldest are forgotten first).
+const REMEMBER_AT_MOST: usize = 10_000;
+
+#[derive(Clone)]
+struct WebhookState {
+    shared: SharedRef,
+    io: SocketIo,
+    seen: std::sync::Arc<Seen>,
+}
+
+/// Notifications seen lately, by a hash of the raw body.
+#[derive(Default)]
+struct Seen(Mutex<HashMap<u64, Instant>>);
+
+impl Seen {
+    /// True the first time `body` is seen within [`REMEMBER`].
+    fn first_time(&self, body: &[u8]) -> bool {
+        let mut hasher = DefaultHasher::new();
+        body.hash(&mut hasher);
+        let key = hasher.finish();
+        let now = Instant::now();
+        let Ok(mut seen) = self.0.lock() else {
+            return true;
+        };
+        if seen.len() >= REMEMBER_AT_MOST {
+            seen.retain(|_, at| now.duration_since(*at) < REMEMBER);
+            if seen.len() >= REMEMBER_AT_MOST
+                && let Some(oldest) = seen.iter().min_by_key(|(_, at)| **at).map(|(k, _)| *k)
+            {
+                seen.remove(&oldest);
+            }
+        }
+        match seen.get(&key) {
+            Some(at) if now.duration_since(*at) < REMEMBER => false,
+            _ => {
+                seen.insert(key, now);
+                true
+            }
+        }
+    }
+}
+
+pub fn router(shared: SharedRef, io: SocketIo) -> Router {
+    let path = shared.config.strapi.webhook_path.clone();
+    let state = WebhookState {
+        shared,
+        io,
+        seen: Default::default(),
+    };
+    Router::new().route(&path, post(receive)).with_state(state)
+}
+
+fn refuse(status: StatusCode, code: &'static str, message: impl Into<String>) -> Response {
+    (
+        status,
+        Json(json!({ "error": { "code": code, "message": message.into() } })),
+    )
+        .into_response()
+}
+
+fn count(event: &str, result: &'static str) {
+    // Event names are bounded here: only the ones iohost understands, else "other".
+    let known = matches!(
+        event,
+        "entry.create"
+            | "entry.update"
+            | "entry.delete"
+            | "entry.publish"
+            | "entry.unpublish"
+            | "media.create"
+            | "media.update"
+            | "media.delete"
+            | "trigger-test"
+    );
+    let event = if known {
+        event.to_owned()
+    } else {
+        "other".to_owned()
+    };
+    metrics::counter!(WEBHOOKS, "event" => event, "result" => result).increment(1);
+}
+
+async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body: Bytes) -> Response {
+    let config = &state.shared.config.strapi;
+    if config.webhook_secret.is_empty() {
+        count("", "not_configured");
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_configured",
+            "the webhook is off: set strapi.webhook_secret",
+        );
+    }
+    let expected = format!("Bearer {}", config.webhook_secret);
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    if !bool::from(presented.ct_eq(expected.as_bytes())) {
+        tracing::warn!("refused a webhook: missing or wrong secret (Authorization header)");
+        count("", "unauthorized");
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing or wrong webhook secret",
+        );
+    }
+    let parsed: WebhookBody = match serde_json::from_slice(&body) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            count("", "bad_request");
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!("body is not a Strapi webhook: {e}"),
+            );
+        }
+    };
+    let event = parsed.event.clone();
+    let notice = match content::understand(parsed) {
+        Ok(notice) => notice,
+        Err(e) => {
+            count(&event, "bad_request");
+            let code = if matches!(e, BodyError::UnknownEvent(_)) {
+                "unknown_event"
+            } else {
+                "bad_request"
+            };
+            return refuse(StatusCode::BAD_REQUEST, code, e.to_string());
+        }
+    };
+    if !state.seen.first_time(&body) {
+        count(&event, "duplicate");
+        return Json(json!({ "success": true, "duplicate": true })).into_response();
+    }
+    match notice {
+        Notice::Test => {
+            count(&event, "test");
+            Json(json!({ "success": true, "test": true })).into_response()
+        }
+        Notice::Change {
+            action,
+            model,
+            entry,
+        } => {
+            let rooms = deliver(&state, action, &model, &entry).await;
+            count(&event, "delivered");
+            Json(json!({ "success": true, "event": format!("{model}:{}", action.name()), "rooms": rooms })).into_response()
+        }
+    }
+}
+
+/// Emits `<model>:<action>` to the role room of every role that may receive it, each with its
+/// own fields. Returns the rooms it went to.
+async fn deliver(
+    state: &WebhookState,
+    action: content::Action,
+    model: &str,
+    entry: &serde_json::Map<String, serde_json::Value>,
+) -> Vec<String> {
+    let config = &state.shared.config.strapi;
+    let event = format!("{model}:{}", action.name());
+    let mut rooms = Vec::new();
+    for (role, content_types) in &config.permissions {
+        let permissions = content_types
+            .get(model)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        if !content::may_receive(config.delivery, permissions, action) {
+            continue;
+        }
+        let visible = content::visible_fields(entry, config.fields.get(model), role);
+        let payload = content::payload(config.payload, action, visible);
+        let args = Args(vec![match rmpv::ext::to_value(&payload) {
+            Ok(value) => value,
+            Err(e) => {
+                tracing::error!("cannot encode a content event: {e}");
+                continue;
+            }
+        }]);
+        let room = format!("{ROLE_ROOM_PREFIX}{role}");
+        for ns in &config.namespaces {
+            if let Err(e) = broadcast(&state.io, ns, vec![room.clone()], None, &event, &args).await
+            {
+                tracing::debug!("content event not sent: {e}");
+            }
+        }
+        rooms.push(room);
+    }
+    tracing::debug!(event, ?rooms, "content event delivered");
+    rooms
+}
