@@ -48,3 +48,9 @@ ensure_schemathesis() {
     python3 -m pip install --quiet --disable-pip-version-check schemathesis==4.32.5
   fi
 }
+
+# A real Strapi 5.54 for the Strapi suites (tests/strapi/app). better-sqlite3 compiles from
+# source there (its prebuilt binary is not reachable): node-gyp needs Node's headers.
+ensure_strapi() {
+  npm_config_nodedir=/usr ensure_npm_packages tests/strapi/app
+}

@@ -7,6 +7,18 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StrapiConfig {
+    /// Strapi's base URL (http), for looking up users.
+    pub url: String,
+    /// users-permissions' `JWT_SECRET`, to verify users' tokens. Empty: token logins are refused.
+    pub jwt_secret: String,
+    /// A Strapi API token (full access, or custom with users-permissions `user.findOne`) to look
+    /// users' roles up. Without it a user's own token reads `/api/users/me`, which does not show
+    /// the role: every user is then `authenticated`.
+    pub api_token: String,
+    /// How long a user's role, `blocked` and `confirmed` are trusted before asking Strapi again.
+    pub identity_cache_ms: u64,
+    /// Longest wait for Strapi when looking a user up.
+    pub lookup_timeout_ms: u64,
     /// Path Strapi's webhook posts to.
     pub webhook_path: String,
     /// Shared secret: the webhook must send `Authorization: Bearer <secret>`. Empty: the
@@ -27,6 +39,11 @@ pub struct StrapiConfig {
 impl Default for StrapiConfig {
     fn default() -> Self {
         Self {
+            url: "http://127.0.0.1:1337".to_owned(),
+            jwt_secret: String::new(),
+            api_token: String::new(),
+            identity_cache_ms: 60_000,
+            lookup_timeout_ms: 3_000,
             webhook_path: "/strapi/webhook".to_owned(),
             webhook_secret: String::new(),
             delivery: DeliveryRule::Find,
@@ -41,16 +58,15 @@ impl Default for StrapiConfig {
 // The secret stays out of logs and debug output.
 impl std::fmt::Debug for StrapiConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |s: &str| if s.is_empty() { "" } else { "[hidden]" };
         f.debug_struct("StrapiConfig")
+            .field("url", &self.url)
+            .field("jwt_secret", &hidden(&self.jwt_secret))
+            .field("api_token", &hidden(&self.api_token))
+            .field("identity_cache_ms", &self.identity_cache_ms)
+            .field("lookup_timeout_ms", &self.lookup_timeout_ms)
             .field("webhook_path", &self.webhook_path)
-            .field(
-                "webhook_secret",
-                &if self.webhook_secret.is_empty() {
-                    ""
-                } else {
-                    "[hidden]"
-                },
-            )
+            .field("webhook_secret", &hidden(&self.webhook_secret))
             .field("delivery", &self.delivery)
             .field("payload", &self.payload)
             .field("namespaces", &self.namespaces)

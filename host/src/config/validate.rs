@@ -82,6 +82,13 @@ impl Config {
                 "must start with `/` and not be under /socket.io, /api/, /admin or the probes",
             ));
         }
+        if !st.url.starts_with("http://") || st.url.parse::<http::Uri>().is_err() {
+            return Err(ConfigError::invalid(
+                "strapi.url",
+                "must be an http:// URL such as http://127.0.0.1:1337 (https is not supported yet)",
+            ));
+        }
+        at_least("strapi.lookup_timeout_ms", st.lookup_timeout_ms, 1)?;
         if !st.webhook_secret.is_empty() && st.webhook_secret.len() < 16 {
             return Err(ConfigError::invalid(
                 "strapi.webhook_secret",

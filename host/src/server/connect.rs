@@ -9,9 +9,11 @@ use socketioxide::handler::ConnectHandler;
 use socketioxide::socket::DisconnectReason;
 
 use super::{SharedRef, dispatch};
+use crate::auth::AuthError;
 use crate::config::Config;
 use crate::handlers::Action;
 use crate::model::{Handshake, Identity};
+use crate::rooms::USER_ROOM_PREFIX;
 
 pub fn register_namespaces(io: &SocketIo, config: &Config) {
     for ns in config.server.all_namespaces() {
@@ -28,15 +30,31 @@ pub fn register_namespaces(io: &SocketIo, config: &Config) {
     }
 }
 
-/// Decides who the socket is. Until Strapi authentication lands every socket is Public.
+/// Decides who the socket is (see [`crate::auth`]); a refusal is the client's `connect_error`.
 async fn identify(
     socket: SocketRef,
+    State(shared): State<SharedRef>,
     TryData(auth): TryData<serde_json::Value>,
-) -> Result<(), std::convert::Infallible> {
-    socket
-        .extensions
-        .insert(Handshake(auth.unwrap_or_else(|_| serde_json::json!({}))));
-    socket.extensions.insert(Identity::public());
+) -> Result<(), AuthError> {
+    let mut auth = auth.unwrap_or_else(|_| serde_json::json!({}));
+    let query_token = socket.req_parts().uri.query().and_then(|q| {
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "token")
+            .map(|(_, v)| v.into_owned())
+    });
+    let identity = shared
+        .auth
+        .identify(&auth, query_token.as_deref())
+        .await
+        .inspect_err(|e| tracing::info!(ns = socket.ns(), "refused a connection: {e}"))?;
+    if identity.user.is_some()
+        && let Some(fields) = auth.as_object_mut()
+    {
+        // A verified token is iohost's business: handlers get the rest of the auth object.
+        fields.remove("token");
+    }
+    socket.extensions.insert(Handshake(auth));
+    socket.extensions.insert(identity);
     Ok(())
 }
 
@@ -78,7 +96,12 @@ async fn take_slot(
 /// the connect handler runs as its own task after that packet, so a client that emits at once
 /// could otherwise race it and have its first events dropped.
 async fn prepare(socket: SocketRef) -> Result<(), std::convert::Infallible> {
-    socket.join(identity_of(&socket).role_room());
+    let identity = identity_of(&socket);
+    socket.join(identity.role_room());
+    if let Some(user) = &identity.user {
+        // The private room only this user's sockets are in (join-room refuses it to others).
+        socket.join(format!("{USER_ROOM_PREFIX}{}", user.id));
+    }
     socket.on_fallback(dispatch::on_event);
     socket.on_disconnect(on_disconnect);
     Ok(())

@@ -39,6 +39,8 @@ pub struct Shared {
     /// Settings changes run one at a time.
     pub settings_lock: tokio::sync::Mutex<()>,
     pub connections: ConnectionLimit,
+    /// Verifies tokens and looks users up in Strapi.
+    pub auth: crate::auth::Authenticator,
     pub runtime: Arc<Runtime>,
     pub kv: Arc<MemoryStore>,
     /// Client events per second, for `/api/v1/stats` and `/metrics`.
@@ -108,6 +110,7 @@ impl App {
             event_log: crate::metrics::EventLog::new(),
             metrics: crate::metrics::install(),
             connections: ConnectionLimit::new(config.server.max_connections),
+            auth: crate::auth::Authenticator::new(&config.strapi)?,
             ready: AtomicBool::new(true),
             config,
         });

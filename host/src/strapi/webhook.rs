@@ -172,6 +172,17 @@ async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body: By
             model,
             entry,
         } => {
+            // Deleting a published document sends one entry.delete per row (draft and published,
+            // different ids, one documentId): clients hear about the document once.
+            if action == content::Action::Delete
+                && let Some(document) = entry.get("documentId").and_then(|d| d.as_str())
+                && !state
+                    .seen
+                    .first_time(format!("delete {model} {document}").as_bytes())
+            {
+                count(&event, "duplicate");
+                return Json(json!({ "success": true, "duplicate": true })).into_response();
+            }
             let rooms = deliver(&state, action, &model, &entry).await;
             count(&event, "delivered");
             Json(json!({ "success": true, "event": format!("{model}:{}", action.name()), "rooms": rooms })).into_response()

@@ -1,0 +1,319 @@
+//! Who a connecting socket is: a Strapi users-permissions JWT, verified here (HS256 with
+//! `JWT_SECRET`; the legacy `{id}` and the refresh-mode `{userId, type: "access"}` payloads;
+//! refresh and expired tokens refused), then the user's role, `blocked` and `confirmed` looked
+//! up in Strapi and trusted for `strapi.identity_cache_ms`. No token: the Public role.
+//! Without `strapi.jwt_secret` Strapi authentication is off: every socket is Public and a
+//! token is left, unread, in the `auth` object handlers see.
+//!
+//! The `Display` text of [`AuthError`] is the client's `connect_error` message.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::config::StrapiConfig;
+use crate::model::{Identity, User};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("Invalid token.")]
+    Invalid,
+    #[error("Token expired")]
+    Expired,
+    #[error("Your account has been blocked")]
+    Blocked,
+    #[error("Your account email is not confirmed")]
+    NotConfirmed,
+    #[error("Token authentication is not configured on this server")]
+    NotConfigured,
+    #[error("API token authentication is not available yet")]
+    ApiTokensUnsupported,
+    #[error("Authentication is unavailable right now, try again")]
+    Unavailable,
+}
+
+/// The claims iohost reads from a users-permissions JWT.
+#[derive(Debug, Deserialize)]
+struct Claims {
+    /// Legacy mode: the user id, a number.
+    id: Option<Value>,
+    /// Refresh mode: the user id, a string.
+    #[serde(rename = "userId")]
+    user_id: Option<Value>,
+    /// Refresh mode: `access` or `refresh`.
+    #[serde(rename = "type")]
+    kind: Option<String>,
+}
+
+/// What `GET /api/users/me?populate=role` answers.
+#[derive(Debug, Clone, Deserialize)]
+struct StrapiUser {
+    id: u64,
+    username: String,
+    blocked: Option<bool>,
+    confirmed: Option<bool>,
+    role: Option<StrapiRole>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct StrapiRole {
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+#[derive(Debug)]
+pub struct Authenticator {
+    key: Option<DecodingKey>,
+    base_url: String,
+    api_token: Option<String>,
+    http: reqwest::Client,
+    cache: Mutex<HashMap<u64, (Instant, StrapiUser)>>,
+    ttl: Duration,
+}
+
+impl Authenticator {
+    pub fn new(config: &StrapiConfig) -> anyhow::Result<Self> {
+        let key = (!config.jwt_secret.is_empty())
+            .then(|| DecodingKey::from_secret(config.jwt_secret.as_bytes()));
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_millis(config.lookup_timeout_ms))
+            .build()?;
+        Ok(Self {
+            key,
+            base_url: config.url.trim_end_matches('/').to_owned(),
+            api_token: (!config.api_token.is_empty()).then(|| config.api_token.clone()),
+            http,
+            cache: Mutex::new(HashMap::new()),
+            ttl: Duration::from_millis(config.identity_cache_ms),
+        })
+    }
+
+    /// The identity behind a handshake: `auth.token` (or the `token` query parameter) with
+    /// `auth.strategy` (`jwt` by default; anything else means an API token).
+    pub async fn identify(
+        &self,
+        auth: &Value,
+        query_token: Option<&str>,
+    ) -> Result<Identity, AuthError> {
+        let Some(token) = auth
+            .get("token")
+            .and_then(Value::as_str)
+            .or(query_token)
+            .filter(|t| !t.is_empty())
+        else {
+            return Ok(Identity::public());
+        };
+        if self.key.is_none() {
+            // Strapi authentication is off: the token is not ours to judge.
+            return Ok(Identity::public());
+        }
+        let strategy = auth
+            .get("strategy")
+            .and_then(Value::as_str)
+            .unwrap_or("jwt");
+        if strategy != "jwt" {
+            return Err(AuthError::ApiTokensUnsupported);
+        }
+        let user_id = self.verify(token)?;
+        let user = self.user(user_id, token).await?;
+        if user.blocked == Some(true) {
+            return Err(AuthError::Blocked);
+        }
+        if user.confirmed == Some(false) {
+            return Err(AuthError::NotConfirmed);
+        }
+        let role = user
+            .role
+            .map(|r| r.kind.to_lowercase())
+            .unwrap_or_else(|| "authenticated".to_owned());
+        Ok(Identity {
+            role,
+            user: Some(User {
+                id: user.id,
+                username: user.username,
+            }),
+        })
+    }
+
+    /// Checks the signature and expiry; returns the user id.
+    fn verify(&self, token: &str) -> Result<u64, AuthError> {
+        let key = self.key.as_ref().ok_or(AuthError::NotConfigured)?;
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_required_spec_claims(&["exp"]);
+        let claims = jsonwebtoken::decode::<Claims>(token, key, &validation)
+            .map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => AuthError::Expired,
+                _ => AuthError::Invalid,
+            })?
+            .claims;
+        if claims.kind.as_deref().is_some_and(|k| k != "access") {
+            // A refresh token is never an access token.
+            return Err(AuthError::Invalid);
+        }
+        let id = claims.id.or(claims.user_id).ok_or(AuthError::Invalid)?;
+        match id {
+            Value::Number(n) => n.as_u64(),
+            Value::String(s) => s.parse().ok(),
+            _ => None,
+        }
+        .ok_or(AuthError::Invalid)
+    }
+
+    /// The user from the cache if fresh, else from Strapi: with iohost's API token (which
+    /// shows the role), or else with the user's own token.
+    async fn user(&self, id: u64, token: &str) -> Result<StrapiUser, AuthError> {
+        if let Some(user) = self.cached(id) {
+            return Ok(user);
+        }
+        let request = match &self.api_token {
+            Some(api_token) => self
+                .http
+                .get(format!("{}/api/users/{id}?populate=role", self.base_url))
+                .bearer_auth(api_token),
+            None => self
+                .http
+                .get(format!("{}/api/users/me", self.base_url))
+                .bearer_auth(token),
+        };
+        let response = request.send().await.map_err(|e| {
+            tracing::warn!("cannot reach Strapi to look a user up: {e}");
+            AuthError::Unavailable
+        })?;
+        let status = response.status();
+        let refused = [
+            reqwest::StatusCode::UNAUTHORIZED,
+            reqwest::StatusCode::FORBIDDEN,
+        ];
+        if self.api_token.is_none() && refused.contains(&status) {
+            // Strapi refuses the token of a user it has blocked or deleted.
+            return Err(AuthError::Invalid);
+        }
+        if status == reqwest::StatusCode::NOT_FOUND {
+            // The token is genuine but its user is gone.
+            return Err(AuthError::Invalid);
+        }
+        if !status.is_success() {
+            tracing::warn!(%status, "Strapi answered a user lookup with an error");
+            return Err(AuthError::Unavailable);
+        }
+        let user: StrapiUser = response.json().await.map_err(|e| {
+            tracing::warn!("Strapi's user lookup answer is not understood: {e}");
+            AuthError::Unavailable
+        })?;
+        if user.id != id {
+            return Err(AuthError::Invalid);
+        }
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.retain(|_, (at, _)| at.elapsed() < self.ttl);
+            cache.insert(id, (Instant::now(), user.clone()));
+        }
+        Ok(user)
+    }
+
+    fn cached(&self, id: u64) -> Option<StrapiUser> {
+        let cache = self.cache.lock().ok()?;
+        cache
+            .get(&id)
+            .filter(|(at, _)| at.elapsed() < self.ttl)
+            .map(|(_, user)| user.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsonwebtoken::{EncodingKey, Header, encode};
+    use serde_json::json;
+
+    const SECRET: &str = "test-jwt-secret";
+
+    fn authenticator() -> Authenticator {
+        let config = StrapiConfig {
+            jwt_secret: SECRET.into(),
+            ..StrapiConfig::default()
+        };
+        Authenticator::new(&config).expect("authenticator")
+    }
+
+    fn token(claims: Value) -> String {
+        encode(
+            &Header::default(),
+            &claims,
+            &EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .expect("token")
+    }
+
+    fn in_an_hour() -> u64 {
+        jsonwebtoken::get_current_timestamp() + 3600
+    }
+
+    #[test]
+    fn accepts_legacy_and_access_tokens() {
+        let a = authenticator();
+        assert_eq!(
+            a.verify(&token(json!({"id": 7, "exp": in_an_hour()}))),
+            Ok(7)
+        );
+        assert_eq!(
+            a.verify(&token(
+                json!({"userId": "8", "type": "access", "exp": in_an_hour()})
+            )),
+            Ok(8)
+        );
+    }
+
+    #[test]
+    fn refuses_refresh_expired_forged_and_odd_tokens() {
+        let a = authenticator();
+        assert_eq!(
+            a.verify(&token(
+                json!({"userId": "8", "type": "refresh", "exp": in_an_hour()})
+            )),
+            Err(AuthError::Invalid)
+        );
+        assert_eq!(
+            a.verify(&token(json!({"id": 7, "exp": 1000}))),
+            Err(AuthError::Expired)
+        );
+        assert_eq!(
+            a.verify(&token(json!({"id": 7}))),
+            Err(AuthError::Invalid),
+            "no expiry"
+        );
+        assert_eq!(
+            a.verify(&token(json!({"id": "x", "exp": in_an_hour()}))),
+            Err(AuthError::Invalid)
+        );
+        assert_eq!(a.verify("not.a.jwt"), Err(AuthError::Invalid));
+        let forged = encode(
+            &Header::default(),
+            &json!({"id": 1, "exp": in_an_hour()}),
+            &EncodingKey::from_secret(b"other"),
+        )
+        .expect("token");
+        assert_eq!(a.verify(&forged), Err(AuthError::Invalid));
+        let none = Authenticator::new(&StrapiConfig::default()).expect("authenticator");
+        assert_eq!(none.verify(&forged), Err(AuthError::NotConfigured));
+    }
+
+    #[tokio::test]
+    async fn no_token_is_public_and_api_tokens_are_not_yet_supported() {
+        let a = authenticator();
+        assert_eq!(a.identify(&json!({}), None).await, Ok(Identity::public()));
+        assert_eq!(
+            a.identify(&json!({"token": ""}), None).await,
+            Ok(Identity::public())
+        );
+        assert_eq!(
+            a.identify(&json!({"token": "x", "strategy": "api-token"}), None)
+                .await,
+            Err(AuthError::ApiTokensUnsupported)
+        );
+    }
+}

@@ -1,0 +1,113 @@
+// A real Strapi 5.54 for end-to-end tests: tests/strapi/app, installed by scripts/test.sh
+// (node_modules cached), started on a free port with a fresh SQLite file, then set up over
+// HTTP (admin, API token, permissions) as reference/strapi.md describes. No mocks.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { repoRoot, sleep } from './server.mjs';
+
+const app = join(repoRoot, 'tests', 'strapi', 'app');
+const secret = () => randomBytes(16).toString('hex');
+
+function freePort() {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => res(port));
+    });
+    s.on('error', rej);
+  });
+}
+
+export async function startStrapi({ jwtManagement = 'legacy-support' } = {}) {
+  const port = await freePort();
+  const data = mkdtempSync(join(tmpdir(), 'iohost-strapi-'));
+  const jwtSecret = secret();
+  const proc = spawn(process.execPath, [join(app, 'node_modules', '@strapi', 'strapi', 'bin', 'strapi.js'), 'start'], {
+    cwd: app,
+    env: {
+      ...process.env,
+      // In production Strapi refuses webhook URLs on loopback addresses (SSRF guard); the tests
+      // run both on 127.0.0.1, so Strapi runs as in development (`strapi start` still).
+      NODE_ENV: 'development',
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      APP_KEYS: [secret(), secret()].join(','),
+      API_TOKEN_SALT: secret(),
+      ADMIN_JWT_SECRET: secret(),
+      TRANSFER_TOKEN_SALT: secret(),
+      ENCRYPTION_KEY: secret(),
+      JWT_SECRET: jwtSecret,
+      JWT_MANAGEMENT: jwtManagement,
+      DATABASE_FILENAME: join(data, 'data.db'),
+      STRAPI_TELEMETRY_DISABLED: 'true',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let logs = '';
+  proc.stdout.on('data', (c) => (logs += c));
+  proc.stderr.on('data', (c) => (logs += c));
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    if (proc.exitCode !== null) throw new Error(`Strapi exited with ${proc.exitCode}:\n${logs}`);
+    try {
+      if ((await fetch(`${url}/_health`)).status === 204) break;
+    } catch {}
+    if (i > 600) throw new Error(`Strapi did not start in 60 s:\n${logs}`);
+    await sleep(100);
+  }
+
+  const call = async (path, { method = 'GET', body, token } = {}) => {
+    const res = await fetch(`${url}${path}`, {
+      method,
+      headers: { 'Content-Type': 'application/json', ...(token ? { Authorization: `Bearer ${token}` } : {}) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    const json = text ? JSON.parse(text) : null;
+    if (!res.ok) throw new Error(`${method} ${path} -> ${res.status}: ${text}`);
+    return json;
+  };
+
+  const admin = { email: 'admin@example.com', password: 'Adm1nPassword' };
+  await call('/admin/register-admin', { method: 'POST', body: { firstname: 'Ada', lastname: 'Admin', ...admin } });
+  const adminToken = (await call('/admin/login', { method: 'POST', body: admin })).data.token;
+  const apiToken = (await call('/admin/api-tokens', { method: 'POST', token: adminToken, body: { name: 'iohost', type: 'full-access', lifespan: null } })).data.accessKey;
+
+  return {
+    url,
+    jwtSecret,
+    apiToken,
+    adminToken,
+    logs: () => logs,
+    call,
+    /** A new end user: `{jwt, user}`. */
+    register(username) {
+      return call('/api/auth/local/register', { method: 'POST', body: { username, email: `${username}@example.com`, password: 'Passw0rd!' } });
+    },
+    /** Points a webhook at `target` with `Authorization: Bearer <secret>`. */
+    webhook(target, webhookSecret, name = 'iohost') {
+      return call('/admin/webhooks', {
+        method: 'POST',
+        token: adminToken,
+        body: {
+          name,
+          url: target,
+          headers: { Authorization: `Bearer ${webhookSecret}` },
+          events: ['entry.create', 'entry.update', 'entry.delete', 'entry.publish', 'entry.unpublish'],
+        },
+      });
+    },
+    async stop() {
+      if (proc.exitCode === null) {
+        proc.kill('SIGTERM');
+        await new Promise((r) => proc.once('exit', r));
+      }
+    },
+  };
+}

@@ -1,0 +1,134 @@
+// Against a real Strapi 5.54: users log in with their Strapi JWTs and land in their role and
+// private rooms; content changes made through Strapi's REST API reach exactly the roles that
+// may see them, once, in the plugin's shape, without private or denied fields. (The usage
+// guide's "Real-Time Blog".)
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+
+import { ask, closeAll, connect } from '../lib/client.mjs';
+import { sleep, startServer } from '../lib/server.mjs';
+import { startStrapi } from '../lib/strapi.mjs';
+
+const WEBHOOK_SECRET = 'e2e-webhook-secret-0123456789';
+let strapi;
+let iohost;
+
+before(async () => {
+  strapi = await startStrapi();
+  iohost = await startServer({
+    config: `
+[strapi]
+url = "${strapi.url}"
+jwt_secret = "${strapi.jwtSecret}"
+api_token = "${strapi.apiToken}"
+identity_cache_ms = 200
+webhook_secret = "${WEBHOOK_SECRET}"
+
+[strapi.permissions.public]
+article = ["find"]
+
+[strapi.fields.article]
+deny = ["internalNotes"]
+`,
+  });
+  await strapi.webhook(`${iohost.url}/strapi/webhook`, WEBHOOK_SECRET);
+  // A second webhook with a wrong secret: iohost must refuse it and emit nothing for it.
+  await strapi.webhook(`${iohost.url}/strapi/webhook`, 'wrong-secret-0123456789', 'impostor');
+});
+after(async () => {
+  closeAll();
+  await iohost?.stop();
+  await strapi?.stop();
+});
+
+/** Every event a socket receives, by name. */
+function record(socket) {
+  const events = [];
+  socket.onAny((name, payload) => events.push({ name, payload }));
+  return events;
+}
+
+async function until(check, ms = 10000) {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) return false;
+    await sleep(50);
+  }
+  return true;
+}
+
+describe('Strapi authentication on connect', () => {
+  it('a user with a JWT lands in their role room and their private room', async () => {
+    const { jwt, user } = await strapi.register('ada');
+    const s = await connect(iohost.url, { auth: { token: jwt } });
+    const { rooms } = await ask(s, 'get-rooms');
+    assert.deepEqual(rooms.sort(), ['io-role-authenticated', `user-${user.id}`]);
+    assert.equal((await ask(s, 'join-room', `user-${user.id}`)).success, true);
+    assert.match((await ask(s, 'join-room', `user-${user.id + 1}`)).error, /another user's private room/);
+  });
+
+  it('the token may come as a query parameter too', async () => {
+    const { jwt } = await strapi.register('bob');
+    const s = await connect(iohost.url, { query: { token: jwt } });
+    assert.ok((await ask(s, 'get-rooms')).rooms.includes('io-role-authenticated'));
+  });
+
+  it('no token: the Public role; a bad token: connect_error "Invalid token."', async () => {
+    const s = await connect(iohost.url);
+    assert.deepEqual((await ask(s, 'get-rooms')).rooms, ['io-role-public']);
+    await assert.rejects(connect(iohost.url, { auth: { token: 'not-a-jwt' } }), { message: 'Invalid token.' });
+    const { jwt } = await strapi.register('carol');
+    const forged = `${jwt.slice(0, -4)}AAAA`;
+    await assert.rejects(connect(iohost.url, { auth: { token: forged } }), { message: 'Invalid token.' });
+  });
+
+  it('a blocked user is refused', async () => {
+    const { jwt, user } = await strapi.register('dave');
+    assert.ok((await connect(iohost.url, { auth: { token: jwt } })).connected);
+    await strapi.call(`/api/users/${user.id}`, { method: 'PUT', token: strapi.apiToken, body: { blocked: true } });
+    await sleep(300); // past identity_cache_ms
+    await assert.rejects(connect(iohost.url, { auth: { token: jwt } }), { message: 'Your account has been blocked' });
+  });
+});
+
+describe('the real-time blog', () => {
+  it('each role gets exactly the events it may, once, without private or denied fields', async () => {
+    const reader = await connect(iohost.url);
+    const { jwt } = await strapi.register('erin');
+    const member = await connect(iohost.url, { auth: { token: jwt } });
+    const atReader = record(reader);
+    const atMember = record(member);
+    const body = { data: { title: 'Hello', description: 'first', internalNotes: 'secret plans', reviewerEmail: 'r@example.com' } };
+
+    const created = await strapi.call('/api/articles', { method: 'POST', token: strapi.apiToken, body });
+    const documentId = created.data.documentId;
+    assert.ok(await until(() => atReader.some((e) => e.name === 'article:publish')), 'publish arrives');
+    // Strapi sends webhooks in parallel: their order is not guaranteed, only their count.
+    const names = () => atReader.map((e) => e.name).sort();
+    assert.deepEqual(names(), ['article:create', 'article:publish']);
+    for (const { payload } of atReader) {
+      assert.equal(payload.data.attributes.documentId, documentId);
+      assert.equal(payload.data.attributes.title, 'Hello');
+      assert.deepEqual(payload.meta, {});
+      assert.ok(!('internalNotes' in payload.data.attributes), 'denied by iohost config');
+      assert.ok(!('reviewerEmail' in payload.data.attributes), 'private in Strapi');
+    }
+
+    await strapi.call(`/api/articles/${documentId}`, { method: 'PUT', token: strapi.apiToken, body: { data: { title: 'Hello again' } } });
+    assert.ok(await until(() => atReader.filter((e) => e.name === 'article:publish').length === 2));
+    const update = atReader.find((e) => e.name === 'article:update');
+    assert.equal(update.payload.data.attributes.title, 'Hello again');
+
+    await strapi.call(`/api/articles/${documentId}`, { method: 'DELETE', token: strapi.apiToken });
+    assert.ok(await until(() => atReader.some((e) => e.name === 'article:delete')));
+    await sleep(500);
+    const deletes = atReader.filter((e) => e.name === 'article:delete');
+    assert.equal(deletes.length, 1, 'one delete per document, though Strapi sends one per row');
+    assert.equal(deletes[0].payload.data.documentId, documentId);
+    assert.deepEqual(Object.keys(deletes[0].payload.data).sort(), ['documentId', 'id']);
+
+    assert.deepEqual(names(), ['article:create', 'article:delete', 'article:publish', 'article:publish', 'article:update']);
+    assert.deepEqual(atMember, [], 'the authenticated role has no permission on articles');
+    await iohost.waitForLog(/refused a webhook: missing or wrong secret/);
+  });
+});
