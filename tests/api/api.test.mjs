@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import { ask, closeAll, connect } from '../lib/client.mjs';
+import { ask, closeAll, collect, connect } from '../lib/client.mjs';
 import { once, sleep, startServer } from '../lib/server.mjs';
 
 const KEY = 'test-key-0123456789abcdef0123456789abcdef';
@@ -35,12 +35,6 @@ async function json(res, status) {
   return res.json();
 }
 
-/** Collects every `event` a socket receives. */
-function collect(socket, event) {
-  const got = [];
-  socket.on(event, (...args) => got.push(args));
-  return got;
-}
 
 describe('auth', () => {
   it('refuses a missing or wrong key with 401 and a JSON reason; never logs the key', async () => {

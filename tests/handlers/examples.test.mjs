@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
-import { ask, closeAll, connect } from '../lib/client.mjs';
+import { ask, closeAll, collect, connect, until } from '../lib/client.mjs';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -25,18 +25,7 @@ after(async () => {
 
 const as = (name, extra = {}) => connect(server.url, { auth: { name }, ...extra });
 
-/** Waits until `check()` holds, polling for up to 3 s. */
-async function until(check) {
-  for (let i = 0; i < 60 && !check(); i++) await sleep(50);
-  assert.ok(check(), 'condition not met within 3 s');
-}
 
-/** Collects every `event` a socket receives. */
-function collect(socket, event) {
-  const got = [];
-  socket.on(event, (payload) => got.push(payload));
-  return got;
-}
 
 describe('rate-limit', () => {
   it('rejects events over the bucket with a clear error, per socket', async () => {
@@ -130,7 +119,7 @@ describe('presence', () => {
     const updates = collect(gina1, 'presence:list');
     const joined = await ask(hal, 'presence:join', 'chat-room-lobby');
     assert.deepEqual(joined.users.map((u) => u.username), ['gina', 'hal']);
-    await until(() => updates.some((u) => u.users.length === 2));
+    assert.ok(await until(() => updates.some((u) => u.users.length === 2)));
     assert.deepEqual(updates.at(-1).users.map((u) => u.username), ['gina', 'hal']);
 
     const afterLeave = once(gina1, 'presence:list');

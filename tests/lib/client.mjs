@@ -26,3 +26,20 @@ export function closeAll() {
   for (const s of opened) s.close();
   opened.clear();
 }
+
+/** Collects the payload of every `event` a socket receives, in order. */
+export function collect(socket, event) {
+  const got = [];
+  socket.on(event, (payload) => got.push(payload));
+  return got;
+}
+
+/** Resolves true once `check()` holds, or false after `ms` (polling every 50 ms). */
+export async function until(check, ms = 3000) {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return true;
+}

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
-import { ask, closeAll, connect } from '../lib/client.mjs';
+import { ask, closeAll, connect, until } from '../lib/client.mjs';
 import { sleep, startServer } from '../lib/server.mjs';
 import { startStrapi } from '../lib/strapi.mjs';
 
@@ -48,14 +48,6 @@ function record(socket) {
   return events;
 }
 
-async function until(check, ms = 10000) {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) return false;
-    await sleep(50);
-  }
-  return true;
-}
 
 describe('Strapi authentication on connect', () => {
   it('a user with a JWT lands in their role room and their private room', async () => {
@@ -102,7 +94,7 @@ describe('the real-time blog', () => {
 
     const created = await strapi.call('/api/articles', { method: 'POST', token: strapi.apiToken, body });
     const documentId = created.data.documentId;
-    assert.ok(await until(() => atReader.some((e) => e.name === 'article:publish')), 'publish arrives');
+    assert.ok(await until(() => atReader.some((e) => e.name === 'article:publish'), 10000), 'publish arrives');
     // Strapi sends webhooks in parallel: their order is not guaranteed, only their count.
     const names = () => atReader.map((e) => e.name).sort();
     assert.deepEqual(names(), ['article:create', 'article:publish']);
@@ -115,12 +107,12 @@ describe('the real-time blog', () => {
     }
 
     await strapi.call(`/api/articles/${documentId}`, { method: 'PUT', token: strapi.apiToken, body: { data: { title: 'Hello again' } } });
-    assert.ok(await until(() => atReader.filter((e) => e.name === 'article:publish').length === 2));
+    assert.ok(await until(() => atReader.filter((e) => e.name === 'article:publish').length === 2, 10000));
     const update = atReader.find((e) => e.name === 'article:update');
     assert.equal(update.payload.data.attributes.title, 'Hello again');
 
     await strapi.call(`/api/articles/${documentId}`, { method: 'DELETE', token: strapi.apiToken });
-    assert.ok(await until(() => atReader.some((e) => e.name === 'article:delete')));
+    assert.ok(await until(() => atReader.some((e) => e.name === 'article:delete'), 10000));
     await sleep(500);
     const deletes = atReader.filter((e) => e.name === 'article:delete');
     assert.equal(deletes.length, 1, 'one delete per document, though Strapi sends one per row');

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
-import { ask, closeAll, connect } from '../lib/client.mjs';
+import { ask, closeAll, collect, connect } from '../lib/client.mjs';
 import { once, sleep, startServer } from '../lib/server.mjs';
 
 const SECRET = 'webhook-secret-0123456789';
@@ -36,11 +36,6 @@ function post(server, body, { secret = SECRET, raw } = {}) {
   });
 }
 
-function collect(socket, event) {
-  const got = [];
-  socket.on(event, (payload) => got.push(payload));
-  return got;
-}
 
 describe('webhook receiver', () => {
   let server;
