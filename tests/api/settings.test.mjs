@@ -25,8 +25,8 @@ describe('settings', () => {
     try {
       const body = await (await client(server)('/settings')).json();
       assert.deepEqual(body, {
-        settings: { corsOrigins: null, rooms: null, disabledHandlers: [] },
-        appliesWithoutRestart: ['corsOrigins', 'rooms', 'disabledHandlers'],
+        settings: { corsOrigins: null, rooms: null, disabledHandlers: [], permissions: null },
+        appliesWithoutRestart: ['corsOrigins', 'rooms', 'disabledHandlers', 'permissions'],
       });
     } finally {
       await server.stop();
@@ -67,6 +67,8 @@ describe('settings', () => {
         [{ rooms: { max_per_sockets: 1 } }, /max_per_sockets/],
         [{ disabledHandlers: 'echo' }, /sequence|disabledHandlers/],
         [{ colour: 'red' }, /colour/],
+        [{ permissions: { Public: { article: ['find'] } } }, /strapi\.permissions\.Public/],
+        [{ permissions: { public: { article: ['read'] } } }, /read/],
       ]) {
         const res = await api('/settings', 'PUT', body);
         assert.equal(res.status, 400, JSON.stringify(body));

@@ -7,18 +7,38 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium } from 'playwright-core';
 
-import { ask, closeAll, connect } from '../lib/client.mjs';
+import { ask, closeAll, collect, connect, until } from '../lib/client.mjs';
 import { once, repoRoot, startServer } from '../lib/server.mjs';
 
 const artifacts = join(repoRoot, 'tests', 'artifacts');
 const KEY = 'admin-key-0123456789abcdef0123456789abcdef';
+const WEBHOOK_SECRET = 'admin-webhook-secret-0123';
+let sent = 0;
+
+/** Posts Strapi's entry.create webhook for an article (a new notification each time). */
+function articleCreated() {
+  return fetch(`${server.url}/strapi/webhook`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${WEBHOOK_SECRET}` },
+    body: JSON.stringify({
+      event: 'entry.create',
+      createdAt: new Date(Date.now() + sent++).toISOString(),
+      model: 'article',
+      uid: 'api::article.article',
+      entry: { id: sent, documentId: `doc${sent}`, title: 'Hi' },
+    }),
+  });
+}
 
 let server;
 let browser;
 let page;
 before(async () => {
   mkdirSync(artifacts, { recursive: true });
-  server = await startServer({ config: `[api]\nkeys = ["${KEY}"]\n`, handlers: ['echo'] });
+  server = await startServer({
+    config: `[api]\nkeys = ["${KEY}"]\n[strapi]\nwebhook_secret = "${WEBHOOK_SECRET}"\n`,
+    handlers: ['echo'],
+  });
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -94,6 +114,26 @@ describe('admin page in Chromium', () => {
     await page.click('#send button');
     assert.deepEqual(await got, { text: 'from the admin page' });
     await page.waitForFunction(() => document.querySelector('#send-result').textContent.includes('Sent'));
+  });
+
+  it('changes a content permission, and delivery follows at once', async () => {
+    const client = await connect(server.url);
+    const got = collect(client, 'article:create');
+    assert.equal((await articleCreated()).status, 200);
+    await ask(client, 'get-rooms');
+    assert.deepEqual(got, [], 'no role may receive articles yet');
+
+    await page.fill('#perm-role', 'public');
+    await page.fill('#perm-type', 'article');
+    await page.click('#permission-add button');
+    await page.check('tr[data-permission-row="public/article"] input[data-permission="find"]');
+    await page.click('#permissions-save');
+    await page.waitForFunction(() => document.querySelector('#permissions-result').textContent.includes('Saved and applied'));
+    assert.equal((await articleCreated()).status, 200);
+    assert.ok(await until(() => got.length === 1), 'the next event is delivered');
+    assert.equal(got[0].data.attributes.title, 'Hi');
+    await page.waitForFunction(() => document.querySelector('#webhooks').textContent.startsWith('2 /'));
+    await page.screenshot({ path: join(artifacts, 'admin-permissions.png'), fullPage: true });
   });
 
   it('changes a setting, applied without a restart', async () => {

@@ -25,6 +25,8 @@ struct Snapshot {
     sockets: Vec<SocketView>,
     handlers: HandlersResponse,
     settings: Settings,
+    /// The permission matrix in force (settings over the config file).
+    permissions: crate::strapi::content::Permissions,
 }
 
 enum Next {
@@ -65,6 +67,7 @@ pub async fn live(
                         sockets: all_sockets(&state),
                         handlers: collect_handlers(&state),
                         settings: state.shared.live.load().settings.clone(),
+                        permissions: state.shared.live.load().permissions.clone(),
                     };
                     json_event("snapshot", &snapshot)
                 }

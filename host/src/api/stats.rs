@@ -21,6 +21,9 @@ pub struct Stats {
     pub events_per_second: f64,
     /// Client events since start.
     pub total_events: u64,
+    /// Strapi webhooks since start.
+    #[schema(value_type = Object)]
+    pub webhooks: serde_json::Value,
     pub namespaces: Vec<NamespaceStats>,
 }
 
@@ -77,6 +80,7 @@ pub async fn collect_stats(state: &ApiState) -> Stats {
         connections: state.shared.connections.current(),
         events_per_second: state.shared.rate.per_second(10),
         total_events: state.shared.rate.total(),
+        webhooks: serde_json::to_value(&state.shared.webhooks).unwrap_or_default(),
         namespaces,
     }
 }

@@ -45,6 +45,8 @@ pub struct Shared {
     pub kv: Arc<MemoryStore>,
     /// Client events per second, for `/api/v1/stats` and `/metrics`.
     pub rate: crate::metrics::EventRate,
+    /// Strapi webhook counts.
+    pub webhooks: crate::strapi::WebhookStats,
     /// The live event log of the admin page.
     pub event_log: crate::metrics::EventLog,
     /// The Prometheus recorder's handle; `None` if another recorder was installed first.
@@ -69,6 +71,8 @@ pub struct Live {
     pub settings: Settings,
     pub cors_origins: Vec<String>,
     pub rooms: RoomPolicy,
+    /// role -> content type -> permissions, for Strapi content events.
+    pub permissions: crate::strapi::content::Permissions,
 }
 
 impl Live {
@@ -78,6 +82,7 @@ impl Live {
         Ok(Self {
             rooms: RoomPolicy::new(&effective.rooms)?,
             cors_origins: effective.server.cors_origins,
+            permissions: effective.strapi.permissions,
             settings,
         })
     }
@@ -108,6 +113,7 @@ impl App {
             kv,
             rate: crate::metrics::EventRate::new(),
             event_log: crate::metrics::EventLog::new(),
+            webhooks: Default::default(),
             metrics: crate::metrics::install(),
             connections: ConnectionLimit::new(config.server.max_connections),
             auth: crate::auth::Authenticator::new(&config.strapi)?,

@@ -6,19 +6,20 @@
 //! | `corsOrigins` | `server.cors_origins` | at once, for new requests |
 //! | `rooms` | `[rooms]` | at once, for the next `join-room` / `leave-room` |
 //! | `disabledHandlers` | handler files present | at once: unloaded / loaded again |
+//! | `permissions` | `[strapi.permissions]` | at once, for the next content event |
 //!
 //! Everything else in `iohost.toml` needs a restart.
 
 mod file;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 pub use file::FileSettings;
 
-use crate::config::{Config, ConfigError, RoomsConfig};
+use crate::config::{Config, ConfigError, Permission, RoomsConfig};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
@@ -30,10 +31,14 @@ pub struct Settings {
     pub rooms: Option<RoomsConfig>,
     /// Handlers switched off: their files stay, they are not loaded.
     pub disabled_handlers: BTreeSet<String>,
+    /// Who receives which Strapi content events, as `[strapi.permissions]`
+    /// (role -> content type -> permissions); unset: the config file's.
+    #[schema(value_type = Option<Object>)]
+    pub permissions: Option<BTreeMap<String, BTreeMap<String, Vec<Permission>>>>,
 }
 
 /// The settings that apply without a restart; listed so the API and the page can say so.
-pub const LIVE: &[&str] = &["corsOrigins", "rooms", "disabledHandlers"];
+pub const LIVE: &[&str] = &["corsOrigins", "rooms", "disabledHandlers", "permissions"];
 
 impl Settings {
     /// The configuration with these settings applied over it, validated as a whole; the error
@@ -45,6 +50,9 @@ impl Settings {
         }
         if let Some(rooms) = &self.rooms {
             effective.rooms = rooms.clone();
+        }
+        if let Some(permissions) = &self.permissions {
+            effective.strapi.permissions = permissions.clone();
         }
         effective.validate()?;
         Ok(effective)

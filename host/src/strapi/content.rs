@@ -6,6 +6,10 @@ use serde_json::{Map, Value, json};
 
 use crate::config::{DeliveryRule, FieldRules, PayloadShape, Permission};
 
+/// role -> content type (singular name) -> permissions.
+pub type Permissions =
+    std::collections::BTreeMap<String, std::collections::BTreeMap<String, Vec<Permission>>>;
+
 /// What Strapi POSTs: `{event, createdAt, model, uid, entry}`.
 #[derive(Debug, Deserialize)]
 pub struct WebhookBody {

@@ -7,4 +7,4 @@
 pub mod content;
 mod webhook;
 
-pub use webhook::router;
+pub use webhook::{WebhookStats, router};

@@ -26,6 +26,19 @@ use crate::server::sockets::broadcast;
 /// Webhooks received, by `event` and `result` (counter).
 pub const WEBHOOKS: &str = "iohost_webhooks_total";
 
+/// Webhook counts since start, for `/api/v1/stats` and the admin page.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct WebhookStats {
+    /// Delivered to clients (or to nobody, when no role may have it).
+    pub delivered: std::sync::atomic::AtomicU64,
+    /// Repeats of a notification already delivered.
+    pub duplicates: std::sync::atomic::AtomicU64,
+    /// Refused: wrong secret, not configured, or a body that is not a known event.
+    pub refused: std::sync::atomic::AtomicU64,
+    /// `trigger-test` calls.
+    pub tests: std::sync::atomic::AtomicU64,
+}
+
 /// How long a notification is remembered to drop a repeat of it.
 const REMEMBER: Duration = Duration::from_secs(600);
 /// Most notifications remembered at once (the oldest are forgotten first).
@@ -88,7 +101,15 @@ fn refuse(status: StatusCode, code: &'static str, message: impl Into<String>) ->
         .into_response()
 }
 
-fn count(event: &str, result: &'static str) {
+fn count(state: &WebhookState, event: &str, result: &'static str) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let stats = &state.shared.webhooks;
+    match result {
+        "delivered" => stats.delivered.fetch_add(1, Relaxed),
+        "duplicate" => stats.duplicates.fetch_add(1, Relaxed),
+        "test" => stats.tests.fetch_add(1, Relaxed),
+        _ => stats.refused.fetch_add(1, Relaxed),
+    };
     // Event names are bounded here: only the ones iohost understands, else "other".
     let known = matches!(
         event,
@@ -113,7 +134,7 @@ fn count(event: &str, result: &'static str) {
 async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body: Bytes) -> Response {
     let config = &state.shared.config.strapi;
     if config.webhook_secret.is_empty() {
-        count("", "not_configured");
+        count(&state, "", "not_configured");
         return refuse(
             StatusCode::SERVICE_UNAVAILABLE,
             "not_configured",
@@ -127,7 +148,7 @@ async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body: By
         .unwrap_or_default();
     if !bool::from(presented.ct_eq(expected.as_bytes())) {
         tracing::warn!("refused a webhook: missing or wrong secret (Authorization header)");
-        count("", "unauthorized");
+        count(&state, "", "unauthorized");
         return refuse(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
@@ -137,7 +158,7 @@ async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body: By
     let parsed: WebhookBody = match serde_json::from_slice(&body) {
         Ok(parsed) => parsed,
         Err(e) => {
-            count("", "bad_request");
+            count(&state, "", "bad_request");
             return refuse(
                 StatusCode::BAD_REQUEST,
                 "bad_request",
@@ -149,7 +170,7 @@ async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body: By
     let notice = match content::understand(parsed) {
         Ok(notice) => notice,
         Err(e) => {
-            count(&event, "bad_request");
+            count(&state, &event, "bad_request");
             let code = if matches!(e, BodyError::UnknownEvent(_)) {
                 "unknown_event"
             } else {
@@ -159,12 +180,12 @@ async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body: By
         }
     };
     if !state.seen.first_time(&body) {
-        count(&event, "duplicate");
+        count(&state, &event, "duplicate");
         return Json(json!({ "success": true, "duplicate": true })).into_response();
     }
     match notice {
         Notice::Test => {
-            count(&event, "test");
+            count(&state, &event, "test");
             Json(json!({ "success": true, "test": true })).into_response()
         }
         Notice::Change {
@@ -180,11 +201,11 @@ async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body: By
                     .seen
                     .first_time(format!("delete {model} {document}").as_bytes())
             {
-                count(&event, "duplicate");
+                count(&state, &event, "duplicate");
                 return Json(json!({ "success": true, "duplicate": true })).into_response();
             }
             let rooms = deliver(&state, action, &model, &entry).await;
-            count(&event, "delivered");
+            count(&state, &event, "delivered");
             Json(json!({ "success": true, "event": format!("{model}:{}", action.name()), "rooms": rooms })).into_response()
         }
     }
@@ -201,7 +222,9 @@ async fn deliver(
     let config = &state.shared.config.strapi;
     let event = format!("{model}:{}", action.name());
     let mut rooms = Vec::new();
-    for (role, content_types) in &config.permissions {
+    // The matrix is a run-time setting: read it as it is now.
+    let live = state.shared.live.load();
+    for (role, content_types) in &live.permissions {
         let permissions = content_types
             .get(model)
             .map(Vec::as_slice)

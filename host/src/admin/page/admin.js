@@ -125,11 +125,54 @@
     }));
   }
 
+  const PERMISSIONS = ['find', 'create', 'update', 'delete', 'publish', 'unpublish'];
+  let matrixEdited = false;
+
+  /** The matrix as rows of {role, type, permissions}. */
+  function rowsOf(matrix) {
+    const rows = [];
+    for (const [role, types] of Object.entries(matrix)) for (const [type, perms] of Object.entries(types)) rows.push({ role, type, perms: new Set(perms) });
+    return rows;
+  }
+
+  let matrixRows = [];
+
+  function renderMatrix() {
+    $('permissions').replaceChildren(...matrixRows.map((r, i) => {
+      const checks = PERMISSIONS.map((p) => {
+        const td = document.createElement('td');
+        const box = document.createElement('input');
+        box.type = 'checkbox';
+        box.checked = r.perms.has(p);
+        box.setAttribute('aria-label', `${r.role} ${r.type} ${p}`);
+        box.dataset.permission = p;
+        box.addEventListener('change', () => {
+          if (box.checked) r.perms.add(p); else r.perms.delete(p);
+          matrixEdited = true;
+        });
+        td.append(box);
+        return td;
+      });
+      const tr = row(cell(r.role), cell(r.type), ...checks, button('Remove', () => {
+        matrixRows.splice(i, 1);
+        matrixEdited = true;
+        renderMatrix();
+      }));
+      tr.dataset.permissionRow = `${r.role}/${r.type}`;
+      return tr;
+    }));
+  }
+
   function onSnapshot(snapshot) {
     latest = snapshot;
     $('connections').textContent = String(snapshot.stats.connections);
     $('eps').textContent = snapshot.stats.eventsPerSecond.toFixed(1);
     $('total-events').textContent = String(snapshot.stats.totalEvents);
+    $('webhooks').textContent = `${snapshot.stats.webhooks.delivered} / ${snapshot.stats.webhooks.refused}`;
+    if (!matrixEdited) {
+      matrixRows = rowsOf(snapshot.permissions);
+      renderMatrix();
+    }
     rates.push(snapshot.stats.eventsPerSecond);
     if (rates.length > 120) rates.shift();
     drawChart();
@@ -232,6 +275,26 @@
     const res = await api('/emit', { method: 'POST', body: JSON.stringify(body) });
     const reply = await res.json();
     $('send-result').textContent = res.ok ? `Sent "${body.event}"` : `Refused: ${reply.error.message}`;
+  });
+
+  $('permission-add').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const role = $('perm-role').value.trim().toLowerCase();
+    const type = $('perm-type').value.trim();
+    if (!role || !type || matrixRows.some((r) => r.role === role && r.type === type)) return;
+    matrixRows.push({ role, type, perms: new Set() });
+    matrixEdited = true;
+    renderMatrix();
+  });
+
+  $('permissions-save').addEventListener('click', async () => {
+    const matrix = {};
+    for (const r of matrixRows) (matrix[r.role] ??= {})[r.type] = PERMISSIONS.filter((p) => r.perms.has(p));
+    const settings = { ...(latest?.settings ?? {}), permissions: matrix };
+    const res = await api('/settings', { method: 'PUT', body: JSON.stringify(settings) });
+    const reply = await res.json();
+    if (res.ok) matrixEdited = false;
+    $('permissions-result').textContent = res.ok ? 'Saved and applied (no restart needed).' : `Refused: ${reply.error.message}`;
   });
 
   $('cors').addEventListener('input', () => ($('cors').dataset.edited = 'yes'));
