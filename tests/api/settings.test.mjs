@@ -25,8 +25,8 @@ describe('settings', () => {
     try {
       const body = await (await client(server)('/settings')).json();
       assert.deepEqual(body, {
-        settings: { corsOrigins: null, rooms: null, disabledHandlers: [], permissions: null },
-        appliesWithoutRestart: ['corsOrigins', 'rooms', 'disabledHandlers', 'permissions'],
+        settings: { corsOrigins: null, rooms: null, disabledHandlers: [], permissions: null, handlerConfig: {} },
+        appliesWithoutRestart: ['corsOrigins', 'rooms', 'disabledHandlers', 'permissions', 'handlerConfig'],
       });
     } finally {
       await server.stop();
@@ -69,6 +69,7 @@ describe('settings', () => {
         [{ colour: 'red' }, /colour/],
         [{ permissions: { Public: { article: ['find'] } } }, /strapi\.permissions\.Public/],
         [{ permissions: { public: { article: ['read'] } } }, /read/],
+        [{ handlerConfig: { 'Rate Limit': {} } }, /handlerConfig\.Rate Limit/],
       ]) {
         const res = await api('/settings', 'PUT', body);
         assert.equal(res.status, 400, JSON.stringify(body));
@@ -102,6 +103,32 @@ describe('settings', () => {
       assert.equal((await client(server)('/handlers/echo/enabled', 'PUT', { enabled: true })).status, 200);
       assert.equal(await ask(s, 'message-with-ack', 'back'), 'back');
       assert.equal((await client(server)('/handlers/Not%20A%20Name/enabled', 'PUT', { enabled: true })).status, 400);
+    } finally {
+      closeAll();
+      await server.stop();
+    }
+  });
+
+  it('handler settings (rate limits) apply over the sidecar: the handler reloads with them', async () => {
+    const server = await startServer({
+      config,
+      handlers: ['rate-limit'],
+      sidecars: { 'rate-limit': '[config]\nevents_per_minute = 60\nburst = 3\n' },
+    });
+    try {
+      const burst = async () => {
+        const s = await connect(server.url);
+        const replies = [];
+        for (let i = 0; i < 6; i++) replies.push(await ask(s, 'get-rooms'));
+        return replies.filter((r) => r.success === false);
+      };
+      const limited = await burst();
+      assert.equal(limited.length, 3);
+      assert.equal(limited[0].error, 'Rate limit exceeded: at most 60 events per minute');
+      const res = await client(server)('/settings', 'PUT', { handlerConfig: { 'rate-limit': { events_per_minute: 600, burst: 10 } } });
+      assert.equal(res.status, 200);
+      await server.waitForLog(/handler replaced handler="rate-limit"/);
+      assert.deepEqual(await burst(), [], 'a burst of 10 now');
     } finally {
       closeAll();
       await server.stop();

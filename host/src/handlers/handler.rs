@@ -38,7 +38,8 @@ pub struct Handler {
     pub name: Arc<str>,
     /// sha256 of the `.wasm` file, hex.
     pub sha256: String,
-    /// The sidecar file's text, to notice when only it changed.
+    /// The sidecar file's text plus any run-time config overrides, to notice when only they
+    /// changed.
     pub sidecar: String,
     pub registration: Registration,
     pub limits: HandlerLimits,

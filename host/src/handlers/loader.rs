@@ -122,6 +122,7 @@ pub async fn load(
     io: Option<SocketIo>,
     name: &str,
     current: Option<&Handler>,
+    overrides: Option<&serde_json::Map<String, serde_json::Value>>,
 ) -> Result<Outcome, LoadError> {
     if !valid_name(name) {
         return Err(LoadError::BadName(name.to_owned()));
@@ -164,10 +165,19 @@ pub async fn load(
     limits
         .validate("limits")
         .map_err(|e| sidecar_error(e.to_string()))?;
-    let config = match serde_json::to_value(&sidecar.config) {
+    let mut config = match serde_json::to_value(&sidecar.config) {
         Ok(serde_json::Value::Object(map)) => map,
         _ => return Err(sidecar_error("[config] must be a table".into())),
     };
+    // Run-time settings (`handlerConfig`) win over the sidecar, key by key.
+    let mut sidecar_text = sidecar_text;
+    if let Some(overrides) = overrides.filter(|o| !o.is_empty()) {
+        config.extend(overrides.clone());
+        sidecar_text.push_str(&format!(
+            "\n# run-time overrides: {}",
+            serde_json::Value::Object(overrides.clone())
+        ));
+    }
 
     let sha256 = hex::encode(Sha256::digest(&bytes));
     if current.is_some_and(|c| c.sha256 == sha256 && c.sidecar == sidecar_text) {

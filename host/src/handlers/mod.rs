@@ -88,7 +88,7 @@ pub async fn load_standalone(
     name: &str,
 ) -> Result<Arc<Handler>, LoadError> {
     let engine = Engine::new().map_err(|e| LoadError::Compile(format!("{e:#}")))?;
-    match loader::load(&engine, settings, kv, None, name, None).await? {
+    match loader::load(&engine, settings, kv, None, name, None, None).await? {
         loader::Outcome::Loaded(handler) => Ok(Arc::from(handler)),
         _ => Err(LoadError::Io {
             path: settings
@@ -167,7 +167,13 @@ pub struct Runtime {
     loading: tokio::sync::Mutex<()>,
     /// Handlers switched off by the operator (a run-time setting): not loaded.
     disabled: ArcSwap<std::collections::BTreeSet<String>>,
+    /// Config values set at run time, per handler, over their sidecars' `[config]`.
+    overrides: ArcSwap<ConfigOverrides>,
 }
+
+/// handler name -> config key -> value.
+pub type ConfigOverrides =
+    std::collections::BTreeMap<String, serde_json::Map<String, serde_json::Value>>;
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -198,6 +204,7 @@ impl Runtime {
             errors: Mutex::new(HashMap::new()),
             loading: tokio::sync::Mutex::new(()),
             disabled: ArcSwap::from_pointee(std::collections::BTreeSet::new()),
+            overrides: ArcSwap::from_pointee(ConfigOverrides::new()),
         }))
     }
 
@@ -206,6 +213,19 @@ impl Runtime {
     pub fn set_disabled(&self, disabled: std::collections::BTreeSet<String>) -> Vec<String> {
         let old = self.disabled.swap(Arc::new(disabled.clone()));
         old.symmetric_difference(&disabled).cloned().collect()
+    }
+
+    /// Sets the run-time config overrides; returns the handlers whose overrides changed
+    /// (reload those to apply them).
+    pub fn set_overrides(&self, overrides: ConfigOverrides) -> Vec<String> {
+        let old = self.overrides.swap(Arc::new(overrides.clone()));
+        old.keys()
+            .chain(overrides.keys())
+            .filter(|name| old.get(*name) != overrides.get(*name))
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect()
     }
 
     pub fn is_disabled(&self, name: &str) -> bool {
@@ -278,6 +298,7 @@ impl Runtime {
                 io,
                 name,
                 current.as_deref(),
+                self.overrides.load().get(name),
             )
             .await
         };

@@ -105,6 +105,7 @@ impl App {
         let kv = Arc::new(MemoryStore::new());
         let runtime = Runtime::new(config.handlers.clone(), kv.clone() as Arc<dyn KvStore>)?;
         runtime.set_disabled(live.settings.disabled_handlers.clone());
+        runtime.set_overrides(live.settings.handler_config.clone());
         let shared = Arc::new(Shared {
             live: ArcSwap::from_pointee(live),
             settings: store,
@@ -225,7 +226,11 @@ impl Shared {
             .await
             .map_err(SettingsUpdateError::Store)?;
         self.live.store(Arc::new(live));
-        for name in self.runtime.set_disabled(settings.disabled_handlers) {
+        let mut changed = self.runtime.set_disabled(settings.disabled_handlers);
+        changed.extend(self.runtime.set_overrides(settings.handler_config));
+        changed.sort();
+        changed.dedup();
+        for name in changed {
             self.runtime.reload(&name).await;
         }
         tracing::info!("run-time settings changed and saved");

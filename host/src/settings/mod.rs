@@ -7,6 +7,7 @@
 //! | `rooms` | `[rooms]` | at once, for the next `join-room` / `leave-room` |
 //! | `disabledHandlers` | handler files present | at once: unloaded / loaded again |
 //! | `permissions` | `[strapi.permissions]` | at once, for the next content event |
+//! | `handlerConfig` | handlers' sidecar `[config]` | the handler reloads with it |
 //!
 //! Everything else in `iohost.toml` needs a restart.
 
@@ -35,10 +36,20 @@ pub struct Settings {
     /// (role -> content type -> permissions); unset: the config file's.
     #[schema(value_type = Option<Object>)]
     pub permissions: Option<BTreeMap<String, BTreeMap<String, Vec<Permission>>>>,
+    /// Handler settings over their sidecars' `[config]`, key by key: handler -> key -> value,
+    /// e.g. `{"rate-limit": {"events_per_minute": 120}}`. The handler reloads with them.
+    #[schema(value_type = Object)]
+    pub handler_config: crate::handlers::ConfigOverrides,
 }
 
 /// The settings that apply without a restart; listed so the API and the page can say so.
-pub const LIVE: &[&str] = &["corsOrigins", "rooms", "disabledHandlers", "permissions"];
+pub const LIVE: &[&str] = &[
+    "corsOrigins",
+    "rooms",
+    "disabledHandlers",
+    "permissions",
+    "handlerConfig",
+];
 
 impl Settings {
     /// The configuration with these settings applied over it, validated as a whole; the error
@@ -53,6 +64,14 @@ impl Settings {
         }
         if let Some(permissions) = &self.permissions {
             effective.strapi.permissions = permissions.clone();
+        }
+        for name in self.handler_config.keys() {
+            if !crate::handlers::valid_name(name) {
+                return Err(ConfigError::Invalid {
+                    key: format!("handlerConfig.{name}"),
+                    reason: "not a handler name (lower-case letters, digits, - and _)".into(),
+                });
+            }
         }
         effective.validate()?;
         Ok(effective)

@@ -181,6 +181,10 @@
     renderHandlers(snapshot.handlers);
     const cors = $('cors');
     if (document.activeElement !== cors && !cors.dataset.edited) cors.value = (snapshot.settings.corsOrigins || []).join('\n');
+    const handlerConfig = $('handler-config');
+    if (document.activeElement !== handlerConfig && !handlerConfig.dataset.edited) {
+      handlerConfig.value = JSON.stringify(snapshot.settings.handlerConfig ?? {}, null, 1);
+    }
   }
 
   async function follow() {
@@ -298,13 +302,22 @@
   });
 
   $('cors').addEventListener('input', () => ($('cors').dataset.edited = 'yes'));
+  $('handler-config').addEventListener('input', () => ($('handler-config').dataset.edited = 'yes'));
   $('settings').addEventListener('submit', async (e) => {
     e.preventDefault();
     const origins = $('cors').value.split('\n').map((o) => o.trim()).filter(Boolean);
-    const settings = { ...(latest?.settings ?? {}), corsOrigins: origins.length ? origins : null };
+    let handlerConfig;
+    try {
+      handlerConfig = JSON.parse($('handler-config').value || '{}');
+    } catch (err) {
+      $('settings-result').textContent = `Handler settings are not JSON: ${err.message}`;
+      return;
+    }
+    const settings = { ...(latest?.settings ?? {}), corsOrigins: origins.length ? origins : null, handlerConfig };
     const res = await api('/settings', { method: 'PUT', body: JSON.stringify(settings) });
     const reply = await res.json();
     delete $('cors').dataset.edited;
+    delete $('handler-config').dataset.edited;
     $('settings-result').textContent = res.ok ? 'Saved and applied (no restart needed).' : `Refused: ${reply.error.message}`;
   });
 
