@@ -29,6 +29,12 @@ article = ["find"]
 
 [strapi.fields.article]
 deny = ["internalNotes"]
+
+[server]
+namespaces = ["/admin"]
+
+[access.namespaces]
+"/admin" = ["authenticated"]
 `,
   });
   await strapi.webhook(`${iohost.url}/strapi/webhook`, WEBHOOK_SECRET);
@@ -72,6 +78,32 @@ describe('Strapi authentication on connect', () => {
     const { jwt } = await strapi.register('carol');
     const forged = `${jwt.slice(0, -4)}AAAA`;
     await assert.rejects(connect(iohost.url, { auth: { token: forged } }), { message: 'Invalid token.' });
+  });
+
+  it('namespaces check who connects, the token included (not only in /)', async () => {
+    await assert.rejects(connect(`${iohost.url}/admin`), { message: 'Role `public` may not connect to /admin' });
+    const { jwt } = await strapi.register('frank');
+    const s = await connect(`${iohost.url}/admin`, { auth: { token: jwt } });
+    assert.ok((await ask(s, 'get-rooms')).rooms.includes('io-role-authenticated'));
+  });
+
+  it('require_auth refuses sockets without a user; roles limits who connects at all', async () => {
+    const strict = await startServer({
+      config: `[strapi]\nurl = "${strapi.url}"\njwt_secret = "${strapi.jwtSecret}"\napi_token = "${strapi.apiToken}"\n[access]\nrequire_auth = true\n`,
+    });
+    const publicOnly = await startServer({
+      config: `[strapi]\nurl = "${strapi.url}"\njwt_secret = "${strapi.jwtSecret}"\napi_token = "${strapi.apiToken}"\n[access]\nroles = ["public"]\n`,
+    });
+    try {
+      const { jwt } = await strapi.register('gina');
+      await assert.rejects(connect(strict.url), { message: 'Authentication required' });
+      assert.ok((await connect(strict.url, { auth: { token: jwt } })).connected);
+      assert.ok((await connect(publicOnly.url)).connected);
+      await assert.rejects(connect(publicOnly.url, { auth: { token: jwt } }), { message: 'Role `authenticated` may not connect' });
+    } finally {
+      closeAll();
+      await Promise.all([strict.stop(), publicOnly.stop()]);
+    }
   });
 
   it('a blocked user is refused', async () => {

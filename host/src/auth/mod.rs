@@ -35,6 +35,35 @@ pub enum AuthError {
     ApiTokensUnsupported,
     #[error("Authentication is unavailable right now, try again")]
     Unavailable,
+    #[error("Authentication required")]
+    Required,
+    #[error("Role `{0}` may not connect")]
+    RoleRefused(String),
+    #[error("Role `{role}` may not connect to {namespace}")]
+    NamespaceRefused { role: String, namespace: String },
+}
+
+/// `[access]`: may `identity` connect to `namespace`?
+pub fn admit(
+    access: &crate::config::AccessConfig,
+    identity: &Identity,
+    namespace: &str,
+) -> Result<(), AuthError> {
+    if access.require_auth && identity.user.is_none() {
+        return Err(AuthError::Required);
+    }
+    if !access.roles.is_empty() && !access.roles.contains(&identity.role) {
+        return Err(AuthError::RoleRefused(identity.role.clone()));
+    }
+    if let Some(roles) = access.namespaces.get(namespace)
+        && !roles.contains(&identity.role)
+    {
+        return Err(AuthError::NamespaceRefused {
+            role: identity.role.clone(),
+            namespace: namespace.to_owned(),
+        });
+    }
+    Ok(())
 }
 
 /// The claims iohost reads from a users-permissions JWT.
@@ -314,6 +343,52 @@ mod tests {
             a.identify(&json!({"token": "x", "strategy": "api-token"}), None)
                 .await,
             Err(AuthError::ApiTokensUnsupported)
+        );
+    }
+}
+
+#[cfg(test)]
+mod access_tests {
+    use super::*;
+    use crate::config::AccessConfig;
+
+    fn user(role: &str) -> Identity {
+        Identity {
+            role: role.into(),
+            user: Some(User {
+                id: 1,
+                username: "u".into(),
+            }),
+        }
+    }
+
+    #[test]
+    fn access_rules() {
+        let mut access = AccessConfig::default();
+        assert_eq!(admit(&access, &Identity::public(), "/"), Ok(()));
+        access
+            .namespaces
+            .insert("/admin".into(), vec!["admin".into()]);
+        assert_eq!(admit(&access, &user("admin"), "/admin"), Ok(()));
+        assert_eq!(
+            admit(&access, &user("authenticated"), "/admin").map_err(|e| e.to_string()),
+            Err("Role `authenticated` may not connect to /admin".into())
+        );
+        assert_eq!(
+            admit(&access, &Identity::public(), "/"),
+            Ok(()),
+            "other namespaces stay open"
+        );
+        access.require_auth = true;
+        assert_eq!(
+            admit(&access, &Identity::public(), "/"),
+            Err(AuthError::Required)
+        );
+        access.require_auth = false;
+        access.roles = vec!["public".into()];
+        assert_eq!(
+            admit(&access, &user("authenticated"), "/"),
+            Err(AuthError::RoleRefused("authenticated".into()))
         );
     }
 }

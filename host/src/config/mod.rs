@@ -48,6 +48,7 @@ pub struct Config {
     pub handlers: HandlersConfig,
     pub api: ApiConfig,
     pub strapi: StrapiConfig,
+    pub access: AccessConfig,
     pub settings: SettingsConfig,
     pub log: LogConfig,
 }
@@ -303,4 +304,16 @@ impl Default for SettingsConfig {
             file: PathBuf::from(".iohost/settings.json"),
         }
     }
+}
+
+/// Who may connect, and to which namespaces (checked in every namespace).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccessConfig {
+    /// Refuse sockets without a valid Strapi user token.
+    pub require_auth: bool,
+    /// Roles that may connect at all; empty: every role.
+    pub roles: Vec<String>,
+    /// Per namespace, the roles that may connect to it; a namespace not listed is open.
+    pub namespaces: BTreeMap<String, Vec<String>>,
 }

@@ -104,6 +104,26 @@ impl Config {
             }
         }
 
+        let served = self.server.all_namespaces();
+        for (ns, roles) in &self.access.namespaces {
+            if !served.contains(ns) {
+                return Err(ConfigError::invalid(
+                    format!("access.namespaces.\"{ns}\""),
+                    "not a served namespace (`/` or one of server.namespaces)",
+                ));
+            }
+            if roles
+                .iter()
+                .chain(&self.access.roles)
+                .any(|r| r.chars().any(char::is_uppercase))
+            {
+                return Err(ConfigError::invalid(
+                    format!("access.namespaces.\"{ns}\""),
+                    "role names are lower case",
+                ));
+            }
+        }
+
         at_least(
             "private_messages.max_length",
             self.private_messages.max_length as u64,

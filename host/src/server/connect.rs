@@ -46,6 +46,9 @@ async fn identify(
         .auth
         .identify(&auth, query_token.as_deref())
         .await
+        .and_then(|identity| {
+            crate::auth::admit(&shared.config.access, &identity, socket.ns()).map(|()| identity)
+        })
         .inspect_err(|e| tracing::info!(ns = socket.ns(), "refused a connection: {e}"))?;
     if identity.user.is_some()
         && let Some(fields) = auth.as_object_mut()
