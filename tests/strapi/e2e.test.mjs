@@ -156,3 +156,29 @@ describe('the real-time blog', () => {
     await iohost.waitForLog(/refused a webhook: missing or wrong secret/);
   });
 });
+
+describe('Strapi down', () => {
+  it('cached identities keep connecting within the cache time; others get a clear connect_error', async () => {
+    const own = await startStrapi();
+    const server = await startServer({
+      config: `[strapi]\nurl = "${own.url}"\njwt_secret = "${own.jwtSecret}"\napi_token = "${own.apiToken}"\nidentity_cache_ms = 60000\nlookup_timeout_ms = 500\n`,
+    });
+    try {
+      const known = await own.register('hank');
+      const stranger = await own.register('iris');
+      assert.ok((await connect(server.url, { auth: { token: known.jwt } })).connected, 'looked up while Strapi is up');
+      await own.stop();
+      const again = await connect(server.url, { auth: { token: known.jwt } });
+      assert.ok((await ask(again, 'get-rooms')).rooms.includes(`user-${known.user.id}`), 'served from the cache');
+      await assert.rejects(connect(server.url, { auth: { token: stranger.jwt } }), {
+        message: 'Authentication is unavailable right now, try again',
+      });
+      assert.ok((await connect(server.url)).connected, 'sockets without a token are not affected');
+      await server.waitForLog(/cannot reach Strapi to look a user up/);
+    } finally {
+      closeAll();
+      await server.stop();
+      await own.stop();
+    }
+  });
+});
