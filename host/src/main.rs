@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use iohost::config::{self, Config, ConfigError, LogFormat};
 use iohost::handlers::{Engine, inspect, scaffold};
 use iohost::server::App;
+use iohost::strapi::setup;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -37,6 +38,31 @@ enum Command {
     Handlers {
         #[command(subcommand)]
         command: HandlersCommand,
+    },
+    /// Connect iohost to Strapi.
+    Strapi {
+        #[command(subcommand)]
+        command: StrapiCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum StrapiCommand {
+    /// Create (or update) Strapi's webhook to this iohost with a fresh secret, get an API token
+    /// for user lookups, and write both into the config file (default ./iohost.toml).
+    Setup {
+        /// Strapi's URL, e.g. http://127.0.0.1:1337.
+        #[arg(long)]
+        strapi_url: String,
+        /// A Strapi admin's email.
+        #[arg(long, env = "STRAPI_ADMIN_EMAIL")]
+        email: String,
+        /// The admin's password (prefer the environment variable: it stays out of shell history).
+        #[arg(long, env = "STRAPI_ADMIN_PASSWORD", hide_env_values = true)]
+        password: String,
+        /// The URL Strapi reaches iohost at. Strapi in production refuses loopback addresses.
+        #[arg(long)]
+        public_url: String,
     },
 }
 
@@ -73,6 +99,9 @@ fn main() -> ExitCode {
     if let Command::Handlers { command } = &cli.command {
         return handlers_command(command);
     }
+    if let Command::Strapi { command } = &cli.command {
+        return strapi_command(command, cli.config.as_deref());
+    }
     let (config, source) = match config::load(cli.config.as_deref()) {
         Ok(loaded) => loaded,
         Err(e) => return config_error(&e),
@@ -100,7 +129,9 @@ fn main() -> ExitCode {
             }
         },
         Command::Serve => serve(config),
-        Command::Handlers { .. } => unreachable!("handled before the configuration is read"),
+        Command::Handlers { .. } | Command::Strapi { .. } => {
+            unreachable!("handled before the configuration is read")
+        }
     }
 }
 
@@ -126,6 +157,66 @@ fn handlers_command(command: &HandlersCommand) -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+fn strapi_command(command: &StrapiCommand, config: Option<&std::path::Path>) -> ExitCode {
+    let StrapiCommand::Setup {
+        strapi_url,
+        email,
+        password,
+        public_url,
+    } = command;
+    let config_file = config.map_or_else(
+        || PathBuf::from(config::DEFAULT_FILE),
+        std::path::Path::to_path_buf,
+    );
+    let webhook_path = config::StrapiConfig::default().webhook_path;
+    let options = setup::Options {
+        strapi_url,
+        email,
+        password,
+        public_url,
+        webhook_path: &webhook_path,
+        config_file: &config_file,
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(setup::run(&options)) {
+        Ok(report) => {
+            let verb = |created| if created { "created" } else { "updated" };
+            println!(
+                "Strapi webhook `{}` {} -> {}",
+                setup::NAME,
+                verb(report.webhook_created),
+                report.webhook_url
+            );
+            println!(
+                "Strapi API token `{}` {}",
+                setup::NAME,
+                verb(report.token_created)
+            );
+            println!(
+                "wrote strapi.url, strapi.webhook_secret and strapi.api_token to {}",
+                config_file.display()
+            );
+            println!(
+                "still to do: set strapi.jwt_secret to Strapi's JWT_SECRET (IOHOST_STRAPI__JWT_SECRET), then restart iohost"
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
         }
     }
 }

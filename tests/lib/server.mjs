@@ -50,6 +50,9 @@ export async function startServer({ config = '', env = {}, port = 0, profile, ha
       ...isolation,
       IOHOST_SERVER__LISTEN: `127.0.0.1:${port}`,
       IOHOST_LOG__LEVEL: 'info,iohost=debug',
+      // The tests run a debug build on a busy machine: a handler call can take far longer than
+      // in release. Suites that test the time limit set their own in a sidecar.
+      IOHOST_HANDLERS__LIMITS__CALL_TIMEOUT_MS: '2000',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

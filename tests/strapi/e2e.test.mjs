@@ -3,12 +3,19 @@
 // may see them, once, in the plugin's shape, without private or denied fields. (The usage
 // guide's "Real-Time Blog".)
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 
 import { ask, closeAll, connect, until } from '../lib/client.mjs';
 import { sleep, startServer } from '../lib/server.mjs';
 import { startStrapi } from '../lib/strapi.mjs';
+import { binary } from '../lib/server.mjs';
 
+const execFileAsync = promisify(execFile);
 const WEBHOOK_SECRET = 'e2e-webhook-secret-0123456789';
 let strapi;
 let iohost;
@@ -154,6 +161,49 @@ describe('the real-time blog', () => {
     assert.deepEqual(names(), ['article:create', 'article:delete', 'article:publish', 'article:publish', 'article:update']);
     assert.deepEqual(atMember, [], 'the authenticated role has no permission on articles');
     await iohost.waitForLog(/refused a webhook: missing or wrong secret/);
+  });
+});
+
+describe('iohost strapi setup', () => {
+  it('creates the webhook and an API token, writes them to the config, and is safe to run again', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'iohost-setup-'));
+    const configFile = join(dir, 'iohost.toml');
+    writeFileSync(configFile, '# my settings\n[server]\nnamespaces = ["/admin"]\n');
+    const target = await startServer();
+    const publicUrl = target.url;
+    await target.stop();
+    const run = () =>
+      execFileAsync(binary, ['--config', configFile, 'strapi', 'setup', '--strapi-url', strapi.url, '--public-url', publicUrl], {
+        env: { ...process.env, STRAPI_ADMIN_EMAIL: 'admin@example.com', STRAPI_ADMIN_PASSWORD: 'Adm1nPassword' },
+      });
+    const first = await run();
+    assert.match(first.stdout, /webhook `iohost` (created|updated)/);
+    const second = await run();
+    assert.match(second.stdout, /webhook `iohost` updated/);
+    assert.match(second.stdout, /API token `iohost` updated/);
+    const written = readFileSync(configFile, 'utf8');
+    assert.ok(written.startsWith('# my settings'), 'the rest of the file is kept');
+    const secret = /webhook_secret = "([0-9a-f]{48})"/.exec(written)?.[1];
+    assert.ok(secret, written);
+    const hooks = (await strapi.call('/admin/webhooks', { token: strapi.adminToken })).data.filter((w) => w.name === 'iohost');
+    assert.equal(hooks.length, 1, 'running it twice leaves one webhook');
+    assert.equal(hooks[0].url, `${publicUrl}/strapi/webhook`);
+
+    // The written config works: Strapi's test trigger reaches an iohost started with it.
+    const configured = await startServer({ port: Number(publicUrl.split(':').pop()), env: { IOHOST_CONFIG: configFile }, profile: configFile });
+    try {
+      await strapi.call(`/admin/webhooks/${hooks[0].id}/trigger`, { method: 'POST', token: strapi.adminToken });
+      const metrics = await (await fetch(`${configured.url}/metrics`)).text();
+      assert.match(metrics, /iohost_webhooks_total\{event="trigger-test",result="test"\} 1/);
+    } finally {
+      await configured.stop();
+    }
+    await assert.rejects(
+      execFileAsync(binary, ['--config', configFile, 'strapi', 'setup', '--strapi-url', strapi.url, '--public-url', publicUrl], {
+        env: { ...process.env, STRAPI_ADMIN_EMAIL: 'admin@example.com', STRAPI_ADMIN_PASSWORD: 'wrong' },
+      }),
+      (err) => /Strapi refused the admin login/.test(err.stderr),
+    );
   });
 });
 

@@ -5,6 +5,7 @@
 //! - [`webhook`]: the HTTP receiver: secret, parsing, de-duplication, delivery.
 
 pub mod content;
+pub mod setup;
 mod webhook;
 
 pub use webhook::{WebhookStats, router};

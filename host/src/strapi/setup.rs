@@ -1,0 +1,295 @@
+//! `iohost strapi setup`: signs in to Strapi's admin API, creates (or updates) the webhook that
+//! points at this iohost with a fresh secret, makes sure iohost has an API token for user
+//! lookups, and writes `strapi.url`, `strapi.webhook_secret` and `strapi.api_token` into the
+//! config file (other keys and comments kept). No clicking in Strapi's admin panel.
+
+use std::io::Read;
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+/// The name of the webhook and of the API token iohost creates in Strapi.
+pub const NAME: &str = "iohost";
+const EVENTS: &[&str] = &[
+    "entry.create",
+    "entry.update",
+    "entry.delete",
+    "entry.publish",
+    "entry.unpublish",
+    "media.create",
+    "media.update",
+    "media.delete",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("cannot reach Strapi at {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    #[error("Strapi refused the admin login (check the email and password)")]
+    Login,
+    #[error("Strapi refused {what}: {reason}")]
+    Refused { what: String, reason: String },
+    #[error("cannot update {path}: {reason}")]
+    Config { path: String, reason: String },
+}
+
+pub struct Options<'a> {
+    pub strapi_url: &'a str,
+    pub email: &'a str,
+    pub password: &'a str,
+    /// The URL Strapi reaches iohost at (not a loopback address when Strapi runs in production).
+    pub public_url: &'a str,
+    pub webhook_path: &'a str,
+    pub config_file: &'a Path,
+}
+
+pub struct Report {
+    pub webhook_url: String,
+    pub webhook_created: bool,
+    pub token_created: bool,
+}
+
+struct Admin {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Admin {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        what: &str,
+    ) -> Result<Value, SetupError> {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.map_err(|e| SetupError::Unreachable {
+            url: self.base.clone(),
+            reason: e.to_string(),
+        })?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            let reason = body["error"]["message"]
+                .as_str()
+                .unwrap_or("no reason given")
+                .to_owned();
+            return Err(SetupError::Refused {
+                what: what.to_owned(),
+                reason: format!("{status}: {reason}"),
+            });
+        }
+        Ok(body)
+    }
+}
+
+/// Strapi answers ids as numbers or as strings, depending on the API.
+fn id_of(id: &Value) -> Option<String> {
+    match id {
+        Value::Number(n) => Some(n.to_string()),
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn random_secret() -> Result<String, SetupError> {
+    let mut bytes = [0u8; 24];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| SetupError::Config {
+            path: "/dev/urandom".into(),
+            reason: e.to_string(),
+        })?;
+    Ok(hex::encode(bytes))
+}
+
+pub async fn run(options: &Options<'_>) -> Result<Report, SetupError> {
+    let base = options.strapi_url.trim_end_matches('/').to_owned();
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(15))
+        .build()
+        .map_err(|e| SetupError::Unreachable {
+            url: base.clone(),
+            reason: e.to_string(),
+        })?;
+    let login = http
+        .post(format!("{base}/admin/login"))
+        .json(&json!({ "email": options.email, "password": options.password }))
+        .send()
+        .await
+        .map_err(|e| SetupError::Unreachable {
+            url: base.clone(),
+            reason: e.to_string(),
+        })?;
+    if !login.status().is_success() {
+        return Err(SetupError::Login);
+    }
+    let login: Value = login.json().await.map_err(|_| SetupError::Login)?;
+    let token = login["data"]["token"]
+        .as_str()
+        .ok_or(SetupError::Login)?
+        .to_owned();
+    let admin = Admin {
+        http,
+        base: base.clone(),
+        token,
+    };
+
+    let secret = random_secret()?;
+    let webhook_url = format!(
+        "{}{}",
+        options.public_url.trim_end_matches('/'),
+        options.webhook_path
+    );
+    let webhook = json!({
+        "name": NAME,
+        "url": webhook_url,
+        "headers": { "Authorization": format!("Bearer {secret}") },
+        "events": EVENTS,
+    });
+    let webhooks = admin
+        .call(
+            reqwest::Method::GET,
+            "/admin/webhooks",
+            None,
+            "listing webhooks",
+        )
+        .await?;
+    let existing = webhooks["data"]
+        .as_array()
+        .and_then(|all| all.iter().find(|w| w["name"] == NAME))
+        .and_then(|w| id_of(&w["id"]));
+    let webhook_created = existing.is_none();
+    match existing {
+        Some(id) => {
+            admin
+                .call(
+                    reqwest::Method::PUT,
+                    &format!("/admin/webhooks/{id}"),
+                    Some(webhook),
+                    "updating the webhook",
+                )
+                .await?
+        }
+        None => {
+            admin
+                .call(
+                    reqwest::Method::POST,
+                    "/admin/webhooks",
+                    Some(webhook),
+                    "creating the webhook",
+                )
+                .await?
+        }
+    };
+
+    let tokens = admin
+        .call(
+            reqwest::Method::GET,
+            "/admin/api-tokens",
+            None,
+            "listing API tokens",
+        )
+        .await?;
+    let existing = tokens["data"]
+        .as_array()
+        .and_then(|all| all.iter().find(|t| t["name"] == NAME))
+        .and_then(|t| id_of(&t["id"]));
+    // An access key is shown once, at creation or regeneration: get a fresh one either way.
+    let token_created = existing.is_none();
+    let created = match existing {
+        Some(id) => {
+            admin
+                .call(
+                    reqwest::Method::POST,
+                    &format!("/admin/api-tokens/{id}/regenerate"),
+                    None,
+                    "regenerating the API token",
+                )
+                .await?
+        }
+        None => {
+            let body = json!({ "name": NAME, "description": "iohost: looks up users' roles", "type": "full-access", "lifespan": null });
+            admin
+                .call(
+                    reqwest::Method::POST,
+                    "/admin/api-tokens",
+                    Some(body),
+                    "creating the API token",
+                )
+                .await?
+        }
+    };
+    let access_key = created["data"]["accessKey"]
+        .as_str()
+        .ok_or_else(|| SetupError::Refused {
+            what: "the API token".into(),
+            reason: "no access key in Strapi's answer".into(),
+        })?;
+
+    write_config(options.config_file, &base, &secret, access_key)?;
+    Ok(Report {
+        webhook_url,
+        webhook_created,
+        token_created,
+    })
+}
+
+/// Sets the three keys in `[strapi]`, keeping everything else in the file as it was.
+fn write_config(path: &Path, url: &str, secret: &str, api_token: &str) -> Result<(), SetupError> {
+    let error = |reason: String| SetupError::Config {
+        path: path.display().to_string(),
+        reason,
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(error(e.to_string())),
+    };
+    let mut doc: toml_edit::DocumentMut = text
+        .parse()
+        .map_err(|e: toml_edit::TomlError| error(e.to_string()))?;
+    let strapi = doc
+        .entry("strapi")
+        .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()))
+        .as_table_mut()
+        .ok_or_else(|| error("`strapi` is not a table".into()))?;
+    strapi["url"] = toml_edit::value(url);
+    strapi["webhook_secret"] = toml_edit::value(secret);
+    strapi["api_token"] = toml_edit::value(api_token);
+    let tmp = path.with_extension("toml.tmp");
+    std::fs::write(&tmp, doc.to_string())
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| error(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_keys_are_set_and_the_rest_kept() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("iohost.toml");
+        std::fs::write(
+            &path,
+            "# mine\n[server]\nlisten = \"0.0.0.0:1338\"\n\n[strapi]\njwt_secret = \"keep\"\n",
+        )
+        .expect("write");
+        write_config(&path, "http://s:1337", "sec", "tok").expect("update");
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert!(text.starts_with("# mine\n"));
+        let parsed: toml::Table = text.parse().expect("toml");
+        assert_eq!(parsed["strapi"]["jwt_secret"].as_str(), Some("keep"));
+        assert_eq!(parsed["strapi"]["webhook_secret"].as_str(), Some("sec"));
+        assert_eq!(parsed["strapi"]["api_token"].as_str(), Some("tok"));
+        assert_eq!(parsed["server"]["listen"].as_str(), Some("0.0.0.0:1338"));
+    }
+}
