@@ -152,7 +152,10 @@ pub async fn join(
     Body(request): Body<JoinRequest>,
 ) -> Result<Json<RoomResponse>, ApiError> {
     check_room(&request.room)?;
-    socket(&state, request.namespace, id)?.join(request.room.clone());
+    crate::server::sockets::join(
+        &socket(&state, request.namespace, id)?,
+        request.room.clone(),
+    );
     Ok(Json(RoomResponse {
         success: true,
         room: request.room,
@@ -176,7 +179,7 @@ pub async fn leave(
     Params(query): Params<NamespaceQuery>,
 ) -> Result<Json<RoomResponse>, ApiError> {
     check_room(&room)?;
-    socket(&state, query.namespace, id)?.leave(room.clone());
+    crate::server::sockets::leave(&socket(&state, query.namespace, id)?, room.clone());
     Ok(Json(RoomResponse {
         success: true,
         room,

@@ -82,12 +82,12 @@ pub async fn apply(io: &SocketIo, handler: &str, actions: Vec<Action>) {
             }
             Action::Join { ns, sid, room } => {
                 if let Some(socket) = find(io, &ns, &sid) {
-                    socket.join(room);
+                    crate::server::sockets::join(&socket, room);
                 }
             }
             Action::Leave { ns, sid, room } => {
                 if let Some(socket) = find(io, &ns, &sid) {
-                    socket.leave(room);
+                    crate::server::sockets::leave(&socket, room);
                 }
             }
             Action::Disconnect { ns, sid } => {

@@ -468,10 +468,13 @@ impl Runtime {
         if interested.is_empty() {
             return;
         }
-        let info = socket_info::socket_info(socket);
+        let mut info = socket_info::socket_info(socket);
+        // socketioxide may already have dropped the socket's rooms: use iohost's copy.
+        info.rooms = crate::server::sockets::joined_rooms(socket);
         for handler in &interested {
-            if let Ok(((), actions)) = handler.on_disconnect(&info, reason).await {
-                self.apply(handler, actions).await;
+            match handler.on_disconnect(&info, reason).await {
+                Ok(((), actions)) => self.apply(handler, actions).await,
+                Err(e) => tracing::debug!("on-disconnect failed: {e}"),
             }
         }
     }

@@ -48,7 +48,7 @@ fn join_room(shared: &SharedRef, reply: Reply, arg: &Value) {
     match checked {
         Ok(room) => {
             let room = room.to_owned();
-            socket.join(room.clone());
+            super::sockets::join(socket, room.clone());
             reply.ok(&json!({ "success": true, "room": room }));
         }
         Err(denied) => reply.fail(denied),
@@ -60,7 +60,7 @@ fn leave_room(shared: &SharedRef, reply: Reply, arg: &Value) {
     match shared.live.load().rooms.check_name(arg.as_str()) {
         Ok(room) => {
             let room = room.to_owned();
-            reply.socket().leave(room.clone());
+            super::sockets::leave(reply.socket(), room.clone());
             reply.ok(&json!({ "success": true, "room": room }));
         }
         Err(denied) => reply.fail(denied),

@@ -100,10 +100,10 @@ async fn take_slot(
 /// could otherwise race it and have its first events dropped.
 async fn prepare(socket: SocketRef) -> Result<(), std::convert::Infallible> {
     let identity = identity_of(&socket);
-    socket.join(identity.role_room());
+    super::sockets::join(&socket, identity.role_room());
     if let Some(user) = &identity.user {
         // The private room only this user's sockets are in (join-room refuses it to others).
-        socket.join(format!("{USER_ROOM_PREFIX}{}", user.id));
+        super::sockets::join(&socket, format!("{USER_ROOM_PREFIX}{}", user.id));
     }
     socket.on_fallback(dispatch::on_event);
     socket.on_disconnect(on_disconnect);

@@ -86,3 +86,45 @@ pub async fn broadcast(
     }
     Ok(())
 }
+
+/// The rooms a socket is in, as iohost put it there. socketioxide can drop a socket's rooms
+/// before its disconnect handler runs (when the client's namespace disconnect and its transport
+/// close race), so disconnect handling reads this copy instead.
+#[derive(Debug, Clone, Default)]
+pub struct RoomCopy(std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>);
+
+fn copy_of(socket: &SocketRef) -> RoomCopy {
+    match socket.extensions.get::<RoomCopy>() {
+        Some(copy) => copy,
+        None => {
+            let copy = RoomCopy::default();
+            socket.extensions.insert(copy.clone());
+            copy
+        }
+    }
+}
+
+/// Puts `socket` in `room` (every join in iohost goes through here).
+pub fn join(socket: &SocketRef, room: String) {
+    if let Ok(mut rooms) = copy_of(socket).0.lock() {
+        rooms.insert(room.clone());
+    }
+    socket.join(room);
+}
+
+/// Takes `socket` out of `room`.
+pub fn leave(socket: &SocketRef, room: String) {
+    if let Ok(mut rooms) = copy_of(socket).0.lock() {
+        rooms.remove(&room);
+    }
+    socket.leave(room);
+}
+
+/// The rooms `socket` was put in, also after socketioxide dropped them on disconnect.
+pub fn joined_rooms(socket: &SocketRef) -> Vec<String> {
+    copy_of(socket)
+        .0
+        .lock()
+        .map(|rooms| rooms.iter().cloned().collect())
+        .unwrap_or_default()
+}
