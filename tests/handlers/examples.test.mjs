@@ -129,6 +129,22 @@ describe('presence', () => {
     assert.match((await ask(gina2, 'presence:join', 'io-role-admin')).error, /presence rooms are named chat-room-/);
   });
 
+  it('updates the member list every time a member disconnects (socketioxide may drop its rooms early)', async () => {
+    for (let i = 0; i < 20; i++) {
+      const room = `chat-room-race${i}`;
+      const [stay, go] = await Promise.all([as('stay'), as(`go${i}`)]);
+      const lists = collect(stay, 'presence:list');
+      await ask(stay, 'presence:join', room);
+      await ask(go, 'presence:join', room);
+      assert.ok(await until(() => lists.some((l) => l.users.length === 2)), `round ${i}: join seen`);
+      const seen = lists.length;
+      go.close();
+      assert.ok(await until(() => lists.length > seen), `round ${i}: no update after the disconnect`);
+      assert.deepEqual(lists.at(-1).users.map((u) => u.username), ['stay'], `round ${i}`);
+      stay.close();
+    }
+  });
+
   it('keeps its state across a reload: it lives in KV, not in the instance', async () => {
     const ivy = await as('ivy');
     assert.ok((await ask(ivy, 'user:online')).online.some((u) => u.username === 'ivy'));
