@@ -84,6 +84,7 @@ export async function startStrapi({ jwtManagement = 'legacy-support' } = {}) {
     jwtSecret,
     apiToken,
     adminToken,
+    admin,
     logs: () => logs,
     call,
     /** A new end user: `{jwt, user}`. */

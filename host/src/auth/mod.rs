@@ -1,11 +1,14 @@
 //! Who a connecting socket is: a Strapi users-permissions JWT, verified here (HS256 with
 //! `JWT_SECRET`; the legacy `{id}` and the refresh-mode `{userId, type: "access"}` payloads;
 //! refresh and expired tokens refused), then the user's role, `blocked` and `confirmed` looked
-//! up in Strapi and trusted for `strapi.identity_cache_ms`. No token: the Public role.
+//! up in Strapi and trusted for `strapi.identity_cache_ms`. API tokens: see [`api_tokens`].
+//! No token: the Public role.
 //! Without `strapi.jwt_secret` Strapi authentication is off: every socket is Public and a
 //! token is left, unread, in the `auth` object handlers see.
 //!
 //! The `Display` text of [`AuthError`] is the client's `connect_error` message.
+
+pub mod api_tokens;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -31,8 +34,10 @@ pub enum AuthError {
     NotConfirmed,
     #[error("Token authentication is not configured on this server")]
     NotConfigured,
-    #[error("API token authentication is not available yet")]
-    ApiTokensUnsupported,
+    #[error(
+        "API token authentication is not configured on this server (strapi.admin_email / admin_password)"
+    )]
+    ApiTokensNotConfigured,
     #[error("Authentication is unavailable right now, try again")]
     Unavailable,
     #[error("Authentication required")]
@@ -103,6 +108,8 @@ pub struct Authenticator {
     http: reqwest::Client,
     cache: Mutex<HashMap<u64, (Instant, StrapiUser)>>,
     ttl: Duration,
+    /// Strapi's API tokens.
+    pub tokens: api_tokens::ApiTokens,
 }
 
 impl Authenticator {
@@ -113,6 +120,7 @@ impl Authenticator {
             .timeout(Duration::from_millis(config.lookup_timeout_ms))
             .build()?;
         Ok(Self {
+            tokens: api_tokens::ApiTokens::new(config, http.clone()),
             key,
             base_url: config.url.trim_end_matches('/').to_owned(),
             api_token: (!config.api_token.is_empty()).then(|| config.api_token.clone()),
@@ -137,16 +145,21 @@ impl Authenticator {
         else {
             return Ok(Identity::public());
         };
-        if self.key.is_none() {
-            // Strapi authentication is off: the token is not ours to judge.
-            return Ok(Identity::public());
-        }
         let strategy = auth
             .get("strategy")
             .and_then(Value::as_str)
             .unwrap_or("jwt");
+        if strategy != "jwt" && self.tokens.enabled() {
+            // As the plugin: any strategy but `jwt` means an API token.
+            let token = self.tokens.verify(token).await?;
+            return Ok(Identity::token(&token.slug()));
+        }
+        if self.key.is_none() && !self.tokens.enabled() {
+            // Strapi authentication is off: the token is not ours to judge.
+            return Ok(Identity::public());
+        }
         if strategy != "jwt" {
-            return Err(AuthError::ApiTokensUnsupported);
+            return Err(AuthError::ApiTokensNotConfigured);
         }
         let user_id = self.verify(token)?;
         let user = self.user(user_id, token).await?;
@@ -332,7 +345,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn no_token_is_public_and_api_tokens_are_not_yet_supported() {
+    async fn no_token_is_public_and_api_tokens_need_admin_credentials() {
         let a = authenticator();
         assert_eq!(a.identify(&json!({}), None).await, Ok(Identity::public()));
         assert_eq!(
@@ -342,7 +355,7 @@ mod tests {
         assert_eq!(
             a.identify(&json!({"token": "x", "strategy": "api-token"}), None)
                 .await,
-            Err(AuthError::ApiTokensUnsupported)
+            Err(AuthError::ApiTokensNotConfigured)
         );
     }
 }

@@ -15,7 +15,13 @@ pub struct StrapiConfig {
     /// users' roles up. Without it a user's own token reads `/api/users/me`, which does not show
     /// the role: every user is then `authenticated`.
     pub api_token: String,
-    /// How long a user's role, `blocked` and `confirmed` are trusted before asking Strapi again.
+    /// A Strapi admin user that may read API tokens (Settings > API tokens: read), for clients
+    /// that connect with an API token. Empty: API-token logins are refused. `iohost strapi
+    /// setup` can create one that may do nothing else.
+    pub admin_email: String,
+    pub admin_password: String,
+    /// How long a user's role, `blocked` and `confirmed` (and the API token list) are trusted
+    /// before asking Strapi again.
     pub identity_cache_ms: u64,
     /// Longest wait for Strapi when looking a user up.
     pub lookup_timeout_ms: u64,
@@ -34,6 +40,8 @@ pub struct StrapiConfig {
     pub permissions: BTreeMap<String, BTreeMap<String, Vec<Permission>>>,
     /// content type -> which fields may leave.
     pub fields: BTreeMap<String, FieldRules>,
+    /// Most documents one socket may follow with `subscribe-entity`; 0 turns them off.
+    pub entity_subscriptions_max: usize,
 }
 
 impl Default for StrapiConfig {
@@ -42,6 +50,8 @@ impl Default for StrapiConfig {
             url: "http://127.0.0.1:1337".to_owned(),
             jwt_secret: String::new(),
             api_token: String::new(),
+            admin_email: String::new(),
+            admin_password: String::new(),
             identity_cache_ms: 60_000,
             lookup_timeout_ms: 3_000,
             webhook_path: "/strapi/webhook".to_owned(),
@@ -51,6 +61,7 @@ impl Default for StrapiConfig {
             namespaces: vec!["/".to_owned()],
             permissions: BTreeMap::new(),
             fields: BTreeMap::new(),
+            entity_subscriptions_max: 100,
         }
     }
 }
@@ -63,6 +74,8 @@ impl std::fmt::Debug for StrapiConfig {
             .field("url", &self.url)
             .field("jwt_secret", &hidden(&self.jwt_secret))
             .field("api_token", &hidden(&self.api_token))
+            .field("admin_email", &self.admin_email)
+            .field("admin_password", &hidden(&self.admin_password))
             .field("identity_cache_ms", &self.identity_cache_ms)
             .field("lookup_timeout_ms", &self.lookup_timeout_ms)
             .field("webhook_path", &self.webhook_path)
@@ -72,6 +85,7 @@ impl std::fmt::Debug for StrapiConfig {
             .field("namespaces", &self.namespaces)
             .field("permissions", &self.permissions)
             .field("fields", &self.fields)
+            .field("entity_subscriptions_max", &self.entity_subscriptions_max)
             .finish()
     }
 }

@@ -5,6 +5,19 @@ use serde::Serialize;
 /// The role every socket without a token gets, as in Strapi's users-permissions.
 pub const PUBLIC_ROLE: &str = "public";
 
+/// The role of a socket that connected with a Strapi API token is `token:<name>` (name in lower
+/// case, spaces as `-`): it can be named in access rules, the permission matrix and field rules
+/// like any role.
+pub const TOKEN_ROLE_PREFIX: &str = "token:";
+
+/// The room every socket of `role` is in: `io-role-<role>`, or `io-token-<name>` for tokens.
+pub fn room_of_role(role: &str) -> String {
+    match role.strip_prefix(TOKEN_ROLE_PREFIX) {
+        Some(name) => format!("{}{name}", crate::rooms::TOKEN_ROOM_PREFIX),
+        None => format!("{}{role}", crate::rooms::ROLE_ROOM_PREFIX),
+    }
+}
+
 /// A Strapi end user, as much as clients and handlers may see of them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct User {
@@ -15,7 +28,7 @@ pub struct User {
 /// The identity a socket connected with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Identity {
-    /// Lower-case role type, e.g. `public` or `authenticated`.
+    /// Lower-case role type, e.g. `public` or `authenticated`; `token:<name>` for API tokens.
     pub role: String,
     /// The user, when the socket connected with a users-permissions JWT.
     pub user: Option<User>,
@@ -30,9 +43,17 @@ impl Identity {
         }
     }
 
-    /// The room every socket of this role is in: `io-role-<role>`.
+    /// A socket that connected with the API token named `name`.
+    pub fn token(name: &str) -> Self {
+        Self {
+            role: format!("{TOKEN_ROLE_PREFIX}{name}"),
+            user: None,
+        }
+    }
+
+    /// The room every socket of this role is in: see [`room_of_role`].
     pub fn role_room(&self) -> String {
-        format!("{}{}", crate::rooms::ROLE_ROOM_PREFIX, self.role)
+        room_of_role(&self.role)
     }
 }
 

@@ -5,5 +5,5 @@ mod identity;
 mod socket_view;
 
 pub use args::Args;
-pub use identity::{Handshake, Identity, User};
+pub use identity::{Handshake, Identity, TOKEN_ROLE_PREFIX, User, room_of_role};
 pub use socket_view::SocketView;

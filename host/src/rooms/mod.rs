@@ -15,6 +15,8 @@ use crate::model::Identity;
 pub const RESERVED_PREFIX: &str = "io-";
 /// `io-role-<role>`: every socket of a role.
 pub const ROLE_ROOM_PREFIX: &str = "io-role-";
+/// `io-token-<name>`: every socket of one API token.
+pub const TOKEN_ROOM_PREFIX: &str = "io-token-";
 /// `user-<id>`: the private room of one user's sockets (the name the plugin's guide uses).
 pub const USER_ROOM_PREFIX: &str = "user-";
 
