@@ -1,5 +1,6 @@
 //! The client events every socket has, with the plugin's ack shapes:
-//! `join-room`, `leave-room`, `get-rooms`, `private-message`.
+//! `join-room`, `leave-room`, `get-rooms`, `private-message`, and following Strapi documents:
+//! `subscribe-entity`, `unsubscribe-entity`, `get-entity-subscriptions`.
 
 use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -13,9 +14,18 @@ use super::connect::identity_of;
 use super::reply::{Reply, deliver};
 use crate::model::Args;
 use crate::rooms::RoomPolicy;
+use crate::strapi::entities::{Entity, SubscribeError};
 
 /// The built-in client events.
-pub const EVENTS: &[&str] = &["join-room", "leave-room", "get-rooms", "private-message"];
+pub const EVENTS: &[&str] = &[
+    "join-room",
+    "leave-room",
+    "get-rooms",
+    "private-message",
+    "subscribe-entity",
+    "unsubscribe-entity",
+    "get-entity-subscriptions",
+];
 
 /// Runs the built-in event `reply.event()` names, or answers that nothing handles it.
 pub fn run(shared: &SharedRef, io: &SocketIo, reply: Reply, args: &Args) {
@@ -25,6 +35,9 @@ pub fn run(shared: &SharedRef, io: &SocketIo, reply: Reply, args: &Args) {
         "leave-room" => leave_room(shared, reply, &arg),
         "get-rooms" => get_rooms(reply),
         "private-message" => private_message(shared, io, reply, &arg),
+        "subscribe-entity" => subscribe_entity(shared, reply, &arg),
+        "unsubscribe-entity" => unsubscribe_entity(reply, &arg),
+        "get-entity-subscriptions" => get_entity_subscriptions(reply),
         _ => unknown_event(reply),
     }
 }
@@ -113,6 +126,72 @@ fn private_message(shared: &SharedRef, io: &SocketIo, reply: Reply, arg: &Value)
     });
     deliver(&target, target.emit("private-message", &body));
     reply.ok(&json!({ "success": true }));
+}
+
+/// `subscribe-entity ({uid, id}, ack)` -> `{success: true, room, uid, id}`; again for the same
+/// document changes nothing.
+fn subscribe_entity(shared: &SharedRef, reply: Reply, arg: &Value) {
+    let max = shared.config.strapi.entity_subscriptions_max;
+    let socket = reply.socket();
+    let who = identity_of(socket);
+    let checked = Entity::from_request(arg).and_then(|entity| {
+        if max == 0 {
+            return Err(SubscribeError::Off);
+        }
+        entity.check(&crate::strapi::effective_matrix(shared), &who)?;
+        let following = entity_rooms(socket);
+        if !following.contains(&entity) && following.len() >= max {
+            return Err(SubscribeError::TooMany { max });
+        }
+        Ok(entity)
+    });
+    match checked {
+        Ok(entity) => {
+            super::sockets::join(socket, entity.room());
+            super::sockets::join(socket, entity.role_room(&who.role));
+            reply.ok(&with_success(entity.to_json()));
+        }
+        Err(denied) => reply.fail(denied),
+    }
+}
+
+/// `unsubscribe-entity ({uid, id}, ack)` -> `{success: true, room, uid, id}`, also when the
+/// socket did not follow it.
+fn unsubscribe_entity(reply: Reply, arg: &Value) {
+    match Entity::from_request(arg) {
+        Ok(entity) => {
+            let socket = reply.socket();
+            super::sockets::leave(socket, entity.room());
+            super::sockets::leave(socket, entity.role_room(&identity_of(socket).role));
+            reply.ok(&with_success(entity.to_json()));
+        }
+        Err(denied) => reply.fail(denied),
+    }
+}
+
+/// `get-entity-subscriptions (ack)` -> `{success: true, subscriptions: [{uid, id, room}]}`.
+fn get_entity_subscriptions(reply: Reply) {
+    let subscriptions: Vec<Value> = entity_rooms(reply.socket())
+        .iter()
+        .map(Entity::to_json)
+        .collect();
+    reply.ok(&json!({ "success": true, "subscriptions": subscriptions }));
+}
+
+/// The documents a socket follows.
+fn entity_rooms(socket: &socketioxide::extract::SocketRef) -> Vec<Entity> {
+    socket
+        .rooms()
+        .iter()
+        .filter_map(|room| Entity::from_room(room))
+        .collect()
+}
+
+fn with_success(mut value: Value) -> Value {
+    if let Some(fields) = value.as_object_mut() {
+        fields.insert("success".into(), Value::Bool(true));
+    }
+    value
 }
 
 /// Events nothing handles: an ack request gets a clear error instead of a client-side timeout.

@@ -72,6 +72,8 @@ pub enum Notice {
     Change {
         action: Action,
         model: String,
+        /// The content type's uid (`api::article.article`), when Strapi sent it.
+        uid: Option<String>,
         entry: Map<String, Value>,
     },
 }
@@ -117,15 +119,16 @@ pub fn understand(body: WebhookBody) -> Result<Notice, BodyError> {
     Ok(Notice::Change {
         action,
         model,
+        uid: body.uid,
         entry,
     })
 }
 
 /// May a role holding `permissions` on the content type receive `action`?
-pub fn may_receive(rule: DeliveryRule, permissions: &[Permission], action: Action) -> bool {
+pub fn may_receive(rule: DeliveryRule, permissions: &[&Permission], action: Action) -> bool {
     match rule {
-        DeliveryRule::Find => permissions.contains(&Permission::Find),
-        DeliveryRule::Action => permissions.contains(&action.permission()),
+        DeliveryRule::Find => permissions.contains(&&Permission::Find),
+        DeliveryRule::Action => permissions.contains(&&action.permission()),
     }
 }
 
@@ -237,12 +240,16 @@ mod tests {
     #[test]
     fn delivery_rules() {
         use Permission::*;
-        assert!(may_receive(DeliveryRule::Find, &[Find], Action::Delete));
-        assert!(!may_receive(DeliveryRule::Find, &[Create], Action::Create));
-        assert!(may_receive(DeliveryRule::Action, &[Create], Action::Create));
+        assert!(may_receive(DeliveryRule::Find, &[&Find], Action::Delete));
+        assert!(!may_receive(DeliveryRule::Find, &[&Create], Action::Create));
+        assert!(may_receive(
+            DeliveryRule::Action,
+            &[&Create],
+            Action::Create
+        ));
         assert!(!may_receive(
             DeliveryRule::Action,
-            &[Create, Find],
+            &[&Create, &Find],
             Action::Update
         ));
     }

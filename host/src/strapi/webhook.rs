@@ -18,8 +18,10 @@ use socketioxide::SocketIo;
 use subtle::ConstantTimeEq;
 
 use super::content::{self, BodyError, Notice, WebhookBody};
+use super::entities::{self, Entity};
+use crate::config::Permission;
 use crate::model::Args;
-use crate::rooms::ROLE_ROOM_PREFIX;
+use crate::model::room_of_role;
 use crate::server::SharedRef;
 use crate::server::sockets::broadcast;
 
@@ -191,6 +193,7 @@ async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body: By
         Notice::Change {
             action,
             model,
+            uid,
             entry,
         } => {
             // Deleting a published document sends one entry.delete per row (draft and published,
@@ -204,34 +207,44 @@ async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body: By
                 count(&state, &event, "duplicate");
                 return Json(json!({ "success": true, "duplicate": true })).into_response();
             }
-            let rooms = deliver(&state, action, &model, &entry).await;
+            let uid = uid.unwrap_or_else(|| format!("api::{model}.{model}"));
+            let rooms = deliver(&state, action, &model, &uid, &entry).await;
             count(&state, &event, "delivered");
             Json(json!({ "success": true, "event": format!("{model}:{}", action.name()), "rooms": rooms })).into_response()
         }
     }
 }
 
-/// Emits `<model>:<action>` to the role room of every role that may receive it, each with its
+/// Emits `<model>:<action>` to the room of every role (and API token) that may receive it, or
+/// else, when the role may read the type, to its followers of this document; each role with its
 /// own fields. Returns the rooms it went to.
 async fn deliver(
     state: &WebhookState,
     action: content::Action,
     model: &str,
+    uid: &str,
     entry: &serde_json::Map<String, serde_json::Value>,
 ) -> Vec<String> {
     let config = &state.shared.config.strapi;
     let event = format!("{model}:{}", action.name());
+    let followed = entry
+        .get("documentId")
+        .and_then(|d| d.as_str())
+        .and_then(|id| Entity::from_room(&format!("{uid}:{id}")));
     let mut rooms = Vec::new();
     // The matrix is a run-time setting: read it as it is now.
-    let live = state.shared.live.load();
-    for (role, content_types) in &live.permissions {
-        let permissions = content_types
-            .get(model)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        if !content::may_receive(config.delivery, permissions, action) {
+    let matrix = super::effective_matrix(&state.shared);
+    for role in matrix.keys() {
+        let permissions = entities::permissions_of(&matrix, role, model);
+        let room = if content::may_receive(config.delivery, &permissions, action) {
+            room_of_role(role)
+        } else if let Some(entity) = &followed
+            && permissions.contains(&&Permission::Find)
+        {
+            entity.role_room(role)
+        } else {
             continue;
-        }
+        };
         let visible = content::visible_fields(entry, config.fields.get(model), role);
         let payload = content::payload(config.payload, action, visible);
         let args = Args(vec![match rmpv::ext::to_value(&payload) {
@@ -241,7 +254,6 @@ async fn deliver(
                 continue;
             }
         }]);
-        let room = format!("{ROLE_ROOM_PREFIX}{role}");
         for ns in &config.namespaces {
             if let Err(e) = broadcast(&state.io, ns, vec![room.clone()], None, &event, &args).await
             {
