@@ -64,6 +64,7 @@ pub mod kv;
 pub mod log;
 mod outcome;
 mod socket;
+pub mod strapi;
 
 pub use args::{ArgError, Args, Event};
 pub use bindings::iohost::handler::types::Payload;

@@ -12,16 +12,21 @@
 //! handshake `auth.name` (`userId` = `guest:<name>`). Counts live in KV, so they survive
 //! handler reloads.
 //!
+//! With `update_strapi = true` a Strapi user's `isOnline` and `lastSeen` follow too (the usage
+//! guide's `PUT /api/users/:id`), through the `strapi` import: the operator must grant it
+//! (`[handlers.strapi] allow = ["presence"]`) and the user type must have those two fields.
+//!
 //! Sidecar `presence.toml`:
 //! ```toml
 //! [config]
 //! room_prefix = "chat-room-"
+//! update_strapi = false
 //! ```
 
 use std::collections::BTreeMap;
 
 use iohost_guest::{
-    Config, Connect, Event, Handler, Outcome, Registration, Socket, config, emit, kv,
+    Config, Connect, Event, Handler, Outcome, Registration, Socket, config, emit, kv, log, strapi,
 };
 use serde_json::{Value, json};
 
@@ -105,6 +110,22 @@ fn online_people(namespace: &str) -> Vec<Value> {
     list
 }
 
+/// Sets a Strapi user's `isOnline` and `lastSeen` (sent after the call; not waited for).
+fn update_strapi(socket: &Socket, online: bool) {
+    let Some(user) = socket.user() else { return };
+    if !config().get_or("update_strapi", false) {
+        return;
+    }
+    let now = std::time::UNIX_EPOCH + std::time::Duration::from_millis(iohost_guest::now_ms());
+    let body = json!({
+        "isOnline": online,
+        "lastSeen": humantime::format_rfc3339_millis(now).to_string(),
+    });
+    if let Err(e) = strapi::send_json("PUT", &format!("/api/users/{}", user.id), &body) {
+        log::warn(&format!("cannot update user {} in Strapi: {e}", user.id));
+    }
+}
+
 impl Handler for Presence {
     fn init(_config: &Config) -> Result<Registration, String> {
         Ok(Registration::events([
@@ -122,6 +143,7 @@ impl Handler for Presence {
         let _ = kv::set(&format!("name:{id}"), &name, None);
         if let Ok(1) = kv::incr(&online_key(socket), 1, None) {
             socket.broadcast("friend:online", &json!({ "userId": id, "username": name }));
+            update_strapi(socket, true);
         }
         Connect::Accept
     }
@@ -142,6 +164,7 @@ impl Handler for Presence {
                 "friend:offline",
                 &json!({ "userId": id, "username": name }),
             );
+            update_strapi(socket, false);
         }
     }
 

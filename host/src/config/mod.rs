@@ -223,6 +223,34 @@ pub struct HandlersConfig {
     pub max_file_bytes: u64,
     /// Defaults for every handler; a sidecar's `[limits]` overrides them for its handler.
     pub limits: HandlerLimits,
+    /// Which handlers may call Strapi's REST API.
+    pub strapi: HandlerStrapiConfig,
+}
+
+/// `[handlers.strapi]`: the grant to call Strapi (the `strapi` import). An operator's decision,
+/// so it lives here and not in a handler's sidecar, which ships with the handler.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HandlerStrapiConfig {
+    /// Handler names granted access; empty: none.
+    pub allow: Vec<String>,
+    /// Longest wait for one Strapi request.
+    pub timeout_ms: u64,
+    /// Largest answer handed to a handler.
+    pub max_response_bytes: usize,
+    /// `send`s (fire and forget) in flight at most, over all handlers; more are refused.
+    pub max_pending_sends: usize,
+}
+
+impl Default for HandlerStrapiConfig {
+    fn default() -> Self {
+        Self {
+            allow: Vec::new(),
+            timeout_ms: 3_000,
+            max_response_bytes: 1024 * 1024,
+            max_pending_sends: 256,
+        }
+    }
 }
 
 impl Default for HandlersConfig {
@@ -235,6 +263,7 @@ impl Default for HandlersConfig {
             debounce_ms: 150,
             max_file_bytes: 100 * 1024 * 1024,
             limits: HandlerLimits::default(),
+            strapi: HandlerStrapiConfig::default(),
         }
     }
 }

@@ -15,7 +15,7 @@ use super::bindings::iohost::handler::types::{
 };
 use super::bindings::{Handler as Bindings, HandlerPre};
 use super::engine::Engine;
-use super::host_api::InstanceState;
+use super::host_api::{InstanceState, Links};
 use crate::config::HandlerLimits;
 use crate::store::KvStore;
 
@@ -50,7 +50,7 @@ pub struct Handler {
     engine: Engine,
     pre: HandlerPre<InstanceState>,
     kv: Arc<dyn KvStore>,
-    io: Option<socketioxide::SocketIo>,
+    links: Links,
     idle: Mutex<Vec<Instance>>,
     permits: Semaphore,
     /// Set when a newer version replaced this one or it was unloaded: no instance goes back to
@@ -73,7 +73,7 @@ pub struct HandlerParts {
     pub engine: Engine,
     pub pre: HandlerPre<InstanceState>,
     pub kv: Arc<dyn KvStore>,
-    pub io: Option<socketioxide::SocketIo>,
+    pub links: Links,
 }
 
 impl Handler {
@@ -100,7 +100,7 @@ impl Handler {
             engine: parts.engine,
             pre: parts.pre,
             kv: parts.kv,
-            io: parts.io,
+            links: parts.links,
             idle: Mutex::new(Vec::new()),
             permits: Semaphore::new(parts.limits.max_instances),
             retired: AtomicBool::new(false),
@@ -194,6 +194,7 @@ impl Handler {
             Some(instance) => instance,
             None => self.instantiate().await?.0,
         };
+        instance.store.data_mut().waited = Duration::ZERO;
         instance
             .store
             .set_epoch_deadline(Engine::ticks(self.call_timeout()));
@@ -212,10 +213,20 @@ impl Handler {
             (self.limits.memory_mb * 1024 * 1024) as usize,
             self.kv.clone(),
             self.config.clone(),
-            self.io.clone(),
+            self.links.clone(),
         );
         let mut store = Store::new(&self.engine.wasmtime, state);
         store.limiter(|state| &mut state.limits);
+        // Time spent waiting for Strapi (the `strapi` import) is not the guest's: the deadline
+        // moves by as much. Otherwise reaching it stops the call.
+        store.epoch_deadline_callback(|mut ctx| {
+            let waited = std::mem::take(&mut ctx.data_mut().waited);
+            if waited.is_zero() {
+                Err(wasmtime::Trap::Interrupt.into())
+            } else {
+                Ok(wasmtime::UpdateDeadline::Continue(Engine::ticks(waited)))
+            }
+        });
         let init_limit = Duration::from_millis(self.limits.init_timeout_ms);
         store.set_epoch_deadline(Engine::ticks(init_limit));
         let bindings = self

@@ -1,5 +1,5 @@
-//! The imports a handler may call (`sockets`, `kv`, `log`, `clock`, `config`), implemented on
-//! the per-instance state. Nothing else is granted: WASI gets an empty context (no files,
+//! The imports a handler may call (`sockets`, `kv`, `log`, `clock`, `config`, and `strapi` when
+//! granted), implemented on the per-instance state. Nothing else is granted: WASI gets an empty context (no files,
 //! network, environment or arguments).
 
 use std::sync::{Arc, OnceLock};
@@ -12,9 +12,19 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::actions::Action;
 use super::bindings::iohost::handler::types::{Payload, SocketInfo};
-use super::bindings::iohost::handler::{clock, config, kv, log, sockets, types};
+use super::bindings::iohost::handler::{clock, config, kv, log, sockets, strapi, types};
 use super::socket_info::socket_info;
+use super::strapi_gateway::{GatewayError, StrapiGateway};
 use crate::store::{KvError, KvStore};
+
+/// What handlers' imports reach outside their instance.
+#[derive(Debug, Clone, Default)]
+pub struct Links {
+    /// The Socket.IO server; none when a handler runs on its own (benchmarks, tools).
+    pub io: Option<SocketIo>,
+    /// Strapi's REST API, for granted handlers.
+    pub strapi: Option<Arc<StrapiGateway>>,
+}
 
 /// Everything a handler instance's store holds.
 pub struct InstanceState {
@@ -25,9 +35,11 @@ pub struct InstanceState {
     kv: Arc<dyn KvStore>,
     kv_prefix: String,
     config: Arc<serde_json::Map<String, serde_json::Value>>,
-    io: Option<SocketIo>,
+    links: Links,
     /// Actions requested during the current call.
     pub(super) outbox: Vec<Action>,
+    /// Time this call spent waiting for Strapi: the call's deadline moves by as much.
+    pub(super) waited: Duration,
 }
 
 impl InstanceState {
@@ -36,7 +48,7 @@ impl InstanceState {
         memory_limit: usize,
         kv: Arc<dyn KvStore>,
         config: Arc<serde_json::Map<String, serde_json::Value>>,
-        io: Option<SocketIo>,
+        links: Links,
     ) -> Self {
         Self {
             wasi: WasiCtx::builder().build(),
@@ -49,8 +61,9 @@ impl InstanceState {
             handler,
             kv,
             config,
-            io,
+            links,
             outbox: Vec::new(),
+            waited: Duration::ZERO,
         }
     }
 
@@ -141,7 +154,7 @@ impl sockets::Host for InstanceState {
     }
 
     async fn sockets_in_room(&mut self, ns: String, room: String) -> Vec<SocketInfo> {
-        let Some(ns) = self.io.as_ref().and_then(|io| io.of(&ns)) else {
+        let Some(ns) = self.links.io.as_ref().and_then(|io| io.of(&ns)) else {
             return Vec::new();
         };
         ns.within(room).sockets().iter().map(socket_info).collect()
@@ -242,5 +255,61 @@ impl clock::Host for InstanceState {
 impl config::Host for InstanceState {
     async fn get(&mut self, key: String) -> Option<String> {
         self.config.get(&key).map(|v| v.to_string())
+    }
+}
+
+fn strapi_error(e: GatewayError) -> strapi::Error {
+    match e {
+        GatewayError::NotAllowed(_) => strapi::Error::NotAllowed(e.to_string()),
+        GatewayError::BadRequest(reason) => strapi::Error::BadRequest(reason),
+        GatewayError::Unavailable(reason) => strapi::Error::Unavailable(reason),
+    }
+}
+
+impl InstanceState {
+    fn strapi_request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<String>,
+    ) -> Result<(Arc<StrapiGateway>, super::strapi_gateway::Request), strapi::Error> {
+        let Some(gateway) = self.links.strapi.clone() else {
+            return Err(strapi::Error::NotAllowed(
+                "Strapi access is not available on this server".into(),
+            ));
+        };
+        let request = gateway
+            .check(&self.handler, method, path, body)
+            .map_err(strapi_error)?;
+        Ok((gateway, request))
+    }
+}
+
+impl strapi::Host for InstanceState {
+    async fn request(
+        &mut self,
+        method: String,
+        path: String,
+        body: Option<String>,
+    ) -> Result<strapi::Response, strapi::Error> {
+        let (gateway, request) = self.strapi_request(&method, &path, body)?;
+        let started = Instant::now();
+        let answer = gateway.request(request).await;
+        self.waited += started.elapsed();
+        let answer = answer.map_err(strapi_error)?;
+        Ok(strapi::Response {
+            status: answer.status,
+            body: answer.body,
+        })
+    }
+
+    async fn send(
+        &mut self,
+        method: String,
+        path: String,
+        body: Option<String>,
+    ) -> Result<(), strapi::Error> {
+        let (gateway, request) = self.strapi_request(&method, &path, body)?;
+        gateway.send(&self.handler, request).map_err(strapi_error)
     }
 }

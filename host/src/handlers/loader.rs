@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use socketioxide::SocketIo;
 
 use super::LoadError;
 use super::bindings::HandlerPre;
 use super::engine::Engine;
 use super::handler::{Handler, HandlerParts};
+use super::host_api::Links;
 use crate::config::{HandlerLimits, HandlersConfig};
 use crate::store::KvStore;
 
@@ -119,7 +119,7 @@ pub async fn load(
     engine: &Engine,
     settings: &HandlersConfig,
     kv: Arc<dyn KvStore>,
-    io: Option<SocketIo>,
+    links: Links,
     name: &str,
     current: Option<&Handler>,
     overrides: Option<&serde_json::Map<String, serde_json::Value>>,
@@ -206,7 +206,7 @@ pub async fn load(
         engine: engine.clone(),
         pre,
         kv,
-        io,
+        links,
     })
     .await?;
     Ok(Outcome::Loaded(Box::new(handler)))

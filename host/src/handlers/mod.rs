@@ -15,6 +15,7 @@ mod loader;
 mod payload;
 pub mod scaffold;
 mod socket_info;
+pub mod strapi_gateway;
 mod watch;
 
 use std::collections::HashMap;
@@ -33,7 +34,9 @@ use bindings::iohost::handler::types::{ConnectResult, Event, EventResult, Payloa
 pub use actions::Action;
 pub use engine::Engine;
 pub use handler::{Handler, short};
+pub use host_api::Links;
 pub use loader::{Inspection, inspect, valid_name};
+pub use strapi_gateway::StrapiGateway;
 pub use watch::Watcher;
 
 /// A call into a handler that did not return normally. The `Display` text is what the client
@@ -88,7 +91,7 @@ pub async fn load_standalone(
     name: &str,
 ) -> Result<Arc<Handler>, LoadError> {
     let engine = Engine::new().map_err(|e| LoadError::Compile(format!("{e:#}")))?;
-    match loader::load(&engine, settings, kv, None, name, None, None).await? {
+    match loader::load(&engine, settings, kv, Links::default(), name, None, None).await? {
         loader::Outcome::Loaded(handler) => Ok(Arc::from(handler)),
         _ => Err(LoadError::Io {
             path: settings
@@ -160,6 +163,7 @@ pub struct Runtime {
     settings: HandlersConfig,
     kv: Arc<dyn KvStore>,
     io: OnceLock<SocketIo>,
+    strapi: OnceLock<Arc<StrapiGateway>>,
     chain: ArcSwap<Chain>,
     /// The last load error per handler name, cleared by a successful load.
     errors: Mutex<HashMap<String, String>>,
@@ -200,6 +204,7 @@ impl Runtime {
             settings,
             kv,
             io: OnceLock::new(),
+            strapi: OnceLock::new(),
             chain: ArcSwap::from_pointee(Chain::default()),
             errors: Mutex::new(HashMap::new()),
             loading: tokio::sync::Mutex::new(()),
@@ -230,6 +235,11 @@ impl Runtime {
 
     pub fn is_disabled(&self, name: &str) -> bool {
         self.disabled.load().contains(name)
+    }
+
+    /// Gives granted handlers Strapi's REST API (before handlers are loaded).
+    pub fn attach_strapi(&self, gateway: StrapiGateway) {
+        let _ = self.strapi.set(Arc::new(gateway));
     }
 
     /// Gives the runtime the Socket.IO server its handlers act on.
@@ -287,7 +297,10 @@ impl Runtime {
             .iter()
             .find(|h| &*h.name == name)
             .cloned();
-        let io = self.io.get().cloned();
+        let links = Links {
+            io: self.io.get().cloned(),
+            strapi: self.strapi.get().cloned(),
+        };
         let outcome = if self.is_disabled(name) {
             Ok(loader::Outcome::Gone)
         } else {
@@ -295,7 +308,7 @@ impl Runtime {
                 &self.engine,
                 &self.settings,
                 self.kv.clone(),
-                io,
+                links,
                 name,
                 current.as_deref(),
                 self.overrides.load().get(name),

@@ -1,0 +1,244 @@
+//! The `strapi` import: handlers the operator granted it (`[handlers.strapi] allow`) may call
+//! Strapi's REST API with iohost's API token. Only `/api/...` paths on `strapi.url`, four
+//! methods, bounded time, answer size and pending sends.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+
+use crate::config::{HandlerStrapiConfig, StrapiConfig};
+
+/// Why a request was not made (or not answered); maps onto the WIT `strapi.error`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GatewayError {
+    #[error(
+        "handler `{0}` may not call Strapi (grant it with [handlers.strapi] allow in iohost.toml)"
+    )]
+    NotAllowed(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+#[derive(Debug)]
+pub struct StrapiGateway {
+    base_url: String,
+    api_token: String,
+    allow: BTreeSet<String>,
+    http: reqwest::Client,
+    timeout: Duration,
+    max_response_bytes: usize,
+    /// Bounds `send`s in flight; a full gateway refuses more rather than queueing without end.
+    pending: Arc<Semaphore>,
+}
+
+/// A checked request.
+#[derive(Debug, Clone)]
+pub struct Request {
+    method: reqwest::Method,
+    url: String,
+    body: Option<String>,
+}
+
+pub struct Response {
+    pub status: u16,
+    pub body: String,
+}
+
+impl StrapiGateway {
+    pub fn new(strapi: &StrapiConfig, grants: &HandlerStrapiConfig) -> anyhow::Result<Self> {
+        let timeout = Duration::from_millis(grants.timeout_ms);
+        Ok(Self {
+            base_url: strapi.url.trim_end_matches('/').to_owned(),
+            api_token: strapi.api_token.clone(),
+            allow: grants.allow.iter().cloned().collect(),
+            http: reqwest::Client::builder().timeout(timeout).build()?,
+            timeout,
+            max_response_bytes: grants.max_response_bytes,
+            pending: Arc::new(Semaphore::new(grants.max_pending_sends)),
+        })
+    }
+
+    /// Checks that `handler` may send this request, and that it is one iohost sends.
+    pub fn check(
+        &self,
+        handler: &str,
+        method: &str,
+        path: &str,
+        body: Option<String>,
+    ) -> Result<Request, GatewayError> {
+        if !self.allow.contains(handler) {
+            return Err(GatewayError::NotAllowed(handler.to_owned()));
+        }
+        let method = match method.to_ascii_uppercase().as_str() {
+            "GET" => reqwest::Method::GET,
+            "POST" => reqwest::Method::POST,
+            "PUT" => reqwest::Method::PUT,
+            "DELETE" => reqwest::Method::DELETE,
+            other => {
+                return Err(GatewayError::BadRequest(format!(
+                    "method `{other}` is not one of GET, POST, PUT, DELETE"
+                )));
+            }
+        };
+        let path_ok = path.starts_with("/api/")
+            && !path.contains("..")
+            && !path.contains('#')
+            && !path
+                .chars()
+                .any(|c| c.is_control() || c == ' ' || c == '\\');
+        if !path_ok {
+            return Err(GatewayError::BadRequest(format!(
+                "path `{path}` must start with /api/ (no `..`, spaces or fragments)"
+            )));
+        }
+        if let Some(text) = &body
+            && serde_json::from_str::<serde_json::Value>(text).is_err()
+        {
+            return Err(GatewayError::BadRequest("body must be JSON text".into()));
+        }
+        Ok(Request {
+            method,
+            url: format!("{}{path}", self.base_url),
+            body,
+        })
+    }
+
+    /// Sends and waits for the answer.
+    pub async fn request(&self, request: Request) -> Result<Response, GatewayError> {
+        let mut builder = self.http.request(request.method, &request.url);
+        if !self.api_token.is_empty() {
+            builder = builder.bearer_auth(&self.api_token);
+        }
+        if let Some(body) = request.body {
+            builder = builder
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body);
+        }
+        let unavailable = |e: reqwest::Error| {
+            let reason = if e.is_timeout() {
+                format!(
+                    "Strapi did not answer within {} ms",
+                    self.timeout.as_millis()
+                )
+            } else {
+                format!("cannot reach Strapi: {e}")
+            };
+            GatewayError::Unavailable(reason)
+        };
+        let mut response = builder.send().await.map_err(unavailable)?;
+        let status = response.status().as_u16();
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(unavailable)? {
+            if body.len() + chunk.len() > self.max_response_bytes {
+                return Err(GatewayError::Unavailable(format!(
+                    "Strapi's answer is larger than {} bytes ([handlers.strapi] max_response_bytes)",
+                    self.max_response_bytes
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Response {
+            status,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        })
+    }
+
+    /// Sends in the background; the answer is only logged.
+    pub fn send(self: &Arc<Self>, handler: &str, request: Request) -> Result<(), GatewayError> {
+        let Ok(permit) = self.pending.clone().try_acquire_owned() else {
+            return Err(GatewayError::Unavailable(
+                "too many Strapi requests are pending ([handlers.strapi] max_pending_sends)".into(),
+            ));
+        };
+        let gateway = self.clone();
+        let handler = handler.to_owned();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let what = format!("{} {}", request.method, request.url);
+            match gateway.request(request).await {
+                Ok(r) if r.status < 400 => {
+                    tracing::debug!(handler, status = r.status, "{what}");
+                }
+                Ok(r) => tracing::warn!(handler, status = r.status, "Strapi refused {what}"),
+                Err(e) => tracing::warn!(handler, "{what} failed: {e}"),
+            }
+        });
+        Ok(())
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gateway() -> StrapiGateway {
+        let grants = HandlerStrapiConfig {
+            allow: vec!["presence".into()],
+            ..HandlerStrapiConfig::default()
+        };
+        StrapiGateway::new(&StrapiConfig::default(), &grants).expect("gateway")
+    }
+
+    #[test]
+    fn only_granted_handlers_and_api_paths() {
+        let g = gateway();
+        assert!(
+            g.check("presence", "put", "/api/users/1", Some("{}".into()))
+                .is_ok()
+        );
+        assert_eq!(
+            g.check("echo", "GET", "/api/articles", None).map(|_| ()),
+            Err(GatewayError::NotAllowed("echo".into()))
+        );
+        for path in [
+            "/admin/users",
+            "/api/../admin",
+            "api/x",
+            "/api/a b",
+            "/api/x#y",
+        ] {
+            assert!(
+                matches!(
+                    g.check("presence", "GET", path, None),
+                    Err(GatewayError::BadRequest(_))
+                ),
+                "{path}"
+            );
+        }
+        assert!(matches!(
+            g.check("presence", "PATCH", "/api/x", None),
+            Err(GatewayError::BadRequest(_))
+        ));
+        assert!(matches!(
+            g.check("presence", "POST", "/api/x", Some("{oops".into())),
+            Err(GatewayError::BadRequest(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_strapi_is_a_clear_error() {
+        let grants = HandlerStrapiConfig {
+            allow: vec!["presence".into()],
+            timeout_ms: 500,
+            ..HandlerStrapiConfig::default()
+        };
+        let strapi = StrapiConfig {
+            url: "http://127.0.0.1:9".into(),
+            ..StrapiConfig::default()
+        };
+        let g = StrapiGateway::new(&strapi, &grants).expect("gateway");
+        let request = g.check("presence", "GET", "/api/x", None).expect("valid");
+        assert!(matches!(
+            g.request(request).await,
+            Err(GatewayError::Unavailable(_))
+        ));
+    }
+}
