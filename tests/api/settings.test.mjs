@@ -25,8 +25,8 @@ describe('settings', () => {
     try {
       const body = await (await client(server)('/settings')).json();
       assert.deepEqual(body, {
-        settings: { corsOrigins: null, rooms: null, disabledHandlers: [], permissions: null, handlerConfig: {} },
-        appliesWithoutRestart: ['corsOrigins', 'rooms', 'disabledHandlers', 'permissions', 'handlerConfig'],
+        settings: { corsOrigins: null, rooms: null, disabledHandlers: [], permissions: null, handlerConfig: {}, access: null },
+        appliesWithoutRestart: ['corsOrigins', 'rooms', 'disabledHandlers', 'permissions', 'handlerConfig', 'access'],
       });
     } finally {
       await server.stop();

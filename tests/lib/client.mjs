@@ -34,10 +34,10 @@ export function collect(socket, event) {
   return got;
 }
 
-/** Resolves true once `check()` holds, or false after `ms` (polling every 50 ms). */
+/** Resolves true once `check()` (which may be async) holds, or false after `ms` (polling every 50 ms). */
 export async function until(check, ms = 3000) {
   const end = Date.now() + ms;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > end) return false;
     await new Promise((r) => setTimeout(r, 50));
   }

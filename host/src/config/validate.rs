@@ -55,6 +55,30 @@ impl Config {
         at_least("handlers.debounce_ms", h.debounce_ms, 10)?;
         at_least("handlers.max_file_bytes", h.max_file_bytes, 8)?;
         h.limits.validate("handlers.limits")?;
+        at_least("handlers.strapi.timeout_ms", h.strapi.timeout_ms, 1)?;
+        at_least(
+            "handlers.strapi.max_response_bytes",
+            h.strapi.max_response_bytes as u64,
+            1_024,
+        )?;
+        at_least(
+            "handlers.strapi.max_pending_sends",
+            h.strapi.max_pending_sends as u64,
+            1,
+        )?;
+        if let Some(name) = h
+            .strapi
+            .allow
+            .iter()
+            .find(|n| !crate::handlers::valid_name(n))
+        {
+            return Err(ConfigError::Invalid {
+                key: "handlers.strapi.allow".into(),
+                reason: format!(
+                    "`{name}` is not a handler name (lower-case letters, digits, - and _)"
+                ),
+            });
+        }
 
         for (i, key) in self.api.keys.iter().enumerate() {
             if key.len() < 32 || key.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -104,6 +128,17 @@ impl Config {
             }
         }
 
+        if self
+            .access
+            .roles
+            .iter()
+            .any(|r| r.is_empty() || r.chars().any(char::is_uppercase))
+        {
+            return Err(ConfigError::invalid(
+                "access.roles",
+                "role names are lower case (API tokens: token:<name>)",
+            ));
+        }
         let served = self.server.all_namespaces();
         for (ns, roles) in &self.access.namespaces {
             if !served.contains(ns) {
@@ -112,11 +147,7 @@ impl Config {
                     "not a served namespace (`/` or one of server.namespaces)",
                 ));
             }
-            if roles
-                .iter()
-                .chain(&self.access.roles)
-                .any(|r| r.chars().any(char::is_uppercase))
-            {
+            if roles.iter().any(|r| r.chars().any(char::is_uppercase)) {
                 return Err(ConfigError::invalid(
                     format!("access.namespaces.\"{ns}\""),
                     "role names are lower case",

@@ -47,7 +47,8 @@ async fn identify(
         .identify(&auth, query_token.as_deref())
         .await
         .and_then(|identity| {
-            crate::auth::admit(&shared.config.access, &identity, socket.ns()).map(|()| identity)
+            crate::auth::admit(&shared.live.load().access, &identity, socket.ns())
+                .map(|()| identity)
         })
         .inspect_err(|e| tracing::info!(ns = socket.ns(), "refused a connection: {e}"))?;
     if identity.user.is_some()

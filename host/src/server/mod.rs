@@ -73,6 +73,8 @@ pub struct Live {
     pub rooms: RoomPolicy,
     /// role -> content type -> permissions, for Strapi content events.
     pub permissions: crate::strapi::content::Permissions,
+    /// Who may connect where.
+    pub access: crate::config::AccessConfig,
 }
 
 impl Live {
@@ -83,6 +85,7 @@ impl Live {
             rooms: RoomPolicy::new(&effective.rooms)?,
             cors_origins: effective.server.cors_origins,
             permissions: effective.strapi.permissions,
+            access: effective.access,
             settings,
         })
     }
@@ -104,6 +107,10 @@ impl App {
             .context("the saved run-time settings do not fit this configuration")?;
         let kv = Arc::new(MemoryStore::new());
         let runtime = Runtime::new(config.handlers.clone(), kv.clone() as Arc<dyn KvStore>)?;
+        runtime.attach_strapi(crate::handlers::StrapiGateway::new(
+            &config.strapi,
+            &config.handlers.strapi,
+        )?);
         runtime.set_disabled(live.settings.disabled_handlers.clone());
         runtime.set_overrides(live.settings.handler_config.clone());
         let shared = Arc::new(Shared {

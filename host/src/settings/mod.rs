@@ -8,6 +8,7 @@
 //! | `disabledHandlers` | handler files present | at once: unloaded / loaded again |
 //! | `permissions` | `[strapi.permissions]` | at once, for the next content event |
 //! | `handlerConfig` | handlers' sidecar `[config]` | the handler reloads with it |
+//! | `access` | `[access]` | for the next connection (connected sockets stay) |
 //!
 //! Everything else in `iohost.toml` needs a restart.
 
@@ -20,7 +21,7 @@ use utoipa::ToSchema;
 
 pub use file::FileSettings;
 
-use crate::config::{Config, ConfigError, Permission, RoomsConfig};
+use crate::config::{AccessConfig, Config, ConfigError, Permission, RoomsConfig};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
@@ -40,6 +41,9 @@ pub struct Settings {
     /// e.g. `{"rate-limit": {"events_per_minute": 120}}`. The handler reloads with them.
     #[schema(value_type = Object)]
     pub handler_config: crate::handlers::ConfigOverrides,
+    /// Who may connect, and to which namespaces, as `[access]`; unset: the config file's.
+    #[schema(value_type = Option<Object>)]
+    pub access: Option<AccessConfig>,
 }
 
 /// The settings that apply without a restart; listed so the API and the page can say so.
@@ -49,6 +53,7 @@ pub const LIVE: &[&str] = &[
     "disabledHandlers",
     "permissions",
     "handlerConfig",
+    "access",
 ];
 
 impl Settings {
@@ -61,6 +66,9 @@ impl Settings {
         }
         if let Some(rooms) = &self.rooms {
             effective.rooms = rooms.clone();
+        }
+        if let Some(access) = &self.access {
+            effective.access = access.clone();
         }
         if let Some(permissions) = &self.permissions {
             effective.strapi.permissions = permissions.clone();

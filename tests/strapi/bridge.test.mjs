@@ -1,0 +1,318 @@
+// The rest of the Strapi bridge against a real Strapi 5.54, this one in refresh-token mode:
+// API-token logins and their rooms, entity subscriptions (exactly once, permission checked),
+// publish / unpublish from the content manager, handlers calling Strapi (presence keeps
+// isOnline / lastSeen), and access rules changed at run time.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+
+import { ask, closeAll, connect, until } from '../lib/client.mjs';
+import { sleep, startServer } from '../lib/server.mjs';
+import { startStrapi } from '../lib/strapi.mjs';
+
+const WEBHOOK_SECRET = 'bridge-webhook-secret-0123456789';
+const API_KEY = 'bridge-api-key-0123456789abcdef0123456789abcdef';
+let strapi;
+
+before(async () => {
+  strapi = await startStrapi({ jwtManagement: 'refresh' });
+});
+after(async () => {
+  closeAll();
+  await strapi?.stop();
+});
+
+/** Every event a socket receives, by name. */
+function record(socket) {
+  const events = [];
+  socket.onAny((name, payload) => events.push({ name, payload }));
+  return events;
+}
+
+/** An iohost wired to this Strapi (webhook included), with `extra` config appended. */
+async function bridge(extra = '', options = {}) {
+  const server = await startServer({
+    ...options,
+    config: `
+[strapi]
+url = "${strapi.url}"
+jwt_secret = "${strapi.jwtSecret}"
+api_token = "${strapi.apiToken}"
+admin_email = "${strapi.admin.email}"
+admin_password = "${strapi.admin.password}"
+identity_cache_ms = 1500
+webhook_secret = "${WEBHOOK_SECRET}"
+${extra}`,
+  });
+  const hook = await strapi.webhook(`${server.url}/strapi/webhook`, WEBHOOK_SECRET, `iohost-${server.port}`);
+  const stop = server.stop;
+  server.stop = async () => {
+    await strapi.call(`/admin/webhooks/${hook.data.id}`, { method: 'DELETE', token: strapi.adminToken });
+    await stop();
+  };
+  return server;
+}
+
+function newToken(name, type, permissions) {
+  return strapi
+    .call('/admin/api-tokens', { method: 'POST', token: strapi.adminToken, body: { name, type, lifespan: null, permissions } })
+    .then((r) => r.data);
+}
+
+function createArticle(title) {
+  return strapi
+    .call('/api/articles', { method: 'POST', token: strapi.apiToken, body: { data: { title, description: 'd', internalNotes: 'n' } } })
+    .then((r) => r.data.documentId);
+}
+
+function updateArticle(documentId, title) {
+  return strapi.call(`/api/articles/${documentId}`, { method: 'PUT', token: strapi.apiToken, body: { data: { title } } });
+}
+
+describe('API-token logins', () => {
+  it('a token lands in io-token-<name>, receives what its Strapi type allows, and is checked per namespace', async () => {
+    const dashboard = await newToken('Dashboard', 'read-only');
+    const writer = await newToken('Writer', 'custom', ['api::article.article.create']);
+    const server = await bridge(`
+[strapi.permissions.public]
+article = ["find"]
+
+[server]
+namespaces = ["/admin"]
+
+[access.namespaces]
+"/admin" = ["token:dashboard"]
+`);
+    try {
+      const dash = await connect(server.url, { auth: { strategy: 'api-token', token: dashboard.accessKey } });
+      assert.deepEqual((await ask(dash, 'get-rooms')).rooms, ['io-token-dashboard']);
+      const write = await connect(server.url, { auth: { strategy: 'api-token', token: writer.accessKey } });
+      assert.deepEqual((await ask(write, 'get-rooms')).rooms, ['io-token-writer']);
+
+      await assert.rejects(connect(server.url, { auth: { strategy: 'api-token', token: 'f'.repeat(256) } }), { message: 'Invalid token.' });
+      assert.ok((await connect(`${server.url}/admin`, { auth: { strategy: 'api-token', token: dashboard.accessKey } })).connected);
+      await assert.rejects(connect(`${server.url}/admin`, { auth: { strategy: 'api-token', token: writer.accessKey } }), {
+        message: 'Role `token:writer` may not connect to /admin',
+      });
+      const { jwt } = await strapi.register('tokenless');
+      await assert.rejects(connect(`${server.url}/admin`, { auth: { token: jwt } }), {
+        message: 'Role `authenticated` may not connect to /admin',
+      });
+
+      const atDash = record(dash);
+      const atWriter = record(write);
+      const documentId = await createArticle('For the dashboard');
+      assert.ok(await until(() => atDash.some((e) => e.name === 'article:publish'), 10000));
+      await sleep(300);
+      assert.deepEqual(atDash.map((e) => e.name).sort(), ['article:create', 'article:publish']);
+      assert.equal(atDash[0].payload.data.attributes.documentId, documentId);
+      assert.ok(!('reviewerEmail' in atDash[0].payload.data.attributes));
+      assert.deepEqual(atWriter, [], 'a custom token without find receives nothing (delivery = "find")');
+
+      // A token made after iohost read the list works at once (an unknown key re-reads it,
+      // at most once a second); a deleted one stops working within identity_cache_ms.
+      await sleep(1100);
+      const late = await newToken('Late Comer', 'read-only');
+      const lateSocket = await connect(server.url, { auth: { strategy: 'api-token', token: late.accessKey } });
+      assert.deepEqual((await ask(lateSocket, 'get-rooms')).rooms, ['io-token-late-comer']);
+      await strapi.call(`/admin/api-tokens/${late.id}`, { method: 'DELETE', token: strapi.adminToken });
+      await sleep(1600);
+      await assert.rejects(connect(server.url, { auth: { strategy: 'api-token', token: late.accessKey } }), { message: 'Invalid token.' });
+    } finally {
+      closeAll();
+      await server.stop();
+    }
+  });
+
+  it('without admin credentials a token login gets a clear connect_error', async () => {
+    const server = await startServer({ config: `[strapi]\nurl = "${strapi.url}"\njwt_secret = "${strapi.jwtSecret}"\n` });
+    try {
+      await assert.rejects(connect(server.url, { auth: { strategy: 'api-token', token: strapi.apiToken } }), {
+        message: 'API token authentication is not configured on this server (strapi.admin_email / admin_password)',
+      });
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+describe('refresh-mode JWTs', () => {
+  it('access tokens connect; refresh tokens are refused', async () => {
+    const server = await bridge();
+    try {
+      const registered = await strapi.register('refresher');
+      const s = await connect(server.url, { auth: { token: registered.jwt } });
+      assert.ok((await ask(s, 'get-rooms')).rooms.includes(`user-${registered.user.id}`));
+      const login = await strapi.call('/api/auth/local', {
+        method: 'POST',
+        body: { identifier: 'refresher', password: 'Passw0rd!' },
+      });
+      assert.ok(login.refreshToken, `refresh mode hands out refresh tokens: ${JSON.stringify(Object.keys(login))}`);
+      await assert.rejects(connect(server.url, { auth: { token: login.refreshToken } }), { message: 'Invalid token.' });
+    } finally {
+      closeAll();
+      await server.stop();
+    }
+  });
+});
+
+describe('entity subscriptions', () => {
+  it('followers get a document\'s events once, even when their role room would not, and only with read permission', async () => {
+    const server = await bridge(`
+delivery = "action"
+entity_subscriptions_max = 2
+
+[strapi.permissions.public]
+article = ["find"]
+
+[strapi.permissions.authenticated]
+article = ["find", "update"]
+`);
+    try {
+      const followed = await createArticle('Followed');
+      const other = await createArticle('Other');
+      const third = await createArticle('Third');
+      const reader = await connect(server.url);
+      const { jwt } = await strapi.register('editor');
+      const editor = await connect(server.url, { auth: { token: jwt } });
+      const uid = 'api::article.article';
+
+      const ack = await ask(reader, 'subscribe-entity', { uid, id: followed });
+      assert.deepEqual(ack, { success: true, uid, id: followed, room: `${uid}:${followed}` });
+      assert.deepEqual(await ask(reader, 'subscribe-entity', { uid, id: followed }), ack, 'again: no duplicate');
+      assert.equal((await ask(editor, 'subscribe-entity', { uid, id: followed })).success, true);
+      assert.deepEqual(await ask(reader, 'get-entity-subscriptions'), {
+        success: true,
+        subscriptions: [{ uid, id: followed, room: `${uid}:${followed}` }],
+      });
+      assert.match((await ask(reader, 'subscribe-entity', { uid: 'api::page.page', id: followed })).error, /role `public` may not read `api::page.page`/);
+      assert.match((await ask(reader, 'subscribe-entity', { uid, id: 42 })).error, /documentId/);
+      assert.equal((await ask(reader, 'subscribe-entity', { uid, id: other })).success, true);
+      assert.deepEqual(await ask(reader, 'subscribe-entity', { uid, id: third }), {
+        success: false,
+        error: 'this socket already follows 2 entities, the most allowed',
+      });
+      assert.equal((await ask(reader, 'unsubscribe-entity', { uid, id: other })).success, true);
+
+      const atReader = record(reader);
+      const atEditor = record(editor);
+      await updateArticle(followed, 'Followed, edited');
+      await updateArticle(third, 'Third, edited');
+      assert.ok(await until(() => atEditor.filter((e) => e.name === 'article:update').length === 2, 10000));
+      await sleep(500);
+      // public may only read: through its entity room, only the followed document, every action.
+      assert.deepEqual(atReader.map((e) => e.name).sort(), ['article:publish', 'article:update']);
+      assert.ok(atReader.every((e) => e.payload.data.attributes.documentId === followed));
+      // authenticated may update: its role room has every update (not publish), once each,
+      // the followed document included.
+      const editorUpdates = atEditor.filter((e) => e.name === 'article:update').map((e) => e.payload.data.attributes.documentId);
+      assert.deepEqual(editorUpdates.sort(), [followed, third].sort());
+      assert.ok(!atEditor.some((e) => e.name === 'article:publish' && e.payload.data.attributes.documentId === third));
+      assert.equal(atEditor.filter((e) => e.name === 'article:publish').length, 1, 'publish of the followed one, through the entity room');
+
+      await ask(reader, 'unsubscribe-entity', { uid, id: followed });
+      atReader.length = 0;
+      await updateArticle(followed, 'Followed, again');
+      assert.ok(await until(() => atEditor.filter((e) => e.name === 'article:update').length === 3, 10000));
+      await sleep(500);
+      assert.deepEqual(atReader, [], 'nothing after unsubscribing');
+    } finally {
+      closeAll();
+      await server.stop();
+    }
+  });
+});
+
+describe('the content manager', () => {
+  it('draft, publish and unpublish reach readers as article:create, article:publish, article:unpublish', async () => {
+    const server = await bridge(`
+[strapi.permissions.public]
+article = ["find"]
+`);
+    try {
+      const reader = await connect(server.url);
+      const at = record(reader);
+      const base = '/content-manager/collection-types/api::article.article';
+      const draft = await strapi.call(base, { method: 'POST', token: strapi.adminToken, body: { title: 'Draft first' } });
+      const documentId = draft.data.documentId;
+      assert.ok(await until(() => at.some((e) => e.name === 'article:create'), 10000));
+      await strapi.call(`${base}/${documentId}/actions/publish`, { method: 'POST', token: strapi.adminToken, body: {} });
+      assert.ok(await until(() => at.some((e) => e.name === 'article:publish'), 10000));
+      await strapi.call(`${base}/${documentId}/actions/unpublish`, { method: 'POST', token: strapi.adminToken, body: {} });
+      assert.ok(await until(() => at.some((e) => e.name === 'article:unpublish'), 10000));
+      await sleep(300);
+      const forDocument = at.filter((e) => (e.payload.data.attributes ?? e.payload.data).documentId === documentId);
+      assert.deepEqual(
+        forDocument.map((e) => e.name).filter((n) => n !== 'article:update' && n !== 'article:delete').sort(),
+        ['article:create', 'article:publish', 'article:unpublish'],
+      );
+      const unpublish = at.find((e) => e.name === 'article:unpublish');
+      assert.equal(unpublish.payload.data.attributes.title, 'Draft first');
+    } finally {
+      closeAll();
+      await server.stop();
+    }
+  });
+});
+
+describe('handlers calling Strapi', () => {
+  const user = (id) => strapi.call(`/api/users/${id}`, { token: strapi.apiToken });
+
+  it('the presence handler, granted, keeps the user\'s isOnline and lastSeen', async () => {
+    const server = await bridge(`
+[handlers.strapi]
+allow = ["presence"]
+`, { handlers: ['presence'], sidecars: { presence: '[config]\nupdate_strapi = true\n' } });
+    try {
+      const { jwt, user: ada } = await strapi.register('online-ada');
+      assert.equal((await user(ada.id)).isOnline, false);
+      const s = await connect(server.url, { auth: { token: jwt } });
+      assert.ok(await until(async () => (await user(ada.id)).isOnline === true, 5000), 'online in Strapi');
+      const before = Date.now();
+      s.close();
+      assert.ok(await until(async () => (await user(ada.id)).isOnline === false, 5000), 'offline in Strapi');
+      const lastSeen = Date.parse((await user(ada.id)).lastSeen);
+      assert.ok(Math.abs(lastSeen - before) < 5000, `lastSeen ${lastSeen} near ${before}`);
+    } finally {
+      closeAll();
+      await server.stop();
+    }
+  });
+
+  it('without the grant the handler gets a clear error and Strapi is not touched', async () => {
+    const server = await bridge('', { handlers: ['presence'], sidecars: { presence: '[config]\nupdate_strapi = true\n' } });
+    try {
+      const { jwt, user: bea } = await strapi.register('offline-bea');
+      await connect(server.url, { auth: { token: jwt } });
+      await server.waitForLog(/handler `presence` may not call Strapi \(grant it with \[handlers.strapi\] allow in iohost.toml\)/);
+      assert.equal((await user(bea.id)).isOnline, false);
+    } finally {
+      closeAll();
+      await server.stop();
+    }
+  });
+});
+
+describe('access rules at run time', () => {
+  it('a settings change applies to the next connection, without a restart', async () => {
+    const server = await bridge(`[api]\nkeys = ["${API_KEY}"]\n`);
+    const put = (body) =>
+      fetch(`${server.url}/api/v1/settings`, {
+        method: 'PUT',
+        headers: { Authorization: `Bearer ${API_KEY}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    try {
+      assert.ok((await connect(server.url)).connected);
+      assert.equal((await put({ access: { require_auth: true } })).status, 200);
+      await assert.rejects(connect(server.url), { message: 'Authentication required' });
+      const { jwt } = await strapi.register('settled');
+      assert.ok((await connect(server.url, { auth: { token: jwt } })).connected);
+      assert.equal((await put({ access: { roles: ['Admin'] } })).status, 400, 'role names are lower case');
+      assert.equal((await put({})).status, 200);
+      assert.ok((await connect(server.url)).connected, 'back to the config file\'s rules');
+    } finally {
+      closeAll();
+      await server.stop();
+    }
+  });
+});
