@@ -278,6 +278,24 @@ allow = ["presence"]
     }
   });
 
+  it('a granted handler reads Strapi\'s REST API with iohost\'s token and gets Strapi\'s answer', async () => {
+    const server = await bridge(`
+[handlers.strapi]
+allow = ["strapi-probe"]
+`, { handlers: ['strapi-probe'] });
+    try {
+      const documentId = await createArticle('Read by a handler');
+      const s = await connect(server.url);
+      const answer = await ask(s, 'strapi:get', `/api/articles/${documentId}`);
+      assert.equal(answer.status, 200);
+      assert.equal(JSON.parse(answer.body).data.title, 'Read by a handler');
+      assert.equal((await ask(s, 'strapi:get', '/api/articles/nope')).status, 404, 'Strapi\'s errors come back as they are');
+    } finally {
+      closeAll();
+      await server.stop();
+    }
+  });
+
   it('without the grant the handler gets a clear error and Strapi is not touched', async () => {
     const server = await bridge('', { handlers: ['presence'], sidecars: { presence: '[config]\nupdate_strapi = true\n' } });
     try {
