@@ -206,7 +206,13 @@ fn strapi_command(command: &StrapiCommand, config: Option<&std::path::Path>) -> 
                 verb(report.token_created)
             );
             println!(
-                "wrote strapi.url, strapi.webhook_secret and strapi.api_token to {}",
+                "Strapi admin user `{}` (role `{}`: may only read API tokens) {}",
+                setup::READER_EMAIL,
+                setup::READER_ROLE,
+                verb(report.reader_created)
+            );
+            println!(
+                "wrote strapi.url, webhook_secret, api_token, admin_email and admin_password to {}",
                 config_file.display()
             );
             println!(

@@ -181,6 +181,8 @@ describe('iohost strapi setup', () => {
     const second = await run();
     assert.match(second.stdout, /webhook `iohost` updated/);
     assert.match(second.stdout, /API token `iohost` updated/);
+    assert.match(first.stdout, /admin user `iohost-token-reader@iohost.invalid` \(role `iohost token reader`: may only read API tokens\) (created|updated)/);
+    assert.match(second.stdout, /admin user `iohost-token-reader@iohost.invalid` .* updated/);
     const written = readFileSync(configFile, 'utf8');
     assert.ok(written.startsWith('# my settings'), 'the rest of the file is kept');
     const secret = /webhook_secret = "([0-9a-f]{48})"/.exec(written)?.[1];
@@ -195,6 +197,15 @@ describe('iohost strapi setup', () => {
       await strapi.call(`/admin/webhooks/${hooks[0].id}/trigger`, { method: 'POST', token: strapi.adminToken });
       const metrics = await (await fetch(`${configured.url}/metrics`)).text();
       assert.match(metrics, /iohost_webhooks_total\{event="trigger-test",result="test"\} 1/);
+      // ... and its token reader lets clients connect with an API token.
+      const kiosk = await strapi.call('/admin/api-tokens', { method: 'POST', token: strapi.adminToken, body: { name: 'Kiosk', type: 'read-only', lifespan: null } });
+      const s = await connect(configured.url, { auth: { strategy: 'api-token', token: kiosk.data.accessKey } });
+      assert.deepEqual((await ask(s, 'get-rooms')).rooms, ['io-token-kiosk']);
+      // The reader may do nothing else in Strapi.
+      const login = await strapi.call('/admin/login', { method: 'POST', body: { email: 'iohost-token-reader@iohost.invalid', password: /admin_password = "([^"]+)"/.exec(written)[1] } });
+      const res = await fetch(`${strapi.url}/admin/webhooks`, { headers: { Authorization: `Bearer ${login.data.token}` } });
+      assert.equal(res.status, 403);
+      s.close();
     } finally {
       await configured.stop();
     }

@@ -1,6 +1,7 @@
 //! `iohost strapi setup`: signs in to Strapi's admin API, creates (or updates) the webhook that
 //! points at this iohost with a fresh secret, makes sure iohost has an API token for user
-//! lookups, and writes `strapi.url`, `strapi.webhook_secret` and `strapi.api_token` into the
+//! lookups and an admin user that may only read API tokens (for API-token logins), and writes
+//! `strapi.url`, `webhook_secret`, `api_token`, `admin_email` and `admin_password` into the
 //! config file (other keys and comments kept). No clicking in Strapi's admin panel.
 
 use std::io::Read;
@@ -10,6 +11,10 @@ use serde_json::{Value, json};
 
 /// The name of the webhook and of the API token iohost creates in Strapi.
 pub const NAME: &str = "iohost";
+/// The admin role iohost's token reader has: Settings > API tokens, read; nothing else.
+pub const READER_ROLE: &str = "iohost token reader";
+/// The admin user iohost reads API tokens as.
+pub const READER_EMAIL: &str = "iohost-token-reader@iohost.invalid";
 const EVENTS: &[&str] = &[
     "entry.create",
     "entry.update",
@@ -47,6 +52,7 @@ pub struct Report {
     pub webhook_url: String,
     pub webhook_created: bool,
     pub token_created: bool,
+    pub reader_created: bool,
 }
 
 struct Admin {
@@ -234,16 +240,125 @@ pub async fn run(options: &Options<'_>) -> Result<Report, SetupError> {
             reason: "no access key in Strapi's answer".into(),
         })?;
 
-    write_config(options.config_file, &base, &secret, access_key)?;
+    let reader_password = format!("Io{}7", random_secret()?);
+    let reader_created = token_reader(&admin, &reader_password).await?;
+
+    write_config(
+        options.config_file,
+        &[
+            ("url", base.as_str()),
+            ("webhook_secret", &secret),
+            ("api_token", access_key),
+            ("admin_email", READER_EMAIL),
+            ("admin_password", &reader_password),
+        ],
+    )?;
     Ok(Report {
         webhook_url,
         webhook_created,
         token_created,
+        reader_created,
     })
 }
 
-/// Sets the three keys in `[strapi]`, keeping everything else in the file as it was.
-fn write_config(path: &Path, url: &str, secret: &str, api_token: &str) -> Result<(), SetupError> {
+/// Makes sure the token-reader admin user exists, with only its role and `password`. Returns
+/// whether it was created.
+async fn token_reader(admin: &Admin, password: &str) -> Result<bool, SetupError> {
+    use reqwest::Method;
+    let roles = admin
+        .call(Method::GET, "/admin/roles", None, "listing admin roles")
+        .await?;
+    let existing = roles["data"]
+        .as_array()
+        .and_then(|all| all.iter().find(|r| r["name"] == READER_ROLE))
+        .and_then(|r| id_of(&r["id"]));
+    let role = match existing {
+        Some(id) => id,
+        None => {
+            let body = json!({ "name": READER_ROLE, "description": "iohost reads API tokens to let clients connect with them; nothing else" });
+            let created = admin
+                .call(
+                    Method::POST,
+                    "/admin/roles",
+                    Some(body),
+                    "creating the admin role",
+                )
+                .await?;
+            id_of(&created["data"]["id"]).ok_or_else(|| SetupError::Refused {
+                what: "the admin role".into(),
+                reason: "no id in Strapi's answer".into(),
+            })?
+        }
+    };
+    // Set on every run, so the role never holds more than this.
+    let permissions = json!({ "permissions": [
+        { "action": "admin::api-tokens.read", "subject": null, "properties": {}, "conditions": [] }
+    ] });
+    admin
+        .call(
+            Method::PUT,
+            &format!("/admin/roles/{role}/permissions"),
+            Some(permissions),
+            "setting the admin role's permissions",
+        )
+        .await?;
+    let role_id: Value = role.parse::<u64>().map_or(json!(role), |n| json!(n));
+    let users = admin
+        .call(
+            Method::GET,
+            &format!("/admin/users?filters[email][$eq]={READER_EMAIL}"),
+            None,
+            "listing admin users",
+        )
+        .await?;
+    let existing = users["data"]["results"]
+        .as_array()
+        .and_then(|all| all.first())
+        .and_then(|u| id_of(&u["id"]));
+    if let Some(id) = existing {
+        let body = json!({ "password": password, "isActive": true, "roles": [role_id] });
+        admin
+            .call(
+                Method::PUT,
+                &format!("/admin/users/{id}"),
+                Some(body),
+                "updating the token reader",
+            )
+            .await?;
+        return Ok(false);
+    }
+    let body = json!({ "firstname": "iohost", "lastname": "token reader", "email": READER_EMAIL, "roles": [role_id] });
+    let created = admin
+        .call(
+            Method::POST,
+            "/admin/users",
+            Some(body),
+            "creating the token reader",
+        )
+        .await?;
+    let registration = created["data"]["registrationToken"]
+        .as_str()
+        .ok_or_else(|| SetupError::Refused {
+            what: "the token reader".into(),
+            reason: "no registration token in Strapi's answer".into(),
+        })?;
+    let body = json!({
+        "registrationToken": registration,
+        "userInfo": { "firstname": "iohost", "lastname": "token reader", "password": password },
+    });
+    admin
+        .call(
+            Method::POST,
+            "/admin/register",
+            Some(body),
+            "activating the token reader",
+        )
+        .await?;
+    Ok(true)
+}
+
+/// Sets `keys` in `[strapi]`, keeping everything else in the file as it was.
+fn write_config(path: &Path, keys: &[(&str, &str)]) -> Result<(), SetupError> {
     let error = |reason: String| SetupError::Config {
         path: path.display().to_string(),
         reason,
@@ -261,9 +376,9 @@ fn write_config(path: &Path, url: &str, secret: &str, api_token: &str) -> Result
         .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()))
         .as_table_mut()
         .ok_or_else(|| error("`strapi` is not a table".into()))?;
-    strapi["url"] = toml_edit::value(url);
-    strapi["webhook_secret"] = toml_edit::value(secret);
-    strapi["api_token"] = toml_edit::value(api_token);
+    for (key, value) in keys {
+        strapi[*key] = toml_edit::value(*value);
+    }
     let tmp = path.with_extension("toml.tmp");
     std::fs::write(&tmp, doc.to_string())
         .and_then(|()| std::fs::rename(&tmp, path))
@@ -283,7 +398,15 @@ mod tests {
             "# mine\n[server]\nlisten = \"0.0.0.0:1338\"\n\n[strapi]\njwt_secret = \"keep\"\n",
         )
         .expect("write");
-        write_config(&path, "http://s:1337", "sec", "tok").expect("update");
+        write_config(
+            &path,
+            &[
+                ("url", "http://s:1337"),
+                ("webhook_secret", "sec"),
+                ("api_token", "tok"),
+            ],
+        )
+        .expect("update");
         let text = std::fs::read_to_string(&path).expect("read");
         assert!(text.starts_with("# mine\n"));
         let parsed: toml::Table = text.parse().expect("toml");
