@@ -63,6 +63,9 @@ enum StrapiCommand {
         /// The URL Strapi reaches iohost at. Strapi in production refuses loopback addresses.
         #[arg(long)]
         public_url: String,
+        /// Extra trusted certificates (PEM) for an https Strapi behind a private authority.
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
     },
 }
 
@@ -167,6 +170,7 @@ fn strapi_command(command: &StrapiCommand, config: Option<&std::path::Path>) -> 
         email,
         password,
         public_url,
+        ca_file,
     } = command;
     let config_file = config.map_or_else(
         || PathBuf::from(config::DEFAULT_FILE),
@@ -180,6 +184,7 @@ fn strapi_command(command: &StrapiCommand, config: Option<&std::path::Path>) -> 
         public_url,
         webhook_path: &webhook_path,
         config_file: &config_file,
+        ca_file: ca_file.as_deref(),
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -3,6 +3,12 @@
 // publish / unpublish from the content manager, handlers calling Strapi (presence keeps
 // isOnline / lastSeen), and access rules changed at run time.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { ask, closeAll, connect, until } from '../lib/client.mjs';
@@ -331,6 +337,49 @@ describe('access rules at run time', () => {
     } finally {
       closeAll();
       await server.stop();
+    }
+  });
+});
+
+/** A private certificate authority and a certificate for 127.0.0.1 signed by it (openssl). */
+function privateCa() {
+  const dir = mkdtempSync(join(tmpdir(), 'iohost-ca-'));
+  const f = (name) => join(dir, name);
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  execFileSync('openssl', ['req', '-x509', ...ec, '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '1', '-subj', '/CN=iohost test CA']);
+  execFileSync('openssl', ['req', ...ec, '-keyout', f('leaf.key'), '-out', f('leaf.csr'), '-subj', '/CN=127.0.0.1']);
+  writeFileSync(f('leaf.ext'), 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n');
+  execFileSync('openssl', ['x509', '-req', '-in', f('leaf.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f('leaf.pem'), '-days', '1', '-extfile', f('leaf.ext')]);
+  return { caFile: f('ca.pem'), key: readFileSync(f('leaf.key')), cert: readFileSync(f('leaf.pem')) };
+}
+
+describe('Strapi over https', () => {
+  it('users are looked up over TLS, trusting strapi.ca_file; an untrusted certificate is a clear refusal', async () => {
+    const ca = privateCa();
+    // TLS in front of the real Strapi, as a reverse proxy would put it.
+    const target = new URL(strapi.url);
+    const tls = createHttpsServer({ key: ca.key, cert: ca.cert }, (req, res) => {
+      const upstream = httpRequest({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (answer) => {
+        res.writeHead(answer.statusCode, answer.headers);
+        answer.pipe(res);
+      });
+      req.pipe(upstream);
+    });
+    await new Promise((r) => tls.listen(0, '127.0.0.1', r));
+    const httpsUrl = `https://127.0.0.1:${tls.address().port}`;
+    const config = (caLine) => `[strapi]\nurl = "${httpsUrl}"\n${caLine}\njwt_secret = "${strapi.jwtSecret}"\napi_token = "${strapi.apiToken}"\nlookup_timeout_ms = 3000\n`;
+    const trusting = await startServer({ config: config(`ca_file = "${ca.caFile}"`) });
+    const untrusting = await startServer({ config: config('') });
+    try {
+      const { jwt, user } = await strapi.register('tls-tess');
+      const s = await connect(trusting.url, { auth: { token: jwt } });
+      assert.ok((await ask(s, 'get-rooms')).rooms.includes(`user-${user.id}`));
+      await assert.rejects(connect(untrusting.url, { auth: { token: jwt } }), { message: 'Authentication is unavailable right now, try again' });
+      await untrusting.waitForLog(/cannot reach Strapi to look a user up: .*(certificate|Unknown|issuer)/i);
+    } finally {
+      closeAll();
+      await Promise.all([trusting.stop(), untrusting.stop()]);
+      tls.close();
     }
   });
 });

@@ -120,7 +120,7 @@ struct Loaded {
 
 #[derive(Debug, thiserror::Error)]
 enum LoadError {
-    #[error("cannot reach Strapi: {0}")]
+    #[error("cannot reach Strapi: {}", crate::strapi::http::describe(.0))]
     Unreachable(#[from] reqwest::Error),
     #[error("Strapi refused the admin login (strapi.admin_email / admin_password): {0}")]
     Login(reqwest::StatusCode),
@@ -353,7 +353,10 @@ mod tests {
 
     #[tokio::test]
     async fn without_admin_credentials_token_logins_are_refused() {
-        let tokens = ApiTokens::new(&StrapiConfig::default(), reqwest::Client::new());
+        let tokens = ApiTokens::new(
+            &StrapiConfig::default(),
+            crate::strapi::http::client(Duration::from_secs(1), None).expect("client"),
+        );
         assert!(!tokens.enabled());
         assert_eq!(
             tokens.verify("key").await,

@@ -116,9 +116,10 @@ impl Authenticator {
     pub fn new(config: &StrapiConfig) -> anyhow::Result<Self> {
         let key = (!config.jwt_secret.is_empty())
             .then(|| DecodingKey::from_secret(config.jwt_secret.as_bytes()));
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_millis(config.lookup_timeout_ms))
-            .build()?;
+        let http = crate::strapi::http::client(
+            Duration::from_millis(config.lookup_timeout_ms),
+            Some(&config.ca_file),
+        )?;
         Ok(Self {
             tokens: api_tokens::ApiTokens::new(config, http.clone()),
             key,
@@ -223,7 +224,10 @@ impl Authenticator {
                 .bearer_auth(token),
         };
         let response = request.send().await.map_err(|e| {
-            tracing::warn!("cannot reach Strapi to look a user up: {e}");
+            tracing::warn!(
+                "cannot reach Strapi to look a user up: {}",
+                crate::strapi::http::describe(&e)
+            );
             AuthError::Unavailable
         })?;
         let status = response.status();

@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 pub struct StrapiConfig {
     /// Strapi's base URL (http), for looking up users.
     pub url: String,
+    /// Extra trusted certificates (PEM) for an https Strapi behind a private authority.
+    pub ca_file: std::path::PathBuf,
     /// users-permissions' `JWT_SECRET`, to verify users' tokens. Empty: token logins are refused.
     pub jwt_secret: String,
     /// A Strapi API token (full access, or custom with users-permissions `user.findOne`) to look
@@ -48,6 +50,7 @@ impl Default for StrapiConfig {
     fn default() -> Self {
         Self {
             url: "http://127.0.0.1:1337".to_owned(),
+            ca_file: std::path::PathBuf::new(),
             jwt_secret: String::new(),
             api_token: String::new(),
             admin_email: String::new(),
@@ -72,6 +75,7 @@ impl std::fmt::Debug for StrapiConfig {
         let hidden = |s: &str| if s.is_empty() { "" } else { "[hidden]" };
         f.debug_struct("StrapiConfig")
             .field("url", &self.url)
+            .field("ca_file", &self.ca_file)
             .field("jwt_secret", &hidden(&self.jwt_secret))
             .field("api_token", &hidden(&self.api_token))
             .field("admin_email", &self.admin_email)

@@ -106,10 +106,11 @@ impl Config {
                 "must start with `/` and not be under /socket.io, /api/, /admin or the probes",
             ));
         }
-        if !st.url.starts_with("http://") || st.url.parse::<http::Uri>().is_err() {
+        let scheme_ok = st.url.starts_with("http://") || st.url.starts_with("https://");
+        if !scheme_ok || st.url.parse::<http::Uri>().is_err() {
             return Err(ConfigError::invalid(
                 "strapi.url",
-                "must be an http:// URL such as http://127.0.0.1:1337 (https is not supported yet)",
+                "must be an http:// or https:// URL such as http://127.0.0.1:1337",
             ));
         }
         at_least("strapi.lookup_timeout_ms", st.lookup_timeout_ms, 1)?;

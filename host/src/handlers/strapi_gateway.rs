@@ -55,7 +55,7 @@ impl StrapiGateway {
             base_url: strapi.url.trim_end_matches('/').to_owned(),
             api_token: strapi.api_token.clone(),
             allow: grants.allow.iter().cloned().collect(),
-            http: reqwest::Client::builder().timeout(timeout).build()?,
+            http: crate::strapi::http::client(timeout, Some(&strapi.ca_file))?,
             timeout,
             max_response_bytes: grants.max_response_bytes,
             pending: Arc::new(Semaphore::new(grants.max_pending_sends)),
@@ -125,7 +125,7 @@ impl StrapiGateway {
                     self.timeout.as_millis()
                 )
             } else {
-                format!("cannot reach Strapi: {e}")
+                format!("cannot reach Strapi: {}", crate::strapi::http::describe(&e))
             };
             GatewayError::Unavailable(reason)
         };

@@ -7,6 +7,7 @@
 
 pub mod content;
 pub mod entities;
+pub mod http;
 pub mod setup;
 mod webhook;
 

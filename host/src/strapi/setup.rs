@@ -46,6 +46,8 @@ pub struct Options<'a> {
     pub public_url: &'a str,
     pub webhook_path: &'a str,
     pub config_file: &'a Path,
+    /// Extra trusted certificates (PEM) for an https Strapi.
+    pub ca_file: Option<&'a Path>,
 }
 
 pub struct Report {
@@ -118,12 +120,12 @@ fn random_secret() -> Result<String, SetupError> {
 
 pub async fn run(options: &Options<'_>) -> Result<Report, SetupError> {
     let base = options.strapi_url.trim_end_matches('/').to_owned();
-    let http = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(15))
-        .build()
-        .map_err(|e| SetupError::Unreachable {
-            url: base.clone(),
-            reason: e.to_string(),
+    let http =
+        super::http::client(std::time::Duration::from_secs(15), options.ca_file).map_err(|e| {
+            SetupError::Unreachable {
+                url: base.clone(),
+                reason: e.to_string(),
+            }
         })?;
     let login = http
         .post(format!("{base}/admin/login"))
