@@ -143,6 +143,20 @@ describe('admin page in Chromium', () => {
     await page.click('#settings button');
     await page.waitForFunction(() => document.querySelector('#settings-result').textContent.includes('Saved and applied'));
     assert.equal((await fetch(polling, { headers: { Origin: 'http://allowed.example' } })).status, 200);
+
+    // Access rules: from now on sockets without a user are refused; then back to the file's.
+    await page.fill('#access', '{"require_auth": true}');
+    await page.click('#settings button');
+    await page.waitForFunction(() => document.querySelector('#settings-result').textContent.includes('Saved and applied'));
+    await assert.rejects(connect(server.url), { message: 'Authentication required' });
+    await page.fill('#access', '{"roles": ["Admin"]}');
+    await page.click('#settings button');
+    await page.waitForFunction(() => document.querySelector('#settings-result').textContent.includes('Refused'));
+    assert.match(await page.textContent('#settings-result'), /access\.roles/);
+    await page.fill('#access', '');
+    await page.click('#settings button');
+    await page.waitForFunction(() => document.querySelector('#settings-result').textContent.includes('Saved and applied'));
+    assert.ok((await connect(server.url)).connected);
     await page.screenshot({ path: join(artifacts, 'admin-after.png'), fullPage: true });
     assert.deepEqual(page.errors, []);
   });

@@ -185,6 +185,10 @@
     if (document.activeElement !== handlerConfig && !handlerConfig.dataset.edited) {
       handlerConfig.value = JSON.stringify(snapshot.settings.handlerConfig ?? {}, null, 1);
     }
+    const access = $('access');
+    if (document.activeElement !== access && !access.dataset.edited) {
+      access.value = snapshot.settings.access ? JSON.stringify(snapshot.settings.access, null, 1) : '';
+    }
   }
 
   async function follow() {
@@ -303,6 +307,7 @@
 
   $('cors').addEventListener('input', () => ($('cors').dataset.edited = 'yes'));
   $('handler-config').addEventListener('input', () => ($('handler-config').dataset.edited = 'yes'));
+  $('access').addEventListener('input', () => ($('access').dataset.edited = 'yes'));
   $('settings').addEventListener('submit', async (e) => {
     e.preventDefault();
     const origins = $('cors').value.split('\n').map((o) => o.trim()).filter(Boolean);
@@ -313,11 +318,19 @@
       $('settings-result').textContent = `Handler settings are not JSON: ${err.message}`;
       return;
     }
-    const settings = { ...(latest?.settings ?? {}), corsOrigins: origins.length ? origins : null, handlerConfig };
+    let access = null;
+    try {
+      if ($('access').value.trim()) access = JSON.parse($('access').value);
+    } catch (err) {
+      $('settings-result').textContent = `Access rules are not JSON: ${err.message}`;
+      return;
+    }
+    const settings = { ...(latest?.settings ?? {}), corsOrigins: origins.length ? origins : null, handlerConfig, access };
     const res = await api('/settings', { method: 'PUT', body: JSON.stringify(settings) });
     const reply = await res.json();
     delete $('cors').dataset.edited;
     delete $('handler-config').dataset.edited;
+    delete $('access').dataset.edited;
     $('settings-result').textContent = res.ok ? 'Saved and applied (no restart needed).' : `Refused: ${reply.error.message}`;
   });
 
