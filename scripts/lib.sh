@@ -54,3 +54,18 @@ ensure_schemathesis() {
 ensure_strapi() {
   npm_config_nodedir=/usr ensure_npm_packages tests/strapi/app
 }
+
+# componentize-py builds the Python example handler (examples-wasm/order-status).
+COMPONENTIZE_PY_VERSION=0.25.1
+ensure_componentize_py() {
+  if [ "$(componentize-py --version 2>/dev/null)" != "componentize-py $COMPONENTIZE_PY_VERSION" ]; then
+    python3 -m pip install --quiet --disable-pip-version-check "componentize-py==$COMPONENTIZE_PY_VERSION"
+  fi
+}
+
+# True when $1 is missing or older than any file under the other arguments (a build is due).
+stale() {
+  local out=$1
+  shift
+  [ ! -f "$out" ] || [ -n "$(find "$@" -newer "$out" -type f -not -path '*/node_modules/*' -not -path '*/__pycache__/*' -print -quit)" ]
+}

@@ -53,6 +53,9 @@ export async function startServer({ config = '', env = {}, port = 0, profile, ha
       // The tests run a debug build on a busy machine: a handler call can take far longer than
       // in release. Suites that test the time limit set their own in a sidecar.
       IOHOST_HANDLERS__LIMITS__CALL_TIMEOUT_MS: '2000',
+      // Compiled handlers are shared by every test server (keyed by content hash): the large
+      // JavaScript and Python components compile once per run, not once per test.
+      IOHOST_HANDLERS__CACHE_DIR: join(repoRoot, 'tests', '.cache', 'compiled'),
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -60,7 +63,9 @@ export async function startServer({ config = '', env = {}, port = 0, profile, ha
   let logs = '';
   const exited = new Promise((res) => proc.on('exit', (code, signal) => res({ code, signal })));
   const address = await new Promise((res, rej) => {
-    const timer = setTimeout(() => rej(new Error(`iohost did not start in 15 s:\n${logs}`)), 15000);
+    // Handlers load before iohost listens: the first server to load the JavaScript or Python
+    // example compiles it (12-18 MB; ~15 s in a debug build), later ones read the cache.
+    const timer = setTimeout(() => rej(new Error(`iohost did not start in 90 s:\n${logs}`)), 90000);
     const onData = (chunk) => {
       logs += chunk;
       const m = /listening on http:\/\/([0-9.]+:\d+)/.exec(logs);

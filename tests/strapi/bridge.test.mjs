@@ -141,6 +141,32 @@ namespaces = ["/admin"]
   });
 });
 
+describe('a Python handler with Strapi identities (order-status)', () => {
+  it('a shop connected with an API token tells one customer, and only them, about their order', async () => {
+    const shopToken = await newToken('Shop', 'custom', ['api::article.article.find']);
+    const server = await bridge('', { handlers: ['order-status'], sidecars: { 'order-status': '[config]\nsenders = ["token:shop"]\n' } });
+    try {
+      const customer = await strapi.register('customer-carl');
+      const other = await strapi.register('customer-olga');
+      const carl = await connect(server.url, { auth: { token: customer.jwt } });
+      const olga = await connect(server.url, { auth: { token: other.jwt } });
+      const atCarl = record(carl);
+      const atOlga = record(olga);
+      const shop = await connect(server.url, { auth: { strategy: 'api-token', token: shopToken.accessKey } });
+      const ack = await ask(shop, 'order:update', { orderId: 'A-1', customerId: customer.user.id, status: 'paid' });
+      assert.deepEqual(ack, { success: true, room: `user-${customer.user.id}`, message: 'Thanks! We received your payment for order A-1.' });
+      assert.ok(await until(() => atCarl.length === 1, 5000));
+      assert.deepEqual(atCarl[0], { name: 'order:status', payload: { orderId: 'A-1', status: 'paid', message: ack.message } });
+      assert.match((await ask(carl, 'order:update', { orderId: 'A-1', customerId: other.user.id, status: 'cancelled' })).error, /role `authenticated` may not send order updates/);
+      await sleep(300);
+      assert.deepEqual(atOlga, [], 'nobody else hears about it');
+    } finally {
+      closeAll();
+      await server.stop();
+    }
+  });
+});
+
 describe('refresh-mode JWTs', () => {
   it('access tokens connect; refresh tokens are refused', async () => {
     const server = await bridge();
