@@ -13,6 +13,7 @@ step "clippy";  cargo clippy --workspace --all-targets --locked -- -D warnings
 step "build";   cargo build --locked
 step "handlers (wasm32-wasip2)"; ./scripts/build-handlers.sh
 step "rust tests"; cargo test --workspace --locked
+step "python handler tests"; (cd examples-wasm/order-status && python3 -m unittest -q test_app)
 
 step "HTTP API fuzz (schemathesis, from the OpenAPI document: no 5xx)"
 ./scripts/fuzz-api.sh 50
@@ -22,4 +23,4 @@ ensure_npm_packages tests
 ensure_strapi
 ensure_demo_assets
 ensure_chromium
-cd tests && node --test --test-concurrency=2 --test-timeout=120000 protocol/ client/ handlers/ api/ strapi/ browser/
+cd tests && node --test --test-concurrency=2 --test-timeout=300000 protocol/ client/ handlers/ api/ strapi/ browser/

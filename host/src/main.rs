@@ -80,7 +80,10 @@ enum HandlersCommand {
         /// Folder to create the project in.
         #[arg(long, default_value = ".")]
         dir: PathBuf,
-        /// Path of the iohost-guest crate (default: the one this iohost was built from).
+        /// Language of the project.
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: scaffold::Lang,
+        /// Path of the iohost-guest crate, for Rust (default: the one this iohost was built from).
         #[arg(long)]
         sdk: Option<PathBuf>,
     },
@@ -141,18 +144,34 @@ fn main() -> ExitCode {
 fn handlers_command(command: &HandlersCommand) -> ExitCode {
     match command {
         HandlersCommand::Check { file } => check_handler(file),
-        HandlersCommand::New { name, dir, sdk } => {
-            let Some(sdk) = sdk.clone().or_else(scaffold::bundled_sdk) else {
-                eprintln!("error: cannot find the iohost-guest crate; pass --sdk PATH");
-                return ExitCode::FAILURE;
+        HandlersCommand::New {
+            name,
+            dir,
+            lang,
+            sdk,
+        } => {
+            let sdk = match (lang, sdk.clone().or_else(scaffold::bundled_sdk)) {
+                (_, Some(sdk)) => sdk,
+                (scaffold::Lang::Rust, None) => {
+                    eprintln!("error: cannot find the iohost-guest crate; pass --sdk PATH");
+                    return ExitCode::FAILURE;
+                }
+                (_, None) => PathBuf::new(),
             };
-            match scaffold::new_handler(name, dir, &sdk) {
+            match scaffold::new_handler(name, dir, *lang, &sdk) {
                 Ok(project) => {
                     println!("created {}", project.display());
-                    println!(
-                        "build it:  cd {} && cargo build --release --target wasm32-wasip2",
-                        project.display()
-                    );
+                    let build = match lang {
+                        scaffold::Lang::Rust => {
+                            "cargo build --release --target wasm32-wasip2".to_owned()
+                        }
+                        scaffold::Lang::Js => "npm install && npm run build".to_owned(),
+                        scaffold::Lang::Python => format!(
+                            "pip install componentize-py=={} && componentize-py -d wit -w handler componentize app -o {name}.wasm",
+                            scaffold::COMPONENTIZE_PY
+                        ),
+                    };
+                    println!("build it:  cd {} && {build}", project.display());
                     ExitCode::SUCCESS
                 }
                 Err(e) => {

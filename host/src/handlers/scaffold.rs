@@ -1,4 +1,6 @@
-//! `iohost handlers new NAME`: a handler crate that builds and loads as it is.
+//! `iohost handlers new NAME --lang rust|js|python`: a handler project that builds and loads
+//! as it is: a Rust crate on the guest SDK, a JavaScript module for componentize-js, or a
+//! Python app for componentize-py (both with a copy of the WIT world).
 
 use std::path::{Path, PathBuf};
 
@@ -17,15 +19,31 @@ pub enum ScaffoldError {
     },
 }
 
+/// The WIT world handlers are built against, as this iohost serves it.
+pub const WIT: &str = include_str!("../../../wit/handler.wit");
+
+/// The languages `iohost handlers new` writes projects in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Lang {
+    Rust,
+    Js,
+    Python,
+}
+
 /// Where this build of iohost found the guest SDK, the default for new handlers.
 pub fn bundled_sdk() -> Option<PathBuf> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../guest-sdk");
     path.canonicalize().ok()
 }
 
-/// Writes `<parent>/<name>/` with a Cargo project depending on the SDK at `sdk`. Returns the
-/// project folder.
-pub fn new_handler(name: &str, parent: &Path, sdk: &Path) -> Result<PathBuf, ScaffoldError> {
+/// Writes `<parent>/<name>/` with a project in `lang` (Rust: depending on the SDK at `sdk`).
+/// Returns the project folder.
+pub fn new_handler(
+    name: &str,
+    parent: &Path,
+    lang: Lang,
+    sdk: &Path,
+) -> Result<PathBuf, ScaffoldError> {
     if !valid_name(name) {
         return Err(ScaffoldError::BadName(name.to_owned()));
     }
@@ -43,14 +61,30 @@ pub fn new_handler(name: &str, parent: &Path, sdk: &Path) -> Result<PathBuf, Sca
                 .unwrap_or_default()
         })
         .collect();
-    let files = [
-        ("Cargo.toml", cargo_toml(name, sdk)),
-        ("src/lib.rs", lib_rs(name, &type_name)),
-        (".gitignore", "/target\n".to_owned()),
-        ("README.md", readme(name)),
-    ];
+    let files = match lang {
+        Lang::Rust => vec![
+            ("Cargo.toml".to_owned(), cargo_toml(name, sdk)),
+            ("src/lib.rs".to_owned(), lib_rs(name, &type_name)),
+            (".gitignore".to_owned(), "/target\n".to_owned()),
+            ("README.md".to_owned(), readme(name)),
+        ],
+        Lang::Js => vec![
+            ("package.json".to_owned(), js_package(name)),
+            ("build.mjs".to_owned(), js_build(name)),
+            (format!("src/{name}.js"), js_source(name)),
+            ("wit/handler.wit".to_owned(), WIT.to_owned()),
+            (".gitignore".to_owned(), "node_modules/\n*.wasm\n".to_owned()),
+            ("README.md".to_owned(), js_readme(name)),
+        ],
+        Lang::Python => vec![
+            ("app.py".to_owned(), python_app(name)),
+            ("wit/handler.wit".to_owned(), WIT.to_owned()),
+            (".gitignore".to_owned(), "__pycache__/\n*.wasm\n".to_owned()),
+            ("README.md".to_owned(), python_readme(name)),
+        ],
+    };
     for (file, text) in files {
-        let path = dir.join(file);
+        let path = dir.join(&file);
         let write = || -> std::io::Result<()> {
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent)?;
@@ -137,6 +171,150 @@ fn readme(name: &str) -> String {
     )
 }
 
+/// The componentize-js release the JavaScript example is built and tested with.
+const COMPONENTIZE_JS: &str = "0.23.0";
+/// The componentize-py release the Python example is built and tested with.
+pub const COMPONENTIZE_PY: &str = "0.25.1";
+
+fn js_package(name: &str) -> String {
+    format!(
+        r#"{{
+  "name": "iohost-handler-{name}",
+  "private": true,
+  "type": "module",
+  "scripts": {{
+    "build": "node build.mjs"
+  }},
+  "devDependencies": {{
+    "@bytecodealliance/componentize-js": "{COMPONENTIZE_JS}"
+  }}
+}}
+"#
+    )
+}
+
+fn js_build(name: &str) -> String {
+    format!(
+        r#"// Builds src/{name}.js into {name}.wasm, a component of the iohost:handler world (wit/).
+import {{ renameSync, writeFileSync }} from 'node:fs';
+
+import {{ componentize }} from '@bytecodealliance/componentize-js';
+
+const {{ component }} = await componentize({{
+  sourcePath: 'src/{name}.js',
+  witPath: 'wit',
+  worldName: 'handler',
+  // iohost links no network, files or environment: leave out what would import them.
+  disableFeatures: ['http', 'fetch-event', 'stdio', 'random', 'clocks'],
+}});
+writeFileSync('{name}.wasm.partial', component);
+renameSync('{name}.wasm.partial', '{name}.wasm');
+console.log(`built {name}.wasm (${{(component.length / 1e6).toFixed(1)}} MB)`);
+"#
+    )
+}
+
+fn js_source(name: &str) -> String {
+    format!(
+        r#"// The `{name}` handler for iohost, in JavaScript. Imports are the WIT interfaces in wit/
+// (`iohost:handler/sockets@0.1.0`, `kv`, `log`, `clock`, `config`, `strapi`); exports are
+// init, onConnect, onEvent, onDisconnect, onTick. u64 values (kv TTLs, incr) are BigInts.
+import {{ log }} from 'iohost:handler/log@0.1.0';
+
+/** Which events to receive; called once per instance with the sidecar's [config] as JSON. */
+export function init(configText) {{
+  JSON.parse(configText);
+  return {{ events: ['{name}:ping'], namespaces: [], priority: 0, onConnect: false, onDisconnect: false, tickMs: undefined }};
+}}
+
+/** `{name}:ping (anything, ack)` -> ack `{{pong: anything, from: <socket id>}}`. */
+export function onEvent(socket, event) {{
+  const [first] = JSON.parse(event.args.json);
+  log('debug', `ping from ${{socket.id}}`);
+  const ack = [{{ pong: first ?? null, from: socket.id }}];
+  // {{tag: 'pass'}} leaves the event to the next handler; {{tag: 'reject', val: reason}} refuses it.
+  return {{ tag: 'handled', val: {{ json: JSON.stringify(ack), attachments: [] }} }};
+}}
+
+export function onConnect(_socket) {{
+  return {{ tag: 'accept' }};
+}}
+export function onDisconnect(_socket, _reason) {{}}
+export function onTick() {{}}
+"#
+    )
+}
+
+fn js_readme(name: &str) -> String {
+    format!(
+        "# {name}\n\nAn iohost handler in JavaScript (componentize-js {COMPONENTIZE_JS}).\n\n```sh\n\
+         npm install\nnpm run build            # -> {name}.wasm (about 12 MB)\n\
+         cp {name}.wasm /path/to/handlers/{name}.wasm\n\
+         iohost handlers check /path/to/handlers/{name}.wasm\n```\n\n\
+         wit/handler.wit is the world this iohost serves; keep it in step when you upgrade iohost.\n"
+    )
+}
+
+fn python_app(name: &str) -> String {
+    format!(
+        r#""""The `{name}` handler for iohost, in Python (componentize-py {COMPONENTIZE_PY}).
+
+Build: componentize-py -d wit -w handler componentize app -o {name}.wasm
+"""
+
+from __future__ import annotations
+
+import json
+
+from wit_world import WitWorld as World
+from wit_world.imports import log, types
+
+
+def payload(*args):
+    """Event or ack arguments: JSON text of the argument list, no binary attachments."""
+    return types.Payload(json=json.dumps(list(args)), attachments=[])
+
+
+class WitWorld(World):
+    def init(self, config: str) -> types.Registration:
+        """Which events to receive; `config` is the sidecar's [config] as JSON."""
+        json.loads(config)
+        return types.Registration(
+            events=["{name}:ping"], namespaces=[], priority=0,
+            on_connect=False, on_disconnect=False, tick_ms=None,
+        )
+
+    def on_event(self, socket: types.SocketInfo, event: types.Event) -> types.EventResult:
+        """`{name}:ping (anything, ack)` -> ack `{{pong: anything, from: <socket id>}}`."""
+        args = json.loads(event.args.json)
+        log.log(log.Level.DEBUG, f"ping from {{socket.id}}")
+        # types.EventResult_Pass() leaves the event to the next handler;
+        # types.EventResult_Reject(reason) refuses it.
+        return types.EventResult_Handled(payload({{"pong": args[0] if args else None, "from": socket.id}}))
+
+    def on_connect(self, socket: types.SocketInfo) -> types.ConnectResult:
+        return types.ConnectResult_Accept()
+
+    def on_disconnect(self, socket: types.SocketInfo, reason: str) -> None:
+        pass
+
+    def on_tick(self) -> None:
+        pass
+"#
+    )
+}
+
+fn python_readme(name: &str) -> String {
+    format!(
+        "# {name}\n\nAn iohost handler in Python (componentize-py {COMPONENTIZE_PY}).\n\n```sh\n\
+         pip install componentize-py=={COMPONENTIZE_PY}\n\
+         componentize-py -d wit -w handler componentize app -o {name}.wasm   # about 18 MB\n\
+         cp {name}.wasm /path/to/handlers/{name}.wasm\n\
+         iohost handlers check /path/to/handlers/{name}.wasm\n```\n\n\
+         wit/handler.wit is the world this iohost serves; keep it in step when you upgrade iohost.\n"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,18 +322,19 @@ mod tests {
     #[test]
     fn writes_a_project_and_refuses_to_overwrite() {
         let tmp = tempfile::tempdir().expect("tmp");
-        let dir = new_handler("audit-log", tmp.path(), Path::new("/sdk")).expect("scaffold");
+        let dir = new_handler("audit-log", tmp.path(), Lang::Rust, Path::new("/sdk"))
+            .expect("scaffold");
         let lib = std::fs::read_to_string(dir.join("src/lib.rs")).expect("lib.rs");
         assert!(lib.contains("struct AuditLog;"));
         assert!(lib.contains("audit_log.wasm"));
         let cargo = std::fs::read_to_string(dir.join("Cargo.toml")).expect("Cargo.toml");
         assert!(cargo.contains(r#"iohost-guest = { path = "/sdk" }"#));
         assert!(matches!(
-            new_handler("audit-log", tmp.path(), Path::new("/sdk")),
+            new_handler("audit-log", tmp.path(), Lang::Js, Path::new("/sdk")),
             Err(ScaffoldError::Exists(_))
         ));
         assert!(matches!(
-            new_handler("Bad Name", tmp.path(), Path::new("/sdk")),
+            new_handler("Bad Name", tmp.path(), Lang::Python, Path::new("/sdk")),
             Err(ScaffoldError::BadName(_))
         ));
     }
