@@ -34,7 +34,7 @@ ensure_chromium() {
 
 # The handlers the demo runs, copied into ./handlers (by rename, so a running iohost never
 # sees half a file).
-DEMO_HANDLERS=(rate-limit presence chat-typing chat-messages)
+DEMO_HANDLERS=(rate-limit moderation presence chat-typing chat-messages)
 install_demo_handlers() {
   for name in "${DEMO_HANDLERS[@]}"; do
     cp "target/handlers/$name.wasm" "handlers/.$name.wasm.partial"

@@ -9,7 +9,7 @@ import { chromium } from 'playwright-core';
 import { repoRoot, startServer } from '../lib/server.mjs';
 
 const artifacts = join(repoRoot, 'tests', 'artifacts');
-const demoHandlers = ['rate-limit', 'presence', 'chat-typing', 'chat-messages'];
+const demoHandlers = ['rate-limit', 'moderation', 'presence', 'chat-typing', 'chat-messages'];
 const sidecars = Object.fromEntries(
   demoHandlers.map((h) => [h, readFileSync(join(repoRoot, 'handlers', `${h}.toml`), 'utf8')]),
 );
@@ -78,6 +78,16 @@ describe('demo chat in Chromium', () => {
     }
     await alice.screenshot({ path: join(artifacts, 'demo-alice.png'), fullPage: true });
     await bob.screenshot({ path: join(artifacts, 'demo-bob.png'), fullPage: true });
+  });
+
+  it('drops a message with a banned word (the JavaScript moderation handler) and says why', async () => {
+    await alice.fill('#text', 'cheap spam here');
+    await alice.click('#send');
+    await alice.waitForFunction(() => document.body.textContent.includes('message dropped: it contains a banned word (spam)'));
+    await alice.fill('#text', 'sorry bob');
+    await alice.click('#send');
+    await bob.waitForFunction(() => document.querySelector('#messages').textContent.includes('sorry bob'));
+    assert.doesNotMatch(await bob.textContent('#messages'), /spam/);
   });
 
   it('updates the online list when someone leaves', async () => {
