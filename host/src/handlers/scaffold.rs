@@ -73,7 +73,10 @@ pub fn new_handler(
             ("build.mjs".to_owned(), js_build(name)),
             (format!("src/{name}.js"), js_source(name)),
             ("wit/handler.wit".to_owned(), WIT.to_owned()),
-            (".gitignore".to_owned(), "node_modules/\n*.wasm\n".to_owned()),
+            (
+                ".gitignore".to_owned(),
+                "node_modules/\n*.wasm\n".to_owned(),
+            ),
             ("README.md".to_owned(), js_readme(name)),
         ],
         Lang::Python => vec![
@@ -322,8 +325,8 @@ mod tests {
     #[test]
     fn writes_a_project_and_refuses_to_overwrite() {
         let tmp = tempfile::tempdir().expect("tmp");
-        let dir = new_handler("audit-log", tmp.path(), Lang::Rust, Path::new("/sdk"))
-            .expect("scaffold");
+        let dir =
+            new_handler("audit-log", tmp.path(), Lang::Rust, Path::new("/sdk")).expect("scaffold");
         let lib = std::fs::read_to_string(dir.join("src/lib.rs")).expect("lib.rs");
         assert!(lib.contains("struct AuditLog;"));
         assert!(lib.contains("audit_log.wasm"));
