@@ -46,6 +46,8 @@ api_token = "${strapi.apiToken}"
 admin_email = "${strapi.admin.email}"
 admin_password = "${strapi.admin.password}"
 identity_cache_ms = 1500
+# A busy test machine (other suites compile handlers meanwhile) can slow Strapi down.
+lookup_timeout_ms = 15000
 webhook_secret = "${WEBHOOK_SECRET}"
 ${extra}`,
   });
@@ -393,7 +395,7 @@ describe('Strapi over https', () => {
     });
     await new Promise((r) => tls.listen(0, '127.0.0.1', r));
     const httpsUrl = `https://127.0.0.1:${tls.address().port}`;
-    const config = (caLine) => `[strapi]\nurl = "${httpsUrl}"\n${caLine}\njwt_secret = "${strapi.jwtSecret}"\napi_token = "${strapi.apiToken}"\nlookup_timeout_ms = 3000\n`;
+    const config = (caLine) => `[strapi]\nurl = "${httpsUrl}"\n${caLine}\njwt_secret = "${strapi.jwtSecret}"\napi_token = "${strapi.apiToken}"\nlookup_timeout_ms = 15000\n`;
     const trusting = await startServer({ config: config(`ca_file = "${ca.caFile}"`) });
     const untrusting = await startServer({ config: config('') });
     try {

@@ -140,6 +140,8 @@ pub struct ApiTokens {
     loaded: tokio::sync::Mutex<Loaded>,
     /// A copy of the token list for readers that must not wait (content delivery).
     snapshot: std::sync::Mutex<Vec<ApiToken>>,
+    /// The admin session, reused until Strapi refuses it (a login hashes a password: slow).
+    session: std::sync::Mutex<Option<String>>,
 }
 
 #[derive(Deserialize)]
@@ -182,6 +184,7 @@ impl ApiTokens {
             ttl: Duration::from_millis(config.identity_cache_ms),
             loaded: Default::default(),
             snapshot: Default::default(),
+            session: Default::default(),
         }
     }
 
@@ -231,20 +234,25 @@ impl ApiTokens {
     }
 
     async fn load(&self) -> Result<HashMap<Key, ApiToken>, LoadError> {
-        let Some((email, password)) = &self.login else {
-            return Ok(HashMap::new());
+        let session = self.session.lock().ok().and_then(|s| s.clone());
+        let (admin, listed) = match session {
+            Some(admin) => match self.get::<Vec<Listed>>(&admin, "/admin/api-tokens").await {
+                Ok(listed) => (admin, listed),
+                Err(LoadError::Status { status, .. })
+                    if status == reqwest::StatusCode::UNAUTHORIZED =>
+                {
+                    let admin = self.log_in().await?;
+                    let listed = self.get(&admin, "/admin/api-tokens").await?;
+                    (admin, listed)
+                }
+                Err(e) => return Err(e),
+            },
+            None => {
+                let admin = self.log_in().await?;
+                let listed = self.get(&admin, "/admin/api-tokens").await?;
+                (admin, listed)
+            }
         };
-        let login = self
-            .http
-            .post(format!("{}/admin/login", self.base_url))
-            .json(&serde_json::json!({ "email": email, "password": password }))
-            .send()
-            .await?;
-        if !login.status().is_success() {
-            return Err(LoadError::Login(login.status()));
-        }
-        let admin = login.json::<Envelope<Login>>().await?.data.token;
-        let listed: Vec<Listed> = self.get(&admin, "/admin/api-tokens").await?;
         if listed.len() > MAX_TOKENS {
             tracing::warn!(
                 "Strapi has {} API tokens; iohost reads the first {MAX_TOKENS}",
@@ -283,6 +291,27 @@ impl ApiTokens {
         }
         tracing::debug!(count = tokens.len(), "read Strapi's API tokens");
         Ok(tokens)
+    }
+
+    /// Signs in as the token reader; the session is kept for the next loads.
+    async fn log_in(&self) -> Result<String, LoadError> {
+        let Some((email, password)) = &self.login else {
+            return Err(LoadError::Login(reqwest::StatusCode::UNAUTHORIZED));
+        };
+        let login = self
+            .http
+            .post(format!("{}/admin/login", self.base_url))
+            .json(&serde_json::json!({ "email": email, "password": password }))
+            .send()
+            .await?;
+        if !login.status().is_success() {
+            return Err(LoadError::Login(login.status()));
+        }
+        let admin = login.json::<Envelope<Login>>().await?.data.token;
+        if let Ok(mut session) = self.session.lock() {
+            *session = Some(admin.clone());
+        }
+        Ok(admin)
     }
 
     async fn get<T: serde::de::DeserializeOwned>(
