@@ -69,3 +69,12 @@ stale() {
   shift
   [ ! -f "$out" ] || [ -n "$(find "$@" -newer "$out" -type f -not -path '*/node_modules/*' -not -path '*/__pycache__/*' -print -quit)" ]
 }
+
+# Redis on 127.0.0.1:6379 for the cluster suites and the Redis KV tests (machines of this kind
+# run one; start it when it is not there).
+ensure_redis() {
+  if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save ''
+    for _ in $(seq 1 50); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && return; sleep 0.1; done
+  fi
+}

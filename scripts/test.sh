@@ -12,7 +12,7 @@ step "format";  cargo fmt --all -- --check
 step "clippy";  cargo clippy --workspace --all-targets --locked -- -D warnings
 step "build";   cargo build --locked
 step "handlers (wasm32-wasip2)"; ./scripts/build-handlers.sh
-step "rust tests"; cargo test --workspace --locked
+step "rust tests"; ensure_redis; cargo test --workspace --locked
 step "python handler tests"; (cd examples-wasm/order-status && python3 -m unittest -q test_app)
 
 step "HTTP API fuzz (schemathesis, from the OpenAPI document: no 5xx)"
@@ -23,4 +23,4 @@ ensure_npm_packages tests
 ensure_strapi
 ensure_demo_assets
 ensure_chromium
-cd tests && node --test --test-concurrency=2 --test-timeout=300000 protocol/ client/ handlers/ api/ strapi/ browser/
+cd tests && node --test --test-concurrency=2 --test-timeout=300000 protocol/ client/ handlers/ api/ strapi/ browser/ cluster/

@@ -9,10 +9,10 @@ mod settings;
 mod sockets;
 mod stats;
 
+use crate::cluster::Io;
 use axum::extract::{FromRequest, FromRequestParts};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
-use socketioxide::SocketIo;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
@@ -23,7 +23,7 @@ use crate::server::SharedRef;
 #[derive(Clone)]
 pub struct ApiState {
     pub shared: SharedRef,
-    pub io: SocketIo,
+    pub io: Io,
 }
 
 /// A JSON body whose errors are API errors (400 with a reason), not axum's plain text.
@@ -38,7 +38,7 @@ pub struct Params<T>(pub T);
 
 pub const PREFIX: &str = "/api/v1";
 
-pub fn router(shared: SharedRef, io: SocketIo) -> Router {
+pub fn router(shared: SharedRef, io: Io) -> Router {
     let state = ApiState { shared, io };
     let protected = Router::new()
         .route("/emit", post(emit::emit))

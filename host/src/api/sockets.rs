@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
 use super::{ApiState, Body, Params};
-use socketioxide::extract::SocketRef;
+use crate::cluster::SocketRef;
 
 use crate::model::SocketView;
 use crate::rooms::RESERVED_PREFIX;

@@ -50,6 +50,7 @@ pub struct Config {
     pub strapi: StrapiConfig,
     pub access: AccessConfig,
     pub settings: SettingsConfig,
+    pub cluster: ClusterConfig,
     pub log: LogConfig,
 }
 
@@ -332,6 +333,36 @@ impl Default for SettingsConfig {
         Self {
             file: PathBuf::from(".iohost/settings.json"),
         }
+    }
+}
+
+/// `[cluster]`: several nodes as one, on Redis.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// Redis for the cluster (`redis://host:6379`, `rediss://` for TLS is not built in); empty:
+    /// this node runs alone.
+    pub redis_url: String,
+    /// Prefix of every Redis key and channel, so several clusters can share one Redis.
+    pub prefix: String,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            redis_url: String::new(),
+            prefix: "iohost".to_owned(),
+        }
+    }
+}
+
+// The URL may carry a password.
+impl std::fmt::Debug for ClusterConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterConfig")
+            .field("redis_url", &crate::cluster::redact(&self.redis_url))
+            .field("prefix", &self.prefix)
+            .finish()
     }
 }
 

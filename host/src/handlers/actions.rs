@@ -1,10 +1,10 @@
 //! What a handler asked iohost to do during a call, carried out in order once the call returns
 //! (so no socket is touched while guest code runs).
 
+use crate::cluster::Io;
 use crate::model::Args;
 use crate::server::deliver;
 use crate::server::sockets::{broadcast, find};
-use socketioxide::SocketIo;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
@@ -44,7 +44,7 @@ pub enum Action {
 }
 
 /// Carries out `actions` in order. Actions on sockets or namespaces that are gone are skipped.
-pub async fn apply(io: &SocketIo, handler: &str, actions: Vec<Action>) {
+pub async fn apply(io: &Io, handler: &str, actions: Vec<Action>) {
     for action in actions {
         match action {
             Action::EmitToSocket {

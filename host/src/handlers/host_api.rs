@@ -5,7 +5,7 @@
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use socketioxide::SocketIo;
+use crate::cluster::Io;
 use wasmtime::component::ResourceTable;
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -21,7 +21,7 @@ use crate::store::{KvError, KvStore};
 #[derive(Debug, Clone, Default)]
 pub struct Links {
     /// The Socket.IO server; none when a handler runs on its own (benchmarks, tools).
-    pub io: Option<SocketIo>,
+    pub io: Option<Io>,
     /// Strapi's REST API, for granted handlers.
     pub strapi: Option<Arc<StrapiGateway>>,
 }

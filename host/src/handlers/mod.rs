@@ -22,9 +22,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use crate::cluster::Io;
+use crate::cluster::SocketRef;
 use arc_swap::ArcSwap;
-use socketioxide::SocketIo;
-use socketioxide::extract::SocketRef;
 
 use crate::config::HandlersConfig;
 use crate::model::Args;
@@ -162,7 +162,7 @@ pub struct Runtime {
     engine: Engine,
     settings: HandlersConfig,
     kv: Arc<dyn KvStore>,
-    io: OnceLock<SocketIo>,
+    io: OnceLock<Io>,
     strapi: OnceLock<Arc<StrapiGateway>>,
     chain: ArcSwap<Chain>,
     /// The last load error per handler name, cleared by a successful load.
@@ -243,7 +243,7 @@ impl Runtime {
     }
 
     /// Gives the runtime the Socket.IO server its handlers act on.
-    pub fn attach(&self, io: SocketIo) {
+    pub fn attach(&self, io: Io) {
         let _ = self.io.set(io);
     }
 

@@ -1,6 +1,6 @@
 //! What a handler is told about a socket (the WIT `socket-info`).
 
-use socketioxide::extract::SocketRef;
+use crate::cluster::SocketRef;
 
 use super::bindings::iohost::handler::types::{SocketInfo, User};
 use crate::server::sockets::socket_view;

@@ -36,6 +36,10 @@ pub const HANDLER_CALL_SECONDS: &str = "iohost_handler_call_seconds";
 pub const HANDLER_FAULTS: &str = "iohost_handler_faults_total";
 /// Handler loads, by `handler` and `result`: `loaded`, `failed`, `unloaded` (counter).
 pub const HANDLER_LOADS: &str = "iohost_handler_loads_total";
+/// 1 while this node reaches the cluster's Redis (or runs alone), 0 while it does not (gauge).
+pub const CLUSTER_UP: &str = "iohost_cluster_up";
+/// Messages for other nodes not published: Redis down or too slow (counter).
+pub const CLUSTER_DROPPED: &str = "iohost_cluster_messages_dropped_total";
 
 /// Buckets for handler calls: from 1 µs (a warm no-op) to the default 100 ms limit and beyond.
 const CALL_BUCKETS: &[f64] = &[

@@ -5,8 +5,8 @@
 use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::cluster::Io;
 use serde_json::{Value, json};
-use socketioxide::SocketIo;
 use socketioxide_core::Sid;
 
 use super::SharedRef;
@@ -28,7 +28,7 @@ pub const EVENTS: &[&str] = &[
 ];
 
 /// Runs the built-in event `reply.event()` names, or answers that nothing handles it.
-pub fn run(shared: &SharedRef, io: &SocketIo, reply: Reply, args: &Args) {
+pub fn run(shared: &SharedRef, io: &Io, reply: Reply, args: &Args) {
     let arg = args.first_json();
     match reply.event() {
         "join-room" => join_room(shared, reply, &arg),
@@ -88,7 +88,7 @@ fn get_rooms(reply: Reply) {
 
 /// `private-message ({to, message}, ack)` -> `{success: true}`; the socket `to` (same namespace)
 /// gets `private-message {from, fromUser, message, timestamp}`.
-fn private_message(shared: &SharedRef, io: &SocketIo, reply: Reply, arg: &Value) {
+fn private_message(shared: &SharedRef, io: &Io, reply: Reply, arg: &Value) {
     let settings = &shared.config.private_messages;
     if !settings.enabled {
         return reply
@@ -179,7 +179,7 @@ fn get_entity_subscriptions(reply: Reply) {
 }
 
 /// The documents a socket follows.
-fn entity_rooms(socket: &socketioxide::extract::SocketRef) -> Vec<Entity> {
+fn entity_rooms(socket: &crate::cluster::SocketRef) -> Vec<Entity> {
     socket
         .rooms()
         .iter()

@@ -3,8 +3,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use socketioxide::SocketIo;
-use socketioxide::extract::{SocketRef, State, TryData};
+use crate::cluster::Io;
+use crate::cluster::SocketRef;
+use socketioxide::extract::{State, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::socket::DisconnectReason;
 
@@ -15,19 +16,23 @@ use crate::handlers::Action;
 use crate::model::{Handshake, Identity};
 use crate::rooms::USER_ROOM_PREFIX;
 
-pub fn register_namespaces(io: &SocketIo, config: &Config) {
+pub async fn register_namespaces(io: &Io, config: &Config) -> anyhow::Result<()> {
     for ns in config.server.all_namespaces() {
         // Middlewares run outermost first: identify, ask the handlers, take a connection slot
         // (a refused socket never holds one), then get the socket ready.
+        // With a cluster adapter the namespace subscribes to its channels here.
         io.ns(
-            ns,
+            ns.clone(),
             on_connect
                 .with(prepare)
                 .with(take_slot)
                 .with(ask_handlers)
                 .with(identify),
-        );
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open namespace {ns} on the cluster: {e}"))?;
     }
+    Ok(())
 }
 
 /// Decides who the socket is (see [`crate::auth`]); a refusal is the client's `connect_error`.

@@ -1,6 +1,6 @@
 //! Every client event enters here: first the handler chain, then the built-in events.
 
-use socketioxide::SocketIo;
+use crate::cluster::Io;
 use socketioxide::extract::{Data, State};
 
 use super::reply::Reply;
@@ -11,7 +11,7 @@ use crate::model::Args;
 
 pub async fn on_event(
     State(shared): State<SharedRef>,
-    io: SocketIo,
+    io: Io,
     reply: Reply,
     Data(args): Data<Args>,
 ) {

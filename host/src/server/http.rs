@@ -35,11 +35,23 @@ async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
-/// Ready for new clients: 503 once shutdown has begun.
+/// Ready for new clients: 503 once shutdown has begun. `cluster` says whether this node reaches
+/// the others: `degraded` while Redis is unreachable. That stays a 200 on purpose: every node
+/// shares the Redis, so a 503 would make a load balancer drop all of them at once, while each
+/// still serves its own clients.
 async fn readyz(State(shared): State<SharedRef>) -> Response {
     if shared.is_ready() {
-        Json(json!({ "status": "ready", "connections": shared.connections.current() }))
-            .into_response()
+        let cluster = match (&shared.backplane, shared.backplane.is_up()) {
+            (crate::cluster::Backplane::Local, _) => "off",
+            (_, true) => "ok",
+            (_, false) => "degraded",
+        };
+        Json(json!({
+            "status": "ready",
+            "connections": shared.connections.current(),
+            "cluster": cluster,
+        }))
+        .into_response()
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,

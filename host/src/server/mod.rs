@@ -15,14 +15,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::Context;
 use arc_swap::ArcSwap;
 use axum::Router;
-use socketioxide::{ParserConfig, SocketIo, TransportType};
+use socketioxide::{ParserConfig, TransportType};
+
+use crate::cluster::{Adapter, Backplane, Cluster, Io};
 use tokio::net::TcpListener;
 
 use crate::config::{Config, Transport};
 use crate::handlers::Runtime;
 use crate::rooms::RoomPolicy;
 use crate::settings::{FileSettings, Settings, SettingsStore};
-use crate::store::{KvStore, MemoryStore};
+use crate::store::{KvStore, MemoryStore, RedisStore};
 
 pub use connect::identity_of;
 pub use limits::ConnectionLimit;
@@ -42,7 +44,10 @@ pub struct Shared {
     /// Verifies tokens and looks users up in Strapi.
     pub auth: crate::auth::Authenticator,
     pub runtime: Arc<Runtime>,
+    /// The in-memory KV store (handlers use it when this node runs alone); swept here.
     pub kv: Arc<MemoryStore>,
+    /// The link to the other nodes (or none).
+    pub backplane: Backplane,
     /// Client events per second, for `/api/v1/stats` and `/metrics`.
     pub rate: crate::metrics::EventRate,
     /// Strapi webhook counts.
@@ -94,7 +99,7 @@ impl Live {
 /// A built server, not yet listening.
 pub struct App {
     pub router: Router,
-    pub io: SocketIo,
+    pub io: Io,
     pub shared: SharedRef,
 }
 
@@ -105,8 +110,16 @@ impl App {
         let settings = store.load().await?;
         let live = Live::new(&config, settings)
             .context("the saved run-time settings do not fit this configuration")?;
-        let kv = Arc::new(MemoryStore::new());
-        let runtime = Runtime::new(config.handlers.clone(), kv.clone() as Arc<dyn KvStore>)?;
+        let cluster = Cluster::connect(&config.cluster).await?;
+        // One node: handler state in memory. A cluster: in Redis, shared by every node.
+        let memory = Arc::new(MemoryStore::new());
+        let kv: Arc<dyn KvStore> = match &cluster.backplane {
+            Backplane::Local => memory.clone(),
+            Backplane::Redis(redis) => {
+                Arc::new(RedisStore::new(redis.clone(), &config.cluster.prefix))
+            }
+        };
+        let runtime = Runtime::new(config.handlers.clone(), kv)?;
         runtime.attach_strapi(crate::handlers::StrapiGateway::new(
             &config.strapi,
             &config.handlers.strapi,
@@ -118,7 +131,8 @@ impl App {
             settings: store,
             settings_lock: tokio::sync::Mutex::new(()),
             runtime,
-            kv,
+            kv: memory,
+            backplane: cluster.backplane,
             rate: crate::metrics::EventRate::new(),
             event_log: crate::metrics::EventLog::new(),
             webhooks: Default::default(),
@@ -132,7 +146,7 @@ impl App {
         let parser = ParserConfig::common()
             .max_incoming_binaries(s.max_attachments)
             .max_incoming_binary_buf_size(s.max_payload_bytes as usize);
-        let builder = SocketIo::builder()
+        let builder = socketioxide::SocketIo::builder()
             .ping_interval(s.ping_interval())
             .ping_timeout(s.ping_timeout())
             .connect_timeout(s.connect_timeout())
@@ -148,9 +162,11 @@ impl App {
             (false, true) => builder.transports([TransportType::Websocket]),
             _ => builder,
         };
-        let (io_layer, io) = builder.build_layer();
+        let (io_layer, io) = builder
+            .with_adapter::<Adapter>(cluster.adapter)
+            .build_layer();
         shared.runtime.attach(io.clone());
-        connect::register_namespaces(&io, &shared.config);
+        connect::register_namespaces(&io, &shared.config).await?;
 
         let router = http::routes(shared.clone())
             .merge(crate::api::router(shared.clone(), io.clone()))

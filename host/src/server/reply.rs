@@ -4,10 +4,11 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 
+use crate::cluster::Adapter;
+use crate::cluster::SocketRef;
 use serde::Serialize;
 use serde_json::json;
-use socketioxide::adapter::LocalAdapter;
-use socketioxide::extract::{AckSender, Event, SocketRef};
+use socketioxide::extract::{AckSender, Event};
 use socketioxide::handler::FromMessageParts;
 use socketioxide::socket::Socket;
 use socketioxide::{ParserError, SendError, SocketError};
@@ -19,16 +20,16 @@ pub const ERROR_EVENT: &str = "error";
 /// Extractor: everything needed to answer the event being handled.
 pub struct Reply {
     socket: SocketRef,
-    ack: AckSender,
+    ack: AckSender<Adapter>,
     event: String,
     wants_ack: bool,
 }
 
-impl FromMessageParts<LocalAdapter> for Reply {
+impl FromMessageParts<Adapter> for Reply {
     type Error = ParserError;
 
     fn from_message_parts(
-        s: &Arc<Socket<LocalAdapter>>,
+        s: &Arc<Socket<Adapter>>,
         v: &mut Value,
         ack_id: &Option<i64>,
     ) -> Result<Self, ParserError> {

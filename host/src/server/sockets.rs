@@ -3,9 +3,9 @@
 
 use std::net::SocketAddr;
 
+use crate::cluster::Io;
+use crate::cluster::SocketRef;
 use axum::extract::ConnectInfo;
-use socketioxide::SocketIo;
-use socketioxide::extract::SocketRef;
 use socketioxide_core::Sid;
 
 use super::connect::identity_of;
@@ -49,7 +49,7 @@ pub fn socket_view(socket: &SocketRef) -> SocketView {
 }
 
 /// The socket `id` of namespace `ns`, if connected here.
-pub fn find(io: &SocketIo, ns: &str, id: &str) -> Option<SocketRef> {
+pub fn find(io: &Io, ns: &str, id: &str) -> Option<SocketRef> {
     let sid: Sid = id.parse().ok()?;
     io.of(ns)?.get_socket(sid)
 }
@@ -64,7 +64,7 @@ pub enum EmitError {
 /// is empty), except socket `except`. Packets for clients whose queue is full are dropped
 /// (the slow-client policy); that is logged, not an error of the emit.
 pub async fn broadcast(
-    io: &SocketIo,
+    io: &Io,
     ns: &str,
     rooms: Vec<String>,
     except: Option<&str>,

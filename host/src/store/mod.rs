@@ -2,10 +2,12 @@
 //! a Redis backend for clusters changes no caller; in memory for a single node.
 
 mod memory;
+mod redis_kv;
 
 use std::time::Duration;
 
 pub use memory::MemoryStore;
+pub use redis_kv::RedisStore;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KvError {

@@ -7,6 +7,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::cluster::Io;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -14,7 +15,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::json;
-use socketioxide::SocketIo;
 use subtle::ConstantTimeEq;
 
 use super::content::{self, BodyError, Notice, WebhookBody};
@@ -49,7 +49,7 @@ const REMEMBER_AT_MOST: usize = 10_000;
 #[derive(Clone)]
 struct WebhookState {
     shared: SharedRef,
-    io: SocketIo,
+    io: Io,
     seen: std::sync::Arc<Seen>,
 }
 
@@ -85,7 +85,7 @@ impl Seen {
     }
 }
 
-pub fn router(shared: SharedRef, io: SocketIo) -> Router {
+pub fn router(shared: SharedRef, io: Io) -> Router {
     let path = shared.config.strapi.webhook_path.clone();
     let state = WebhookState {
         shared,

@@ -1,0 +1,122 @@
+//! Several iohost nodes as one, on Redis (`[cluster] redis_url`): socketioxide-redis carries
+//! room emits, broadcasts, socket queries, joins, leaves and disconnects between nodes over the
+//! [`backplane`]; handlers' KV lives in Redis ([`crate::store::RedisStore`]). Without
+//! `redis_url` the same adapter runs with a local backplane: one code path either way.
+
+pub mod backplane;
+
+use socketioxide::adapter::Emitter;
+use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
+
+pub use backplane::{Backplane, RedisBackplane};
+
+use crate::config::ClusterConfig;
+
+/// The socketioxide adapter every namespace uses.
+pub type Adapter = CustomRedisAdapter<Emitter, Backplane>;
+/// The Socket.IO server, with iohost's adapter.
+pub type Io = socketioxide::SocketIo<Adapter>;
+/// A socket connected to this node.
+pub type SocketRef = socketioxide::extract::SocketRef<Adapter>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("cluster.redis_url `{url}` is not a Redis URL: {reason}")]
+    BadUrl { url: String, reason: String },
+    #[error("cannot reach Redis at {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+}
+
+/// The link to the other nodes, and what the adapter needs to use it.
+pub struct Cluster {
+    pub backplane: Backplane,
+    pub adapter: RedisAdapterCtr<Backplane>,
+}
+
+impl Cluster {
+    /// Connects to Redis when `redis_url` is set (iohost refuses to start if it cannot: a node
+    /// that silently ran alone would split the cluster); a local backplane otherwise.
+    pub async fn connect(config: &ClusterConfig) -> Result<Self, ClusterError> {
+        let backplane = if config.redis_url.is_empty() {
+            Backplane::Local
+        } else {
+            let url = with_resp3(&config.redis_url);
+            let client = redis::Client::open(url.as_str()).map_err(|e| ClusterError::BadUrl {
+                url: redact(&config.redis_url),
+                reason: e.to_string(),
+            })?;
+            let redis =
+                RedisBackplane::connect(&client)
+                    .await
+                    .map_err(|e| ClusterError::Unreachable {
+                        url: redact(&config.redis_url),
+                        reason: e.to_string(),
+                    })?;
+            tracing::info!(
+                redis = redact(&config.redis_url),
+                prefix = config.prefix,
+                "cluster mode on"
+            );
+            Backplane::Redis(redis)
+        };
+        let adapter = RedisAdapterCtr::new_with_driver(
+            backplane.clone(),
+            RedisAdapterConfig::new().with_prefix(format!("{}-socket.io", config.prefix)),
+        );
+        Ok(Self { backplane, adapter })
+    }
+}
+
+impl Backplane {
+    /// Is this node in touch with the others (always true on its own)?
+    pub fn is_up(&self) -> bool {
+        match self {
+            Self::Local => true,
+            Self::Redis(r) => r.is_up(),
+        }
+    }
+}
+
+/// Pub/sub on a multiplexed connection needs RESP3; added when the URL does not say.
+fn with_resp3(url: &str) -> String {
+    if url.contains("protocol=") {
+        url.to_owned()
+    } else if url.contains('?') {
+        format!("{url}&protocol=resp3")
+    } else {
+        format!("{url}?protocol=resp3")
+    }
+}
+
+/// The URL without its password, for logs and errors.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***{}", &url[..scheme], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_get_resp3_and_lose_their_password_in_logs() {
+        assert_eq!(
+            with_resp3("redis://127.0.0.1:6379"),
+            "redis://127.0.0.1:6379?protocol=resp3"
+        );
+        assert_eq!(
+            with_resp3("redis://h/0?x=1"),
+            "redis://h/0?x=1&protocol=resp3"
+        );
+        assert_eq!(
+            with_resp3("redis://h?protocol=resp3"),
+            "redis://h?protocol=resp3"
+        );
+        assert_eq!(redact("redis://user:secret@h:6379"), "redis://***@h:6379");
+        assert_eq!(redact("redis://h:6379"), "redis://h:6379");
+    }
+}

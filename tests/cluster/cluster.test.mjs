@@ -1,0 +1,196 @@
+// Several iohost nodes on one real Redis behave as one: room emits, HTTP API emits and
+// handlers' emits made on one node reach sockets on the others; presence (handler KV in Redis)
+// is right across nodes; Redis going away and coming back on the same port recovers cross-node
+// delivery without restarting the nodes, and each node keeps serving its own clients meanwhile.
+// The suite runs its own redis-server (real Redis, a free port) so it can stop it.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+
+import { ask, closeAll, collect, connect, until } from '../lib/client.mjs';
+import { sleep, startServer } from '../lib/server.mjs';
+
+const KEY = 'cluster-api-key-0123456789abcdef0123456789abcdef';
+let redisPort;
+let redis;
+
+function freePort() {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => res(port));
+    });
+    s.on('error', rej);
+  });
+}
+
+async function startRedis() {
+  const proc = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  for (let i = 0; i < 100; i++) {
+    const up = await new Promise((res) => {
+      const s = createServer();
+      s.once('error', () => res(true)); // the port is taken: Redis listens
+      s.listen(redisPort, '127.0.0.1', () => s.close(() => res(false)));
+    });
+    if (up) return proc;
+    await sleep(50);
+  }
+  throw new Error('redis-server did not start');
+}
+
+async function stopRedis() {
+  redis.kill('SIGKILL');
+  await new Promise((r) => redis.once('exit', r));
+}
+
+before(async () => {
+  redisPort = await freePort();
+  redis = await startRedis();
+});
+after(async () => {
+  closeAll();
+  if (redis.exitCode === null) await stopRedis();
+});
+
+let clusters = 0;
+/** `count` nodes sharing this suite's Redis under a prefix of their own. */
+async function cluster(count, { handlers = ['chat-messages'], sidecars = {} } = {}) {
+  const prefix = `test-${process.pid}-${clusters++}`;
+  const nodes = [];
+  for (let i = 0; i < count; i++) {
+    nodes.push(
+      await startServer({
+        config: `[cluster]\nredis_url = "redis://127.0.0.1:${redisPort}"\nprefix = "${prefix}"\n[api]\nkeys = ["${KEY}"]\n`,
+        handlers,
+        sidecars,
+      }),
+    );
+  }
+  return nodes;
+}
+
+function emit(node, body) {
+  return fetch(`${node.url}/api/v1/emit`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+}
+
+async function member(node, room = 'chat-room-1', name) {
+  const s = await connect(node.url, name ? { auth: { name } } : {});
+  assert.equal((await ask(s, 'join-room', room)).success, true);
+  return s;
+}
+
+describe('a cluster of nodes on Redis', () => {
+  it('room emits, API emits and handler emits made on one node reach sockets on the others', async () => {
+    const [a, b, c] = await cluster(3);
+    try {
+      const onA = await member(a);
+      const onB = await member(b);
+      const onC = await member(c);
+      const gotA = collect(onA, 'chat:message');
+      const gotC = collect(onC, 'chat:message');
+      const newsA = collect(onA, 'news');
+      const newsB = collect(onB, 'news');
+
+      // A handler (chat-messages) on B emits to the room: members on A and C get it.
+      const sent = await ask(onB, 'chat:message', { roomId: 1, text: 'from B' });
+      assert.equal(sent.success, true, JSON.stringify(sent));
+      assert.ok(await until(() => gotA.length === 1 && gotC.length === 1, 5000), 'handler emit crossed nodes');
+      assert.equal(gotA[0].text, 'from B');
+
+      // The HTTP API of C emits to the room and to the whole namespace.
+      assert.equal((await emit(c, { event: 'news', data: { n: 1 }, rooms: ['chat-room-1'] })).status, 200);
+      assert.equal((await emit(c, { event: 'news', data: { n: 2 } })).status, 200);
+      assert.ok(await until(() => newsA.length === 2 && newsB.length === 2, 5000), 'API emits crossed nodes');
+      assert.deepEqual(newsA, [{ n: 1 }, { n: 2 }]);
+
+      // Someone who left the room on A no longer gets its emits from B.
+      await ask(onA, 'leave-room', 'chat-room-1');
+      await ask(onB, 'chat:message', { roomId: 1, text: 'again' });
+      assert.ok(await until(() => gotC.length === 2, 5000));
+      await sleep(200);
+      assert.equal(gotA.length, 1, 'the leave was seen by the other nodes');
+    } finally {
+      closeAll();
+      await Promise.all([a, b, c].map((n) => n.stop()));
+    }
+  });
+
+  it('presence is right across nodes (the handler\'s KV lives in Redis)', async () => {
+    const [a, b] = await cluster(2, { handlers: ['presence'], sidecars: { presence: '[config]\nroom_prefix = "chat-room-"\n' } });
+    try {
+      const ada = await connect(a.url, { auth: { name: 'ada' } });
+      const online = collect(ada, 'friend:online');
+      const offline = collect(ada, 'friend:offline');
+      const bob = await connect(b.url, { auth: { name: 'bob' } });
+      assert.ok(await until(() => online.some((p) => p.username === 'bob'), 5000), 'bob on B is announced to ada on A');
+      const { online: list } = await ask(ada, 'user:online');
+      assert.deepEqual(list.map((p) => p.username), ['ada', 'bob']);
+      // A second socket of bob on A: still one bob; he goes offline only when both leave.
+      const bob2 = await connect(a.url, { auth: { name: 'bob' } });
+      bob.close();
+      await sleep(300);
+      assert.deepEqual(offline, []);
+      bob2.close();
+      assert.ok(await until(() => offline.some((p) => p.username === 'bob'), 5000));
+      assert.deepEqual((await ask(ada, 'user:online')).online.map((p) => p.username), ['ada']);
+    } finally {
+      closeAll();
+      await Promise.all([a, b].map((n) => n.stop()));
+    }
+  });
+
+  it('Redis stopped mid-run: each node serves its own clients; restarted: cross-node delivery resumes', async () => {
+    const [a, b] = await cluster(2);
+    try {
+      const onA = await member(a);
+      const alsoOnA = await member(a);
+      const onB = await member(b);
+      const gotA = collect(alsoOnA, 'chat:message');
+      const news = collect(onA, 'news');
+      await ask(onB, 'chat:message', { roomId: 1, text: 'before' });
+      assert.ok(await until(() => gotA.length === 1, 5000));
+
+      await stopRedis();
+      // Local delivery goes on: an API emit on A reaches A's sockets; a handler that uses the
+      // shared KV gets an answer at once (here: it carries on without a message id).
+      const localNews = collect(alsoOnA, 'news');
+      assert.equal((await emit(a, { event: 'news', data: { n: 'local' }, rooms: ['chat-room-1'] })).status, 200);
+      assert.ok(await until(() => localNews.length === 1, 5000), 'local delivery goes on');
+      const answer = await ask(onA, 'chat:message', { roomId: 1, text: 'local while down' });
+      assert.equal(answer.success, true, JSON.stringify(answer));
+      assert.ok(await until(() => gotA.some((m) => m.text === 'local while down'), 5000));
+      assert.ok(
+        await until(async () => (await (await fetch(`${a.url}/readyz`)).json()).cluster === 'degraded', 5000),
+        '/readyz says degraded',
+      );
+      assert.equal((await fetch(`${a.url}/readyz`)).status, 200);
+      await a.waitForLog(/Redis is unreachable/, 5000);
+
+      redis = await startRedis();
+      assert.ok(
+        await until(async () => (await (await fetch(`${a.url}/readyz`)).json()).cluster === 'ok', 15000),
+        'reconnected',
+      );
+      await a.waitForLog(/Redis is reachable again/, 15000);
+      // Subscriptions came back too: an API emit on B reaches the socket on A.
+      assert.ok(
+        await until(async () => {
+          await emit(b, { event: 'news', data: { n: news.length } });
+          await sleep(200);
+          return news.length > 0;
+        }, 15000),
+        'cross-node delivery resumed',
+      );
+      assert.ok(onA.connected && onB.connected, 'no client was dropped');
+    } finally {
+      closeAll();
+      await Promise.all([a, b].map((n) => n.stop()));
+    }
+  });
+});
