@@ -56,13 +56,14 @@ after(async () => {
 
 let clusters = 0;
 /** `count` nodes sharing this suite's Redis under a prefix of their own. */
+const WEBHOOK_SECRET = 'cluster-webhook-secret-0123456789';
 async function cluster(count, { handlers = ['chat-messages'], sidecars = {} } = {}) {
   const prefix = `test-${process.pid}-${clusters++}`;
   const nodes = [];
   for (let i = 0; i < count; i++) {
     nodes.push(
       await startServer({
-        config: `[cluster]\nredis_url = "redis://127.0.0.1:${redisPort}"\nprefix = "${prefix}"\n[api]\nkeys = ["${KEY}"]\n`,
+        config: `[cluster]\nredis_url = "redis://127.0.0.1:${redisPort}"\nprefix = "${prefix}"\n[api]\nkeys = ["${KEY}"]\n[strapi]\nwebhook_secret = "${WEBHOOK_SECRET}"\n`,
         handlers,
         sidecars,
       }),
@@ -143,6 +144,55 @@ describe('a cluster of nodes on Redis', () => {
       closeAll();
       await Promise.all([a, b].map((n) => n.stop()));
     }
+  });
+
+  it('a settings change on one node applies on the others (a permission change, access rules)', async () => {
+    const [a, b] = await cluster(2);
+    const api = (node, path, method = 'GET', body) =>
+      fetch(`${node.url}/api/v1${path}`, {
+        method,
+        headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    const webhook = (node) =>
+      fetch(`${node.url}/strapi/webhook`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${WEBHOOK_SECRET}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ event: 'entry.create', model: 'article', uid: 'api::article.article', entry: { id: Math.random(), documentId: 'd1', title: 'Hi' } }),
+      });
+    try {
+      const reader = await connect(a.url);
+      const got = collect(reader, 'article:create');
+      assert.equal((await webhook(b)).status, 200);
+      await sleep(300);
+      assert.deepEqual(got, [], 'nobody may read articles yet');
+
+      assert.equal((await api(a, '/settings', 'PUT', { permissions: { public: { article: ['find'] } } })).status, 200);
+      assert.ok(
+        await until(async () => (await (await api(b, '/settings')).json()).settings.permissions?.public?.article?.[0] === 'find', 5000),
+        'B has the new matrix',
+      );
+      // B's webhook now delivers to the public role, whose socket is on A.
+      assert.equal((await webhook(b)).status, 200);
+      assert.ok(await until(() => got.length === 1, 5000));
+
+      assert.equal((await api(b, '/settings', 'PUT', { access: { require_auth: true } })).status, 200);
+      assert.ok(
+        await until(async () => connect(a.url).then(() => false, (e) => e.message === 'Authentication required'), 5000),
+        'A refuses sockets without a user',
+      );
+      await a.waitForLog(/run-time settings changed on another node: applied/);
+    } finally {
+      closeAll();
+      await Promise.all([a, b].map((n) => n.stop()));
+    }
+  });
+
+  it('a node that cannot reach Redis at start refuses to start, naming it', async () => {
+    await assert.rejects(
+      startServer({ config: `[cluster]\nredis_url = "redis://:secret@127.0.0.1:1"\n` }),
+      (e) => /cannot reach Redis at redis:\/\/\*\*\*@127.0.0.1:1/.test(e.message) && !e.message.includes('secret'),
+    );
   });
 
   it('Redis stopped mid-run: each node serves its own clients; restarted: cross-node delivery resumes', async () => {

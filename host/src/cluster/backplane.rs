@@ -159,6 +159,17 @@ impl RedisBackplane {
         }
     }
 
+    /// Messages published on `channel`, e.g. other nodes' announcements; subscribed again
+    /// after a reconnect like the adapter's channels.
+    pub async fn listen(&self, channel: &str) -> Result<mpsc::Receiver<ChanItem>, RedisError> {
+        let (tx, rx) = mpsc::channel(64);
+        if let Ok(mut subscribers) = self.subscribers.write() {
+            subscribers.insert(channel.to_owned(), tx);
+        }
+        self.conn.clone().subscribe(channel).await?;
+        Ok(rx)
+    }
+
     /// A connection for other Redis work (the KV store, settings), sharing this one.
     pub fn connection(&self) -> ConnectionManager {
         self.conn.clone()

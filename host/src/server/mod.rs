@@ -23,7 +23,7 @@ use tokio::net::TcpListener;
 use crate::config::{Config, Transport};
 use crate::handlers::Runtime;
 use crate::rooms::RoomPolicy;
-use crate::settings::{FileSettings, Settings, SettingsStore};
+use crate::settings::{FileSettings, RedisSettings, Settings, SettingsStore};
 use crate::store::{KvStore, MemoryStore, RedisStore};
 
 pub use connect::identity_of;
@@ -38,6 +38,8 @@ pub struct Shared {
     /// What run-time settings change: swapped whole when they do.
     pub live: ArcSwap<Live>,
     pub settings: Arc<dyn SettingsStore>,
+    /// This process among the cluster's nodes (random at start).
+    pub node: String,
     /// Settings changes run one at a time.
     pub settings_lock: tokio::sync::Mutex<()>,
     pub connections: ConnectionLimit,
@@ -96,6 +98,22 @@ impl Live {
     }
 }
 
+/// A random id for this process, telling its own cluster announcements from others'.
+fn node_id() -> String {
+    let mut bytes = [0u8; 8];
+    let random = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes));
+    if random.is_err() {
+        // Unique enough among the nodes of one cluster.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        return format!("{}-{nanos}", std::process::id());
+    }
+    hex::encode(bytes)
+}
+
 /// A built server, not yet listening.
 pub struct App {
     pub router: Router,
@@ -105,12 +123,20 @@ pub struct App {
 
 impl App {
     pub async fn new(config: Config) -> anyhow::Result<Self> {
-        let store: Arc<dyn SettingsStore> =
-            Arc::new(FileSettings::new(config.settings.file.clone()));
+        let cluster = Cluster::connect(&config.cluster).await?;
+        let node = node_id();
+        // One node: settings in a file. A cluster: in Redis, and a change reaches every node.
+        let store: Arc<dyn SettingsStore> = match &cluster.backplane {
+            Backplane::Local => Arc::new(FileSettings::new(config.settings.file.clone())),
+            Backplane::Redis(redis) => Arc::new(RedisSettings::new(
+                redis.clone(),
+                &config.cluster.prefix,
+                &node,
+            )),
+        };
         let settings = store.load().await?;
         let live = Live::new(&config, settings)
             .context("the saved run-time settings do not fit this configuration")?;
-        let cluster = Cluster::connect(&config.cluster).await?;
         // One node: handler state in memory. A cluster: in Redis, shared by every node.
         let memory = Arc::new(MemoryStore::new());
         let kv: Arc<dyn KvStore> = match &cluster.backplane {
@@ -129,6 +155,7 @@ impl App {
         let shared = Arc::new(Shared {
             live: ArcSwap::from_pointee(live),
             settings: store,
+            node,
             settings_lock: tokio::sync::Mutex::new(()),
             runtime,
             kv: memory,
@@ -186,6 +213,7 @@ impl App {
         let signals = shutdown::Signals::install().context("cannot listen for SIGINT/SIGTERM")?;
         let _watcher = self.start_handlers().await?;
         self.start_kv_sweeper();
+        self.follow_other_nodes_settings().await?;
         if let Some(handle) = self.shared.metrics.clone() {
             crate::metrics::spawn_upkeep(handle);
         }
@@ -221,6 +249,40 @@ impl App {
     }
 
     /// Expired KV entries nobody reads again are dropped once a minute.
+    /// In a cluster: applies the settings another node saved, when it announces them.
+    async fn follow_other_nodes_settings(&self) -> anyhow::Result<()> {
+        let Backplane::Redis(redis) = &self.shared.backplane else {
+            return Ok(());
+        };
+        let channel = RedisSettings::channel_for(&self.shared.config.cluster.prefix);
+        let mut changes = redis
+            .listen(&channel)
+            .await
+            .context("cannot follow the cluster's settings")?;
+        let shared = Arc::downgrade(&self.shared);
+        tokio::spawn(async move {
+            while let Some((_, from)) = changes.recv().await {
+                let Some(shared) = shared.upgrade() else {
+                    return;
+                };
+                if from == shared.node.as_bytes() {
+                    continue;
+                }
+                let applied = match shared.settings.load().await {
+                    Ok(settings) => shared.apply_settings(settings).await,
+                    Err(e) => Err(SettingsUpdateError::Store(e)),
+                };
+                match applied {
+                    Ok(()) => tracing::info!("run-time settings changed on another node: applied"),
+                    Err(e) => tracing::error!(
+                        "run-time settings changed on another node do not fit this one, kept the current ones: {e}"
+                    ),
+                }
+            }
+        });
+        Ok(())
+    }
+
     fn start_kv_sweeper(&self) {
         let kv = Arc::downgrade(&self.shared.kv);
         tokio::spawn(async move {
@@ -242,12 +304,23 @@ impl Shared {
     /// not validate or cannot be stored change nothing.
     pub async fn update_settings(&self, settings: Settings) -> Result<(), SettingsUpdateError> {
         let _one_at_a_time = self.settings_lock.lock().await;
-        let live =
-            Live::new(&self.config, settings.clone()).map_err(SettingsUpdateError::Invalid)?;
+        Live::new(&self.config, settings.clone()).map_err(SettingsUpdateError::Invalid)?;
         self.settings
             .save(&settings)
             .await
             .map_err(SettingsUpdateError::Store)?;
+        self.use_settings(settings).await
+    }
+
+    /// Applies settings saved elsewhere (another node) without saving them again.
+    pub async fn apply_settings(&self, settings: Settings) -> Result<(), SettingsUpdateError> {
+        let _one_at_a_time = self.settings_lock.lock().await;
+        self.use_settings(settings).await
+    }
+
+    async fn use_settings(&self, settings: Settings) -> Result<(), SettingsUpdateError> {
+        let live =
+            Live::new(&self.config, settings.clone()).map_err(SettingsUpdateError::Invalid)?;
         self.live.store(Arc::new(live));
         let mut changed = self.runtime.set_disabled(settings.disabled_handlers);
         changed.extend(self.runtime.set_overrides(settings.handler_config));
@@ -256,7 +329,7 @@ impl Shared {
         for name in changed {
             self.runtime.reload(&name).await;
         }
-        tracing::info!("run-time settings changed and saved");
+        tracing::debug!("run-time settings in use");
         Ok(())
     }
 

@@ -13,6 +13,7 @@
 //! Everything else in `iohost.toml` needs a restart.
 
 mod file;
+mod redis;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 pub use file::FileSettings;
+pub use redis::RedisSettings;
 
 use crate::config::{AccessConfig, Config, ConfigError, Permission, RoomsConfig};
 
@@ -102,7 +104,7 @@ pub enum SettingsError {
     },
 }
 
-/// Where settings are kept. A file now; Redis for clusters later.
+/// Where settings are kept: a file on a single node, Redis in a cluster.
 #[async_trait::async_trait]
 pub trait SettingsStore: Send + Sync + std::fmt::Debug {
     /// The stored settings; empty ones when nothing was stored yet.
