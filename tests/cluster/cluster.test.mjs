@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { chromium } from 'playwright-core';
 
 import { ask, closeAll, collect, connect, until } from '../lib/client.mjs';
 import { sleep, startServer } from '../lib/server.mjs';
@@ -182,6 +183,46 @@ describe('a cluster of nodes on Redis', () => {
         'A refuses sockets without a user',
       );
       await a.waitForLog(/run-time settings changed on another node: applied/);
+    } finally {
+      closeAll();
+      await Promise.all([a, b].map((n) => n.stop()));
+    }
+  });
+
+  it('stats show every node and the sums', async () => {
+    const [a, b] = await cluster(2);
+    try {
+      await connect(a.url);
+      await connect(b.url);
+      await connect(b.url);
+      let stats;
+      assert.ok(
+        await until(async () => {
+          stats = await (await fetch(`${a.url}/api/v1/stats`, { headers: { Authorization: `Bearer ${KEY}` } })).json();
+          return stats.cluster?.nodes.length === 2 && stats.cluster.connections === 3;
+        }, 8000),
+        JSON.stringify(stats?.cluster),
+      );
+      assert.equal(stats.cluster.status, 'ok');
+      assert.equal(stats.connections, 1, 'this node\'s own');
+      assert.deepEqual(stats.cluster.nodes.map((n) => n.connections).sort(), [1, 2]);
+      assert.deepEqual(stats.cluster.nodes.map((n) => n.address).sort(), [a.url, b.url].map((u) => u.slice('http://'.length)).sort());
+
+      // The admin page of A lists both nodes and the total, in Chromium.
+      const browser = await chromium.launch({
+        executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+        args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
+      });
+      try {
+        const page = await (await browser.newContext()).newPage();
+        await page.goto(`${a.url}/admin`);
+        await page.fill('#key', KEY);
+        await page.click('#sign-in button');
+        await page.waitForSelector('#nodes-section:not([hidden])');
+        await page.waitForFunction(() => document.querySelectorAll('#nodes tr').length === 2 && document.querySelector('#cluster-connections').textContent === '3');
+      } finally {
+        await browser.close();
+      }
     } finally {
       closeAll();
       await Promise.all([a, b].map((n) => n.stop()));

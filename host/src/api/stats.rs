@@ -24,7 +24,11 @@ pub struct Stats {
     /// Strapi webhooks since start.
     #[schema(value_type = Object)]
     pub webhooks: serde_json::Value,
+    /// This node's namespaces (rooms and member counts cover every node of a cluster).
     pub namespaces: Vec<NamespaceStats>,
+    /// Cluster mode: every node's figures and their sums; absent on a single node.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<crate::cluster::nodes::ClusterStats>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -76,12 +80,24 @@ pub async fn collect_stats(state: &ApiState) -> Stats {
         });
     }
     namespaces.sort_by(|a, b| a.name.cmp(&b.name));
+    let cluster = match &state.shared.backplane {
+        crate::cluster::Backplane::Local => None,
+        crate::cluster::Backplane::Redis(link) => Some(
+            crate::cluster::nodes::read(
+                link,
+                &state.shared.config.cluster.prefix,
+                state.shared.node_stats(),
+            )
+            .await,
+        ),
+    };
     Stats {
         connections: state.shared.connections.current(),
         events_per_second: state.shared.rate.per_second(10),
         total_events: state.shared.rate.total(),
         webhooks: serde_json::to_value(&state.shared.webhooks).unwrap_or_default(),
         namespaces,
+        cluster,
     }
 }
 

@@ -4,6 +4,7 @@
 //! `redis_url` the same adapter runs with a local backplane: one code path either way.
 
 pub mod backplane;
+pub mod nodes;
 
 use socketioxide::adapter::Emitter;
 use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr};

@@ -40,6 +40,8 @@ pub struct Shared {
     pub settings: Arc<dyn SettingsStore>,
     /// This process among the cluster's nodes (random at start).
     pub node: String,
+    /// The address this node listens on, once it does.
+    pub address: std::sync::OnceLock<std::net::SocketAddr>,
     /// Settings changes run one at a time.
     pub settings_lock: tokio::sync::Mutex<()>,
     pub connections: ConnectionLimit,
@@ -156,6 +158,7 @@ impl App {
             live: ArcSwap::from_pointee(live),
             settings: store,
             node,
+            address: std::sync::OnceLock::new(),
             settings_lock: tokio::sync::Mutex::new(()),
             runtime,
             kv: memory,
@@ -222,6 +225,8 @@ impl App {
             .await
             .with_context(|| format!("cannot listen on {addr} (server.listen)"))?;
         let local = listener.local_addr()?;
+        let _ = self.shared.address.set(local);
+        self.publish_node_stats();
         tracing::info!(
             namespaces = ?self.shared.config.server.all_namespaces(),
             "iohost listening on http://{local}"
@@ -283,6 +288,25 @@ impl App {
         Ok(())
     }
 
+    /// In a cluster: writes this node's figures for the others every few seconds.
+    fn publish_node_stats(&self) {
+        let Backplane::Redis(link) = self.shared.backplane.clone() else {
+            return;
+        };
+        let shared = Arc::downgrade(&self.shared);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(crate::cluster::nodes::EVERY);
+            loop {
+                every.tick().await;
+                let Some(shared) = shared.upgrade() else {
+                    return;
+                };
+                let prefix = shared.config.cluster.prefix.clone();
+                crate::cluster::nodes::publish(&link, &prefix, &shared.node_stats()).await;
+            }
+        });
+    }
+
     fn start_kv_sweeper(&self) {
         let kv = Arc::downgrade(&self.shared.kv);
         tokio::spawn(async move {
@@ -331,6 +355,22 @@ impl Shared {
         }
         tracing::debug!("run-time settings in use");
         Ok(())
+    }
+
+    /// This node's figures for the cluster view.
+    pub fn node_stats(&self) -> crate::cluster::nodes::NodeStats {
+        crate::cluster::nodes::NodeStats {
+            node: self.node.clone(),
+            address: self
+                .address
+                .get()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            connections: self.connections.current(),
+            events_per_second: self.rate.per_second(10),
+            total_events: self.rate.total(),
+            at: crate::cluster::nodes::now_ms(),
+        }
     }
 
     pub fn is_ready(&self) -> bool {

@@ -163,12 +163,31 @@
     }));
   }
 
+  /** Cluster mode: one row per node, and the sums. */
+  function renderNodes(cluster) {
+    $('nodes-section').hidden = !cluster;
+    if (!cluster) return;
+    $('cluster-status').textContent = cluster.status === 'ok' ? '' : '(Redis unreachable: this node only)';
+    $('nodes').replaceChildren(...cluster.nodes.map((n) => {
+      const tr = document.createElement('tr');
+      for (const text of [n.node, n.address, String(n.connections), n.eventsPerSecond.toFixed(1), String(n.totalEvents)]) {
+        const td = document.createElement('td');
+        td.textContent = text;
+        tr.append(td);
+      }
+      return tr;
+    }));
+    $('cluster-connections').textContent = String(cluster.connections);
+    $('cluster-eps').textContent = cluster.eventsPerSecond.toFixed(1);
+  }
+
   function onSnapshot(snapshot) {
     latest = snapshot;
     $('connections').textContent = String(snapshot.stats.connections);
     $('eps').textContent = snapshot.stats.eventsPerSecond.toFixed(1);
     $('total-events').textContent = String(snapshot.stats.totalEvents);
     $('webhooks').textContent = `${snapshot.stats.webhooks.delivered} / ${snapshot.stats.webhooks.refused}`;
+    renderNodes(snapshot.stats.cluster);
     if (!matrixEdited) {
       matrixRows = rowsOf(snapshot.permissions);
       renderMatrix();

@@ -1,0 +1,131 @@
+//! Each node's figures, for the cluster view of `/api/v1/stats` and the admin page: every node
+//! writes its own under `<prefix>:node:<id>` every [`EVERY`], expiring after [`FORGET_AFTER`],
+//! so a node that stops drops out by itself.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use redis::AsyncCommands;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::RedisBackplane;
+
+/// How often a node writes its figures.
+pub const EVERY: Duration = Duration::from_secs(2);
+/// A node not heard from for this long is left out.
+pub const FORGET_AFTER: Duration = Duration::from_secs(6);
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeStats {
+    /// The node's id (random at its start).
+    pub node: String,
+    /// The address it listens on, as it sees it.
+    pub address: String,
+    pub connections: usize,
+    pub events_per_second: f64,
+    pub total_events: u64,
+    /// When it wrote these figures (Unix milliseconds).
+    pub at: u64,
+}
+
+/// Every node of the cluster, and the sums.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterStats {
+    /// `ok`, or `degraded` while this node cannot reach Redis (the list is then its own figures).
+    pub status: &'static str,
+    pub nodes: Vec<NodeStats>,
+    pub connections: usize,
+    pub events_per_second: f64,
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
+}
+
+fn key(prefix: &str, node: &str) -> String {
+    format!("{prefix}:node:{node}")
+}
+
+/// Writes this node's figures now.
+pub async fn publish(link: &RedisBackplane, prefix: &str, stats: &NodeStats) {
+    if !link.is_up() {
+        return;
+    }
+    let Ok(text) = serde_json::to_string(stats) else {
+        return;
+    };
+    let written: Result<(), redis::RedisError> = link
+        .connection()
+        .pset_ex(
+            key(prefix, &stats.node),
+            text,
+            FORGET_AFTER.as_millis() as u64,
+        )
+        .await;
+    if let Err(e) = written {
+        tracing::debug!("cannot publish this node's figures: {e}");
+    }
+}
+
+/// Every node's latest figures; `own` stands in when Redis cannot be read.
+pub async fn read(link: &RedisBackplane, prefix: &str, own: NodeStats) -> ClusterStats {
+    let mut nodes = match read_all(link, prefix).await {
+        Ok(nodes) if link.is_up() => nodes,
+        _ => {
+            return summed("degraded", vec![own]);
+        }
+    };
+    // This node's own figures are the freshest.
+    nodes.retain(|n| n.node != own.node);
+    nodes.push(own);
+    nodes.sort_by(|a, b| a.address.cmp(&b.address).then(a.node.cmp(&b.node)));
+    summed("ok", nodes)
+}
+
+fn summed(status: &'static str, nodes: Vec<NodeStats>) -> ClusterStats {
+    ClusterStats {
+        status,
+        connections: nodes.iter().map(|n| n.connections).sum(),
+        events_per_second: nodes.iter().map(|n| n.events_per_second).sum(),
+        nodes,
+    }
+}
+
+async fn read_all(
+    link: &RedisBackplane,
+    prefix: &str,
+) -> Result<Vec<NodeStats>, redis::RedisError> {
+    let mut conn = link.connection();
+    let pattern = format!("{}*", key(prefix, ""));
+    let mut keys: Vec<String> = Vec::new();
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(100)
+            .query_async(&mut conn)
+            .await?;
+        keys.extend(batch);
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let values: Vec<Option<String>> = conn.mget(&keys).await?;
+    Ok(values
+        .into_iter()
+        .flatten()
+        .filter_map(|text| serde_json::from_str(&text).ok())
+        .collect())
+}
