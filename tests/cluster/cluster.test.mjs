@@ -123,6 +123,33 @@ describe('a cluster of nodes on Redis', () => {
     }
   });
 
+  it('the API of one node joins, leaves and disconnects a socket connected to another', async () => {
+    const [a, b] = await cluster(2);
+    const api = (path, method, body) =>
+      fetch(`${b.url}/api/v1${path}`, {
+        method,
+        headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    try {
+      const onA = await connect(a.url);
+      const vip = collect(onA, 'vip');
+      assert.equal((await api(`/sockets/${onA.id}/rooms`, 'POST', { room: 'vip' })).status, 200);
+      assert.deepEqual((await ask(onA, 'get-rooms')).rooms.sort(), ['io-role-public', 'vip']);
+      assert.equal((await emit(b, { event: 'vip', data: 1, rooms: ['vip'] })).status, 200);
+      assert.ok(await until(() => vip.length === 1, 5000));
+      assert.equal((await api(`/sockets/${onA.id}/rooms/vip`, 'DELETE')).status, 200);
+      assert.deepEqual((await ask(onA, 'get-rooms')).rooms, ['io-role-public']);
+      assert.equal((await api('/sockets/nobody-anywhere', 'DELETE')).status, 404);
+      const gone = new Promise((r) => onA.once('disconnect', r));
+      assert.equal((await api(`/sockets/${onA.id}`, 'DELETE')).status, 200);
+      assert.equal(await gone, 'io server disconnect');
+    } finally {
+      closeAll();
+      await Promise.all([a, b].map((n) => n.stop()));
+    }
+  });
+
   it('presence is right across nodes (the handler\'s KV lives in Redis)', async () => {
     const [a, b] = await cluster(2, { handlers: ['presence'], sidecars: { presence: '[config]\nroom_prefix = "chat-room-"\n' } });
     try {

@@ -1,5 +1,6 @@
 //! Sockets: list them (with their users), join or leave rooms for them, disconnect them (the
-//! plugin's `getSocketsInRoom`, `joinRoom`, `leaveRoom`, `disconnectSocket`).
+//! plugin's `getSocketsInRoom`, `joinRoom`, `leaveRoom`, `disconnectSocket`). In a cluster the
+//! actions by id reach a socket on any node; the list shows this node's sockets.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -50,10 +51,41 @@ fn namespace(ns: Option<String>) -> String {
     ns.unwrap_or_else(|| "/".to_owned())
 }
 
-/// Socket `id` of namespace `ns` (default `/`), or 404.
-fn socket(state: &ApiState, ns: Option<String>, id: String) -> Result<SocketRef, ApiError> {
+/// A socket the API acts on: on this node, or (in a cluster) on another one.
+enum Target {
+    Here(SocketRef),
+    Elsewhere(socketioxide::socket::RemoteSocket<crate::cluster::Adapter>),
+}
+
+/// Socket `id` of namespace `ns` (default `/`) on any node, or 404.
+async fn socket(state: &ApiState, ns: Option<String>, id: String) -> Result<Target, ApiError> {
     let namespace = namespace(ns);
-    find(&state.io, &namespace, &id).ok_or(ApiError::NoSocket { id, namespace })
+    if let Some(here) = find(&state.io, &namespace, &id) {
+        return Ok(Target::Here(here));
+    }
+    if let (crate::cluster::Backplane::Redis(_), Some(operators)) =
+        (&state.shared.backplane, state.io.of(&namespace))
+    {
+        let elsewhere = operators
+            .fetch_sockets()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .find(|s| s.data().id.to_string() == id);
+        if let Some(remote) = elsewhere {
+            return Ok(Target::Elsewhere(remote));
+        }
+    }
+    Err(ApiError::NoSocket { id, namespace })
+}
+
+/// A remote action that did not go through: the socket or its node went away meanwhile.
+fn remote_failed(e: impl std::fmt::Display) -> ApiError {
+    tracing::info!("an API action on another node's socket did not go through: {e}");
+    ApiError::NoSocket {
+        id: "(on another node)".into(),
+        namespace: "its node did not answer".into(),
+    }
 }
 
 /// Rooms the API may put sockets in: any name but iohost's own (`io-...`).
@@ -130,7 +162,12 @@ pub async fn disconnect(
     Path(id): Path<String>,
     Params(query): Params<NamespaceQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let _ = socket(&state, query.namespace, id)?.disconnect();
+    match socket(&state, query.namespace, id).await? {
+        Target::Here(socket) => {
+            let _ = socket.disconnect();
+        }
+        Target::Elsewhere(remote) => remote.disconnect().await.map_err(remote_failed)?,
+    }
     Ok(Json(serde_json::json!({ "success": true })))
 }
 
@@ -152,10 +189,13 @@ pub async fn join(
     Body(request): Body<JoinRequest>,
 ) -> Result<Json<RoomResponse>, ApiError> {
     check_room(&request.room)?;
-    crate::server::sockets::join(
-        &socket(&state, request.namespace, id)?,
-        request.room.clone(),
-    );
+    match socket(&state, request.namespace, id).await? {
+        Target::Here(socket) => crate::server::sockets::join(&socket, request.room.clone()),
+        Target::Elsewhere(remote) => remote
+            .join(request.room.clone())
+            .await
+            .map_err(remote_failed)?,
+    }
     Ok(Json(RoomResponse {
         success: true,
         room: request.room,
@@ -179,7 +219,10 @@ pub async fn leave(
     Params(query): Params<NamespaceQuery>,
 ) -> Result<Json<RoomResponse>, ApiError> {
     check_room(&room)?;
-    crate::server::sockets::leave(&socket(&state, query.namespace, id)?, room.clone());
+    match socket(&state, query.namespace, id).await? {
+        Target::Here(socket) => crate::server::sockets::leave(&socket, room.clone()),
+        Target::Elsewhere(remote) => remote.leave(room.clone()).await.map_err(remote_failed)?,
+    }
     Ok(Json(RoomResponse {
         success: true,
         room,
