@@ -15,6 +15,9 @@ step "handlers (wasm32-wasip2)"; ./scripts/build-handlers.sh
 step "rust tests"; ensure_redis; cargo test --workspace --locked
 step "python handler tests"; (cd examples-wasm/order-status && python3 -m unittest -q test_app)
 
+step "benchmark smoke run (tiny sizes, debug build: the machinery works; no timings checked)"
+./scripts/bench.sh --smoke
+
 step "HTTP API fuzz (schemathesis, from the OpenAPI document: no 5xx)"
 ./scripts/fuzz-api.sh 50
 

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The benchmarks: iohost against the Node socket.io reference, same scenarios, same run.
+#   ./scripts/bench.sh            full run (several minutes), prints the table of BENCHMARKS.md
+#   ./scripts/bench.sh --smoke    tiny sizes, one repetition: checks the machinery works (CI)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+# Each side holds up to 10,000 sockets: one file each (the machine allows 20,000 per process).
+ulimit -n 20000 2>/dev/null || true
+if [ "${1:-}" = "--smoke" ]; then
+  cargo build --locked -p iohost -p iohost-bench
+else
+  cargo build --release --locked -p iohost -p iohost-bench
+fi
+ensure_npm_packages bench/node
+node bench/run.mjs "$@"
