@@ -176,6 +176,8 @@ fn readme(name: &str) -> String {
 
 /// The componentize-js release the JavaScript example is built and tested with.
 const COMPONENTIZE_JS: &str = "0.23.0";
+/// componentize-js needs it but declares it an optional peer: a clean `npm ci` leaves it out.
+const PREVIEW2_SHIM: &str = "0.25.0";
 /// The componentize-py release the Python example is built and tested with.
 pub const COMPONENTIZE_PY: &str = "0.25.1";
 
@@ -189,7 +191,8 @@ fn js_package(name: &str) -> String {
     "build": "node build.mjs"
   }},
   "devDependencies": {{
-    "@bytecodealliance/componentize-js": "{COMPONENTIZE_JS}"
+    "@bytecodealliance/componentize-js": "{COMPONENTIZE_JS}",
+    "@bytecodealliance/preview2-shim": "{PREVIEW2_SHIM}"
   }}
 }}
 "#
