@@ -188,6 +188,8 @@ async fn idle(url: &str, sockets: usize) -> anyhow::Result<serde_json::Value> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // Built with the host, reqwest has rustls without a provider: give it ring (http only here).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let url = cli.url.trim_end_matches('/');
     let result = match cli.scenario {
         Scenario::Fanout {
