@@ -12,6 +12,7 @@ pub mod config;
 pub mod handlers;
 pub mod metrics;
 pub mod model;
+pub mod random;
 pub mod rooms;
 pub mod server;
 pub mod settings;

@@ -10,22 +10,11 @@ import { after, before, describe, it } from 'node:test';
 import { chromium } from 'playwright-core';
 
 import { ask, closeAll, collect, connect, until } from '../lib/client.mjs';
-import { sleep, startServer } from '../lib/server.mjs';
+import { freePort, sleep, startServer } from '../lib/server.mjs';
 
 const KEY = 'cluster-api-key-0123456789abcdef0123456789abcdef';
 let redisPort;
 let redis;
-
-function freePort() {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-    s.on('error', rej);
-  });
-}
 
 async function startRedis() {
   const proc = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });

@@ -4,6 +4,7 @@
 // "listening on" log line), so test files can run in parallel.
 
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { renameSync } from 'node:fs';
 import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -116,5 +117,17 @@ export function once(emitter, event, ms = 5000) {
       clearTimeout(timer);
       res(args.length > 1 ? args : args[0]);
     });
+  });
+}
+
+/** A TCP port free on 127.0.0.1 right now (for servers the tests start themselves). */
+export function freePort() {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => res(port));
+    });
+    s.on('error', rej);
   });
 }

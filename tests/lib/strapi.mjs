@@ -4,25 +4,13 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { repoRoot, sleep } from './server.mjs';
+import { freePort, repoRoot, sleep } from './server.mjs';
 
 const app = join(repoRoot, 'tests', 'strapi', 'app');
 const secret = () => randomBytes(16).toString('hex');
-
-function freePort() {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-    s.on('error', rej);
-  });
-}
 
 export async function startStrapi({ jwtManagement = 'legacy-support' } = {}) {
   const port = await freePort();

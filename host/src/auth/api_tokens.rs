@@ -234,25 +234,7 @@ impl ApiTokens {
     }
 
     async fn load(&self) -> Result<HashMap<Key, ApiToken>, LoadError> {
-        let session = self.session.lock().ok().and_then(|s| s.clone());
-        let (admin, listed) = match session {
-            Some(admin) => match self.get::<Vec<Listed>>(&admin, "/admin/api-tokens").await {
-                Ok(listed) => (admin, listed),
-                Err(LoadError::Status { status, .. })
-                    if status == reqwest::StatusCode::UNAUTHORIZED =>
-                {
-                    let admin = self.log_in().await?;
-                    let listed = self.get(&admin, "/admin/api-tokens").await?;
-                    (admin, listed)
-                }
-                Err(e) => return Err(e),
-            },
-            None => {
-                let admin = self.log_in().await?;
-                let listed = self.get(&admin, "/admin/api-tokens").await?;
-                (admin, listed)
-            }
-        };
+        let (admin, listed) = self.list().await?;
         if listed.len() > MAX_TOKENS {
             tracing::warn!(
                 "Strapi has {} API tokens; iohost reads the first {MAX_TOKENS}",
@@ -291,6 +273,22 @@ impl ApiTokens {
         }
         tracing::debug!(count = tokens.len(), "read Strapi's API tokens");
         Ok(tokens)
+    }
+
+    /// The token list, with the kept admin session, or a new one if there is none or Strapi
+    /// refuses it (expired).
+    async fn list(&self) -> Result<(String, Vec<Listed>), LoadError> {
+        let session = self.session.lock().ok().and_then(|s| s.clone());
+        if let Some(admin) = session {
+            match self.get(&admin, "/admin/api-tokens").await {
+                Err(LoadError::Status { status, .. })
+                    if status == reqwest::StatusCode::UNAUTHORIZED => {}
+                listed => return Ok((admin, listed?)),
+            }
+        }
+        let admin = self.log_in().await?;
+        let listed = self.get(&admin, "/admin/api-tokens").await?;
+        Ok((admin, listed))
     }
 
     /// Signs in as the token reader; the session is kept for the next loads.

@@ -101,24 +101,7 @@ async fn read_all(
     prefix: &str,
 ) -> Result<Vec<NodeStats>, redis::RedisError> {
     let mut conn = link.connection();
-    let pattern = format!("{}*", key(prefix, ""));
-    let mut keys: Vec<String> = Vec::new();
-    let mut cursor: u64 = 0;
-    loop {
-        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(&pattern)
-            .arg("COUNT")
-            .arg(100)
-            .query_async(&mut conn)
-            .await?;
-        keys.extend(batch);
-        if next == 0 {
-            break;
-        }
-        cursor = next;
-    }
+    let keys = crate::store::keys_with_prefix(&mut conn, &key(prefix, "")).await?;
     if keys.is_empty() {
         return Ok(Vec::new());
     }

@@ -102,18 +102,14 @@ impl Live {
 
 /// A random id for this process, telling its own cluster announcements from others'.
 fn node_id() -> String {
-    let mut bytes = [0u8; 8];
-    let random = std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes));
-    if random.is_err() {
+    crate::random::hex(8).unwrap_or_else(|_| {
         // Unique enough among the nodes of one cluster.
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or_default();
-        return format!("{}-{nanos}", std::process::id());
-    }
-    hex::encode(bytes)
+        format!("{}-{nanos}", std::process::id())
+    })
 }
 
 /// A built server, not yet listening.

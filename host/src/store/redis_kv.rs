@@ -177,32 +177,44 @@ impl KvStore for RedisStore {
     }
 
     async fn keys(&self, prefix: &str) -> Result<Vec<String>, KvError> {
-        let pattern = glob_escape(&self.key(prefix));
         let mut conn = self.conn.clone();
-        let mut cursor: u64 = 0;
-        let mut keys = Vec::new();
-        loop {
-            let mut scan = redis::cmd("SCAN");
-            scan.arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(1000);
-            let (next, batch): (u64, Vec<String>) = self.run(scan.query_async(&mut conn)).await?;
-            keys.extend(
-                batch
-                    .into_iter()
-                    .filter_map(|k| k.strip_prefix(&self.prefix).map(str::to_owned)),
-            );
-            if next == 0 {
-                break;
-            }
-            cursor = next;
-        }
-        keys.sort();
-        keys.dedup();
-        Ok(keys)
+        let keys = self
+            .run(keys_with_prefix(&mut conn, &self.key(prefix)))
+            .await?;
+        Ok(keys
+            .into_iter()
+            .filter_map(|k| k.strip_prefix(&self.prefix).map(str::to_owned))
+            .collect())
     }
+}
+
+/// Every key starting with `prefix` (taken literally), sorted: SCAN, never KEYS, which blocks
+/// Redis while it walks the whole keyspace.
+pub async fn keys_with_prefix(
+    conn: &mut ConnectionManager,
+    prefix: &str,
+) -> Result<Vec<String>, RedisError> {
+    let pattern = glob_escape(prefix);
+    let mut cursor: u64 = 0;
+    let mut keys = Vec::new();
+    loop {
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(conn)
+            .await?;
+        keys.extend(batch);
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    keys.sort();
+    keys.dedup();
+    Ok(keys)
 }
 
 #[cfg(test)]

@@ -4,7 +4,6 @@
 //! `strapi.url`, `webhook_secret`, `api_token`, `admin_email` and `admin_password` into the
 //! config file (other keys and comments kept). No clicking in Strapi's admin panel.
 
-use std::io::Read;
 use std::path::Path;
 
 use serde_json::{Value, json};
@@ -108,14 +107,10 @@ fn id_of(id: &Value) -> Option<String> {
 }
 
 fn random_secret() -> Result<String, SetupError> {
-    let mut bytes = [0u8; 24];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .map_err(|e| SetupError::Config {
-            path: "/dev/urandom".into(),
-            reason: e.to_string(),
-        })?;
-    Ok(hex::encode(bytes))
+    crate::random::hex(24).map_err(|e| SetupError::Config {
+        path: "/dev/urandom".into(),
+        reason: e.to_string(),
+    })
 }
 
 pub async fn run(options: &Options<'_>) -> Result<Report, SetupError> {

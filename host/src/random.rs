@@ -1,0 +1,10 @@
+//! Random ids and secrets, from the operating system's generator.
+
+use std::io::Read;
+
+/// `bytes` random bytes from `/dev/urandom`, as lower-case hex.
+pub fn hex(bytes: usize) -> std::io::Result<String> {
+    let mut buf = vec![0u8; bytes];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut buf)?;
+    Ok(::hex::encode(buf))
+}
