@@ -10,6 +10,8 @@ use tokio::net::TcpListener;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::Notify;
 
+use axum::serve::ListenerExt;
+
 use super::App;
 
 pub async fn serve_until_signal(
@@ -34,6 +36,13 @@ pub async fn serve_until_signal(
         io.close().await;
     };
     let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    // No Nagle: small Socket.IO frames leave at once. Without it, a frame written behind an
+    // unacknowledged one waits for the client's delayed ACK (~40 ms p99 on loopback).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY: {e}");
+        }
+    });
     let server = axum::serve(listener, service).with_graceful_shutdown(graceful);
 
     tokio::select! {
