@@ -11,7 +11,7 @@
 pub mod api_tokens;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::errors::ErrorKind;
@@ -107,6 +107,9 @@ pub struct Authenticator {
     api_token: Option<String>,
     http: reqwest::Client,
     cache: Mutex<HashMap<u64, (Instant, StrapiUser)>>,
+    /// One lookup per user at a time: a storm of connections by one user asks Strapi once,
+    /// the others wait for its answer.
+    lookups: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<()>>>>,
     ttl: Duration,
     /// Strapi's API tokens.
     pub tokens: api_tokens::ApiTokens,
@@ -127,6 +130,7 @@ impl Authenticator {
             api_token: (!config.api_token.is_empty()).then(|| config.api_token.clone()),
             http,
             cache: Mutex::new(HashMap::new()),
+            lookups: Mutex::new(HashMap::new()),
             ttl: Duration::from_millis(config.identity_cache_ms),
         })
     }
@@ -207,12 +211,34 @@ impl Authenticator {
         .ok_or(AuthError::Invalid)
     }
 
-    /// The user from the cache if fresh, else from Strapi: with iohost's API token (which
-    /// shows the role), or else with the user's own token.
+    /// The user from the cache if fresh, else from Strapi (one lookup per user at a time).
     async fn user(&self, id: u64, token: &str) -> Result<StrapiUser, AuthError> {
         if let Some(user) = self.cached(id) {
             return Ok(user);
         }
+        let gate = match self.lookups.lock() {
+            Ok(mut lookups) => lookups.entry(id).or_default().clone(),
+            Err(_) => Arc::default(),
+        };
+        let turn = gate.lock().await;
+        // Whoever held the gate before may have filled the cache.
+        let found = match self.cached(id) {
+            Some(user) => Ok(user),
+            None => self.look_up(id, token).await,
+        };
+        drop(turn);
+        if let Ok(mut lookups) = self.lookups.lock()
+            && Arc::strong_count(&gate) <= 2
+        {
+            // Nobody else waits (clones are taken under this lock): the gate can go.
+            lookups.remove(&id);
+        }
+        found
+    }
+
+    /// Asks Strapi: with iohost's API token (which shows the role), or else with the user's
+    /// own token.
+    async fn look_up(&self, id: u64, token: &str) -> Result<StrapiUser, AuthError> {
         let request = match &self.api_token {
             Some(api_token) => self
                 .http
@@ -255,7 +281,10 @@ impl Authenticator {
             return Err(AuthError::Invalid);
         }
         if let Ok(mut cache) = self.cache.lock() {
-            cache.retain(|_, (at, _)| at.elapsed() < self.ttl);
+            // Expired entries go when the map doubles (amortised: no sweep per lookup).
+            if cache.len() >= 1024 && cache.len().is_power_of_two() {
+                cache.retain(|_, (at, _)| at.elapsed() < self.ttl);
+            }
             cache.insert(id, (Instant::now(), user.clone()));
         }
         Ok(user)
@@ -297,6 +326,76 @@ mod tests {
 
     fn in_an_hour() -> u64 {
         jsonwebtoken::get_current_timestamp() + 3600
+    }
+
+    /// Answers every HTTP request with user `{id}` taken from the path, slowly, and counts them:
+    /// the one thing a real Strapi cannot tell a test (how often it was asked).
+    async fn counting_users_endpoint() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = asked.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let count = count.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    let n = stream.read(&mut buf).await.unwrap_or(0);
+                    let request = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let id: u64 = request
+                        .split("/api/users/")
+                        .nth(1)
+                        .and_then(|rest| rest.split('?').next())
+                        .and_then(|id| id.parse().ok())
+                        .unwrap_or(0);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    let body = json!({"id": id, "username": format!("u{id}"), "role": {"type": "authenticated"}}).to_string();
+                    let answer = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = stream.write_all(answer.as_bytes()).await;
+                });
+            }
+        });
+        (url, asked)
+    }
+
+    #[tokio::test]
+    async fn a_storm_of_one_users_connections_asks_strapi_once_per_user() {
+        let (url, asked) = counting_users_endpoint().await;
+        let a = Arc::new(
+            Authenticator::new(&StrapiConfig {
+                jwt_secret: SECRET.into(),
+                api_token: "api-token".into(),
+                url,
+                ..StrapiConfig::default()
+            })
+            .expect("authenticator"),
+        );
+        let mut handshakes = Vec::new();
+        for i in 0..60u64 {
+            let a = a.clone();
+            let auth = json!({"token": token(json!({"id": 1 + i % 3, "exp": in_an_hour()}))});
+            handshakes.push(tokio::spawn(async move { a.identify(&auth, None).await }));
+        }
+        for (i, h) in handshakes.into_iter().enumerate() {
+            let identity = h.await.expect("task").expect("identified");
+            assert_eq!(identity.user.map(|u| u.id), Some(1 + i as u64 % 3));
+        }
+        assert_eq!(
+            asked.load(std::sync::atomic::Ordering::SeqCst),
+            3,
+            "one lookup per user"
+        );
+        assert!(
+            a.lookups.lock().expect("lock").is_empty(),
+            "no gate is left behind"
+        );
     }
 
     #[test]
