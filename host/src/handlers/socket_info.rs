@@ -3,21 +3,21 @@
 use crate::cluster::SocketRef;
 
 use super::bindings::iohost::handler::types::{SocketInfo, User};
-use crate::server::sockets::socket_view;
+use crate::server::sockets::{facts, rooms};
 
 pub fn socket_info(socket: &SocketRef) -> SocketInfo {
-    let view = socket_view(socket);
+    let facts = facts(socket);
     SocketInfo {
-        id: view.id,
-        namespace: view.namespace,
-        rooms: view.rooms,
-        role: view.role,
-        user: view.user.map(|u| User {
+        id: facts.id.clone(),
+        namespace: facts.namespace.clone(),
+        rooms: rooms(socket),
+        role: facts.role.clone(),
+        user: facts.user.as_ref().map(|u| User {
             id: u.id,
-            username: u.username,
+            username: u.username.clone(),
         }),
-        address: view.address,
-        query: view.query,
-        auth: view.auth,
+        address: facts.address.clone(),
+        query: facts.query.clone(),
+        auth: facts.auth.clone(),
     }
 }

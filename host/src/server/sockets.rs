@@ -2,6 +2,7 @@
 //! and the HTTP API share these, so both behave the same.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use crate::cluster::Io;
 use crate::cluster::SocketRef;
@@ -9,12 +10,30 @@ use axum::extract::ConnectInfo;
 use socketioxide_core::Sid;
 
 use super::connect::identity_of;
-use crate::model::{Args, Handshake, SocketView};
+use crate::model::{Args, Handshake, SocketView, User};
+use socketioxide::TransportType;
 
 /// Query parameters that are transport details or secrets, never shown.
 const HIDDEN_QUERY: &[&str] = &["EIO", "transport", "sid", "t", "j", "b64", "token"];
 
-pub fn socket_view(socket: &SocketRef) -> SocketView {
+/// What does not change while a socket is connected, worked out once: handlers are told it on
+/// every event, where parsing the query and printing the address each time showed in profiles.
+#[derive(Debug)]
+pub struct SocketFacts {
+    pub id: String,
+    pub namespace: String,
+    pub role: String,
+    pub user: Option<User>,
+    pub address: String,
+    pub query: Vec<(String, String)>,
+    pub auth: String,
+}
+
+/// The socket's [`SocketFacts`] (kept in its extensions after the first call).
+pub fn facts(socket: &SocketRef) -> Arc<SocketFacts> {
+    if let Some(facts) = socket.extensions.get::<Arc<SocketFacts>>() {
+        return facts;
+    }
     let identity = identity_of(socket);
     let parts = socket.req_parts();
     let address = parts
@@ -32,19 +51,43 @@ pub fn socket_view(socket: &SocketRef) -> SocketView {
                 .collect()
         })
         .unwrap_or_default();
-    SocketView {
+    let facts = Arc::new(SocketFacts {
         id: socket.id.to_string(),
         namespace: socket.ns().to_owned(),
-        rooms: socket.rooms().into_iter().map(|r| r.into_owned()).collect(),
         role: identity.role,
         user: identity.user,
         address,
-        transport: format!("{:?}", socket.transport_type()).to_lowercase(),
         query,
         auth: socket
             .extensions
             .get::<Handshake>()
             .map_or_else(|| "{}".to_owned(), |h| h.0.to_string()),
+    });
+    socket.extensions.insert(facts.clone());
+    facts
+}
+
+/// The rooms the socket is in now.
+pub fn rooms(socket: &SocketRef) -> Vec<String> {
+    socket.rooms().into_iter().map(|r| r.into_owned()).collect()
+}
+
+pub fn socket_view(socket: &SocketRef) -> SocketView {
+    let facts = facts(socket);
+    SocketView {
+        id: facts.id.clone(),
+        namespace: facts.namespace.clone(),
+        rooms: rooms(socket),
+        role: facts.role.clone(),
+        user: facts.user.clone(),
+        address: facts.address.clone(),
+        transport: match socket.transport_type() {
+            TransportType::Polling => "polling",
+            TransportType::Websocket => "websocket",
+        }
+        .to_owned(),
+        query: facts.query.clone(),
+        auth: facts.auth.clone(),
     }
 }
 
