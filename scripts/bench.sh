@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The benchmarks: iohost against the Node socket.io reference, same scenarios, same run.
-#   ./scripts/bench.sh            full run (several minutes), prints the table of BENCHMARKS.md
+#   ./scripts/bench.sh            full run (~20 min), prints the table of BENCHMARKS.md
 #   ./scripts/bench.sh --smoke    tiny sizes, one repetition: checks the machinery works (CI)
+#   ./scripts/bench.sh --only handler-path,storm --reps 5
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
-# Each side holds up to 10,000 sockets: one file each (the machine allows 20,000 per process).
+# Each side holds up to 19,000 sockets: one file each (the machine allows 20,000 per process).
 ulimit -n 20000 2>/dev/null || true
 # The whole workspace, as scripts/test.sh builds it: building only some packages unifies
 # dependency features differently and would rebuild wasmtime.
@@ -14,5 +15,9 @@ if [ "${1:-}" = "--smoke" ]; then
 else
   cargo build --release --locked
 fi
+ensure_wasm_target
+./scripts/build-handlers.sh
 ensure_npm_packages bench/node
+# The connection storm's JWTs come from a real Strapi (tests/strapi/app).
+ensure_strapi
 node bench/run.mjs "$@"

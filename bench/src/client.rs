@@ -13,21 +13,68 @@ use tokio_tungstenite::tungstenite::Message;
 
 /// What every client counts, shared.
 pub struct Stats {
+    /// `bench` events (fan-out) received.
     pub received: AtomicU64,
+    /// `chat:typing` broadcasts received (handler path).
+    pub typing: AtomicU64,
     base: Instant,
     /// Microseconds after `base` of the latest delivery.
     last: AtomicU64,
     /// One latency list per client (each locked only by its own task, and at the end).
     latencies: Mutex<Vec<Arc<Mutex<Vec<u64>>>>>,
+    /// What the acks of [`Client::fire`]d events said.
+    pub acks: AckStats,
+}
+
+/// Acks of fired events, counted by the connection tasks themselves (no task per event: the
+/// generator must stay cheaper per event than the servers it measures).
+#[derive(Default)]
+pub struct AckStats {
+    /// Acked with anything but `{success: false}` (echo acks with the event's arguments).
+    pub ok: AtomicU64,
+    pub refused: AtomicU64,
+    /// Broadcasts the acks promise: the sender's peers for every ack not saying `throttled`.
+    pub promised: AtomicU64,
+    /// Ack latencies in microseconds, one list per client.
+    latencies: Mutex<Vec<Arc<Mutex<Vec<u64>>>>>,
+}
+
+impl AckStats {
+    pub fn latencies(&self) -> Vec<u64> {
+        let lists = self.latencies.lock().map(|l| l.clone()).unwrap_or_default();
+        lists
+            .iter()
+            .flat_map(|l| l.lock().map(|v| v.clone()).unwrap_or_default())
+            .collect()
+    }
+
+    /// Counts the ack `args` (the packet after its id) of an event fired `sent` ago.
+    fn record(&self, args: &str, sent: Instant, peers: u64, latencies: &Mutex<Vec<u64>>) {
+        if args.starts_with(r#"[{"success":false"#) {
+            if self.refused.fetch_add(1, Ordering::Relaxed) == 0 {
+                eprintln!("refused: {args}");
+            }
+            return;
+        }
+        self.ok.fetch_add(1, Ordering::Relaxed);
+        if !args.contains(r#""throttled":true"#) {
+            self.promised.fetch_add(peers, Ordering::Relaxed);
+        }
+        if let Ok(mut list) = latencies.lock() {
+            list.push(sent.elapsed().as_micros() as u64);
+        }
+    }
 }
 
 impl Default for Stats {
     fn default() -> Self {
         Self {
             received: AtomicU64::new(0),
+            typing: AtomicU64::new(0),
             base: Instant::now(),
             last: AtomicU64::new(0),
             latencies: Mutex::new(Vec::new()),
+            acks: AckStats::default(),
         }
     }
 }
@@ -55,6 +102,8 @@ enum Out {
         text: String,
         reply: oneshot::Sender<String>,
     },
+    /// An event whose ack is counted in [`AckStats`], promising `peers` broadcasts.
+    Fire { id: u64, text: String, peers: u64 },
 }
 
 pub struct Client {
@@ -77,9 +126,15 @@ fn ws_url(url: &str) -> String {
 }
 
 impl Client {
-    /// Opens the websocket, waits for Engine.IO's open packet, connects to `/`.
-    pub async fn connect(url: String, stats: Arc<Stats>) -> anyhow::Result<Self> {
-        let (ws, _) = tokio_tungstenite::connect_async(ws_url(&url))
+    /// Opens the websocket, waits for Engine.IO's open packet, connects to `/` with `auth`
+    /// (the handshake auth object, e.g. `{"token": "<jwt>"}`) if given.
+    pub async fn connect(
+        url: String,
+        auth: Option<Arc<str>>,
+        stats: Arc<Stats>,
+    ) -> anyhow::Result<Self> {
+        // Nagle off, as a browser does: a frame never waits for the server's delayed ACK.
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(ws_url(&url), None, true)
             .await
             .with_context(|| format!("websocket to {url}"))?;
         let (mut sink, mut stream) = ws.split();
@@ -93,7 +148,11 @@ impl Client {
             };
             if !opened && text.starts_with('0') {
                 opened = true;
-                sink.send(Message::text("40")).await?;
+                let connect = match &auth {
+                    Some(auth) => format!("40{auth}"),
+                    None => "40".to_owned(),
+                };
+                sink.send(Message::text(connect)).await?;
             } else if text.starts_with("40") {
                 break;
             } else if text.starts_with("44") {
@@ -104,9 +163,14 @@ impl Client {
         if let Ok(mut all) = stats.latencies.lock() {
             all.push(latencies.clone());
         }
+        let ack_latencies = Arc::new(Mutex::new(Vec::new()));
+        if let Ok(mut all) = stats.acks.latencies.lock() {
+            all.push(ack_latencies.clone());
+        }
         let (out, mut outgoing) = mpsc::unbounded_channel::<Out>();
         let task = tokio::spawn(async move {
             let mut waiting: HashMap<u64, oneshot::Sender<String>> = HashMap::new();
+            let mut fired: HashMap<u64, (Instant, u64)> = HashMap::new();
             loop {
                 tokio::select! {
                     message = stream.next() => {
@@ -120,9 +184,10 @@ impl Client {
                             deliver(event, &stats, &latencies);
                         } else if let Some(ack) = text.strip_prefix("43") {
                             let digits = ack.find('[').unwrap_or(0);
-                            if let Ok(id) = ack[..digits].parse::<u64>()
-                                && let Some(reply) = waiting.remove(&id)
-                            {
+                            let Ok(id) = ack[..digits].parse::<u64>() else { continue };
+                            if let Some((sent, peers)) = fired.remove(&id) {
+                                stats.acks.record(&ack[digits..], sent, peers, &ack_latencies);
+                            } else if let Some(reply) = waiting.remove(&id) {
                                 let _ = reply.send(ack[digits..].to_owned());
                             }
                         }
@@ -131,6 +196,10 @@ impl Client {
                         let text = match out {
                             Some(Out::Ask { id, text, reply }) => {
                                 waiting.insert(id, reply);
+                                text
+                            }
+                            Some(Out::Fire { id, text, peers }) => {
+                                fired.insert(id, (Instant::now(), peers));
                                 text
                             }
                             None => return,
@@ -169,6 +238,16 @@ impl Client {
         Ok(serde_json::from_str(&answer)?)
     }
 
+    /// Emits `event` with the JSON array items `args` (e.g. `{"roomId":"1"}`) and an ack id;
+    /// the ack is counted in [`Stats::acks`] when it comes.
+    pub fn fire(&self, event: &str, args: &str, peers: u64) -> anyhow::Result<()> {
+        let id = self.next_ack.fetch_add(1, Ordering::Relaxed);
+        let text = format!(r#"42{id}["{event}",{args}]"#);
+        self.out
+            .send(Out::Fire { id, text, peers })
+            .map_err(|_| anyhow::anyhow!("connection closed"))
+    }
+
     /// `join-room (room, ack)`; fails unless the ack says success.
     pub async fn join(&self, room: &str) -> anyhow::Result<()> {
         let answer = self.ask("join-room", &[room.into()]).await?;
@@ -179,18 +258,27 @@ impl Client {
     }
 }
 
-/// A `bench` event `{t, seq}`: counted, with its latency from `t` (send time, µs).
+/// A `bench` event `{t, seq}` (HTTP emit) or an `article:update` content event
+/// `{data: {attributes: {t, ...}}}` (webhook): counted, with its latency from `t` (send time,
+/// µs). `chat:typing` broadcasts are only counted.
 fn deliver(event: &str, stats: &Stats, latencies: &Mutex<Vec<u64>>) {
-    let Ok(serde_json::Value::Array(items)) = serde_json::from_str::<serde_json::Value>(event)
-    else {
-        return;
-    };
-    if items.first().and_then(|v| v.as_str()) != Some("bench") {
+    // The most frequent by far at high rates: counted without parsing.
+    if event.starts_with(r#"["chat:typing""#) {
+        stats.typing.fetch_add(1, Ordering::Relaxed);
         return;
     }
-    let sent = items
-        .get(1)
-        .and_then(|d| d["t"].as_u64())
+    if !(event.starts_with(r#"["bench""#) || event.starts_with(r#"["article:update""#)) {
+        return;
+    }
+    // The send time is the only number in the payload under the key "t": read it without
+    // parsing the rest (the generator must stay cheaper per delivery than the servers).
+    let sent = event
+        .find(r#""t":"#)
+        .map(|at| &event[at + 4..])
+        .and_then(|rest| {
+            let digits = rest.find(|c: char| !c.is_ascii_digit());
+            rest[..digits.unwrap_or(rest.len())].parse::<u64>().ok()
+        })
         .unwrap_or_default();
     let now = super::now_us();
     stats.received.fetch_add(1, Ordering::Relaxed);

@@ -37,14 +37,47 @@ enum Scenario {
         rate: u32,
         #[arg(long, default_value_t = 5)]
         seconds: u64,
-        /// Bearer key of the emit endpoint.
+        /// Bearer key of the emit endpoint (or, with `--webhook`, the webhook secret).
         #[arg(long)]
         key: String,
+        /// Send Strapi webhooks (`entry.update` of an article) to this path instead of HTTP
+        /// emits; the sockets stay in their role room (public), which must receive articles.
+        #[arg(long)]
+        webhook: Option<String>,
     },
     /// N idle sockets, held until stdin closes (the runner reads the server's RSS meanwhile).
     Idle {
         #[arg(long, default_value_t = 1000)]
         sockets: usize,
+    },
+    /// Client events with acks at a fixed offered rate, spread over N sockets; every event
+    /// must be acked with `success: true`. With `--room-size K` the sockets sit in rooms
+    /// `chat-room-<n>` of K and send `chat:typing {roomId}` (the handler path: rate-limit +
+    /// chat-typing), and every typing broadcast the acks promise is counted.
+    Events {
+        #[arg(long, default_value_t = 1000)]
+        sockets: usize,
+        /// Events per second, all sockets together.
+        #[arg(long, default_value_t = 1000)]
+        rate: u32,
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Sockets per chat room; 0: no rooms, send `--event` with `--arg`.
+        #[arg(long, default_value_t = 0)]
+        room_size: usize,
+        #[arg(long, default_value = "message-with-ack")]
+        event: String,
+        /// The event's one argument, JSON.
+        #[arg(long, default_value = "{}")]
+        arg: String,
+    },
+    /// N clients connecting at once, each with a JWT from `--tokens` (one per line, used in
+    /// turn); time until all are connected.
+    Storm {
+        #[arg(long, default_value_t = 10000)]
+        sockets: usize,
+        #[arg(long)]
+        tokens: std::path::PathBuf,
     },
 }
 
@@ -56,31 +89,58 @@ fn now_us() -> u64 {
         .unwrap_or_default()
 }
 
-/// Connects `n` clients, at most 200 handshakes in flight.
+/// Connects `n` clients, at most 200 handshakes in flight; any failure fails the run.
 async fn connect_all(
     url: &str,
     n: usize,
     stats: Arc<client::Stats>,
 ) -> anyhow::Result<Vec<client::Client>> {
+    let (clients, mut failures) = connect_batched(url, n, &[], 200, stats).await;
+    match failures.pop() {
+        Some(e) => Err(e.context(format!(
+            "{} of {n} clients failed to connect",
+            failures.len() + 1
+        ))),
+        None => Ok(clients),
+    }
+}
+
+/// Connects `n` clients, `batch` handshakes in flight, client `i` with `auths[i % len]`.
+/// Returns the connected clients and the failures.
+async fn connect_batched(
+    url: &str,
+    n: usize,
+    auths: &[Arc<str>],
+    batch: usize,
+    stats: Arc<client::Stats>,
+) -> (Vec<client::Client>, Vec<anyhow::Error>) {
     let started = Instant::now();
     let mut clients = Vec::with_capacity(n);
+    let mut failures = Vec::new();
     let mut pending = Vec::new();
     for i in 0..n {
+        let auth = (!auths.is_empty()).then(|| auths[i % auths.len()].clone());
         pending.push(tokio::spawn(client::Client::connect(
             url.to_owned(),
+            auth,
             stats.clone(),
         )));
-        if pending.len() == 200 || i + 1 == n {
+        if pending.len() == batch || i + 1 == n {
             for handle in pending.drain(..) {
-                clients.push(handle.await.context("client task")??);
+                match handle.await {
+                    Ok(Ok(client)) => clients.push(client),
+                    Ok(Err(e)) => failures.push(e),
+                    Err(e) => failures.push(e.into()),
+                }
             }
         }
     }
     eprintln!(
-        "{n} clients connected in {:.2} s",
+        "{} of {n} clients connected in {:.2} s",
+        clients.len(),
         started.elapsed().as_secs_f64()
     );
-    Ok(clients)
+    (clients, failures)
 }
 
 fn percentile(sorted: &[u64], p: f64) -> f64 {
@@ -97,16 +157,35 @@ async fn fanout(
     rate: u32,
     seconds: u64,
     key: &str,
+    webhook: Option<&str>,
 ) -> anyhow::Result<serde_json::Value> {
     let stats = Arc::new(client::Stats::default());
     let started = Instant::now();
     let clients = connect_all(url, sockets, stats.clone()).await?;
     let connect_s = started.elapsed().as_secs_f64();
-    for c in &clients {
-        c.join("bench").await?;
+    if webhook.is_none() {
+        for c in &clients {
+            c.join("bench").await?;
+        }
     }
     let http = reqwest::Client::new();
-    let endpoint = format!("{url}/api/v1/emit");
+    let endpoint = match webhook {
+        Some(path) => format!("{url}{path}"),
+        None => format!("{url}/api/v1/emit"),
+    };
+    // What Strapi sends on an update (reference/strapi.md), with the send time in a field.
+    let body = |seq: u64| match webhook {
+        Some(_) => json!({
+            "event": "entry.update", "createdAt": "2026-11-25T19:00:02.953Z", "model": "article",
+            "uid": "api::article.article",
+            "entry": { "id": seq, "documentId": "benchdoc", "title": "Hello", "t": now_us(),
+                       "createdAt": "2026-11-25T19:00:02.924Z", "updatedAt": "2026-11-25T19:00:02.924Z",
+                       "publishedAt": null },
+        }),
+        None => {
+            json!({ "event": "bench", "data": { "t": now_us(), "seq": seq }, "rooms": ["bench"] })
+        }
+    };
     let total = u64::from(rate) * seconds;
     let interval = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
     let failed = Arc::new(AtomicU64::new(0));
@@ -116,9 +195,7 @@ async fn fanout(
     let mut inflight = Vec::new();
     for seq in 0..total {
         tick.tick().await;
-        let request = http.post(&endpoint).bearer_auth(key).json(
-            &json!({ "event": "bench", "data": { "t": now_us(), "seq": seq }, "rooms": ["bench"] }),
-        );
+        let request = http.post(&endpoint).bearer_auth(key).json(&body(seq));
         let failed = failed.clone();
         inflight.push(tokio::spawn(async move {
             match request.send().await {
@@ -185,7 +262,150 @@ async fn idle(url: &str, sockets: usize) -> anyhow::Result<serde_json::Value> {
     Ok(serde_json::Value::Null)
 }
 
-#[tokio::main]
+async fn events(
+    url: &str,
+    sockets: usize,
+    rate: u32,
+    seconds: u64,
+    room_size: usize,
+    event: &str,
+    arg: &str,
+) -> anyhow::Result<serde_json::Value> {
+    let stats = Arc::new(client::Stats::default());
+    let clients = connect_all(url, sockets, stats.clone()).await?;
+    // Socket i's chat room (none with --room-size 0).
+    let room_of = |i: usize| i.checked_div(room_size);
+    let (event, args): (&str, Vec<String>) = match room_of(0) {
+        Some(_) => {
+            let mut args = Vec::with_capacity(sockets);
+            for (i, c) in clients.iter().enumerate() {
+                let room = room_of(i).unwrap_or_default();
+                c.join(&format!("chat-room-{room}")).await?;
+                args.push(json!({ "roomId": room.to_string() }).to_string());
+            }
+            ("chat:typing", args)
+        }
+        None => {
+            let arg: serde_json::Value = serde_json::from_str(arg).context("--arg is not JSON")?;
+            (event, vec![arg.to_string()])
+        }
+    };
+    // Peers of each socket: the room's other members (the last room may be smaller).
+    let peers = |i: usize| -> u64 {
+        room_of(i).map_or(0, |room| {
+            (sockets.min((room + 1) * room_size) - room * room_size - 1) as u64
+        })
+    };
+    let total = u64::from(rate) * seconds;
+    let started = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_millis(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut sent = 0u64;
+    while sent < total {
+        tick.tick().await;
+        // Offered load: as many as are due by now, whatever the timer's granularity.
+        let due = ((started.elapsed().as_secs_f64() * f64::from(rate)) as u64).min(total);
+        while sent < due {
+            let i = (sent as usize) % sockets;
+            clients[i].fire(event, &args[i % args.len()], peers(i))?;
+            sent += 1;
+        }
+    }
+    let offered_s = started.elapsed().as_secs_f64();
+    // Every ack (and every broadcast the acks promise) is due: wait until they are all in, or
+    // nothing more has come for 10 s.
+    let acks = &stats.acks;
+    let answered = || acks.ok.load(Ordering::Relaxed) + acks.refused.load(Ordering::Relaxed);
+    let mut last = (answered(), stats.typing.load(Ordering::Relaxed));
+    let mut quiet = Instant::now();
+    let mut acked_s = offered_s;
+    while (answered() < total
+        || stats.typing.load(Ordering::Relaxed) < acks.promised.load(Ordering::Relaxed))
+        && quiet.elapsed() < Duration::from_secs(10)
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let now = (answered(), stats.typing.load(Ordering::Relaxed));
+        if now != last {
+            if now.0 != last.0 {
+                acked_s = started.elapsed().as_secs_f64();
+            }
+            last = now;
+            quiet = Instant::now();
+        }
+    }
+    let promised = acks.promised.load(Ordering::Relaxed);
+    let typing = stats.typing.load(Ordering::Relaxed);
+    let mut latencies = acks.latencies();
+    latencies.sort_unstable();
+    let ok = acks.ok.load(Ordering::Relaxed);
+    let refused = acks.refused.load(Ordering::Relaxed);
+    Ok(json!({
+        "scenario": "events",
+        "sockets": sockets,
+        "rate": rate,
+        "sent": total,
+        "offeredSeconds": offered_s,
+        "acked": ok,
+        "refused": refused,
+        "missing": total - ok - refused,
+        "lost": total - ok,
+        "eventsPerSecond": ok as f64 / acked_s,
+        "latencyP50Ms": percentile(&latencies, 0.50),
+        "latencyP99Ms": percentile(&latencies, 0.99),
+        "latencyMaxMs": latencies.last().map_or(0.0, |&us| us as f64 / 1000.0),
+        "broadcastsPromised": promised,
+        "broadcastsReceived": typing,
+        "broadcastsLost": promised.saturating_sub(typing),
+    }))
+}
+
+async fn storm(
+    url: &str,
+    sockets: usize,
+    tokens: &std::path::Path,
+) -> anyhow::Result<serde_json::Value> {
+    let text =
+        std::fs::read_to_string(tokens).with_context(|| format!("reading {}", tokens.display()))?;
+    let auths: Vec<Arc<str>> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|t| Arc::from(json!({ "token": t.trim() }).to_string()))
+        .collect();
+    anyhow::ensure!(!auths.is_empty(), "{} holds no tokens", tokens.display());
+    let stats = Arc::new(client::Stats::default());
+    let started = Instant::now();
+    // All at once: every handshake in flight together.
+    let (clients, failures) = connect_batched(url, sockets, &auths, sockets, stats).await;
+    let seconds = started.elapsed().as_secs_f64();
+    if let Some(e) = failures.first() {
+        eprintln!(
+            "{} clients failed to connect, the first: {e:#}",
+            failures.len()
+        );
+    }
+    // The tokens must have counted: the first and last clients are in the authenticated room.
+    for c in [clients.first(), clients.last()].into_iter().flatten() {
+        let rooms = c.ask("get-rooms", &[]).await?;
+        anyhow::ensure!(
+            rooms.to_string().contains("io-role-authenticated"),
+            "a client with a JWT is not in io-role-authenticated: {rooms}"
+        );
+    }
+    let connected = clients.len();
+    drop(clients);
+    Ok(json!({
+        "scenario": "storm",
+        "sockets": sockets,
+        "connected": connected,
+        "failed": failures.len(),
+        "seconds": seconds,
+        "connectionsPerSecond": connected as f64 / seconds,
+    }))
+}
+
+// One thread: the generator is pinned to one core, where worker threads would only hand
+// wake-ups to each other.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // Built with the host, reqwest has rustls without a provider: give it ring (http only here).
@@ -197,8 +417,18 @@ async fn main() -> anyhow::Result<()> {
             rate,
             seconds,
             key,
-        } => fanout(url, sockets, rate, seconds, &key).await?,
+            webhook,
+        } => fanout(url, sockets, rate, seconds, &key, webhook.as_deref()).await?,
         Scenario::Idle { sockets } => idle(url, sockets).await?,
+        Scenario::Events {
+            sockets,
+            rate,
+            seconds,
+            room_size,
+            event,
+            arg,
+        } => events(url, sockets, rate, seconds, room_size, &event, &arg).await?,
+        Scenario::Storm { sockets, tokens } => storm(url, sockets, &tokens).await?,
     };
     if !result.is_null() {
         println!("{result}");
