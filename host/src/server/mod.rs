@@ -199,6 +199,7 @@ impl App {
             .merge(crate::admin::router())
             .merge(crate::strapi::router(shared.clone(), io.clone()))
             .layer(io_layer)
+            .layer(axum::middleware::from_fn(http::own_request_head))
             .layer(http::cors(shared.clone()))
             .layer(axum::middleware::from_fn_with_state(
                 shared.clone(),
