@@ -146,6 +146,7 @@ describe('admin page in Chromium', () => {
 
     // Access rules: from now on sockets without a user are refused; then back to the file's.
     await page.fill('#access', '{"require_auth": true}');
+    await page.evaluate(() => (document.querySelector('#settings-result').textContent = ''));
     await page.click('#settings button');
     await page.waitForFunction(() => document.querySelector('#settings-result').textContent.includes('Saved and applied'));
     await assert.rejects(connect(server.url), { message: 'Authentication required' });
