@@ -18,7 +18,24 @@ use axum::Router;
 use socketioxide::{ParserConfig, TransportType};
 
 use crate::cluster::{Adapter, Backplane, Cluster, Io};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
+
+/// Connections the kernel completes and holds until iohost accepts them (capped by
+/// `net.core.somaxconn`). tokio's `TcpListener::bind` uses std's 128: a burst of a few hundred
+/// handshakes overflowed it and those clients waited a 1 s SYN retransmit (Node uses 511).
+const ACCEPT_BACKLOG: u32 = 4096;
+
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // As std and tokio do: a restarted iohost can listen again at once.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(ACCEPT_BACKLOG)
+}
 
 use crate::config::{Config, Transport};
 use crate::handlers::Runtime;
@@ -218,9 +235,8 @@ impl App {
             crate::metrics::spawn_upkeep(handle);
         }
         let addr = self.shared.config.server.listen;
-        let listener = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr} (server.listen)"))?;
+        let listener =
+            listen(addr).with_context(|| format!("cannot listen on {addr} (server.listen)"))?;
         let local = listener.local_addr()?;
         let _ = self.shared.address.set(local);
         self.publish_node_stats();
