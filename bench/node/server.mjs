@@ -28,46 +28,41 @@ const burst = Number(env.BURST ?? perMinute);
 const throttleMs = Number(env.THROTTLE_MS ?? 1000);
 const identityCacheMs = Number(env.IDENTITY_CACHE_MS ?? 60000);
 
+// POST routes: bearer secret and handler of the parsed JSON body, which answers with a status.
+const routes = {
+  '/api/v1/emit': [key, ({ event, data, rooms = [] }) => {
+    (rooms.length ? io.to(rooms) : io).emit(event, data);
+    return 200;
+  }],
+  '/strapi/webhook': [env.WEBHOOK_SECRET, ({ event, model, entry }) => {
+    const action = event.split('.')[1];
+    const { id, ...attributes } = entry;
+    io.to('io-role-public').emit(`${model}:${action}`, { data: { id, attributes }, meta: {} });
+    return 204;
+  }],
+};
+
 const http = createServer((req, res) => {
-  if (req.method === 'POST' && req.url === '/api/v1/emit') {
-    if (req.headers.authorization !== `Bearer ${key}`) {
-      res.writeHead(401).end();
-      return;
-    }
-    let body = '';
-    req.on('data', (c) => (body += c));
-    req.on('end', () => {
-      try {
-        const { event, data, rooms = [] } = JSON.parse(body);
-        (rooms.length ? io.to(rooms) : io).emit(event, data);
-        res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"success":true}');
-      } catch (e) {
-        res.writeHead(400).end(String(e));
-      }
-    });
+  const route = req.method === 'POST' && routes[req.url];
+  if (!route) {
+    res.writeHead(404).end();
     return;
   }
-  if (req.method === 'POST' && req.url === '/strapi/webhook') {
-    if (!env.WEBHOOK_SECRET || req.headers.authorization !== `Bearer ${env.WEBHOOK_SECRET}`) {
-      res.writeHead(401).end();
-      return;
-    }
-    let body = '';
-    req.on('data', (c) => (body += c));
-    req.on('end', () => {
-      try {
-        const { event, model, entry } = JSON.parse(body);
-        const action = event.split('.')[1];
-        const { id, ...attributes } = entry;
-        io.to('io-role-public').emit(`${model}:${action}`, { data: { id, attributes }, meta: {} });
-        res.writeHead(204).end();
-      } catch (e) {
-        res.writeHead(400).end(String(e));
-      }
-    });
+  const [secret, handle] = route;
+  if (!secret || req.headers.authorization !== `Bearer ${secret}`) {
+    res.writeHead(401).end();
     return;
   }
-  res.writeHead(404).end();
+  let body = '';
+  req.on('data', (c) => (body += c));
+  req.on('end', () => {
+    try {
+      const status = handle(JSON.parse(body));
+      res.writeHead(status, { 'Content-Type': 'application/json' }).end(status === 200 ? '{"success":true}' : undefined);
+    } catch (e) {
+      res.writeHead(400).end(String(e));
+    }
+  });
 });
 
 const io = new Server(http, { cors: { origin: '*' }, maxHttpBufferSize: 1e6 });
