@@ -20,10 +20,33 @@ pub struct Stats {
     base: Instant,
     /// Microseconds after `base` of the latest delivery.
     last: AtomicU64,
-    /// One latency list per client (each locked only by its own task, and at the end).
-    latencies: Mutex<Vec<Arc<Mutex<Vec<u64>>>>>,
+    latencies: LatencyLists,
     /// What the acks of [`Client::fire`]d events said.
     pub acks: AckStats,
+}
+
+/// Latencies in microseconds, one list per client (each locked only by its own task, and at
+/// the end).
+#[derive(Default)]
+struct LatencyLists(Mutex<Vec<Arc<Mutex<Vec<u64>>>>>);
+
+impl LatencyLists {
+    /// A new client's list.
+    fn add(&self) -> Arc<Mutex<Vec<u64>>> {
+        let list = Arc::new(Mutex::new(Vec::new()));
+        if let Ok(mut all) = self.0.lock() {
+            all.push(list.clone());
+        }
+        list
+    }
+
+    fn all(&self) -> Vec<u64> {
+        let lists = self.0.lock().map(|l| l.clone()).unwrap_or_default();
+        lists
+            .iter()
+            .flat_map(|l| l.lock().map(|v| v.clone()).unwrap_or_default())
+            .collect()
+    }
 }
 
 /// Acks of fired events, counted by the connection tasks themselves (no task per event: the
@@ -35,17 +58,13 @@ pub struct AckStats {
     pub refused: AtomicU64,
     /// Broadcasts the acks promise: the sender's peers for every ack not saying `throttled`.
     pub promised: AtomicU64,
-    /// Ack latencies in microseconds, one list per client.
-    latencies: Mutex<Vec<Arc<Mutex<Vec<u64>>>>>,
+    latencies: LatencyLists,
 }
 
 impl AckStats {
+    /// Every ack latency, in microseconds.
     pub fn latencies(&self) -> Vec<u64> {
-        let lists = self.latencies.lock().map(|l| l.clone()).unwrap_or_default();
-        lists
-            .iter()
-            .flat_map(|l| l.lock().map(|v| v.clone()).unwrap_or_default())
-            .collect()
+        self.latencies.all()
     }
 
     /// Counts the ack `args` (the packet after its id) of an event fired `sent` ago.
@@ -73,7 +92,7 @@ impl Default for Stats {
             typing: AtomicU64::new(0),
             base: Instant::now(),
             last: AtomicU64::new(0),
-            latencies: Mutex::new(Vec::new()),
+            latencies: LatencyLists::default(),
             acks: AckStats::default(),
         }
     }
@@ -88,11 +107,7 @@ impl Stats {
 
     /// Every delivery latency, in microseconds.
     pub fn latencies(&self) -> Vec<u64> {
-        let lists = self.latencies.lock().map(|l| l.clone()).unwrap_or_default();
-        lists
-            .iter()
-            .flat_map(|l| l.lock().map(|v| v.clone()).unwrap_or_default())
-            .collect()
+        self.latencies.all()
     }
 }
 
@@ -159,14 +174,8 @@ impl Client {
                 bail!("connect refused: {text}");
             }
         }
-        let latencies = Arc::new(Mutex::new(Vec::new()));
-        if let Ok(mut all) = stats.latencies.lock() {
-            all.push(latencies.clone());
-        }
-        let ack_latencies = Arc::new(Mutex::new(Vec::new()));
-        if let Ok(mut all) = stats.acks.latencies.lock() {
-            all.push(ack_latencies.clone());
-        }
+        let latencies = stats.latencies.add();
+        let ack_latencies = stats.acks.latencies.add();
         let (out, mut outgoing) = mpsc::unbounded_channel::<Out>();
         let task = tokio::spawn(async move {
             let mut waiting: HashMap<u64, oneshot::Sender<String>> = HashMap::new();
