@@ -102,12 +102,18 @@ pub fn cors(shared: SharedRef) -> CorsLayer {
 /// socketioxide keeps the head of the request that opened a session (`req_parts`) for the
 /// socket's whole life. hyper parses header values and the URI as slices of its connection's
 /// read buffer, so keeping them kept that whole buffer alive per socket (16 of ~37 KB of heap per
-/// idle socket, found with massif). Socket.IO requests get a head copied out of the buffer.
+/// idle socket, found with massif). Requests that open a session (no `sid` yet) get a head
+/// copied out of the buffer; the heads of later polling requests are not kept.
 pub async fn own_request_head(mut request: Request, next: Next) -> Response {
-    if request.uri().path().starts_with(SOCKET_IO_PATH) {
+    if request.uri().path().starts_with(SOCKET_IO_PATH) && !has_session(request.uri()) {
         detach_head(&mut request);
     }
     next.run(request).await
+}
+
+fn has_session(uri: &Uri) -> bool {
+    uri.query()
+        .is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(key, _)| key == "sid"))
 }
 
 fn detach_head<B>(request: &mut axum::http::Request<B>) {
@@ -236,5 +242,9 @@ mod tests {
         let path = request.uri().path_and_query().expect("path");
         assert_eq!(path.as_str(), "/socket.io/?EIO=4&transport=websocket");
         assert!(!inside(&uri_range, path.as_str().as_ptr()));
+        assert!(!has_session(request.uri()));
+        assert!(has_session(&Uri::from_static(
+            "/socket.io/?EIO=4&transport=polling&sid=abc"
+        )));
     }
 }
