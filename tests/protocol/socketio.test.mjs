@@ -99,6 +99,20 @@ for (const transport of ['polling', 'websocket']) {
       s.close();
     });
 
+    // Far bigger than server.ws_read_buffer_bytes (1024 by default): read in many pieces,
+    // handled as one message.
+    it('echoes a 300 KB text argument and a 300 KB attachment whole', async () => {
+      const s = await joined();
+      const text = Array.from({ length: 300_000 }, (_, i) => String.fromCharCode(97 + (i % 26))).join('');
+      await s.send(`42["message","${text}"]`);
+      assert.equal(await s.next(), `42["message-back","${text}"]`);
+      const bytes = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7) % 256));
+      await s.send('451-["message",{"_placeholder":true,"num":0}]', bytes);
+      assert.equal(await s.next(), '451-["message-back",{"_placeholder":true,"num":0}]');
+      assert.ok(Buffer.from(await s.next()).equals(bytes));
+      s.close();
+    });
+
     it('acks with the same arguments: 42456[...] -> 43456[...]', async () => {
       const s = await joined();
       await s.send('42456["message-with-ack",1,"2",{"3":[false]}]');

@@ -78,6 +78,9 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Packets queued per socket before the slow-client policy applies.
     pub socket_queue_size: usize,
+    /// Bytes read from a websocket at a time. Each connection keeps a buffer this big for its
+    /// life; larger messages still arrive whole, in more reads.
+    pub ws_read_buffer_bytes: usize,
     /// How long a graceful shutdown waits for connections to close.
     pub shutdown_drain_ms: u64,
     /// Folder of static files served at `/` (a demo or a small front end); empty: none.
@@ -98,6 +101,7 @@ impl Default for ServerConfig {
             max_attachments: 64,
             max_connections: 10_000,
             socket_queue_size: 1_024,
+            ws_read_buffer_bytes: 1_024,
             shutdown_drain_ms: 10_000,
             static_dir: PathBuf::new(),
         }

@@ -15,6 +15,11 @@ impl Config {
         at_least("server.max_payload_bytes", s.max_payload_bytes, 1_024)?;
         at_least("server.max_connections", s.max_connections as u64, 1)?;
         at_least("server.socket_queue_size", s.socket_queue_size as u64, 16)?;
+        at_least(
+            "server.ws_read_buffer_bytes",
+            s.ws_read_buffer_bytes as u64,
+            256,
+        )?;
         if s.transports.is_empty() {
             return Err(ConfigError::invalid(
                 "server.transports",
@@ -288,6 +293,10 @@ mod tests {
         assert_eq!(
             invalid_key("[server]\nsocket_queue_size = 2"),
             "server.socket_queue_size"
+        );
+        assert_eq!(
+            invalid_key("[server]\nws_read_buffer_bytes = 100"),
+            "server.ws_read_buffer_bytes"
         );
         assert_eq!(
             invalid_key("[rooms]\nname_pattern = '('"),

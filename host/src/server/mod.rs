@@ -197,6 +197,7 @@ impl App {
             .ws_max_message_size(s.max_payload_bytes as usize)
             .ws_max_frame_size(s.max_payload_bytes as usize)
             .max_buffer_size(s.socket_queue_size)
+            .ws_read_buffer_size(s.ws_read_buffer_bytes)
             .with_parser(parser)
             .with_state(shared.clone());
         let has = |t| s.transports.contains(&t);
