@@ -102,29 +102,33 @@ const EXIT_CONFIG: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::Handlers { command } = &cli.command {
-        return handlers_command(command);
+    let config_file = cli.config.as_deref();
+    match &cli.command {
+        // These two read no configuration (`strapi setup` reads the file itself, to edit it).
+        Command::Handlers { command } => handlers_command(command),
+        Command::Strapi { command } => strapi_command(command, config_file),
+        Command::Config { command } => config_command(command, config_file),
+        Command::Serve => match config::load(config_file) {
+            Ok((config, _)) => serve(config),
+            Err(e) => config_error(&e),
+        },
     }
-    if let Command::Strapi { command } = &cli.command {
-        return strapi_command(command, cli.config.as_deref());
-    }
-    let (config, source) = match config::load(cli.config.as_deref()) {
+}
+
+fn config_command(command: &ConfigCommand, file: Option<&std::path::Path>) -> ExitCode {
+    let (config, source) = match config::load(file) {
         Ok(loaded) => loaded,
         Err(e) => return config_error(&e),
     };
-    match cli.command {
-        Command::Config {
-            command: ConfigCommand::Check,
-        } => {
+    match command {
+        ConfigCommand::Check => {
             let file = source
                 .file
                 .map_or("no file, defaults".to_owned(), |f| f.display().to_string());
             println!("configuration is valid ({file}, plus IOHOST_* variables)");
             ExitCode::SUCCESS
         }
-        Command::Config {
-            command: ConfigCommand::Show,
-        } => match toml::to_string_pretty(&config) {
+        ConfigCommand::Show => match toml::to_string_pretty(&config) {
             Ok(text) => {
                 print!("{text}");
                 ExitCode::SUCCESS
@@ -134,10 +138,6 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Serve => serve(config),
-        Command::Handlers { .. } | Command::Strapi { .. } => {
-            unreachable!("handled before the configuration is read")
-        }
     }
 }
 
