@@ -74,6 +74,16 @@ async fn run() -> anyhow::Result<()> {
             args: serde_json::json!(["chat-room-1"]),
         },
     ];
+    // `cargo bench --bench handler_path -- rate chat` runs the cases whose label has one of
+    // these words; no words runs them all.
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let cases: Vec<&Case> = cases
+        .iter()
+        .filter(|c| only.is_empty() || only.iter().any(|w| c.label.contains(w.as_str())))
+        .collect();
     for case in &cases {
         std::fs::copy(
             built.join(format!("{}.wasm", case.handler)),
