@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The benchmarks: iohost against the Node socket.io reference, same scenarios, same run.
-#   ./scripts/bench.sh            full run (~20 min), prints the table of BENCHMARKS.md
+#   ./scripts/bench.sh            full run (~30 min), prints the tables of BENCHMARKS.md
 #   ./scripts/bench.sh --smoke    tiny sizes, one repetition: checks the machinery works (CI)
 #   ./scripts/bench.sh --only handler-path,storm --reps 5
 set -euo pipefail
