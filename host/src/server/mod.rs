@@ -20,6 +20,16 @@ use socketioxide::{ParserConfig, TransportType};
 use crate::cluster::{Adapter, Backplane, Cluster, Io};
 use tokio::net::{TcpListener, TcpSocket};
 
+use crate::config::{Config, Transport};
+use crate::handlers::Runtime;
+use crate::rooms::RoomPolicy;
+use crate::settings::{FileSettings, RedisSettings, Settings, SettingsStore};
+use crate::store::{KvStore, MemoryStore, RedisStore};
+
+pub use connect::identity_of;
+pub use limits::ConnectionLimit;
+pub use reply::deliver;
+
 /// Connections the kernel completes and holds until iohost accepts them (capped by
 /// `net.core.somaxconn`). tokio's `TcpListener::bind` uses std's 128: a burst of a few hundred
 /// handshakes overflowed it and those clients waited a 1 s SYN retransmit (Node uses 511).
@@ -36,16 +46,6 @@ fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
     socket.bind(addr)?;
     socket.listen(ACCEPT_BACKLOG)
 }
-
-use crate::config::{Config, Transport};
-use crate::handlers::Runtime;
-use crate::rooms::RoomPolicy;
-use crate::settings::{FileSettings, RedisSettings, Settings, SettingsStore};
-use crate::store::{KvStore, MemoryStore, RedisStore};
-
-pub use connect::identity_of;
-pub use limits::ConnectionLimit;
-pub use reply::deliver;
 
 /// What every namespace handler needs, shared through socketioxide's state.
 #[derive(Debug)]
