@@ -111,6 +111,16 @@ describe('hot reload with 50 clients sending', () => {
     await stays('a', 500);
   });
 
+  it('reads the folder once per change: no reload loop after a load or a failed load', async () => {
+    // Reading a file is a folder event too; reacting to it would reload, read, and go round.
+    const count = (pattern) => (server.logs().match(pattern) ?? []).length;
+    const failed = /cannot load handler: not a WebAssembly component/g;
+    const unchanged = /handler files unchanged/g;
+    const before = [count(failed), count(unchanged)];
+    await sleep(1000);
+    assert.deepEqual([count(failed), count(unchanged)], before, 'the corrupt file was loaded again without a change');
+  });
+
   it('keeps the working version when the component is built against another world', async () => {
     installHandler(server.handlersDir, 'probe-b', 'probe');
     await allSee('b');

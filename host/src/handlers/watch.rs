@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use notify::RecursiveMode;
+use notify::event::{AccessKind, AccessMode, EventKind};
 use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 
 use super::Runtime;
@@ -30,7 +31,14 @@ impl Runtime {
                 None,
                 move |result: DebounceEventResult| match result {
                     Ok(events) => {
-                        let _ = tx.send(events.into_iter().flat_map(|e| e.event.paths).collect());
+                        let changed: Vec<PathBuf> = events
+                            .into_iter()
+                            .filter(|e| changes_content(&e.event.kind))
+                            .flat_map(|e| e.event.paths)
+                            .collect();
+                        if !changed.is_empty() {
+                            let _ = tx.send(changed);
+                        }
                     }
                     Err(errors) => {
                         for e in errors {
@@ -57,5 +65,40 @@ impl Runtime {
         Ok(Watcher {
             _debouncer: debouncer,
         })
+    }
+}
+
+/// Whether an event can mean new content. Reading a file is an event too (inotify reports
+/// opens and closes): reacting to those would reload, read the file again, and loop forever.
+fn changes_content(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use notify::event::{CreateKind, ModifyKind, RemoveKind, RenameMode};
+
+    use super::*;
+
+    #[test]
+    fn reads_are_not_changes() {
+        assert!(!changes_content(&EventKind::Access(AccessKind::Open(
+            AccessMode::Read
+        ))));
+        assert!(!changes_content(&EventKind::Access(AccessKind::Close(
+            AccessMode::Read
+        ))));
+        assert!(changes_content(&EventKind::Access(AccessKind::Close(
+            AccessMode::Write
+        ))));
+        assert!(changes_content(&EventKind::Create(CreateKind::File)));
+        assert!(changes_content(&EventKind::Modify(ModifyKind::Name(
+            RenameMode::To
+        ))));
+        assert!(changes_content(&EventKind::Remove(RemoveKind::File)));
     }
 }
