@@ -3,7 +3,8 @@
 // deleted. Behaviour follows the folder within a second, no client is disconnected and every
 // event gets its answer; a broken file never replaces the working version.
 import assert from 'node:assert/strict';
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
@@ -63,7 +64,12 @@ async function stays(version, ms) {
 
 let pumps;
 before(async () => {
-  server = await startServer({ config: '[handlers]\ndebounce_ms = 100\n' });
+  // Baseline code first (the default), and a cache of its own: every version is compiled and
+  // then also switches to its optimised code under load.
+  server = await startServer({
+    config: '[handlers]\ndebounce_ms = 100\nbaseline_first = true\n',
+    env: { IOHOST_HANDLERS__CACHE_DIR: mkdtempSync(join(tmpdir(), 'iohost-reload-cache-')) },
+  });
   clients = await Promise.all(Array.from({ length: CLIENTS }, () => connect(server.url, { transports: ['websocket'] })));
   for (const c of clients) c.on('disconnect', () => disconnects++);
   pumps = clients.map((c, i) => pump(c, i));
@@ -86,6 +92,11 @@ describe('hot reload with 50 clients sending', () => {
   it('picks up a dropped-in handler', async () => {
     installHandler(server.handlersDir, 'probe-a', 'probe');
     timings.drop = await allSee('a');
+  });
+
+  it('moves it from baseline to optimised code while events flow', async () => {
+    await server.waitForLog(/handler runs optimised code handler="probe"/, 60000);
+    await stays('a', 300);
   });
 
   it('replaces it when a new version is renamed over it', async () => {

@@ -57,6 +57,10 @@ export async function startServer({ config = '', env = {}, port = 0, profile, ha
       // Compiled handlers are shared by every test server (keyed by content hash): the large
       // JavaScript and Python components compile once per run, not once per test.
       IOHOST_HANDLERS__CACHE_DIR: join(repoRoot, 'tests', '.cache', 'compiled'),
+      // Optimised code only, unless a test's config says otherwise: with baseline code first,
+      // every server started before the cache holds a component would compile it again in the
+      // background (tens of CPU seconds each for the JavaScript and Python examples).
+      ...(/baseline_first/.test(config) ? {} : { IOHOST_HANDLERS__BASELINE_FIRST: 'false' }),
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

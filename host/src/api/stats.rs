@@ -109,6 +109,9 @@ pub struct HandlerStats {
     pub version: String,
     /// Unix milliseconds.
     pub loaded_at: u64,
+    /// The code it runs: `baseline` (quickly compiled, while the optimised code is compiled
+    /// in the background) or `optimized`.
+    pub code: crate::handlers::Tier,
     pub priority: i32,
     pub events: Vec<String>,
     pub calls: u64,
@@ -160,6 +163,7 @@ pub fn collect_handlers(state: &ApiState) -> HandlersResponse {
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_millis() as u64)
                 .unwrap_or_default(),
+            code: h.tier,
             priority: h.registration.priority,
             events: h.registration.events.clone(),
             calls: h.stats.calls.load(Relaxed),

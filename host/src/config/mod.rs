@@ -224,6 +224,10 @@ pub struct HandlersConfig {
     pub watch: bool,
     /// Quiet time after the last change before a reload.
     pub debounce_ms: u64,
+    /// A new or changed handler serves as soon as the baseline compiler (Winch: a fraction of
+    /// the time, slower code) has compiled it; the optimising compiler's code (Cranelift,
+    /// cached on disk) replaces it when ready. `false`: wait for the optimised code.
+    pub baseline_first: bool,
     /// Largest `.wasm` file accepted.
     pub max_file_bytes: u64,
     /// Defaults for every handler; a sidecar's `[limits]` overrides them for its handler.
@@ -266,6 +270,7 @@ impl Default for HandlersConfig {
             cache_dir: PathBuf::new(),
             watch: true,
             debounce_ms: 150,
+            baseline_first: true,
             max_file_bytes: 100 * 1024 * 1024,
             limits: HandlerLimits::default(),
             strapi: HandlerStrapiConfig::default(),

@@ -1,48 +1,110 @@
-//! The wasmtime engine all handlers share: one compiler configuration, an epoch ticker for
-//! call deadlines, the linker with iohost's imports, and compilation with an on-disk cache.
+//! The wasmtime engines all handlers share: two compilers (a quick baseline one and the
+//! optimising one), an epoch ticker for call deadlines, the linker with iohost's imports, and
+//! compilation with an on-disk cache of optimised code.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
+use serde::Serialize;
 use wasmtime::component::{Component, HasSelf, Linker};
 
 use super::LoadError;
-use super::bindings::Handler as HandlerWorld;
+use super::bindings::{Handler as HandlerWorld, HandlerPre};
 use super::host_api::InstanceState;
 
-/// How often the engine's epoch advances: the granularity of call deadlines.
+/// How often the engines' epoch advances: the granularity of call deadlines.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
+/// Which compiler made the code a handler runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    /// Winch, wasmtime's baseline compiler: one quick pass, slower code. Serves a new version
+    /// while the optimised code is compiled.
+    Baseline,
+    /// Cranelift: optimised code, cached on disk.
+    Optimized,
+}
+
+/// One compiler: its engine and a linker for it (a component runs only on the engine that
+/// compiled it).
 #[derive(Clone)]
-pub struct Engine {
+pub struct Compiler {
     pub wasmtime: wasmtime::Engine,
     pub linker: Linker<InstanceState>,
 }
 
-impl Engine {
-    pub fn new() -> anyhow::Result<Self> {
+impl Compiler {
+    fn new(strategy: wasmtime::Strategy) -> anyhow::Result<Self> {
         let mut config = wasmtime::Config::new();
+        config.strategy(strategy);
         config.epoch_interruption(true);
         config.wasm_component_model(true);
         let wasmtime = wasmtime::Engine::new(&config)?;
-
         let mut linker = Linker::new(&wasmtime);
         // Rust guests import WASI even when they do no I/O; they get an empty context.
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         HandlerWorld::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+        Ok(Self { wasmtime, linker })
+    }
 
-        let weak = wasmtime.weak();
+    /// Type-checks `component` against the handler world and resolves its imports.
+    pub fn prepare(&self, component: &Component) -> Result<HandlerPre<InstanceState>, LoadError> {
+        self.linker
+            .instantiate_pre(component)
+            .and_then(HandlerPre::new)
+            .map_err(|e| LoadError::WrongWorld(format!("{e:#}")))
+    }
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    pub optimized: Compiler,
+    pub baseline: Compiler,
+    /// Threads for optimised compiles in the background (half the cores, at least one): a
+    /// long compile there never holds up the quick ones, which use rayon's shared pool.
+    background: Arc<rayon::ThreadPool>,
+}
+
+impl Engine {
+    pub fn new() -> anyhow::Result<Self> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let background = rayon::ThreadPoolBuilder::new()
+            .num_threads((cores / 2).max(1))
+            .thread_name(|i| format!("iohost-optimize-{i}"))
+            .build()?;
+        let engine = Self {
+            optimized: Compiler::new(wasmtime::Strategy::Cranelift)?,
+            baseline: Compiler::new(wasmtime::Strategy::Winch)?,
+            background: Arc::new(background),
+        };
+        let weak = [
+            engine.optimized.wasmtime.weak(),
+            engine.baseline.wasmtime.weak(),
+        ];
         std::thread::Builder::new()
             .name("iohost-epoch".into())
             .spawn(move || {
-                while let Some(engine) = weak.upgrade() {
-                    engine.increment_epoch();
-                    drop(engine);
+                loop {
+                    let alive: Vec<_> = weak.iter().filter_map(|w| w.upgrade()).collect();
+                    if alive.is_empty() {
+                        return;
+                    }
+                    alive.iter().for_each(wasmtime::Engine::increment_epoch);
+                    drop(alive);
                     std::thread::sleep(EPOCH_TICK);
                 }
             })?;
-        Ok(Self { wasmtime, linker })
+        Ok(engine)
+    }
+
+    pub fn compiler(&self, tier: Tier) -> &Compiler {
+        match tier {
+            Tier::Baseline => &self.baseline,
+            Tier::Optimized => &self.optimized,
+        }
     }
 
     /// Epoch ticks for a deadline of `limit` (rounded up, plus one for the tick in progress).
@@ -50,35 +112,82 @@ impl Engine {
         (limit.as_millis().div_ceil(EPOCH_TICK.as_millis()) as u64) + 1
     }
 
-    /// Compiles a component, reusing precompiled code from `cache_dir` when this engine made
-    /// it before for the same bytes. Blocking: run it off the async runtime.
+    /// Compiles a component: optimised code from `cache_dir` when this engine made it before
+    /// for the same bytes; else, with `baseline_first`, baseline code (quick; the caller
+    /// compiles optimised code later); else optimised code, cached. Blocking: run it off the
+    /// async runtime.
     pub fn compile(
         &self,
         bytes: &[u8],
         sha256: &str,
         cache_dir: &Path,
-    ) -> Result<Component, LoadError> {
-        let mut hasher = DefaultHasher::new();
-        self.wasmtime
-            .precompile_compatibility_hash()
-            .hash(&mut hasher);
-        let cached = cache_dir.join(format!("{sha256}-{:016x}.cwasm", hasher.finish()));
-        if cached.is_file() {
-            match load_precompiled(&self.wasmtime, &cached) {
-                Ok(component) => return Ok(component),
-                Err(e) => {
-                    tracing::warn!(path = %cached.display(), "ignoring unusable cache entry: {e}")
-                }
+        baseline_first: bool,
+    ) -> Result<(Component, Tier), LoadError> {
+        if let Some(component) = self.cached(sha256, cache_dir) {
+            return Ok((component, Tier::Optimized));
+        }
+        if baseline_first {
+            match Component::new(&self.baseline.wasmtime, bytes) {
+                Ok(component) => return Ok((component, Tier::Baseline)),
+                // Winch does not support every proposal Cranelift does: no quick start then.
+                Err(e) => tracing::debug!("baseline compiler declined, optimising now: {e:#}"),
             }
         }
+        let component = self.compile_optimized(bytes, sha256, cache_dir)?;
+        Ok((component, Tier::Optimized))
+    }
+
+    /// Optimised code for these bytes, compiled and written to the cache. Blocking.
+    pub fn compile_optimized(
+        &self,
+        bytes: &[u8],
+        sha256: &str,
+        cache_dir: &Path,
+    ) -> Result<Component, LoadError> {
         let precompiled = self
+            .optimized
             .wasmtime
             .precompile_component(bytes)
             .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+        let cached = self.cache_path(sha256, cache_dir);
         if let Err(e) = store_precompiled(&cached, &precompiled) {
             tracing::debug!(path = %cached.display(), "cannot write the compile cache: {e}");
         }
-        load_bytes(&self.wasmtime, &precompiled).map_err(|e| LoadError::Compile(format!("{e:#}")))
+        load_bytes(&self.optimized.wasmtime, &precompiled)
+            .map_err(|e| LoadError::Compile(format!("{e:#}")))
+    }
+
+    /// [`Self::compile_optimized`] on the background threads. Blocking.
+    pub fn compile_in_background(
+        &self,
+        bytes: &[u8],
+        sha256: &str,
+        cache_dir: &Path,
+    ) -> Result<Component, LoadError> {
+        self.background
+            .install(|| self.compile_optimized(bytes, sha256, cache_dir))
+    }
+
+    /// Optimised code from the cache, if it holds usable code for these bytes.
+    fn cached(&self, sha256: &str, cache_dir: &Path) -> Option<Component> {
+        let cached = self.cache_path(sha256, cache_dir);
+        if !cached.is_file() {
+            return None;
+        }
+        load_precompiled(&self.optimized.wasmtime, &cached)
+            .inspect_err(
+                |e| tracing::warn!(path = %cached.display(), "ignoring unusable cache entry: {e}"),
+            )
+            .ok()
+    }
+
+    fn cache_path(&self, sha256: &str, cache_dir: &Path) -> PathBuf {
+        let mut hasher = DefaultHasher::new();
+        self.optimized
+            .wasmtime
+            .precompile_compatibility_hash()
+            .hash(&mut hasher);
+        cache_dir.join(format!("{sha256}-{:016x}.cwasm", hasher.finish()))
     }
 }
 

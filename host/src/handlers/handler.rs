@@ -14,7 +14,7 @@ use super::bindings::iohost::handler::types::{
     ConnectResult, Event, EventResult, Registration, SocketInfo,
 };
 use super::bindings::{Handler as Bindings, HandlerPre};
-use super::engine::Engine;
+use super::engine::{Engine, Tier};
 use super::host_api::{InstanceState, Links};
 use crate::config::HandlerLimits;
 use crate::store::KvStore;
@@ -44,10 +44,14 @@ pub struct Handler {
     pub registration: Registration,
     pub limits: HandlerLimits,
     pub loaded_at: SystemTime,
-    pub stats: Stats,
+    /// Which compiler made the code this version runs.
+    pub tier: Tier,
+    /// Shared with the same version's optimised successor.
+    pub stats: Arc<Stats>,
     config_json: String,
     config: Arc<serde_json::Map<String, serde_json::Value>>,
-    engine: Engine,
+    /// The engine that compiled `pre` (stores must come from it).
+    engine: wasmtime::Engine,
     pre: HandlerPre<InstanceState>,
     kv: Arc<dyn KvStore>,
     links: Links,
@@ -70,7 +74,8 @@ pub struct HandlerParts {
     pub sidecar: String,
     pub limits: HandlerLimits,
     pub config: serde_json::Map<String, serde_json::Value>,
-    pub engine: Engine,
+    pub tier: Tier,
+    pub engine: wasmtime::Engine,
     pub pre: HandlerPre<InstanceState>,
     pub kv: Arc<dyn KvStore>,
     pub links: Links,
@@ -79,6 +84,37 @@ pub struct HandlerParts {
 impl Handler {
     /// Builds the handler and its first instance, whose `init` gives the registration.
     pub async fn new(parts: HandlerParts) -> Result<Self, CallError> {
+        Self::build(parts, SystemTime::now(), Arc::default()).await
+    }
+
+    /// This version and its settings on other code (optimised after baseline): same counters
+    /// and load time; `init` runs again on the new code's first instance.
+    pub async fn recompiled(
+        &self,
+        tier: Tier,
+        engine: wasmtime::Engine,
+        pre: HandlerPre<InstanceState>,
+    ) -> Result<Self, CallError> {
+        let parts = HandlerParts {
+            name: self.name.clone(),
+            sha256: self.sha256.clone(),
+            sidecar: self.sidecar.clone(),
+            limits: self.limits,
+            config: (*self.config).clone(),
+            tier,
+            engine,
+            pre,
+            kv: self.kv.clone(),
+            links: self.links.clone(),
+        };
+        Self::build(parts, self.loaded_at, self.stats.clone()).await
+    }
+
+    async fn build(
+        parts: HandlerParts,
+        loaded_at: SystemTime,
+        stats: Arc<Stats>,
+    ) -> Result<Self, CallError> {
         let config_json = serde_json::Value::Object(parts.config.clone()).to_string();
         let mut handler = Self {
             name: parts.name,
@@ -93,8 +129,9 @@ impl Handler {
                 tick_ms: None,
             },
             limits: parts.limits,
-            loaded_at: SystemTime::now(),
-            stats: Stats::default(),
+            loaded_at,
+            tier: parts.tier,
+            stats,
             config_json,
             config: Arc::new(parts.config),
             engine: parts.engine,
@@ -215,7 +252,7 @@ impl Handler {
             self.config.clone(),
             self.links.clone(),
         );
-        let mut store = Store::new(&self.engine.wasmtime, state);
+        let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
         // Time spent waiting for Strapi (the `strapi` import) is not the guest's: the deadline
         // moves by as much. Otherwise reaching it stops the call.

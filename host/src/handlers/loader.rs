@@ -1,6 +1,7 @@
 //! Turning `<dir>/<name>.wasm` (plus an optional `<name>.toml` sidecar) into a [`Handler`]:
-//! size and header checks, content hash, compile (cached), type-check against the world, then
-//! a first instance whose `init` must succeed under its deadline.
+//! size and header checks, content hash, compile (optimised code from the cache, else baseline
+//! code first when allowed), type-check against the world, then a first instance whose `init`
+//! must succeed under its deadline.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -9,8 +10,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::LoadError;
-use super::bindings::HandlerPre;
-use super::engine::Engine;
+use super::engine::{Engine, Tier};
 use super::handler::{Handler, HandlerParts};
 use super::host_api::Links;
 use crate::config::{HandlerLimits, HandlersConfig};
@@ -22,11 +22,17 @@ const COMPONENT_HEADER: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x0
 const MODULE_HEADER: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
 
 pub enum Outcome {
-    Loaded(Box<Handler>),
+    Loaded(Loaded),
     /// Same bytes and sidecar as the version in service.
     Unchanged,
     /// No `.wasm` file (any more), or the sidecar says `enabled = false`.
     Gone,
+}
+
+pub struct Loaded {
+    pub handler: Box<Handler>,
+    /// The file's bytes when the handler runs baseline code: to compile optimised code from.
+    pub source: Option<Vec<u8>>,
 }
 
 /// `<name>.toml` beside `<name>.wasm`.
@@ -115,15 +121,27 @@ fn check_header(bytes: &[u8]) -> Result<(), LoadError> {
     }
 }
 
+/// The handler in service (if any) and what else decides how `name` loads.
+pub struct LoadContext<'a> {
+    pub current: Option<&'a Handler>,
+    pub overrides: Option<&'a serde_json::Map<String, serde_json::Value>>,
+    /// Serve baseline code while the optimised code is compiled (`handlers.baseline_first`).
+    pub baseline_first: bool,
+}
+
 pub async fn load(
     engine: &Engine,
     settings: &HandlersConfig,
     kv: Arc<dyn KvStore>,
     links: Links,
     name: &str,
-    current: Option<&Handler>,
-    overrides: Option<&serde_json::Map<String, serde_json::Value>>,
+    context: LoadContext<'_>,
 ) -> Result<Outcome, LoadError> {
+    let LoadContext {
+        current,
+        overrides,
+        baseline_first,
+    } = context;
     if !valid_name(name) {
         return Err(LoadError::BadName(name.to_owned()));
     }
@@ -187,15 +205,15 @@ pub async fn load(
     let compiler = engine.clone();
     let cache_dir = settings.cache_dir();
     let hash = sha256.clone();
-    let component =
-        tokio::task::spawn_blocking(move || compiler.compile(&bytes, &hash, &cache_dir))
-            .await
-            .map_err(|e| LoadError::Compile(format!("compiler task failed: {e}")))??;
-    let pre = engine
-        .linker
-        .instantiate_pre(&component)
-        .and_then(HandlerPre::new)
-        .map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
+    let (compiled, bytes) = tokio::task::spawn_blocking(move || {
+        let compiled = compiler.compile(&bytes, &hash, &cache_dir, baseline_first);
+        (compiled, bytes)
+    })
+    .await
+    .map_err(|e| LoadError::Compile(format!("compiler task failed: {e}")))?;
+    let (component, tier) = compiled?;
+    let compiler = engine.compiler(tier);
+    let pre = compiler.prepare(&component)?;
 
     let handler = Handler::new(HandlerParts {
         name: Arc::from(name),
@@ -203,13 +221,17 @@ pub async fn load(
         sidecar: sidecar_text,
         limits,
         config,
-        engine: engine.clone(),
+        tier,
+        engine: compiler.wasmtime.clone(),
         pre,
         kv,
         links,
     })
     .await?;
-    Ok(Outcome::Loaded(Box::new(handler)))
+    Ok(Outcome::Loaded(Loaded {
+        handler: Box::new(handler),
+        source: (tier == Tier::Baseline).then_some(bytes),
+    }))
 }
 
 /// What `iohost handlers check` reports about a file.
@@ -224,23 +246,25 @@ pub struct Inspection {
 pub fn inspect(engine: &Engine, path: &Path) -> Result<Inspection, LoadError> {
     let bytes = std::fs::read(path).map_err(io_error(path))?;
     check_header(&bytes)?;
-    let component = wasmtime::component::Component::new(&engine.wasmtime, &bytes)
+    let compiler = &engine.optimized;
+    let component = wasmtime::component::Component::new(&compiler.wasmtime, &bytes)
         .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
     let ty = component.component_type();
     let imports = ty
-        .imports(&engine.wasmtime)
+        .imports(&compiler.wasmtime)
         .map(|(name, _)| name.to_owned())
         .collect();
     let exports = ty
-        .exports(&engine.wasmtime)
+        .exports(&compiler.wasmtime)
         .map(|(name, _)| name.to_owned())
         .collect();
-    let fits_world = engine
-        .linker
-        .instantiate_pre(&component)
-        .and_then(HandlerPre::new)
+    let fits_world = compiler
+        .prepare(&component)
         .map(|_| ())
-        .map_err(|e| format!("{e:#}"));
+        .map_err(|e| match e {
+            LoadError::WrongWorld(reason) => reason,
+            other => other.to_string(),
+        });
     Ok(Inspection {
         imports,
         exports,

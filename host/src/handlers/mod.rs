@@ -1,6 +1,7 @@
 //! WebAssembly handlers: custom event logic loaded from a folder and replaced while iohost runs.
 //!
-//! - [`engine`]: wasmtime, the epoch ticker, the linker, compilation with a cache.
+//! - [`engine`]: wasmtime's two compilers (quick baseline, optimising), the epoch ticker, the
+//!   linker, compilation with a cache of optimised code.
 //! - [`host_api`]: the imports handlers may call (`sockets`, `kv`, `log`, `clock`, `config`).
 //! - [`handler`]: one loaded version with its pool of instances and its calls.
 //! - [`loader`]: checking and loading a `.wasm` file; [`watch`]: hot reload.
@@ -20,7 +21,7 @@ mod watch;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::cluster::Io;
 use crate::cluster::SocketRef;
@@ -32,7 +33,7 @@ use crate::store::KvStore;
 use bindings::iohost::handler::types::{ConnectResult, Event, EventResult, Payload};
 
 pub use actions::Action;
-pub use engine::Engine;
+pub use engine::{Engine, Tier};
 pub use handler::{Handler, short};
 pub use host_api::Links;
 pub use loader::{Inspection, inspect, valid_name};
@@ -91,8 +92,14 @@ pub async fn load_standalone(
     name: &str,
 ) -> Result<Arc<Handler>, LoadError> {
     let engine = Engine::new().map_err(|e| LoadError::Compile(format!("{e:#}")))?;
-    match loader::load(&engine, settings, kv, Links::default(), name, None, None).await? {
-        loader::Outcome::Loaded(handler) => Ok(Arc::from(handler)),
+    // Optimised code only: what is measured is what a server runs once warm.
+    let context = loader::LoadContext {
+        current: None,
+        overrides: None,
+        baseline_first: false,
+    };
+    match loader::load(&engine, settings, kv, Links::default(), name, context).await? {
+        loader::Outcome::Loaded(loaded) => Ok(Arc::from(loaded.handler)),
         _ => Err(LoadError::Io {
             path: settings
                 .dir
@@ -169,6 +176,8 @@ pub struct Runtime {
     errors: Mutex<HashMap<String, String>>,
     /// Loads run one at a time so two reloads of one file cannot race.
     loading: tokio::sync::Mutex<()>,
+    /// Optimised compiles in the background run one at a time: they share the CPU with events.
+    optimizing: tokio::sync::Mutex<()>,
     /// Handlers switched off by the operator (a run-time setting): not loaded.
     disabled: ArcSwap<std::collections::BTreeSet<String>>,
     /// Config values set at run time, per handler, over their sidecars' `[config]`.
@@ -208,6 +217,7 @@ impl Runtime {
             chain: ArcSwap::from_pointee(Chain::default()),
             errors: Mutex::new(HashMap::new()),
             loading: tokio::sync::Mutex::new(()),
+            optimizing: tokio::sync::Mutex::new(()),
             disabled: ArcSwap::from_pointee(std::collections::BTreeSet::new()),
             overrides: ArcSwap::from_pointee(ConfigOverrides::new()),
         }))
@@ -301,32 +311,43 @@ impl Runtime {
             io: self.io.get().cloned(),
             strapi: self.strapi.get().cloned(),
         };
+        let started = Instant::now();
         let outcome = if self.is_disabled(name) {
             Ok(loader::Outcome::Gone)
         } else {
+            let overrides = self.overrides.load();
+            let context = loader::LoadContext {
+                current: current.as_deref(),
+                overrides: overrides.get(name),
+                baseline_first: self.settings.baseline_first,
+            };
             loader::load(
                 &self.engine,
                 &self.settings,
                 self.kv.clone(),
                 links,
                 name,
-                current.as_deref(),
-                self.overrides.load().get(name),
+                context,
             )
             .await
         };
         match outcome {
-            Ok(loader::Outcome::Loaded(handler)) => {
-                let handler: Arc<Handler> = Arc::from(handler);
+            Ok(loader::Outcome::Loaded(loaded)) => {
+                let handler: Arc<Handler> = Arc::from(loaded.handler);
                 tracing::info!(
                     handler = name,
                     version = short(&handler.sha256),
                     priority = handler.registration.priority,
                     events = ?handler.registration.events,
+                    code = ?handler.tier,
+                    took_ms = started.elapsed().as_millis() as u64,
                     "handler {}",
                     if current.is_some() { "replaced" } else { "loaded" }
                 );
                 self.chain.rcu(|chain| chain.with(handler.clone()));
+                if let Some(source) = loaded.source {
+                    self.optimize_later(&handler, source);
+                }
                 if let Some(old) = current {
                     old.retire();
                 }
@@ -334,7 +355,9 @@ impl Runtime {
                 self.start_ticker(&handler);
                 loads(name, "loaded");
             }
-            Ok(loader::Outcome::Unchanged) => {}
+            Ok(loader::Outcome::Unchanged) => {
+                tracing::debug!(handler = name, "handler files unchanged");
+            }
             Ok(loader::Outcome::Gone) => {
                 self.set_error(name, None);
                 if let Some(old) = current {
@@ -355,6 +378,92 @@ impl Runtime {
                 self.set_error(name, Some(e.to_string()));
                 loads(name, "failed");
             }
+        }
+    }
+
+    /// Compiles optimised code for a version that runs baseline code, in the background, then
+    /// puts it in service if that version is still the one loaded.
+    fn optimize_later(self: &Arc<Self>, handler: &Arc<Handler>, source: Vec<u8>) {
+        let runtime = self.clone();
+        let name = handler.name.clone();
+        let sha256 = handler.sha256.clone();
+        tokio::spawn(async move {
+            let _one_at_a_time = runtime.optimizing.lock().await;
+            if runtime.baseline_version(&name, &sha256).is_none() {
+                return; // replaced or unloaded while waiting
+            }
+            let engine = runtime.engine.clone();
+            let cache_dir = runtime.settings.cache_dir();
+            let hash = sha256.clone();
+            let started = Instant::now();
+            let compiled = tokio::task::spawn_blocking(move || {
+                engine.compile_in_background(&source, &hash, &cache_dir)
+            })
+            .await
+            .map_err(|e| LoadError::Compile(format!("compiler task failed: {e}")))
+            .and_then(|compiled| compiled);
+            match compiled {
+                Ok(component) => {
+                    runtime
+                        .adopt_optimized(&name, &sha256, component, started.elapsed())
+                        .await
+                }
+                Err(e) => tracing::warn!(
+                    handler = %name,
+                    version = short(&sha256),
+                    "no optimised code, baseline code keeps serving: {e}"
+                ),
+            }
+        });
+    }
+
+    /// The loaded handler `name` if it is version `sha256` on baseline code.
+    fn baseline_version(&self, name: &str, sha256: &str) -> Option<Arc<Handler>> {
+        self.chain
+            .load()
+            .handlers
+            .iter()
+            .find(|h| &*h.name == name && h.sha256 == sha256 && h.tier == Tier::Baseline)
+            .cloned()
+    }
+
+    async fn adopt_optimized(
+        self: &Arc<Self>,
+        name: &str,
+        sha256: &str,
+        component: wasmtime::component::Component,
+        took: Duration,
+    ) {
+        let _one_at_a_time = self.loading.lock().await;
+        let Some(current) = self.baseline_version(name, sha256) else {
+            return;
+        };
+        let compiler = &self.engine.optimized;
+        let recompiled = match compiler.prepare(&component) {
+            Ok(pre) => current
+                .recompiled(Tier::Optimized, compiler.wasmtime.clone(), pre)
+                .await
+                .map_err(LoadError::from),
+            Err(e) => Err(e),
+        };
+        match recompiled {
+            Ok(handler) => {
+                let handler = Arc::new(handler);
+                self.chain.rcu(|chain| chain.with(handler.clone()));
+                current.retire();
+                self.start_ticker(&handler);
+                tracing::info!(
+                    handler = name,
+                    version = short(sha256),
+                    compile_ms = took.as_millis() as u64,
+                    "handler runs optimised code"
+                );
+            }
+            Err(e) => tracing::warn!(
+                handler = name,
+                version = short(sha256),
+                "optimised code refused, baseline code keeps serving: {e}"
+            ),
         }
     }
 

@@ -60,7 +60,8 @@
 
   function renderHandlers({ handlers, loadErrors, disabled }) {
     const rows = handlers.map((h) => {
-      const status = loadErrors[h.name] ? `loaded; newer file failed: ${loadErrors[h.name]}` : 'loaded';
+      const code = h.code === 'baseline' ? 'loaded (baseline code; optimising)' : 'loaded';
+      const status = loadErrors[h.name] ? `${code}; newer file failed: ${loadErrors[h.name]}` : code;
       const micros = (v) => (v == null ? '—' : v.toFixed(1));
       const errors = `${h.errors} (${h.timeouts} / ${h.memoryFaults} / ${h.traps})${h.lastError ? `; last: ${h.lastError}` : ''}`;
       const tr = row(
