@@ -49,7 +49,7 @@ const S = smoke
       idle: [100],
       waves: { sockets: 100, count: 1 },
       storm: { sockets: 50, users: 5 },
-      reload: { sockets: 10, rate: 200, seconds: 10, swaps: 1 },
+      reload: { sockets: 10, rate: 200, seconds: 5, swaps: 1 },
       webhook: [{ sockets: 20, rate: 10, seconds: 1 }],
     }
   : {
