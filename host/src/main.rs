@@ -293,6 +293,9 @@ fn config_error(e: &ConfigError) -> ExitCode {
     ExitCode::from(EXIT_CONFIG)
 }
 
+/// How long `serve` waits, once stopped, for blocking work still running (file writes, compiles).
+const SHUTDOWN_BLOCKING_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 fn serve(config: Config) -> ExitCode {
     init_logging(&config);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -306,6 +309,9 @@ fn serve(config: Config) -> ExitCode {
         }
     };
     let result = runtime.block_on(async { App::new(config).await?.serve().await });
+    // Connections are closed by now. A compile of optimised code may still run in the
+    // background (tens of seconds for a large handler): give blocking work a moment, not that.
+    runtime.shutdown_timeout(SHUTDOWN_BLOCKING_GRACE);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -69,6 +69,21 @@ describe('baseline code first, optimised code when ready', () => {
     }
   });
 
+  it('a stop does not wait for an optimised compile in progress', async () => {
+    const cache = mkdtempSync(join(tmpdir(), 'iohost-compile-cache-'));
+    const server = await startServer({
+      config: `[api]\nkeys = ["${KEY}"]\n[handlers]\nbaseline_first = true\n`,
+      env: { IOHOST_HANDLERS__CACHE_DIR: cache },
+      handlers: ['moderation'],
+    });
+    assert.equal((await handlers(server)).find((h) => h.name === 'moderation').code, 'baseline');
+    const t0 = Date.now();
+    const { code } = await server.stop('SIGTERM');
+    assert.equal(code, 0);
+    // The compile takes tens of seconds here; the stop gives blocking work 2 s.
+    assert.ok(Date.now() - t0 < 10000, `stopping took ${Date.now() - t0} ms`);
+  });
+
   it('with baseline_first = false, only optimised code serves', async () => {
     const cache = mkdtempSync(join(tmpdir(), 'iohost-compile-cache-'));
     const server = await startServer({
