@@ -59,6 +59,14 @@ impl Compiler {
     }
 }
 
+/// Compiled code ready to instantiate: which compiler made it, that compiler's engine (stores
+/// must come from it) and the code linked against iohost's imports.
+pub struct Prepared {
+    pub tier: Tier,
+    pub engine: wasmtime::Engine,
+    pub pre: HandlerPre<InstanceState>,
+}
+
 #[derive(Clone)]
 pub struct Engine {
     pub optimized: Compiler,
@@ -100,11 +108,17 @@ impl Engine {
         Ok(engine)
     }
 
-    pub fn compiler(&self, tier: Tier) -> &Compiler {
-        match tier {
+    /// Type-checks and links `component`, which the `tier` compiler made.
+    pub fn prepare(&self, tier: Tier, component: &Component) -> Result<Prepared, LoadError> {
+        let compiler = match tier {
             Tier::Baseline => &self.baseline,
             Tier::Optimized => &self.optimized,
-        }
+        };
+        Ok(Prepared {
+            tier,
+            engine: compiler.wasmtime.clone(),
+            pre: compiler.prepare(component)?,
+        })
     }
 
     /// Epoch ticks for a deadline of `limit` (rounded up, plus one for the tick in progress).

@@ -14,7 +14,7 @@ use super::bindings::iohost::handler::types::{
     ConnectResult, Event, EventResult, Registration, SocketInfo,
 };
 use super::bindings::{Handler as Bindings, HandlerPre};
-use super::engine::{Engine, Tier};
+use super::engine::{Engine, Prepared, Tier};
 use super::host_api::{InstanceState, Links};
 use crate::config::HandlerLimits;
 use crate::store::KvStore;
@@ -74,9 +74,7 @@ pub struct HandlerParts {
     pub sidecar: String,
     pub limits: HandlerLimits,
     pub config: serde_json::Map<String, serde_json::Value>,
-    pub tier: Tier,
-    pub engine: wasmtime::Engine,
-    pub pre: HandlerPre<InstanceState>,
+    pub code: Prepared,
     pub kv: Arc<dyn KvStore>,
     pub links: Links,
 }
@@ -89,21 +87,14 @@ impl Handler {
 
     /// This version and its settings on other code (optimised after baseline): same counters
     /// and load time; `init` runs again on the new code's first instance.
-    pub async fn recompiled(
-        &self,
-        tier: Tier,
-        engine: wasmtime::Engine,
-        pre: HandlerPre<InstanceState>,
-    ) -> Result<Self, CallError> {
+    pub async fn recompiled(&self, code: Prepared) -> Result<Self, CallError> {
         let parts = HandlerParts {
             name: self.name.clone(),
             sha256: self.sha256.clone(),
             sidecar: self.sidecar.clone(),
             limits: self.limits,
             config: (*self.config).clone(),
-            tier,
-            engine,
-            pre,
+            code,
             kv: self.kv.clone(),
             links: self.links.clone(),
         };
@@ -130,12 +121,12 @@ impl Handler {
             },
             limits: parts.limits,
             loaded_at,
-            tier: parts.tier,
+            tier: parts.code.tier,
             stats,
             config_json,
             config: Arc::new(parts.config),
-            engine: parts.engine,
-            pre: parts.pre,
+            engine: parts.code.engine,
+            pre: parts.code.pre,
             kv: parts.kv,
             links: parts.links,
             idle: Mutex::new(Vec::new()),

@@ -212,8 +212,7 @@ pub async fn load(
     .await
     .map_err(|e| LoadError::Compile(format!("compiler task failed: {e}")))?;
     let (component, tier) = compiled?;
-    let compiler = engine.compiler(tier);
-    let pre = compiler.prepare(&component)?;
+    let code = engine.prepare(tier, &component)?;
 
     let handler = Handler::new(HandlerParts {
         name: Arc::from(name),
@@ -221,9 +220,7 @@ pub async fn load(
         sidecar: sidecar_text,
         limits,
         config,
-        tier,
-        engine: compiler.wasmtime.clone(),
-        pre,
+        code,
         kv,
         links,
     })

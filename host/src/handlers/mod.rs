@@ -344,15 +344,11 @@ impl Runtime {
                     "handler {}",
                     if current.is_some() { "replaced" } else { "loaded" }
                 );
-                self.chain.rcu(|chain| chain.with(handler.clone()));
+                self.put_in_service(handler.clone(), current);
                 if let Some(source) = loaded.source {
                     self.optimize_later(&handler, source);
                 }
-                if let Some(old) = current {
-                    old.retire();
-                }
                 self.set_error(name, None);
-                self.start_ticker(&handler);
                 loads(name, "loaded");
             }
             Ok(loader::Outcome::Unchanged) => {
@@ -438,20 +434,13 @@ impl Runtime {
         let Some(current) = self.baseline_version(name, sha256) else {
             return;
         };
-        let compiler = &self.engine.optimized;
-        let recompiled = match compiler.prepare(&component) {
-            Ok(pre) => current
-                .recompiled(Tier::Optimized, compiler.wasmtime.clone(), pre)
-                .await
-                .map_err(LoadError::from),
+        let recompiled = match self.engine.prepare(Tier::Optimized, &component) {
+            Ok(code) => current.recompiled(code).await.map_err(LoadError::from),
             Err(e) => Err(e),
         };
         match recompiled {
             Ok(handler) => {
-                let handler = Arc::new(handler);
-                self.chain.rcu(|chain| chain.with(handler.clone()));
-                current.retire();
-                self.start_ticker(&handler);
+                self.put_in_service(Arc::new(handler), Some(current));
                 tracing::info!(
                     handler = name,
                     version = short(sha256),
@@ -465,6 +454,15 @@ impl Runtime {
                 "optimised code refused, baseline code keeps serving: {e}"
             ),
         }
+    }
+
+    /// Puts `handler` in the chain in place of `old` (same name), which is retired.
+    fn put_in_service(self: &Arc<Self>, handler: Arc<Handler>, old: Option<Arc<Handler>>) {
+        self.chain.rcu(|chain| chain.with(handler.clone()));
+        if let Some(old) = old {
+            old.retire();
+        }
+        self.start_ticker(&handler);
     }
 
     fn start_ticker(self: &Arc<Self>, handler: &Arc<Handler>) {
