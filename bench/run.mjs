@@ -27,6 +27,10 @@ const profile = smoke && !args.includes('--release') ? 'debug' : 'release';
 const twoCores = cpus().length >= 2;
 const pin = (core, cmd, cmdArgs) => (twoCores ? ['taskset', ['-c', String(core), cmd, ...cmdArgs]] : [cmd, cmdArgs]);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const median = (v) => {
+  const s = [...v].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
 // Every server and generator started, so that none outlives the run, however it ends.
 const children = new Set();
 const track = (proc) => {
@@ -371,15 +375,10 @@ if (wanted('reload')) {
     if (performance.now() - started > seconds * 1000) console.error('hot reload: the swaps outlasted the load; raise its seconds');
     const r = await load;
     lost('hot-reload events', r.lost);
-    const mid = (v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
-    return { 'swap ms (median of swaps)': mid(swapMs), 'optimised ms (median)': mid(optimizedMs), 'events lost': r.lost, 'p99 ms': r.latencyP99Ms, 'max ms': r.latencyMaxMs };
+    return { 'swap ms (median of swaps)': median(swapMs), 'optimised ms (median)': median(optimizedMs), 'events lost': r.lost, 'p99 ms': r.latencyP99Ms, 'max ms': r.latencyMaxMs };
   });
 }
 
-const median = (v) => {
-  const s = [...v].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const fmt = (x) => (x === undefined ? '—' : Math.abs(x) >= 100 ? x.toFixed(0) : Math.abs(x) >= 10 ? x.toFixed(1) : x.toFixed(2));
 const cell = (values) => (values.length === 0 ? '—' : values.length > 1 ? `${fmt(median(values))} (${fmt(Math.min(...values))}–${fmt(Math.max(...values))})` : fmt(values[0]));
 
