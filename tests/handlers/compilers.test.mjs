@@ -16,10 +16,20 @@ after(closeAll);
 
 const KEY = 'compilers-test-key-0123456789abcdef0123';
 
-async function handlers(server) {
+/** Handler `name` as `GET /api/v1/handlers` lists it. */
+async function handler(server, name) {
   const res = await fetch(`${server.url}/api/v1/handlers`, { headers: { Authorization: `Bearer ${KEY}` } });
   assert.equal(res.status, 200);
-  return (await res.json()).handlers;
+  return (await res.json()).handlers.find((h) => h.name === name);
+}
+
+/** A server with the API on, `baseline_first` as given, and a compile cache (an empty one of its own by default). */
+function start({ baselineFirst, cache = mkdtempSync(join(tmpdir(), 'iohost-compile-cache-')), ...options }) {
+  return startServer({
+    config: `[api]\nkeys = ["${KEY}"]\n[handlers]\nbaseline_first = ${baselineFirst}\n`,
+    env: { IOHOST_HANDLERS__CACHE_DIR: cache },
+    ...options,
+  });
 }
 
 describe('baseline code first, optimised code when ready', () => {
@@ -27,15 +37,15 @@ describe('baseline code first, optimised code when ready', () => {
     // Its own, empty cache: the 12 MB component must be compiled (Cranelift takes many
     // seconds for it, Winch a fraction).
     const cache = mkdtempSync(join(tmpdir(), 'iohost-compile-cache-'));
-    const server = await startServer({
-      config: `[api]\nkeys = ["${KEY}"]\n[handlers]\nbaseline_first = true\n`,
-      env: { IOHOST_HANDLERS__CACHE_DIR: cache },
+    const server = await start({
+      baselineFirst: true,
+      cache,
       handlers: ['moderation', 'chat-messages'],
       sidecars: { moderation: '[config]\nbanned = ["spam"]\nmax_strikes = 10\n' },
     });
     try {
       assert.match(server.logs(), /handler loaded handler="moderation".*code=Baseline/);
-      const first = (await handlers(server)).find((h) => h.name === 'moderation');
+      const first = await handler(server, 'moderation');
       assert.equal(first.code, 'baseline', 'serving before its optimised code exists');
 
       const alice = await connect(server.url);
@@ -50,13 +60,13 @@ describe('baseline code first, optimised code when ready', () => {
         assert.ok(await until(() => warnings.length === round), `warning ${round} arrived`);
       };
       await check(1);
-      const onBaseline = (await handlers(server)).find((h) => h.name === 'moderation');
+      const onBaseline = await handler(server, 'moderation');
       assert.equal(onBaseline.code, 'baseline', 'the first events ran on baseline code');
       assert.equal(onBaseline.calls, 2);
 
       await server.waitForLog(/handler runs optimised code handler="moderation"/, 240000);
       await check(2);
-      const optimised = (await handlers(server)).find((h) => h.name === 'moderation');
+      const optimised = await handler(server, 'moderation');
       assert.equal(optimised.code, 'optimized');
       assert.equal(optimised.version, first.version);
       assert.equal(optimised.loadedAt, first.loadedAt, 'the same version, not a new load');
@@ -70,13 +80,8 @@ describe('baseline code first, optimised code when ready', () => {
   });
 
   it('a stop does not wait for an optimised compile in progress', async () => {
-    const cache = mkdtempSync(join(tmpdir(), 'iohost-compile-cache-'));
-    const server = await startServer({
-      config: `[api]\nkeys = ["${KEY}"]\n[handlers]\nbaseline_first = true\n`,
-      env: { IOHOST_HANDLERS__CACHE_DIR: cache },
-      handlers: ['moderation'],
-    });
-    assert.equal((await handlers(server)).find((h) => h.name === 'moderation').code, 'baseline');
+    const server = await start({ baselineFirst: true, handlers: ['moderation'] });
+    assert.equal((await handler(server, 'moderation')).code, 'baseline');
     const t0 = Date.now();
     const { code } = await server.stop('SIGTERM');
     assert.equal(code, 0);
@@ -85,15 +90,10 @@ describe('baseline code first, optimised code when ready', () => {
   });
 
   it('with baseline_first = false, only optimised code serves', async () => {
-    const cache = mkdtempSync(join(tmpdir(), 'iohost-compile-cache-'));
-    const server = await startServer({
-      config: `[api]\nkeys = ["${KEY}"]\n[handlers]\nbaseline_first = false\n`,
-      env: { IOHOST_HANDLERS__CACHE_DIR: cache },
-      handlers: ['echo'],
-    });
+    const server = await start({ baselineFirst: false, handlers: ['echo'] });
     try {
       assert.match(server.logs(), /handler loaded handler="echo".*code=Optimized/);
-      assert.equal((await handlers(server)).find((h) => h.name === 'echo').code, 'optimized');
+      assert.equal((await handler(server, 'echo')).code, 'optimized');
       const s = await connect(server.url);
       assert.deepEqual(await ask(s, 'message-with-ack', { n: 1 }), { n: 1 });
       assert.doesNotMatch(server.logs(), /code=Baseline|runs optimised code/);
@@ -105,19 +105,17 @@ describe('baseline code first, optimised code when ready', () => {
 
   it('a handler already in the cache starts on optimised code', async () => {
     const cache = mkdtempSync(join(tmpdir(), 'iohost-compile-cache-'));
-    const start = () =>
-      startServer({ config: `[api]\nkeys = ["${KEY}"]\n[handlers]\nbaseline_first = true\n`, env: { IOHOST_HANDLERS__CACHE_DIR: cache }, handlers: ['echo'] });
-    const cold = await start();
+    const cold = await start({ baselineFirst: true, cache, handlers: ['echo'] });
     try {
       assert.match(cold.logs(), /handler loaded handler="echo".*code=Baseline/);
       await cold.waitForLog(/handler runs optimised code handler="echo"/, 120000);
     } finally {
       await cold.stop();
     }
-    const warm = await start();
+    const warm = await start({ baselineFirst: true, cache, handlers: ['echo'] });
     try {
       assert.match(warm.logs(), /handler loaded handler="echo".*code=Optimized/);
-      assert.equal((await handlers(warm)).find((h) => h.name === 'echo').code, 'optimized');
+      assert.equal((await handler(warm, 'echo')).code, 'optimized');
     } finally {
       await warm.stop();
     }
