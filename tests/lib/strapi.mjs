@@ -79,6 +79,38 @@ export async function startStrapi({ jwtManagement = 'legacy-support' } = {}) {
     register(username) {
       return call('/api/auth/local/register', { method: 'POST', body: { username, email: `${username}@example.com`, password: 'Passw0rd!' } });
     },
+    /**
+     * Enables Strapi `actions` (`api::article.article.find`, `plugin::upload.content-api.find`)
+     * for the users-permissions role of type `type`, keeping what it had.
+     */
+    async permit(type, actions) {
+      const { roles } = await call('/users-permissions/roles', { token: adminToken });
+      const listed = roles.find((r) => r.type === type);
+      if (!listed) throw new Error(`no role of type ${type}`);
+      const { role } = await call(`/users-permissions/roles/${listed.id}`, { token: adminToken });
+      for (const action of actions) {
+        const [, api, controller, verb] = /^(.+::[^.]+)\.([^.]+)\.([^.]+)$/.exec(action) ?? [];
+        const slot = role.permissions[api]?.controllers?.[controller]?.[verb];
+        if (!slot) throw new Error(`Strapi has no action ${action}`);
+        slot.enabled = true;
+      }
+      await call(`/users-permissions/roles/${listed.id}`, { method: 'PUT', token: adminToken, body: { name: role.name, description: role.description, permissions: role.permissions } });
+      return listed.id;
+    },
+    /** Makes a users-permissions role `name` (type: its lower-case name) with `actions`. */
+    async role(name, actions) {
+      await call('/users-permissions/roles', { method: 'POST', token: adminToken, body: { name, description: name, permissions: {} } });
+      return this.permit(name.toLowerCase(), actions);
+    },
+    /** Uploads a 1x1 PNG as `name`; resolves with Strapi's file object. */
+    async upload(name, token = apiToken) {
+      const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==', 'base64');
+      const form = new FormData();
+      form.append('files', new Blob([png], { type: 'image/png' }), name);
+      const res = await fetch(`${url}/api/upload`, { method: 'POST', headers: { Authorization: `Bearer ${token}` }, body: form });
+      if (!res.ok) throw new Error(`upload -> ${res.status}: ${await res.text()}`);
+      return (await res.json())[0];
+    },
     /** Points a webhook at `target` with `Authorization: Bearer <secret>`. */
     webhook(target, webhookSecret, name = 'iohost') {
       return call('/admin/webhooks', {
