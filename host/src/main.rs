@@ -230,7 +230,7 @@ fn strapi_command(command: &StrapiCommand, config: Option<&std::path::Path>) -> 
                 verb(report.token_created)
             );
             println!(
-                "Strapi admin user `{}` (role `{}`: may only read API tokens) {}",
+                "Strapi admin user `{}` (role `{}`: may only read API tokens and role permissions) {}",
                 setup::READER_EMAIL,
                 setup::READER_ROLE,
                 verb(report.reader_created)

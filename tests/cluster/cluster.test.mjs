@@ -177,7 +177,7 @@ describe('a cluster of nodes on Redis', () => {
       fetch(`${node.url}/strapi/webhook`, {
         method: 'POST',
         headers: { Authorization: `Bearer ${WEBHOOK_SECRET}`, 'Content-Type': 'application/json' },
-        body: JSON.stringify({ event: 'entry.create', model: 'article', uid: 'api::article.article', entry: { id: Math.random(), documentId: 'd1', title: 'Hi' } }),
+        body: JSON.stringify({ event: 'entry.create', model: 'article', uid: 'api::article.article', entry: { id: Math.random(), documentId: 'd1', title: 'Hi', publishedAt: '2026-11-25T19:00:02.927Z' } }),
       });
     try {
       const reader = await connect(a.url);

@@ -84,15 +84,38 @@ allow = ["title", "description", "publishedAt"]
     });
   });
 
-  it('sends deletes as {data: {id, documentId}} and every action under the find rule', async () => {
+  it('sends deletes and unpublishes as {data: {id, documentId}} and every action under the find rule', async () => {
     const s = await connect(server.url);
     for (const action of ['create', 'update', 'unpublish', 'delete']) {
       const got = once(s, `article:${action}`);
       assert.equal((await post(server, notice(`entry.${action}`))).status, 200);
       const payload = await got;
-      if (action === 'delete') assert.deepEqual(payload, { data: { id: 2, documentId: 'cwcb8wu1eapp985jh5w0p9pu' } });
+      if (action === 'delete' || action === 'unpublish') assert.deepEqual(payload, { data: { id: 2, documentId: 'cwcb8wu1eapp985jh5w0p9pu' } });
       else assert.equal(payload.data.attributes.title, 'Hello');
     }
+  });
+
+  it('never sends a draft (publishedAt null) to a role that may not read drafts', async () => {
+    const s = await connect(server.url);
+    const got = collect(s, 'article:update');
+    const draft = notice('entry.update', { entry: { ...published.entry, id: 1, title: 'Unpublished edit', publishedAt: null } });
+    const res = await post(server, draft);
+    assert.deepEqual((await res.json()).rooms, []);
+    const undated = notice('entry.update', { entry: { id: 1, documentId: 'x', title: 'No publishedAt' } });
+    assert.deepEqual((await (await post(server, undated)).json()).rooms, [], 'without a schema, not published means draft');
+    await ask(s, 'get-rooms');
+    assert.deepEqual(got, []);
+    await server.waitForLog(/article:update was delivered to nobody: it is a draft, and no role that may read article may read drafts/);
+  });
+
+  it('without Strapi\'s schemas only the document\'s own single values leave', async () => {
+    const s = await connect(server.url);
+    const got = once(s, 'article:publish');
+    const nested = { ...published.entry, description: { html: '<b>' }, author: { id: 1, email: 'a@example.com' } };
+    await post(server, notice('entry.publish', { entry: nested }));
+    const { data } = await got;
+    assert.deepEqual(Object.keys(data.attributes).sort(), ['documentId', 'publishedAt', 'title']);
+    await server.waitForLog(/Strapi's content types are not known/);
   });
 
   it('delivers the same notification once, also when posted in parallel', async () => {
@@ -139,7 +162,8 @@ allow = ["title", "description", "publishedAt"]
 
 describe('other rules', () => {
   it('the action rule (the plugin\'s): create permission receives only :create; deletes are checked too', async () => {
-    const server = await startWith(`delivery = "action"\n[strapi.permissions.public]\narticle = ["create"]\n`);
+    // A role must be able to read a type to receive anything of it: `find` as well.
+    const server = await startWith(`delivery = "action"\n[strapi.permissions.public]\narticle = ["find", "create"]\n`);
     try {
       const s = await connect(server.url);
       const updates = collect(s, 'article:update');

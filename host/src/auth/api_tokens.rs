@@ -1,20 +1,23 @@
 //! Strapi API tokens clients may connect with (`auth: {strategy: "api-token", token}`).
 //!
 //! Strapi keeps only an HMAC of each key and has no endpoint that says whose a key is, so iohost
-//! reads the token list through Strapi's admin API (`strapi.admin_email` / `admin_password`):
-//! names, types, expiry, permissions and keys. It keeps only a SHA-256 digest of each key, and
+//! reads the token list through Strapi's admin API (`strapi.admin_email` / `admin_password`,
+//! one session shared with the other admin reads): names, types, expiry, permissions and keys. It keeps only a SHA-256 digest of each key, and
 //! reloads the list after `identity_cache_ms`, or sooner when an unknown key shows up (at most
 //! once per [`RELOAD_AT_MOST_EVERY`], so a stream of bad keys cannot flood Strapi). While Strapi
 //! cannot be reached, the last list read keeps working.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::AuthError;
-use crate::config::{Permission, StrapiConfig};
+use crate::config::StrapiConfig;
+use crate::strapi::access::Grant;
+use crate::strapi::admin_api::{AdminApi, AdminError};
 
 /// An unknown key reloads the list at most this often.
 pub const RELOAD_AT_MOST_EVERY: Duration = Duration::from_secs(1);
@@ -36,8 +39,8 @@ pub struct ApiToken {
     /// The name as Strapi shows it.
     pub name: String,
     pub kind: TokenType,
-    /// Content type (singular name, `*` for all) -> what the token may do with it.
-    pub permissions: BTreeMap<String, Vec<Permission>>,
+    /// A custom token's Strapi actions, such as `api::article.article.find`.
+    pub actions: HashSet<String>,
     expires_at: Option<SystemTime>,
 }
 
@@ -45,6 +48,15 @@ impl ApiToken {
     /// The name used in rooms and rules: lower case, spaces as `-` (`Read Only` -> `read-only`).
     pub fn slug(&self) -> String {
         slug(&self.name)
+    }
+
+    /// What Strapi lets this token read and do.
+    pub fn grant(&self) -> Grant<'_> {
+        match self.kind {
+            TokenType::FullAccess => Grant::Everything,
+            TokenType::ReadOnly => Grant::ReadOnly,
+            TokenType::Custom => Grant::Actions(&self.actions),
+        }
     }
 }
 
@@ -62,47 +74,6 @@ pub fn slug(name: &str) -> String {
         .collect()
 }
 
-/// What a token may do, from its Strapi type and (for custom ones) its Strapi permissions such
-/// as `api::article.article.find`.
-fn permissions_of(kind: TokenType, strapi: &[String]) -> BTreeMap<String, Vec<Permission>> {
-    use Permission::*;
-    let mut out: BTreeMap<String, Vec<Permission>> = BTreeMap::new();
-    match kind {
-        TokenType::FullAccess => {
-            out.insert(
-                "*".into(),
-                vec![Find, Create, Update, Delete, Publish, Unpublish],
-            );
-        }
-        TokenType::ReadOnly => {
-            out.insert("*".into(), vec![Find]);
-        }
-        TokenType::Custom => {
-            for action in strapi {
-                // `<kind>::<api>.<contentType>.<action>`
-                let mut parts = action.rsplitn(3, '.');
-                let (Some(verb), Some(model)) = (parts.next(), parts.next()) else {
-                    continue;
-                };
-                let permission = match verb {
-                    "find" | "findOne" => Find,
-                    "create" => Create,
-                    "update" => Update,
-                    "delete" => Delete,
-                    "publish" => Publish,
-                    "unpublish" => Unpublish,
-                    _ => continue,
-                };
-                let list = out.entry(model.to_owned()).or_default();
-                if !list.contains(&permission) {
-                    list.push(permission);
-                }
-            }
-        }
-    }
-    out
-}
-
 type Key = [u8; 32];
 
 fn digest(key: &str) -> Key {
@@ -118,30 +89,13 @@ struct Loaded {
     tried: Option<Instant>,
 }
 
-#[derive(Debug, thiserror::Error)]
-enum LoadError {
-    #[error("cannot reach Strapi: {}", crate::strapi::http::describe(.0))]
-    Unreachable(#[from] reqwest::Error),
-    #[error("Strapi refused the admin login (strapi.admin_email / admin_password): {0}")]
-    Login(reqwest::StatusCode),
-    #[error("Strapi answered {path} with {status}")]
-    Status {
-        path: String,
-        status: reqwest::StatusCode,
-    },
-}
-
 #[derive(Debug)]
 pub struct ApiTokens {
-    base_url: String,
-    login: Option<(String, String)>,
-    http: reqwest::Client,
+    admin: Arc<AdminApi>,
     ttl: Duration,
     loaded: tokio::sync::Mutex<Loaded>,
     /// A copy of the token list for readers that must not wait (content delivery).
     snapshot: std::sync::Mutex<Vec<ApiToken>>,
-    /// The admin session, reused until Strapi refuses it (a login hashes a password: slow).
-    session: std::sync::Mutex<Option<String>>,
 }
 
 #[derive(Deserialize)]
@@ -168,29 +122,19 @@ struct Detailed {
     access_key: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct Login {
-    token: String,
-}
-
 impl ApiTokens {
-    pub fn new(config: &StrapiConfig, http: reqwest::Client) -> Self {
-        let login = (!config.admin_email.is_empty() && !config.admin_password.is_empty())
-            .then(|| (config.admin_email.clone(), config.admin_password.clone()));
+    pub fn new(config: &StrapiConfig, admin: Arc<AdminApi>) -> Self {
         Self {
-            base_url: config.url.trim_end_matches('/').to_owned(),
-            login,
-            http,
+            admin,
             ttl: Duration::from_millis(config.identity_cache_ms),
             loaded: Default::default(),
             snapshot: Default::default(),
-            session: Default::default(),
         }
     }
 
     /// Is token login configured at all?
     pub fn enabled(&self) -> bool {
-        self.login.is_some()
+        self.admin.enabled()
     }
 
     /// The token behind `key`.
@@ -233,8 +177,9 @@ impl ApiTokens {
         self.snapshot.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
-    async fn load(&self) -> Result<HashMap<Key, ApiToken>, LoadError> {
-        let (admin, listed) = self.list().await?;
+    async fn load(&self) -> Result<HashMap<Key, ApiToken>, AdminError> {
+        let listed: Envelope<Vec<Listed>> = self.admin.get("/admin/api-tokens").await?;
+        let listed = listed.data;
         if listed.len() > MAX_TOKENS {
             tracing::warn!(
                 "Strapi has {} API tokens; iohost reads the first {MAX_TOKENS}",
@@ -247,9 +192,11 @@ impl ApiTokens {
             if item.kind.as_deref().is_some_and(|k| k != "content-api") {
                 continue;
             }
-            let detail: Detailed = self
-                .get(&admin, &format!("/admin/api-tokens/{}", item.id))
+            let detail: Envelope<Detailed> = self
+                .admin
+                .get(&format!("/admin/api-tokens/{}", item.id))
                 .await?;
+            let detail = detail.data;
             let Some(access_key) = detail.access_key else {
                 tracing::warn!(
                     token = detail.name,
@@ -264,7 +211,7 @@ impl ApiTokens {
             tokens.insert(
                 digest(&access_key),
                 ApiToken {
-                    permissions: permissions_of(detail.kind, &detail.permissions),
+                    actions: detail.permissions.into_iter().collect(),
                     name: detail.name,
                     kind: detail.kind,
                     expires_at,
@@ -274,64 +221,6 @@ impl ApiTokens {
         tracing::debug!(count = tokens.len(), "read Strapi's API tokens");
         Ok(tokens)
     }
-
-    /// The token list, with the kept admin session, or a new one if there is none or Strapi
-    /// refuses it (expired).
-    async fn list(&self) -> Result<(String, Vec<Listed>), LoadError> {
-        let session = self.session.lock().ok().and_then(|s| s.clone());
-        if let Some(admin) = session {
-            match self.get(&admin, "/admin/api-tokens").await {
-                Err(LoadError::Status { status, .. })
-                    if status == reqwest::StatusCode::UNAUTHORIZED => {}
-                listed => return Ok((admin, listed?)),
-            }
-        }
-        let admin = self.log_in().await?;
-        let listed = self.get(&admin, "/admin/api-tokens").await?;
-        Ok((admin, listed))
-    }
-
-    /// Signs in as the token reader; the session is kept for the next loads.
-    async fn log_in(&self) -> Result<String, LoadError> {
-        let Some((email, password)) = &self.login else {
-            return Err(LoadError::Login(reqwest::StatusCode::UNAUTHORIZED));
-        };
-        let login = self
-            .http
-            .post(format!("{}/admin/login", self.base_url))
-            .json(&serde_json::json!({ "email": email, "password": password }))
-            .send()
-            .await?;
-        if !login.status().is_success() {
-            return Err(LoadError::Login(login.status()));
-        }
-        let admin = login.json::<Envelope<Login>>().await?.data.token;
-        if let Ok(mut session) = self.session.lock() {
-            *session = Some(admin.clone());
-        }
-        Ok(admin)
-    }
-
-    async fn get<T: serde::de::DeserializeOwned>(
-        &self,
-        admin: &str,
-        path: &str,
-    ) -> Result<T, LoadError> {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base_url))
-            .bearer_auth(admin)
-            .send()
-            .await?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(LoadError::Status {
-                path: path.to_owned(),
-                status,
-            });
-        }
-        Ok(response.json::<Envelope<T>>().await?.data)
-    }
 }
 
 #[cfg(test)]
@@ -339,30 +228,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn token_types_become_permissions() {
-        use Permission::*;
-        assert_eq!(
-            permissions_of(TokenType::ReadOnly, &[]),
-            BTreeMap::from([("*".to_owned(), vec![Find])])
+    fn token_types_become_grants() {
+        use crate::config::Permission::*;
+        let token = |kind, actions: &[&str]| ApiToken {
+            name: "t".into(),
+            kind,
+            actions: actions.iter().map(|a| (*a).to_owned()).collect(),
+            expires_at: None,
+        };
+        let read_only = token(TokenType::ReadOnly, &[]);
+        assert!(read_only.grant().allows("api::page.page", Find));
+        assert!(!read_only.grant().allows("api::page.page", Update));
+        assert!(
+            token(TokenType::FullAccess, &[])
+                .grant()
+                .allows("api::page.page", Delete)
         );
-        assert_eq!(
-            permissions_of(TokenType::FullAccess, &[])["*"].len(),
-            6,
-            "everything"
-        );
-        let custom = permissions_of(
+        let custom = token(
             TokenType::Custom,
             &[
-                "api::article.article.find".into(),
-                "api::article.article.findOne".into(),
-                "api::article.article.update".into(),
-                "plugin::upload.content-api.upload".into(),
-                "nonsense".into(),
+                "api::article.article.findOne",
+                "api::article.article.update",
             ],
         );
-        assert_eq!(
-            custom,
-            BTreeMap::from([("article".to_owned(), vec![Find, Update])])
+        assert!(custom.grant().allows("api::article.article", Update));
+        assert!(
+            !custom.grant().allows("api::article.article", Find),
+            "findOne alone lists nothing, as for Strapi's relation check"
         );
     }
 
@@ -380,10 +272,9 @@ mod tests {
 
     #[tokio::test]
     async fn without_admin_credentials_token_logins_are_refused() {
-        let tokens = ApiTokens::new(
-            &StrapiConfig::default(),
-            crate::strapi::http::client(Duration::from_secs(1), None).expect("client"),
-        );
+        let config = StrapiConfig::default();
+        let http = crate::strapi::http::client(Duration::from_secs(1), None).expect("client");
+        let tokens = ApiTokens::new(&config, Arc::new(AdminApi::new(&config, http)));
         assert!(!tokens.enabled());
         assert_eq!(
             tokens.verify("key").await,

@@ -113,6 +113,8 @@ pub struct Authenticator {
     ttl: Duration,
     /// Strapi's API tokens.
     pub tokens: api_tokens::ApiTokens,
+    /// Strapi's admin API, as `strapi.admin_email` (shared with content delivery's reads).
+    pub admin: Arc<crate::strapi::admin_api::AdminApi>,
 }
 
 impl Authenticator {
@@ -123,8 +125,13 @@ impl Authenticator {
             Duration::from_millis(config.lookup_timeout_ms),
             Some(&config.ca_file),
         )?;
+        let admin = Arc::new(crate::strapi::admin_api::AdminApi::new(
+            config,
+            http.clone(),
+        ));
         Ok(Self {
-            tokens: api_tokens::ApiTokens::new(config, http.clone()),
+            tokens: api_tokens::ApiTokens::new(config, admin.clone()),
+            admin,
             key,
             base_url: config.url.trim_end_matches('/').to_owned(),
             api_token: (!config.api_token.is_empty()).then(|| config.api_token.clone()),

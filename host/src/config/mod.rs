@@ -16,7 +16,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use load::{ConfigSource, DEFAULT_FILE, from_toml_str, load};
-pub use strapi::{DeliveryRule, FieldRules, PayloadShape, Permission, RoleFields, StrapiConfig};
+pub use strapi::{
+    DeliveryRule, DraftsConfig, FieldRules, PayloadShape, Permission, RoleFields, StrapiConfig,
+};
 
 /// Everything that can go wrong while reading the configuration. Each variant names the key.
 #[derive(Debug, thiserror::Error)]

@@ -44,6 +44,19 @@ pub struct StrapiConfig {
     pub fields: BTreeMap<String, FieldRules>,
     /// Most documents one socket may follow with `subscribe-entity`; 0 turns them off.
     pub entity_subscriptions_max: usize,
+    /// Who may receive draft versions of documents.
+    pub drafts: DraftsConfig,
+    /// How often Strapi's content types and role permissions are read again (sooner when a
+    /// webhook names a type or field iohost does not know).
+    pub refresh_ms: u64,
+}
+
+/// `[strapi.drafts]`: content types with draft & publish keep a draft and a published version
+/// of each document; only these roles (and `token:<name>`s) receive changes to drafts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DraftsConfig {
+    pub roles: Vec<String>,
 }
 
 impl Default for StrapiConfig {
@@ -65,6 +78,8 @@ impl Default for StrapiConfig {
             permissions: BTreeMap::new(),
             fields: BTreeMap::new(),
             entity_subscriptions_max: 100,
+            drafts: DraftsConfig::default(),
+            refresh_ms: 30_000,
         }
     }
 }
@@ -90,6 +105,8 @@ impl std::fmt::Debug for StrapiConfig {
             .field("permissions", &self.permissions)
             .field("fields", &self.fields)
             .field("entity_subscriptions_max", &self.entity_subscriptions_max)
+            .field("drafts", &self.drafts)
+            .field("refresh_ms", &self.refresh_ms)
             .finish()
     }
 }
@@ -124,12 +141,17 @@ pub enum Permission {
     Unpublish,
 }
 
+/// `[strapi.fields.<type>]`, for a content type (`article`, `user`, `media`) or a component
+/// (`"shared.seo"`), wherever it appears: paths of attribute names from that type, through
+/// relations, components and dynamic zones (`author.email`, `seo.metaTitle`, `blocks.text`).
+/// Rules only remove: nothing they say shows what Strapi would not.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FieldRules {
-    /// Fields no role ever receives.
+    /// Paths no role ever receives.
     pub deny: Vec<String>,
-    /// Per role: `allow` (only these, besides `id` and `documentId`) and/or more `deny`.
+    /// Per role: `allow` (only these paths, the objects holding them, and what is below them;
+    /// `id` and `documentId` always) and/or more `deny`.
     pub roles: BTreeMap<String, RoleFields>,
 }
 

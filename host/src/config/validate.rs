@@ -133,6 +133,35 @@ impl Config {
                 ));
             }
         }
+        if st
+            .drafts
+            .roles
+            .iter()
+            .any(|r| r.is_empty() || r.chars().any(char::is_uppercase))
+        {
+            return Err(ConfigError::invalid(
+                "strapi.drafts.roles",
+                "role names are lower case (API tokens: token:<name>)",
+            ));
+        }
+        at_least("strapi.refresh_ms", st.refresh_ms, 1000)?;
+        for (model, rules) in &st.fields {
+            let paths = rules.deny.iter().chain(
+                rules
+                    .roles
+                    .values()
+                    .flat_map(|r| r.deny.iter().chain(r.allow.iter().flatten())),
+            );
+            if let Some(bad) = paths
+                .into_iter()
+                .find(|p| p.is_empty() || p.split('.').any(str::is_empty))
+            {
+                return Err(ConfigError::invalid(
+                    format!("strapi.fields.{model}"),
+                    format!("`{bad}` is not a path of attribute names such as `author.email`"),
+                ));
+            }
+        }
 
         if self
             .access

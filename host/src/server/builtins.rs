@@ -138,7 +138,8 @@ fn subscribe_entity(shared: &SharedRef, reply: Reply, arg: &Value) {
         if max == 0 {
             return Err(SubscribeError::Off);
         }
-        entity.check(&crate::strapi::effective_matrix(shared), &who)?;
+        let snapshot = crate::strapi::Snapshot::of(shared, shared.catalog.now());
+        entity.check(&snapshot.access(&shared.config.strapi), &who)?;
         let following = entity_rooms(socket);
         if !following.contains(&entity) && following.len() >= max {
             return Err(SubscribeError::TooMany { max });

@@ -73,6 +73,8 @@ pub struct Shared {
     pub rate: crate::metrics::EventRate,
     /// Strapi webhook counts.
     pub webhooks: crate::strapi::WebhookStats,
+    /// Strapi's content types and role permissions, for content delivery.
+    pub catalog: Arc<crate::strapi::catalog::Catalog>,
     /// The live event log of the admin page.
     pub event_log: crate::metrics::EventLog,
     /// The Prometheus recorder's handle; `None` if another recorder was installed first.
@@ -167,6 +169,11 @@ impl App {
         )?);
         runtime.set_disabled(live.settings.disabled_handlers.clone());
         runtime.set_overrides(live.settings.handler_config.clone());
+        let auth = crate::auth::Authenticator::new(&config.strapi)?;
+        let catalog = Arc::new(crate::strapi::catalog::Catalog::new(
+            auth.admin.clone(),
+            std::time::Duration::from_millis(config.strapi.refresh_ms),
+        ));
         let shared = Arc::new(Shared {
             live: ArcSwap::from_pointee(live),
             settings: store,
@@ -179,9 +186,10 @@ impl App {
             rate: crate::metrics::EventRate::new(),
             event_log: crate::metrics::EventLog::new(),
             webhooks: Default::default(),
+            catalog,
             metrics: crate::metrics::install(),
             connections: ConnectionLimit::new(config.server.max_connections),
-            auth: crate::auth::Authenticator::new(&config.strapi)?,
+            auth,
             ready: AtomicBool::new(true),
             config,
         });
@@ -231,6 +239,7 @@ impl App {
         let signals = shutdown::Signals::install().context("cannot listen for SIGINT/SIGTERM")?;
         let _watcher = self.start_handlers().await?;
         self.start_kv_sweeper();
+        self.shared.catalog.spawn_upkeep();
         self.follow_other_nodes_settings().await?;
         if let Some(handle) = self.shared.metrics.clone() {
             crate::metrics::spawn_upkeep(handle);

@@ -1,16 +1,17 @@
-//! From a Strapi webhook body to what each role may receive: the event name, whether the role
-//! may have it, and the payload with only the fields it may see.
+//! A Strapi webhook body understood: which action on which type, and the payload shapes
+//! clients receive (what each role may see of the entry is [`super::shape`]'s business).
 
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::config::{DeliveryRule, FieldRules, PayloadShape, Permission};
+use crate::config::{PayloadShape, Permission};
 
 /// role -> content type (singular name) -> permissions.
 pub type Permissions =
     std::collections::BTreeMap<String, std::collections::BTreeMap<String, Vec<Permission>>>;
 
-/// What Strapi POSTs: `{event, createdAt, model, uid, entry}`.
+/// What Strapi POSTs: `{event, createdAt, model, uid, entry}` (media events: `{event,
+/// createdAt, media}`).
 #[derive(Debug, Deserialize)]
 pub struct WebhookBody {
     pub event: String,
@@ -19,6 +20,7 @@ pub struct WebhookBody {
     pub model: Option<String>,
     pub uid: Option<String>,
     pub entry: Option<Map<String, Value>>,
+    pub media: Option<Map<String, Value>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +30,8 @@ pub enum Action {
     Delete,
     Publish,
     Unpublish,
+    /// The draft was thrown away and made again from the published version.
+    DraftDiscard,
 }
 
 impl Action {
@@ -38,6 +42,7 @@ impl Action {
             "delete" => Self::Delete,
             "publish" => Self::Publish,
             "unpublish" => Self::Unpublish,
+            "draft-discard" => Self::DraftDiscard,
             _ => return None,
         })
     }
@@ -49,17 +54,25 @@ impl Action {
             Self::Delete => "delete",
             Self::Publish => "publish",
             Self::Unpublish => "unpublish",
+            Self::DraftDiscard => "draft-discard",
         }
     }
 
-    fn permission(self) -> Permission {
+    /// The permission the plugin's `action` delivery rule asks for.
+    pub fn permission(self) -> Permission {
         match self {
             Self::Create => Permission::Create,
             Self::Update => Permission::Update,
             Self::Delete => Permission::Delete,
             Self::Publish => Permission::Publish,
             Self::Unpublish => Permission::Unpublish,
+            Self::DraftDiscard => Permission::Update,
         }
+    }
+
+    /// The document leaves the list clients can read: they get which one, not its content.
+    pub fn removes(self) -> bool {
+        matches!(self, Self::Delete | Self::Unpublish)
     }
 }
 
@@ -81,7 +94,7 @@ pub enum Notice {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BodyError {
     #[error(
-        "unknown event `{0}` (expected entry.create|update|delete|publish|unpublish, media.create|update|delete or trigger-test)"
+        "unknown event `{0}` (expected entry.create|update|delete|publish|unpublish|draft-discard, media.create|update|delete or trigger-test)"
     )]
     UnknownEvent(String),
     #[error("`{0}` is missing")]
@@ -112,7 +125,13 @@ pub fn understand(body: WebhookBody) -> Result<Notice, BodyError> {
     if !valid_model {
         return Err(BodyError::BadModel);
     }
-    let entry = body.entry.ok_or(BodyError::Missing("entry"))?;
+    let entry = match kind {
+        "media" => body
+            .media
+            .or(body.entry)
+            .ok_or(BodyError::Missing("media"))?,
+        _ => body.entry.ok_or(BodyError::Missing("entry"))?,
+    };
     if !entry.contains_key("id") {
         return Err(BodyError::Missing("entry.id"));
     }
@@ -124,46 +143,10 @@ pub fn understand(body: WebhookBody) -> Result<Notice, BodyError> {
     })
 }
 
-/// May a role holding `permissions` on the content type receive `action`?
-pub fn may_receive(rule: DeliveryRule, permissions: &[&Permission], action: Action) -> bool {
-    match rule {
-        DeliveryRule::Find => permissions.contains(&&Permission::Find),
-        DeliveryRule::Action => permissions.contains(&&action.permission()),
-    }
-}
-
-/// The entry with only the fields `role` may see. `id` and `documentId` always stay.
-pub fn visible_fields(
-    entry: &Map<String, Value>,
-    rules: Option<&FieldRules>,
-    role: &str,
-) -> Map<String, Value> {
-    let Some(rules) = rules else {
-        return entry.clone();
-    };
-    let role_rules = rules.roles.get(role);
-    entry
-        .iter()
-        .filter(|(field, _)| {
-            let key = field.as_str();
-            if key == "id" || key == "documentId" {
-                return true;
-            }
-            let denied = rules.deny.iter().any(|d| d == key)
-                || role_rules.is_some_and(|r| r.deny.iter().any(|d| d == key));
-            let allowed = role_rules
-                .and_then(|r| r.allow.as_ref())
-                .is_none_or(|allow| allow.iter().any(|a| a == key));
-            allowed && !denied
-        })
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
-}
-
 /// The payload clients receive.
 pub fn payload(shape: PayloadShape, action: Action, entry: Map<String, Value>) -> Value {
     let id = entry.get("id").cloned().unwrap_or(Value::Null);
-    if action == Action::Delete && shape == PayloadShape::V4 {
+    if action.removes() && shape == PayloadShape::V4 {
         let document_id = entry.get("documentId").cloned().unwrap_or(Value::Null);
         return json!({ "data": { "id": id, "documentId": document_id } });
     }
@@ -180,7 +163,6 @@ pub fn payload(shape: PayloadShape, action: Action, entry: Map<String, Value>) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::RoleFields;
 
     fn body(json: Value) -> WebhookBody {
         serde_json::from_value(json).expect("body")
@@ -206,9 +188,21 @@ mod tests {
             understand(body(json!({"event": "trigger-test"}))),
             Ok(Notice::Test)
         );
+        // Strapi 5 sends media events with the file under `media`.
         let media =
-            understand(body(json!({"event": "media.create", "entry": {"id": 1}}))).expect("media");
+            understand(body(json!({"event": "media.create", "media": {"id": 1}}))).expect("media");
         assert!(matches!(media, Notice::Change { ref model, .. } if model == "media"));
+        let discard = understand(body(
+            json!({"event": "entry.draft-discard", "model": "article", "entry": {"id": 3}}),
+        ))
+        .expect("discard");
+        assert!(matches!(
+            discard,
+            Notice::Change {
+                action: Action::DraftDiscard,
+                ..
+            }
+        ));
         assert!(matches!(
             understand(body(
                 json!({"event": "entry.explode", "model": "a", "entry": {"id": 1}})
@@ -238,59 +232,6 @@ mod tests {
     }
 
     #[test]
-    fn delivery_rules() {
-        use Permission::*;
-        assert!(may_receive(DeliveryRule::Find, &[&Find], Action::Delete));
-        assert!(!may_receive(DeliveryRule::Find, &[&Create], Action::Create));
-        assert!(may_receive(
-            DeliveryRule::Action,
-            &[&Create],
-            Action::Create
-        ));
-        assert!(!may_receive(
-            DeliveryRule::Action,
-            &[&Create, &Find],
-            Action::Update
-        ));
-    }
-
-    #[test]
-    fn fields_are_filtered_per_role() {
-        let mut rules = FieldRules {
-            deny: vec!["secret".into()],
-            ..Default::default()
-        };
-        rules.roles.insert(
-            "public".into(),
-            RoleFields {
-                allow: Some(vec!["title".into()]),
-                deny: vec![],
-            },
-        );
-        rules.roles.insert(
-            "editor".into(),
-            RoleFields {
-                allow: None,
-                deny: vec!["draft".into()],
-            },
-        );
-        let keys = |m: Map<String, Value>| m.keys().cloned().collect::<Vec<_>>();
-        assert_eq!(
-            keys(visible_fields(&entry(), Some(&rules), "public")),
-            ["documentId", "id", "title"]
-        );
-        assert_eq!(
-            keys(visible_fields(&entry(), Some(&rules), "editor")),
-            ["documentId", "id", "title"]
-        );
-        assert_eq!(
-            keys(visible_fields(&entry(), Some(&rules), "other")),
-            ["documentId", "draft", "id", "title"]
-        );
-        assert_eq!(visible_fields(&entry(), None, "x").len(), 5);
-    }
-
-    #[test]
     fn payload_shapes() {
         let v4 = payload(PayloadShape::V4, Action::Create, entry());
         assert_eq!(v4["data"]["id"], 2);
@@ -300,6 +241,11 @@ mod tests {
         assert_eq!(
             payload(PayloadShape::V4, Action::Delete, entry()),
             json!({"data": {"id": 2, "documentId": "d1"}})
+        );
+        assert_eq!(
+            payload(PayloadShape::V4, Action::Unpublish, entry()),
+            json!({"data": {"id": 2, "documentId": "d1"}}),
+            "an unpublished document is gone from the list like a deleted one"
         );
         let flat = payload(PayloadShape::Flat, Action::Update, entry());
         assert_eq!(flat["data"]["title"], "Hello");

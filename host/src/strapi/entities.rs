@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
+use super::access::Access;
 use crate::config::Permission;
 use crate::model::Identity;
 
@@ -105,9 +106,9 @@ impl Entity {
         json!({ "uid": self.uid, "id": self.id, "room": self.room() })
     }
 
-    /// May `who` follow this entity? It needs `find` on the content type.
-    pub fn check(&self, matrix: &Matrix, who: &Identity) -> Result<(), SubscribeError> {
-        if permissions_of(matrix, &who.role, self.model()).contains(&&Permission::Find) {
+    /// May `who` follow this entity? Its role must be able to read the content type.
+    pub fn check(&self, access: &Access, who: &Identity) -> Result<(), SubscribeError> {
+        if access.readable(&who.role, &self.uid) {
             Ok(())
         } else {
             Err(SubscribeError::NotAllowed {
@@ -178,11 +179,20 @@ mod tests {
             .expect("valid");
         let page =
             Entity::from_request(&json!({"uid": "api::page.page", "id": "d"})).expect("valid");
-        assert_eq!(article.check(&matrix(), &Identity::public()), Ok(()));
+        let matrix = matrix();
+        let access = Access {
+            rule: crate::config::DeliveryRule::Find,
+            configured: &matrix,
+            roles: None,
+            tokens: Default::default(),
+            schemas: None,
+            drafts: &[],
+        };
+        assert_eq!(article.check(&access, &Identity::public()), Ok(()));
         assert!(matches!(
-            page.check(&matrix(), &Identity::public()),
+            page.check(&access, &Identity::public()),
             Err(SubscribeError::NotAllowed { .. })
         ));
-        assert_eq!(page.check(&matrix(), &Identity::token("reader")), Ok(()));
+        assert_eq!(page.check(&access, &Identity::token("reader")), Ok(()));
     }
 }

@@ -1,30 +1,63 @@
-//! The Strapi bridge: content events from Strapi's webhooks, delivered to the roles a
-//! permission matrix allows, with only the fields each role may see.
+//! The Strapi bridge: content events from Strapi's webhooks, delivered to the roles that may
+//! read them, with at most what Strapi's REST API would show each role.
 //!
-//! - [`content`]: understanding a webhook body; permissions; field filtering; payload shapes.
+//! - [`content`]: understanding a webhook body; payload shapes.
+//! - [`catalog`]: Strapi's content types and role permissions, read through the admin API.
+//! - [`access`]: who may read what (Strapi's permissions, narrowed by the matrix).
+//! - [`shape`]: the one rule for what of an entry a role receives.
 //! - [`entities`]: clients following one document.
 //! - [`webhook`]: the HTTP receiver: secret, parsing, de-duplication, delivery.
 
+pub mod access;
+pub mod admin_api;
+pub mod catalog;
 pub mod content;
 pub mod entities;
 pub mod http;
+pub mod schema;
 pub mod setup;
+pub mod shape;
 mod webhook;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 pub use webhook::{WebhookStats, router};
 
-/// Who receives what right now: the permission matrix (a run-time setting) plus every API token
-/// iohost knows, with the permissions of its Strapi type unless the matrix names it.
-pub fn effective_matrix(shared: &crate::server::Shared) -> entities::Matrix {
-    let mut matrix = shared.live.load().permissions.clone();
-    for token in shared.auth.tokens.known() {
-        matrix
-            .entry(format!(
-                "{}{}",
-                crate::model::TOKEN_ROLE_PREFIX,
-                token.slug()
-            ))
-            .or_insert(token.permissions);
+/// Everything "who may read what" depends on, read once: the run-time matrix, the API tokens
+/// iohost knows and what it knows of Strapi.
+pub struct Snapshot {
+    live: Arc<crate::server::Live>,
+    tokens: Vec<crate::auth::api_tokens::ApiToken>,
+    pub known: Arc<catalog::Known>,
+}
+
+impl Snapshot {
+    pub fn of(shared: &crate::server::Shared, known: Arc<catalog::Known>) -> Self {
+        Self {
+            live: shared.live.load_full(),
+            tokens: shared.auth.tokens.known(),
+            known,
+        }
     }
-    matrix
+
+    pub fn access<'a>(&'a self, config: &'a crate::config::StrapiConfig) -> access::Access<'a> {
+        access::Access {
+            rule: config.delivery,
+            configured: &self.live.permissions,
+            roles: self.known.roles.as_ref(),
+            tokens: self
+                .tokens
+                .iter()
+                .map(|t| {
+                    (
+                        format!("{}{}", crate::model::TOKEN_ROLE_PREFIX, t.slug()),
+                        t.grant(),
+                    )
+                })
+                .collect::<BTreeMap<_, _>>(),
+            schemas: self.known.schemas.as_ref(),
+            drafts: &config.drafts.roles,
+        }
+    }
 }

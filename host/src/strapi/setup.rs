@@ -1,6 +1,7 @@
 //! `iohost strapi setup`: signs in to Strapi's admin API, creates (or updates) the webhook that
 //! points at this iohost with a fresh secret, makes sure iohost has an API token for user
-//! lookups and an admin user that may only read API tokens (for API-token logins), and writes
+//! lookups and an admin user that may only read API tokens (for API-token logins) and role
+//! permissions (so content events follow Strapi's roles), and writes
 //! `strapi.url`, `webhook_secret`, `api_token`, `admin_email` and `admin_password` into the
 //! config file (other keys and comments kept). No clicking in Strapi's admin panel.
 
@@ -10,7 +11,8 @@ use serde_json::{Value, json};
 
 /// The name of the webhook and of the API token iohost creates in Strapi.
 pub const NAME: &str = "iohost";
-/// The admin role iohost's token reader has: Settings > API tokens, read; nothing else.
+/// The admin role iohost's reader has: Settings > API tokens, read, and Users & Permissions >
+/// roles, read; nothing else (any admin may read the content types' schemas).
 pub const READER_ROLE: &str = "iohost token reader";
 /// The admin user iohost reads API tokens as.
 pub const READER_EMAIL: &str = "iohost-token-reader@iohost.invalid";
@@ -20,6 +22,7 @@ const EVENTS: &[&str] = &[
     "entry.delete",
     "entry.publish",
     "entry.unpublish",
+    "entry.draft-discard",
     "media.create",
     "media.update",
     "media.delete",
@@ -272,7 +275,7 @@ async fn token_reader(admin: &Admin, password: &str) -> Result<bool, SetupError>
     let role = match existing {
         Some(id) => id,
         None => {
-            let body = json!({ "name": READER_ROLE, "description": "iohost reads API tokens to let clients connect with them; nothing else" });
+            let body = json!({ "name": READER_ROLE, "description": "iohost reads API tokens (clients connect with them) and role permissions (who receives content events); nothing else" });
             let created = admin
                 .call(
                     Method::POST,
@@ -289,7 +292,8 @@ async fn token_reader(admin: &Admin, password: &str) -> Result<bool, SetupError>
     };
     // Set on every run, so the role never holds more than this.
     let permissions = json!({ "permissions": [
-        { "action": "admin::api-tokens.read", "subject": null, "properties": {}, "conditions": [] }
+        { "action": "admin::api-tokens.read", "subject": null, "properties": {}, "conditions": [] },
+        { "action": "plugin::users-permissions.roles.read", "subject": null, "properties": {}, "conditions": [] }
     ] });
     admin
         .call(

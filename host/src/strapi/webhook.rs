@@ -17,9 +17,16 @@ use axum::{Json, Router};
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
+use std::collections::{BTreeMap, HashSet};
+
+use serde_json::{Map, Value};
+
+use super::access::{Access, Grant};
+use super::catalog::Known;
 use super::content::{self, BodyError, Notice, WebhookBody};
-use super::entities::{self, Entity};
-use crate::config::Permission;
+use super::entities::Entity;
+use super::schema::{MEDIA_MODEL, MEDIA_UID};
+use super::shape::{Findings, Shaper};
 use crate::model::Args;
 use crate::model::room_of_role;
 use crate::server::SharedRef;
@@ -51,6 +58,26 @@ struct WebhookState {
     shared: SharedRef,
     io: Io,
     seen: std::sync::Arc<Seen>,
+    /// Messages already logged (events delivered to nobody, entries that do not fit the
+    /// schema): each once, not once per webhook.
+    logged: std::sync::Arc<Mutex<HashSet<String>>>,
+}
+
+/// Distinct messages remembered by [`WebhookState::log_once`] at most.
+const LOGGED_AT_MOST: usize = 1_000;
+
+impl WebhookState {
+    fn log_once(&self, message: String) {
+        let Ok(mut logged) = self.logged.lock() else {
+            return;
+        };
+        if logged.len() >= LOGGED_AT_MOST {
+            logged.clear();
+        }
+        if logged.insert(message.clone()) {
+            tracing::info!("{message}");
+        }
+    }
 }
 
 /// Notifications seen lately, by a hash of the raw body.
@@ -91,6 +118,7 @@ pub fn router(shared: SharedRef, io: Io) -> Router {
         shared,
         io,
         seen: Default::default(),
+        logged: Default::default(),
     };
     Router::new().route(&path, post(receive)).with_state(state)
 }
@@ -196,56 +224,160 @@ async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body: By
             uid,
             entry,
         } => {
-            // Deleting a published document sends one entry.delete per row (draft and published,
-            // different ids, one documentId): clients hear about the document once.
-            if action == content::Action::Delete
-                && let Some(document) = entry.get("documentId").and_then(|d| d.as_str())
-                && !state
-                    .seen
-                    .first_time(format!("delete {model} {document}").as_bytes())
-            {
-                count(&state, &event, "duplicate");
-                return Json(json!({ "success": true, "duplicate": true })).into_response();
+            let catalog = &state.shared.catalog;
+            let mut known = catalog.ready().await;
+            if known.schemas.is_none() {
+                state.log_once(
+                    "Strapi's content types are not known (set strapi.admin_email, or run `iohost strapi setup`): content events carry only each document's own single values, nothing nested".to_owned(),
+                );
             }
-            let uid = uid.unwrap_or_else(|| format!("api::{model}.{model}"));
-            let rooms = deliver(&state, action, &model, &uid, &entry).await;
+            let uid = uid.unwrap_or_else(|| uid_of(&known, &model));
+            // A type or field iohost does not know: Strapi's schema changed; read it again.
+            let mut found = check(&known, &uid, &entry);
+            if !found.unknown.is_empty() && catalog.enabled() {
+                known = catalog.refresh().await;
+                found = check(&known, &uid, &entry);
+            }
+            let rooms = deliver(&state, action, &model, &uid, &entry, known).await;
             count(&state, &event, "delivered");
-            Json(json!({ "success": true, "event": format!("{model}:{}", action.name()), "rooms": rooms })).into_response()
+            let removed: Vec<String> = found
+                .unknown
+                .iter()
+                .map(|path| format!("{path}: not in Strapi's schema"))
+                .chain(found.mismatched.iter().cloned())
+                .collect();
+            if !removed.is_empty() {
+                state.log_once(format!(
+                    "{model}:{}: removed what does not fit Strapi's schema: {}",
+                    action.name(),
+                    removed.join("; ")
+                ));
+            }
+            let mut answer = json!({
+                "success": true,
+                "event": format!("{model}:{}", action.name()),
+                "rooms": rooms,
+            });
+            if !removed.is_empty() {
+                answer["removed"] = json!(removed);
+            }
+            Json(answer).into_response()
         }
     }
 }
 
-/// Emits `<model>:<action>` to the room of every role (and API token) that may receive it, or
-/// else, when the role may read the type, to its followers of this document; each role with its
-/// own fields. Returns the rooms it went to.
+/// The uid of the type a webhook's `model` names, when Strapi left it out.
+fn uid_of(known: &Known, model: &str) -> String {
+    if model == MEDIA_MODEL {
+        return MEDIA_UID.to_owned();
+    }
+    known
+        .schemas
+        .as_ref()
+        .and_then(|s| s.by_key(model))
+        .map_or_else(|| format!("api::{model}.{model}"), |m| m.uid.clone())
+}
+
+/// What in the entry does not fit Strapi's schema, whoever receives it (nothing to say
+/// while no schema is known).
+fn check(known: &Known, uid: &str, entry: &Map<String, Value>) -> Findings {
+    if known.schemas.is_none() {
+        return Findings::default();
+    }
+    const EVERYONE: &str = "token:(everything)";
+    let none = Default::default();
+    let access = Access {
+        rule: crate::config::DeliveryRule::Find,
+        configured: &none,
+        roles: None,
+        tokens: BTreeMap::from([(EVERYONE.to_owned(), Grant::Everything)]),
+        schemas: known.schemas.as_ref(),
+        drafts: &[],
+    };
+    let mut found = Findings::default();
+    Shaper {
+        schemas: known.schemas.as_ref(),
+        access: &access,
+        fields: &BTreeMap::new(),
+        role: EVERYONE,
+    }
+    .document(uid, entry, &mut found);
+    found
+}
+
+/// Is this row a draft (its type has draft & publish and it is not the published version)?
+/// Without a schema, any row that is not published counts as one.
+fn is_draft(known: &Known, uid: &str, entry: &Map<String, Value>) -> bool {
+    let unpublished = entry.get("publishedAt").is_none_or(Value::is_null);
+    match known.schemas.as_ref().and_then(|s| s.get(uid)) {
+        Some(model) => model.draft_and_publish && unpublished,
+        None => unpublished,
+    }
+}
+
+/// Why an event reached nobody, for the log.
+#[derive(Default)]
+struct Misses {
+    readers: usize,
+    drafts: usize,
+}
+
+/// Emits `<model>:<action>` to the room of every role (and API token) that may read the
+/// document and whose delivery rule wants the action, or else to its followers of this
+/// document; each with what [`Shaper`] lets it see. A draft goes only to roles that may read
+/// drafts. Returns the rooms it went to.
 async fn deliver(
     state: &WebhookState,
     action: content::Action,
     model: &str,
     uid: &str,
-    entry: &serde_json::Map<String, serde_json::Value>,
+    entry: &Map<String, Value>,
+    known: std::sync::Arc<Known>,
 ) -> Vec<String> {
     let config = &state.shared.config.strapi;
     let event = format!("{model}:{}", action.name());
-    let followed = entry
-        .get("documentId")
-        .and_then(|d| d.as_str())
-        .and_then(|id| Entity::from_room(&format!("{uid}:{id}")));
+    let document = entry.get("documentId").and_then(Value::as_str);
+    let followed = document.and_then(|id| Entity::from_room(&format!("{uid}:{id}")));
+    let draft = is_draft(&known, uid, entry);
+    // Deleting a published document sends one entry.delete per row (draft and published,
+    // different ids, one documentId). Roles that read drafts hear of it once, from the first
+    // row; the others only from the published row.
+    let first_delete = action != content::Action::Delete
+        || document.is_none_or(|d| {
+            state
+                .seen
+                .first_time(format!("delete {model} {d}").as_bytes())
+        });
+    // Permissions and tokens change at run time: read them as they are now.
+    let snapshot = super::Snapshot::of(&state.shared, known);
+    let access = snapshot.access(config);
     let mut rooms = Vec::new();
-    // The matrix is a run-time setting: read it as it is now.
-    let matrix = super::effective_matrix(&state.shared);
-    for role in matrix.keys() {
-        let permissions = entities::permissions_of(&matrix, role, model);
-        let room = if content::may_receive(config.delivery, &permissions, action) {
+    let mut misses = Misses::default();
+    let audience = access.audience();
+    for role in &audience {
+        if !access.readable(role, uid) {
+            continue;
+        }
+        misses.readers += 1;
+        let reads_drafts = access.sees_drafts(role);
+        if (draft && !reads_drafts) || (reads_drafts && !first_delete) {
+            misses.drafts += usize::from(draft && !reads_drafts);
+            continue;
+        }
+        let room = if access.wants(role, uid, action.permission()) {
             room_of_role(role)
-        } else if let Some(entity) = &followed
-            && permissions.contains(&&Permission::Find)
-        {
+        } else if let Some(entity) = &followed {
             entity.role_room(role)
         } else {
             continue;
         };
-        let visible = content::visible_fields(entry, config.fields.get(model), role);
+        let shaper = Shaper {
+            schemas: snapshot.known.schemas.as_ref(),
+            access: &access,
+            fields: &config.fields,
+            role,
+        };
+        let visible = shaper.document(uid, entry, &mut Findings::default());
         let payload = content::payload(config.payload, action, visible);
         let args = Args(vec![match rmpv::ext::to_value(&payload) {
             Ok(value) => value,
@@ -261,6 +393,25 @@ async fn deliver(
             }
         }
         rooms.push(room);
+    }
+    if rooms.is_empty() && first_delete {
+        let why = if audience.is_empty() {
+            "no role is known: let iohost read Strapi's roles (strapi.admin_email) or name roles in [strapi.permissions]".to_owned()
+        } else if misses.readers == 0 {
+            let source = if snapshot.known.roles.is_some() {
+                "in Strapi (narrowed by [strapi.permissions])"
+            } else {
+                "in [strapi.permissions] (Strapi's roles are not read)"
+            };
+            format!("no role may `find` {model} {source}")
+        } else if misses.drafts == misses.readers {
+            format!(
+                "it is a draft, and no role that may read {model} may read drafts ([strapi.drafts] roles)"
+            )
+        } else {
+            "no role's delivery rule asks for it (strapi.delivery = \"action\")".to_owned()
+        };
+        state.log_once(format!("{event} was delivered to nobody: {why}"));
     }
     tracing::debug!(event, ?rooms, "content event delivered");
     rooms

@@ -1,0 +1,124 @@
+//! Reading Strapi's admin API as `strapi.admin_email` (the user `iohost strapi setup` creates,
+//! which may only read API tokens, role permissions and content types). One signed-in session
+//! is kept and shared by everything that reads (API tokens, content types, roles), and renewed
+//! when Strapi refuses it; a login hashes a password, so it is slow.
+
+use std::sync::Mutex;
+
+use serde::de::DeserializeOwned;
+
+use crate::config::StrapiConfig;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("strapi.admin_email / admin_password are not set")]
+    NotConfigured,
+    #[error("cannot reach Strapi: {}", super::http::describe(.0))]
+    Unreachable(#[from] reqwest::Error),
+    #[error("Strapi refused the admin login (strapi.admin_email / admin_password): {0}")]
+    Login(reqwest::StatusCode),
+    #[error("Strapi answered {path} with {status}")]
+    Status {
+        path: String,
+        status: reqwest::StatusCode,
+    },
+}
+
+impl AdminError {
+    /// Strapi answered that this admin may not read it (not a passing failure).
+    pub fn is_forbidden(&self) -> bool {
+        matches!(self, Self::Status { status, .. } if *status == reqwest::StatusCode::FORBIDDEN)
+    }
+}
+
+#[derive(Debug)]
+pub struct AdminApi {
+    base_url: String,
+    login: Option<(String, String)>,
+    http: reqwest::Client,
+    session: Mutex<Option<String>>,
+}
+
+#[derive(serde::Deserialize)]
+struct Login {
+    data: LoginData,
+}
+
+#[derive(serde::Deserialize)]
+struct LoginData {
+    token: String,
+}
+
+impl AdminApi {
+    pub fn new(config: &StrapiConfig, http: reqwest::Client) -> Self {
+        let login = (!config.admin_email.is_empty() && !config.admin_password.is_empty())
+            .then(|| (config.admin_email.clone(), config.admin_password.clone()));
+        Self {
+            base_url: config.url.trim_end_matches('/').to_owned(),
+            login,
+            http,
+            session: Mutex::new(None),
+        }
+    }
+
+    /// Is an admin login configured at all?
+    pub fn enabled(&self) -> bool {
+        self.login.is_some()
+    }
+
+    /// `GET <path>` as the admin, signing in first when there is no session or Strapi refuses
+    /// the kept one (expired).
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, AdminError> {
+        let kept = self.session.lock().ok().and_then(|s| s.clone());
+        if let Some(session) = kept {
+            match self.get_as(&session, path).await {
+                Err(AdminError::Status { status, .. })
+                    if status == reqwest::StatusCode::UNAUTHORIZED => {}
+                answer => return answer,
+            }
+        }
+        let session = self.log_in().await?;
+        self.get_as(&session, path).await
+    }
+
+    async fn log_in(&self) -> Result<String, AdminError> {
+        let Some((email, password)) = &self.login else {
+            return Err(AdminError::NotConfigured);
+        };
+        let login = self
+            .http
+            .post(format!("{}/admin/login", self.base_url))
+            .json(&serde_json::json!({ "email": email, "password": password }))
+            .send()
+            .await?;
+        if !login.status().is_success() {
+            return Err(AdminError::Login(login.status()));
+        }
+        let token = login.json::<Login>().await?.data.token;
+        if let Ok(mut session) = self.session.lock() {
+            *session = Some(token.clone());
+        }
+        Ok(token)
+    }
+
+    async fn get_as<T: DeserializeOwned>(
+        &self,
+        session: &str,
+        path: &str,
+    ) -> Result<T, AdminError> {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base_url))
+            .bearer_auth(session)
+            .send()
+            .await?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(AdminError::Status {
+                path: path.to_owned(),
+                status,
+            });
+        }
+        Ok(response.json::<T>().await?)
+    }
+}
