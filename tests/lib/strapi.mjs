@@ -81,9 +81,10 @@ export async function startStrapi({ jwtManagement = 'legacy-support' } = {}) {
     },
     /**
      * Enables Strapi `actions` (`api::article.article.find`, `plugin::upload.content-api.find`)
-     * for the users-permissions role of type `type`, keeping what it had.
+     * (or disables them, `enabled = false`) for the users-permissions role of type `type`,
+     * keeping the rest.
      */
-    async permit(type, actions) {
+    async permit(type, actions, enabled = true) {
       const { roles } = await call('/users-permissions/roles', { token: adminToken });
       const listed = roles.find((r) => r.type === type);
       if (!listed) throw new Error(`no role of type ${type}`);
@@ -92,7 +93,7 @@ export async function startStrapi({ jwtManagement = 'legacy-support' } = {}) {
         const [, api, controller, verb] = /^(.+::[^.]+)\.([^.]+)\.([^.]+)$/.exec(action) ?? [];
         const slot = role.permissions[api]?.controllers?.[controller]?.[verb];
         if (!slot) throw new Error(`Strapi has no action ${action}`);
-        slot.enabled = true;
+        slot.enabled = enabled;
       }
       await call(`/users-permissions/roles/${listed.id}`, { method: 'PUT', token: adminToken, body: { name: role.name, description: role.description, permissions: role.permissions } });
       return listed.id;

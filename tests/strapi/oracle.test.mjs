@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 
-import { closeAll, connect } from '../lib/client.mjs';
+import { closeAll, connect, until } from '../lib/client.mjs';
 import { binary, freePort, sleep, startServer } from '../lib/server.mjs';
 import { startStrapi } from '../lib/strapi.mjs';
 
@@ -95,6 +95,7 @@ function keysOf(value, out = new Set()) {
 let strapi;
 let iohost;
 let fullToken;
+let webhookSecret;
 const execFileAsync = promisify(execFile);
 
 before(async () => {
@@ -118,11 +119,12 @@ before(async () => {
   const written = readFileSync(configFile, 'utf8');
   // setup regenerated the `iohost` token: it is the full-access key from now on.
   fullToken = /api_token = "([0-9a-f]+)"/.exec(written)[1];
+  webhookSecret = /webhook_secret = "([0-9a-f]+)"/.exec(written)[1];
   writeFileSync(
     configFile,
     written.replace(
       '[strapi]',
-      `[strapi]\njwt_secret = "${strapi.jwtSecret}"\npayload = "flat"\nidentity_cache_ms = 60000\nlookup_timeout_ms = 15000\n`,
+      `[strapi]\njwt_secret = "${strapi.jwtSecret}"\npayload = "flat"\nidentity_cache_ms = 60000\nlookup_timeout_ms = 15000\nrefresh_ms = 1000\n`,
     ) +
       `
 [strapi.drafts]
@@ -330,5 +332,74 @@ describe('content events against Strapi\'s REST API (oracle)', () => {
     console.log(
       `oracle (seed ${SEED}): ${ARTICLES} articles, 3 categories, 3 orders, 2 files, ${audience.length} roles and tokens, ${actions} actions (${edits} article edits); ${comparisons} payloads compared with Strapi's REST API: ${JSON.stringify(byRole)}`,
     );
+  });
+});
+
+describe('kept current with Strapi', () => {
+  it('a permission changed in Strapi applies within refresh_ms', async () => {
+    const reader = await connect(iohost.url);
+    const got = [];
+    reader.on('category:create', (p) => got.push(p.data.name));
+    // A full-access token hears of every category: when it has, the reader would have too.
+    const witness = await connect(iohost.url, { auth: { strategy: 'api-token', token: fullToken } });
+    const witnessed = [];
+    witness.on('category:create', (p) => witnessed.push(p.data.name));
+    const create = (name) => strapi.call('/api/categories', { method: 'POST', token: fullToken, body: { data: { name } } });
+    await create('seen');
+    assert.ok(await until(() => got.includes('seen'), 5000), 'Public may find categories');
+    await strapi.permit('public', ['api::category.category.find'], false);
+    await sleep(2500); // past refresh_ms (1000)
+    await create('unseen');
+    assert.ok(await until(() => witnessed.includes('unseen'), 5000));
+    await sleep(200);
+    assert.ok(!got.includes('unseen'), 'no longer once Strapi says so');
+    await strapi.permit('public', ['api::category.category.find']);
+    await sleep(2500);
+    await create('seen again');
+    assert.ok(await until(() => got.includes('seen again'), 5000));
+    reader.close();
+    witness.close();
+  });
+
+  it('what does not fit the schema is removed, named in the answer, and never delivered unfiltered', async () => {
+    const reader = await connect(iohost.url);
+    const got = [];
+    reader.on('article:publish', (p) => got.push(p));
+    const body = {
+      event: 'entry.publish',
+      createdAt: new Date().toISOString(),
+      model: 'article',
+      uid: 'api::article.article',
+      entry: {
+        id: 9999, documentId: 'handmade0000000000000000', title: 'Hand made', subtitle: 'not in the schema',
+        description: { html: '<b>not text</b>' }, publishedAt: new Date().toISOString(),
+        author: { id: 1, documentId: 'u', username: 'x', password: 'p' },
+        seo: { id: 1, metaTitle: 'M', metaSecret: 'hidden', extra: 'unknown' },
+        blocks: [{ __component: 'shared.nope', text: 'x' }, 'not an object'],
+      },
+    };
+    const res = await fetch(`${iohost.url}/strapi/webhook`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${webhookSecret}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    assert.equal(res.status, 200);
+    const answer = await res.json();
+    assert.deepEqual(
+      [...answer.removed].sort(),
+      [
+        'article.blocks: an item without a known `__component`',
+        'article.blocks: expected components',
+        'article.description: expected a single value',
+        'article.seo.extra: not in Strapi\'s schema',
+        'article.subtitle: not in Strapi\'s schema',
+      ],
+    );
+    assert.ok(await until(() => got.length === 1, 5000));
+    assert.deepEqual(got[0].data, {
+      id: 9999, documentId: 'handmade0000000000000000', title: 'Hand made', publishedAt: body.entry.publishedAt,
+      seo: { id: 1, metaTitle: 'M' }, blocks: [],
+    }, 'Public may not find users: no author; private and unknown keys gone');
+    reader.close();
   });
 });
