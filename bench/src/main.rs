@@ -173,14 +173,16 @@ async fn fanout(
         Some(path) => format!("{url}{path}"),
         None => format!("{url}/api/v1/emit"),
     };
-    // What Strapi sends on an update (reference/strapi.md), with the send time in a field.
+    // What Strapi sends on an update of a published row (reference/strapi.md; a type without
+    // draft & publish: a draft row would reach only roles that read drafts), with the send
+    // time in a field.
     let body = |seq: u64| match webhook {
         Some(_) => json!({
             "event": "entry.update", "createdAt": "2026-11-25T19:00:02.953Z", "model": "article",
             "uid": "api::article.article",
             "entry": { "id": seq, "documentId": "benchdoc", "title": "Hello", "t": now_us(),
                        "createdAt": "2026-11-25T19:00:02.924Z", "updatedAt": "2026-11-25T19:00:02.924Z",
-                       "publishedAt": null },
+                       "publishedAt": "2026-11-25T19:00:02.927Z" },
         }),
         None => {
             json!({ "event": "bench", "data": { "t": now_us(), "seq": seq }, "rooms": ["bench"] })
