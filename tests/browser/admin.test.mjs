@@ -15,7 +15,7 @@ const KEY = 'admin-key-0123456789abcdef0123456789abcdef';
 const WEBHOOK_SECRET = 'admin-webhook-secret-0123';
 let sent = 0;
 
-/** Posts Strapi's entry.create webhook for an article (a new notification each time). */
+/** Posts Strapi's entry.create webhook for a published article (a new notification each time). */
 function articleCreated() {
   return fetch(`${server.url}/strapi/webhook`, {
     method: 'POST',
@@ -25,7 +25,7 @@ function articleCreated() {
       createdAt: new Date(Date.now() + sent++).toISOString(),
       model: 'article',
       uid: 'api::article.article',
-      entry: { id: sent, documentId: `doc${sent}`, title: 'Hi' },
+      entry: { id: sent, documentId: `doc${sent}`, title: 'Hi', publishedAt: '2026-11-25T19:00:02.927Z' },
     }),
   });
 }
