@@ -334,6 +334,11 @@ allow = ["strapi-probe"]
       assert.equal(answer.status, 200);
       assert.equal(JSON.parse(answer.body).data.title, 'Read by a handler');
       assert.equal((await ask(s, 'strapi:get', '/api/articles/nope')).status, 404, 'Strapi\'s errors come back as they are');
+      // Ways out of /api/ are refused before anything is sent (Strapi would answer them).
+      for (const trick of ['/api/%2e%2e/admin/users', '/api/x/%2E%2E/%2e%2e/admin', '/api/x%2f..%2f..%2fadmin', '/api/../admin']) {
+        const refused = await ask(s, 'strapi:get', trick);
+        assert.match(refused.error ?? '', /^bad-request: path .* is refused/, trick);
+      }
     } finally {
       closeAll();
       await server.stop();

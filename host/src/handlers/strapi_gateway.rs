@@ -84,27 +84,53 @@ impl StrapiGateway {
                 )));
             }
         };
-        let path_ok = path.starts_with("/api/")
-            && !path.contains("..")
-            && !path.contains('#')
-            && !path
-                .chars()
-                .any(|c| c.is_control() || c == ' ' || c == '\\');
-        if !path_ok {
-            return Err(GatewayError::BadRequest(format!(
-                "path `{path}` must start with /api/ (no `..`, spaces or fragments)"
-            )));
-        }
+        let url = self.api_url(path).map_err(|why| {
+            GatewayError::BadRequest(format!("path `{path}` is refused: {why}"))
+        })?;
         if let Some(text) = &body
             && serde_json::from_str::<serde_json::Value>(text).is_err()
         {
             return Err(GatewayError::BadRequest("body must be JSON text".into()));
         }
-        Ok(Request {
-            method,
-            url: format!("{}{path}", self.base_url),
-            body,
-        })
+        Ok(Request { method, url, body })
+    }
+
+    /// The URL for `path`, parsed and normalised once: it must stay under `<strapi.url>/api/`
+    /// whatever it encodes. Each segment is percent-decoded to look for the ways out (`..`,
+    /// `%2e%2e`, an encoded `/` or `\\`); the URL is then built and checked again after the
+    /// URL parser's own normalisation.
+    fn api_url(&self, path: &str) -> Result<String, &'static str> {
+        let route = path.split_once('?').map_or(path, |(route, _query)| route);
+        let Some(rest) = route.strip_prefix("/api/") else {
+            return Err("it must start with /api/");
+        };
+        if path.chars().any(|c| c.is_control() || c == ' ' || c == '\\' || c == '#') {
+            return Err("no spaces, control characters, backslashes or fragments");
+        }
+        let segments: Vec<&str> = rest.split('/').collect();
+        for (i, segment) in segments.iter().enumerate() {
+            let decoded = percent_decode(segment).ok_or("a `%` not followed by two hex digits")?;
+            if segment.is_empty() && i + 1 < segments.len() {
+                return Err("no empty segments (`//`)");
+            }
+            if decoded == b"." || decoded == b".." {
+                return Err("no `.` or `..` segments, encoded or not");
+            }
+            if decoded
+                .iter()
+                .any(|b| matches!(b, b'/' | b'\\' | b'%') || b.is_ascii_control())
+            {
+                return Err("no encoded `/`, `\\`, `%` or control characters in a segment");
+            }
+        }
+        let url = reqwest::Url::parse(&format!("{}{path}", self.base_url))
+            .map_err(|_| "not a valid URL")?;
+        let base = reqwest::Url::parse(&self.base_url).map_err(|_| "strapi.url is not a URL")?;
+        let under = format!("{}/api/", base.path().trim_end_matches('/'));
+        if url.origin() != base.origin() || !url.path().starts_with(&under) {
+            return Err("it leaves /api/");
+        }
+        Ok(url.into())
     }
 
     /// Sends and waits for the answer.
@@ -175,6 +201,25 @@ impl StrapiGateway {
     }
 }
 
+/// `%XX` escapes decoded; `None` for a malformed escape.
+fn percent_decode(segment: &str) -> Option<Vec<u8>> {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let text = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(text, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,12 +243,36 @@ mod tests {
             g.check("echo", "GET", "/api/articles", None).map(|_| ()),
             Err(GatewayError::NotAllowed("echo".into()))
         );
+        for ok in [
+            "/api/articles?populate=*&filters[title][$eq]=a%20b",
+            "/api/users/1",
+            "/api/articles/",
+            "/api/caf%C3%A9",
+        ] {
+            assert!(g.check("presence", "GET", ok, None).is_ok(), "{ok}");
+        }
         for path in [
             "/admin/users",
             "/api/../admin",
+            "/api/%2e%2e/admin/leak",
+            "/api/%2E%2e/admin",
+            "/api/.%2e/admin",
+            "/api/%2e/x",
+            "/api/./x",
+            "/api/x/../../admin",
+            "/api/x%2f..%2f..%2fadmin",
+            "/api/x%5c..",
+            "/api//admin",
+            "/api/%zz",
+            "/api/%",
+            "/api%2fx",
+            "/API/x",
             "api/x",
             "/api/a b",
             "/api/x#y",
+            "/api/x\\..\\admin",
+            "/api/x\u{0}",
+            "/api/%00",
         ] {
             assert!(
                 matches!(
