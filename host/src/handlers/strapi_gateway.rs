@@ -84,9 +84,9 @@ impl StrapiGateway {
                 )));
             }
         };
-        let url = self.api_url(path).map_err(|why| {
-            GatewayError::BadRequest(format!("path `{path}` is refused: {why}"))
-        })?;
+        let url = self
+            .api_url(path)
+            .map_err(|why| GatewayError::BadRequest(format!("path `{path}` is refused: {why}")))?;
         if let Some(text) = &body
             && serde_json::from_str::<serde_json::Value>(text).is_err()
         {
@@ -104,7 +104,10 @@ impl StrapiGateway {
         let Some(rest) = route.strip_prefix("/api/") else {
             return Err("it must start with /api/");
         };
-        if path.chars().any(|c| c.is_control() || c == ' ' || c == '\\' || c == '#') {
+        if path
+            .chars()
+            .any(|c| c.is_control() || c == ' ' || c == '\\' || c == '#')
+        {
             return Err("no spaces, control characters, backslashes or fragments");
         }
         let segments: Vec<&str> = rest.split('/').collect();
