@@ -70,8 +70,25 @@ describe('the strapi import', () => {
       assert.match((await ask(s, 'strapi:get', '/api/articles?delay=3000')).error, /^unavailable: Strapi did not answer within 1500 ms/);
       assert.match((await ask(s, 'strapi:get', '/api/articles?size=5000')).error, /^unavailable: Strapi's answer is larger than 4096 bytes/);
       const before = seen.length;
-      for (const path of ['/admin/users', '/api/../admin/users', 'http://elsewhere/api/x']) {
-        assert.match((await ask(s, 'strapi:get', path)).error, /^bad-request: path .* must start with \/api\//, path);
+      // Every way out of /api/ is refused, with the reason, before anything is sent.
+      const tricks = {
+        '/admin/users': 'it must start with /api/',
+        'http://elsewhere/api/x': 'it must start with /api/',
+        '/api/../admin/users': 'no `.` or `..` segments, encoded or not',
+        '/api/./x': 'no `.` or `..` segments, encoded or not',
+        '/api/%2e%2e/admin/leak': 'no `.` or `..` segments, encoded or not',
+        '/api/x/%2E%2E/%2e%2e/admin': 'no `.` or `..` segments, encoded or not',
+        '/api/.%2e/admin': 'no `.` or `..` segments, encoded or not',
+        '/api/x%2f..%2f..%2fadmin': 'no encoded `/`, `\\`, `%` or control characters in a segment',
+        '/api/x%5c..%5cadmin': 'no encoded `/`, `\\`, `%` or control characters in a segment',
+        '/api/%252e%252e/admin': 'no encoded `/`, `\\`, `%` or control characters in a segment',
+        '/api/x\\..\\admin': 'no spaces, control characters, backslashes or fragments',
+        '/api/x#/../../admin': 'no spaces, control characters, backslashes or fragments',
+        '/api//admin': 'no empty segments (`//`)',
+        '/api/%zz': 'a `%` not followed by two hex digits',
+      };
+      for (const [path, why] of Object.entries(tricks)) {
+        assert.equal((await ask(s, 'strapi:get', path)).error, `bad-request: path \`${path}\` is refused: ${why}`, path);
       }
       assert.equal(seen.length, before, 'nothing was sent');
       assert.deepEqual(await ask(s, 'strapi:send', '/api/ping'), { sent: true });
