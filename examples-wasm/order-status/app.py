@@ -6,6 +6,11 @@ A shop backend connected with a Strapi API token (role ``token:<name>``) or a st
 and the sender's ack is ``{success: true, room, message}`` (what the customer was told). Anyone else, or a malformed update, is
 refused with a reason.
 
+Private rooms are iohost's: the operator lets this handler emit there, in iohost.toml::
+
+    [handlers.reserved_rooms]
+    order-status = ["user-*"]
+
 Sidecar order-status.toml::
 
     [config]

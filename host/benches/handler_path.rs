@@ -14,7 +14,7 @@ use iohost::config::{HandlerLimits, HandlersConfig};
 use iohost::handlers::bindings::iohost::handler::types::{Event, EventResult, Payload, SocketInfo};
 use iohost::handlers::{Handler, load_standalone};
 use iohost::model::Args;
-use iohost::store::{KvStore, MemoryStore};
+use iohost::store::{KvStore, MemoryStore, Space};
 
 const WARMUP: usize = 2_000;
 const ITERATIONS: usize = 20_000;
@@ -183,24 +183,37 @@ where
 
 /// The same logic as each handler, as native Rust on the same store.
 async fn native(label: &str, kv: &dyn KvStore, args: &Args) -> Option<serde_json::Value> {
+    // The space and quota a handler's own keys get.
+    let space = Space {
+        prefix: "h:native:".into(),
+        quota: HandlerLimits::default().kv_quota(),
+    };
+    let space = &space;
     match label {
         "no-op" => None,
         "echo (3 args)" => Some(serde_json::to_value(args.clone().0).ok()?),
         "rate-limit" => {
             let key = "socket:/:bench";
-            let current = kv.get(key).await.ok()?;
+            let current = kv.get(space, key).await.ok()?;
             let tokens: f64 = current
                 .as_deref()
                 .and_then(|t| t.parse().ok())
                 .unwrap_or(1e12);
             let _ = kv
-                .compare_and_set(key, current.as_deref(), (tokens - 1.0).to_string(), None)
+                .compare_and_set(
+                    space,
+                    key,
+                    current.as_deref(),
+                    (tokens - 1.0).to_string(),
+                    None,
+                )
                 .await;
             None
         }
         "chat-typing" => {
             let first = kv
                 .compare_and_set(
+                    space,
                     "typing:/:bench:chat-room-1",
                     None,
                     "1".into(),

@@ -54,6 +54,14 @@ export async function startServer({ config = '', env = {}, port = 0, profile, ha
       // The tests run a debug build on a busy machine: a handler call can take far longer than
       // in release. Suites that test the time limit set their own in a sidecar.
       IOHOST_HANDLERS__LIMITS__CALL_TIMEOUT_MS: '2000',
+      // ... and a first compile of the JavaScript or Python example can take a minute.
+      IOHOST_HANDLERS__LOAD_TIMEOUT_MS: '600000',
+      // Every test client connects from 127.0.0.1: the per-address limits would be the whole
+      // machine's. tests/edge/ sets them itself to test them.
+      IOHOST_SERVER__MAX_CONNECTIONS_PER_ADDRESS: '100000',
+      IOHOST_SERVER__CONNECT_RATE_PER_ADDRESS: '100000',
+      IOHOST_SERVER__CONNECT_BURST_PER_ADDRESS: '100000',
+      IOHOST_SERVER__MAX_PENDING_SESSIONS_PER_ADDRESS: '100000',
       // Compiled handlers are shared by every test server (keyed by content hash): the large
       // JavaScript and Python components compile once per run, not once per test.
       IOHOST_HANDLERS__CACHE_DIR: join(repoRoot, 'tests', '.cache', 'compiled'),
@@ -89,6 +97,7 @@ export async function startServer({ config = '', env = {}, port = 0, profile, ha
   const url = `http://${address}`;
   return {
     url,
+    pid: proc.pid,
     handlersDir,
     settingsFile: settingsFile ?? join(dir, 'settings.json'),
     port: Number(address.split(':')[1]),

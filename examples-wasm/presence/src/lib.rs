@@ -9,8 +9,9 @@
 //!   update it too. `presence:list (room)` acks the list.
 //!
 //! Users are Strapi users (`userId` = their id) or, without a token, guests named by the
-//! handshake `auth.name` (`userId` = `guest:<name>`). Counts live in KV, so they survive
-//! handler reloads.
+//! handshake `auth.name` (`userId` = `guest:<name>`). A handler sees only its own caller's
+//! handshake, so each guest's name is kept in KV when it connects (for a day at most), where
+//! the member lists find it. Counts live in KV too, so they survive handler reloads.
 //!
 //! With `update_strapi = true` a Strapi user's `isOnline` and `lastSeen` follow too (the usage
 //! guide's `PUT /api/users/:id`), through the `strapi` import: the operator must grant it
@@ -32,12 +33,23 @@ use serde_json::{Value, json};
 
 pub struct Presence;
 
-/// Who a socket belongs to: `(userId, username)`.
+/// How long a guest's name is kept for other sockets' member lists.
+const GUEST_NAME_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
+
+fn guest_key(socket: &Socket) -> String {
+    format!("guest:{}", socket.id())
+}
+
+/// Who a socket belongs to: `(userId, username)`. A guest's name is the one kept when it
+/// connected (another socket's handshake is not visible here), else its own handshake's.
 pub fn person(socket: &Socket) -> (Value, String) {
     match socket.user() {
         Some(user) => (json!(user.id), user.username.clone()),
         None => {
-            let name = socket.display_name();
+            let name = kv::get(&guest_key(socket))
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| socket.display_name());
             (json!(format!("guest:{name}")), name)
         }
     }
@@ -140,6 +152,9 @@ impl Handler for Presence {
 
     fn on_connect(socket: &Socket) -> Connect {
         let (id, name) = person(socket);
+        if socket.user().is_none() {
+            let _ = kv::set(&guest_key(socket), &name, Some(GUEST_NAME_TTL));
+        }
         let _ = kv::set(&format!("name:{id}"), &name, None);
         if let Ok(1) = kv::incr(&online_key(socket), 1, None) {
             socket.broadcast("friend:online", &json!({ "userId": id, "username": name }));
@@ -166,6 +181,7 @@ impl Handler for Presence {
             );
             update_strapi(socket, false);
         }
+        let _ = kv::delete(&guest_key(socket));
     }
 
     fn on_event(socket: &Socket, event: &Event) -> Outcome {

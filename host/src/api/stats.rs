@@ -119,13 +119,21 @@ pub struct HandlerStats {
     pub timeouts: u64,
     pub memory_faults: u64,
     pub traps: u64,
+    /// Events refused because `max_waiting` calls were waiting for an instance already.
+    pub busy: u64,
     pub instances_created: u64,
+    /// Instances kept idle for the next calls, and the linear memory they hold (bytes).
+    pub idle_instances: usize,
+    pub idle_memory_bytes: usize,
     /// Median call duration in microseconds (within ~19%); none before the first call.
     pub p50_micros: Option<f64>,
     /// 99th percentile call duration in microseconds.
     pub p99_micros: Option<f64>,
     /// The last failed call, e.g. "handler `x` failed: it ran longer than its 100 ms limit".
     pub last_error: Option<String>,
+    /// The limits it runs under (keys as in `[handlers.limits]`): the operator's, or lower
+    /// where its sidecar asks.
+    pub limits: crate::config::HandlerLimits,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -155,7 +163,8 @@ pub fn collect_handlers(state: &ApiState) -> HandlersResponse {
         .runtime
         .handlers()
         .iter()
-        .map(|h| HandlerStats {
+        .map(|h| (h, h.idle_usage()))
+        .map(|(h, (idle_instances, idle_memory_bytes))| HandlerStats {
             name: h.name.to_string(),
             version: short(&h.sha256).to_owned(),
             loaded_at: h
@@ -175,6 +184,10 @@ pub fn collect_handlers(state: &ApiState) -> HandlersResponse {
             p50_micros: micros(h.stats.durations.quantile(0.5)),
             p99_micros: micros(h.stats.durations.quantile(0.99)),
             last_error: h.stats.last_error.lock().ok().and_then(|e| e.clone()),
+            limits: h.limits,
+            busy: h.stats.busy.load(Relaxed),
+            idle_instances,
+            idle_memory_bytes,
         })
         .collect();
     HandlersResponse {

@@ -54,6 +54,43 @@ pub struct Config {
     pub settings: SettingsConfig,
     pub cluster: ClusterConfig,
     pub log: LogConfig,
+    pub metrics: MetricsConfig,
+}
+
+/// `GET /metrics`: who may read it and what it names.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Ask for one of `api.keys` (`Authorization: Bearer <key>`), as the HTTP API does.
+    pub require_key: bool,
+    /// Label API-token connections with the token's name (`role="token:dashboard"`); by
+    /// default all of them are `role="token"`, so the metrics name no tokens.
+    pub name_tokens: bool,
+}
+
+impl Config {
+    /// A copy with every secret (Strapi's JWT secret, API token, admin password and webhook
+    /// secret, the API keys, the Redis password) replaced by `[hidden]`, for printing.
+    pub fn redacted(&self) -> Self {
+        let hide = |secret: &mut String| {
+            if !secret.is_empty() {
+                *secret = "[hidden]".to_owned();
+            }
+        };
+        let mut copy = self.clone();
+        let strapi = &mut copy.strapi;
+        for secret in [
+            &mut strapi.jwt_secret,
+            &mut strapi.api_token,
+            &mut strapi.admin_password,
+            &mut strapi.webhook_secret,
+        ] {
+            hide(secret);
+        }
+        copy.api.keys.iter_mut().for_each(hide);
+        copy.cluster.redis_url = crate::cluster::redact(&copy.cluster.redis_url);
+        copy
+    }
 }
 
 /// Transport, limits and lifecycle of the Socket.IO server.
@@ -76,6 +113,9 @@ pub struct ServerConfig {
     pub max_payload_bytes: u64,
     /// Largest number of binary attachments in one packet.
     pub max_attachments: usize,
+    /// Longest event name a client may send, in bytes; a longer one is refused without being
+    /// echoed back or logged whole.
+    pub max_event_name_bytes: usize,
     /// Largest number of connected sockets, all namespaces together.
     pub max_connections: usize,
     /// Packets queued per socket before the slow-client policy applies.
@@ -87,6 +127,29 @@ pub struct ServerConfig {
     pub shutdown_drain_ms: u64,
     /// Folder of static files served at `/` (a demo or a small front end); empty: none.
     pub static_dir: PathBuf,
+    /// A request head must arrive within this (counted from the connection's first byte
+    /// wait: a client that connects and sends nothing is closed too).
+    pub header_timeout_ms: u64,
+    /// A request body must arrive whole within this.
+    pub body_timeout_ms: u64,
+    /// A connection with no byte read or written for this long is closed. Longer than
+    /// `ping_interval_ms`: the heartbeat keeps live Socket.IO connections busy.
+    pub idle_timeout_ms: u64,
+    /// TCP connections open at once, all clients together.
+    pub max_tcp_connections: usize,
+    /// TCP connections open at once from one client address (an IPv6 client: its /64).
+    pub max_connections_per_address: usize,
+    /// New TCP connections per second from one client address, after a burst of
+    /// `connect_burst_per_address` (a token bucket).
+    pub connect_rate_per_address: u32,
+    pub connect_burst_per_address: u32,
+    /// Engine.IO sessions that have not joined a namespace yet (each waits at most
+    /// `connect_timeout_ms`), all clients together, and per client address.
+    pub max_pending_sessions: usize,
+    pub max_pending_sessions_per_address: usize,
+    /// Proxies (addresses or networks) whose `X-Forwarded-For` names the client; per-address
+    /// limits then apply to that client, not to the proxy.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -98,14 +161,25 @@ impl Default for ServerConfig {
             transports: vec![Transport::Polling, Transport::Websocket],
             ping_interval_ms: 25_000,
             ping_timeout_ms: 20_000,
-            connect_timeout_ms: 45_000,
+            connect_timeout_ms: 10_000,
             max_payload_bytes: 1_000_000,
             max_attachments: 64,
+            max_event_name_bytes: 256,
             max_connections: 10_000,
             socket_queue_size: 1_024,
             ws_read_buffer_bytes: 1_024,
             shutdown_drain_ms: 10_000,
             static_dir: PathBuf::new(),
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 30_000,
+            idle_timeout_ms: 60_000,
+            max_tcp_connections: 15_000,
+            max_connections_per_address: 256,
+            connect_rate_per_address: 20,
+            connect_burst_per_address: 100,
+            max_pending_sessions: 1_000,
+            max_pending_sessions_per_address: 100,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -123,6 +197,24 @@ impl ServerConfig {
     pub fn shutdown_drain(&self) -> Duration {
         Duration::from_millis(self.shutdown_drain_ms)
     }
+    /// `trusted_proxies`, parsed.
+    pub fn trusted_proxies(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        self.trusted_proxies
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                text.parse::<ipnet::IpNet>()
+                    .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        ConfigError::invalid(
+                            format!("server.trusted_proxies[{i}]"),
+                            "an IP address or a network such as 10.0.0.0/8",
+                        )
+                    })
+            })
+            .collect()
+    }
+
     /// `/` followed by the configured extra namespaces.
     pub fn all_namespaces(&self) -> Vec<String> {
         std::iter::once("/".to_owned())
@@ -220,7 +312,8 @@ pub struct HandlersConfig {
     pub enabled: bool,
     /// Folder of `<name>.wasm` components (and optional `<name>.toml` sidecars).
     pub dir: PathBuf,
-    /// Precompiled code, keyed by content hash; empty means `<dir>/.cache`.
+    /// Precompiled code, keyed by content hash, each entry authenticated with a key kept
+    /// there (made on first use). Outside `dir`: who may install a handler need not write here.
     pub cache_dir: PathBuf,
     /// Reload handlers when files in `dir` change.
     pub watch: bool,
@@ -232,10 +325,16 @@ pub struct HandlersConfig {
     pub baseline_first: bool,
     /// Largest `.wasm` file accepted.
     pub max_file_bytes: u64,
+    /// Longest one load (read, compile, type-check, first instance and `init`) may take; a
+    /// load past it fails and the version in service keeps serving.
+    pub load_timeout_ms: u64,
     /// Defaults for every handler; a sidecar's `[limits]` overrides them for its handler.
     pub limits: HandlerLimits,
     /// Which handlers may call Strapi's REST API.
     pub strapi: HandlerStrapiConfig,
+    /// Handler -> glob patterns of iohost's reserved rooms (`io-*`, `user-<id>`, entity rooms)
+    /// it may put sockets in, take them out of and emit into. None by default.
+    pub reserved_rooms: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// `[handlers.strapi]`: the grant to call Strapi (the `strapi` import). An operator's decision,
@@ -247,6 +346,8 @@ pub struct HandlerStrapiConfig {
     pub allow: Vec<String>,
     /// Longest wait for one Strapi request.
     pub timeout_ms: u64,
+    /// Longest one call may wait for Strapi, all its requests together.
+    pub call_budget_ms: u64,
     /// Largest answer handed to a handler.
     pub max_response_bytes: usize,
     /// `send`s (fire and forget) in flight at most, over all handlers; more are refused.
@@ -258,6 +359,7 @@ impl Default for HandlerStrapiConfig {
         Self {
             allow: Vec::new(),
             timeout_ms: 3_000,
+            call_budget_ms: 10_000,
             max_response_bytes: 1024 * 1024,
             max_pending_sends: 256,
         }
@@ -269,31 +371,23 @@ impl Default for HandlersConfig {
         Self {
             enabled: true,
             dir: PathBuf::from("handlers"),
-            cache_dir: PathBuf::new(),
+            cache_dir: PathBuf::from(".iohost/cache"),
             watch: true,
             debounce_ms: 150,
             baseline_first: true,
             max_file_bytes: 100 * 1024 * 1024,
+            load_timeout_ms: 120_000,
             limits: HandlerLimits::default(),
             strapi: HandlerStrapiConfig::default(),
+            reserved_rooms: std::collections::BTreeMap::new(),
         }
     }
 }
 
-impl HandlersConfig {
-    pub fn cache_dir(&self) -> PathBuf {
-        if self.cache_dir.as_os_str().is_empty() {
-            self.dir.join(".cache")
-        } else {
-            self.cache_dir.clone()
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct HandlerLimits {
-    /// Linear memory one instance may grow to.
+    /// Linear memory one instance may grow to, all its memories together.
     pub memory_mb: u64,
     /// Longest one call (an event, a connect, a tick) may run.
     pub call_timeout_ms: u64,
@@ -301,6 +395,28 @@ pub struct HandlerLimits {
     pub init_timeout_ms: u64,
     /// Instances of one handler version running at once; further calls wait for one.
     pub max_instances: usize,
+    /// Calls waiting for a free instance at most; past it an event is refused as busy.
+    pub max_waiting: usize,
+    /// Elements all tables of one instance may hold together.
+    pub table_elements: u64,
+    /// Linear memory idle instances kept for the next calls may hold together; an instance
+    /// that would take the pool past it is dropped instead.
+    pub idle_memory_mb: u64,
+    /// Keys the handler may keep in the KV store (all its versions and instances together,
+    /// on every node of a cluster).
+    pub kv_keys: u64,
+    /// Bytes of keys and values the handler may keep in the KV store.
+    pub kv_mb: u64,
+}
+
+impl HandlerLimits {
+    /// The handler's KV quota.
+    pub fn kv_quota(&self) -> crate::store::Quota {
+        crate::store::Quota {
+            keys: self.kv_keys,
+            bytes: self.kv_mb * 1024 * 1024,
+        }
+    }
 }
 
 impl Default for HandlerLimits {
@@ -310,6 +426,11 @@ impl Default for HandlerLimits {
             call_timeout_ms: 100,
             init_timeout_ms: 2_000,
             max_instances: 16,
+            max_waiting: 256,
+            table_elements: 100_000,
+            idle_memory_mb: 128,
+            kv_keys: 100_000,
+            kv_mb: 64,
         }
     }
 }
@@ -320,6 +441,22 @@ impl Default for HandlerLimits {
 pub struct ApiConfig {
     /// Bearer keys accepted; none configured means the API answers 503.
     pub keys: Vec<String>,
+}
+
+impl ApiConfig {
+    /// Does the `Authorization` header value carry one of the keys (`Bearer <key>`)? Compared
+    /// in constant time, every key checked, so timing tells nothing about a near match.
+    pub fn accepts(&self, authorization: Option<&str>) -> bool {
+        use subtle::ConstantTimeEq;
+        let presented = authorization
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        presented.is_some_and(|p| {
+            self.keys.iter().fold(false, |ok, key| {
+                ok | bool::from(key.as_bytes().ct_eq(p.as_bytes()))
+            })
+        })
+    }
 }
 
 // Keys are secrets: never in logs or debug output.

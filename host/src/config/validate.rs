@@ -20,6 +20,50 @@ impl Config {
             s.ws_read_buffer_bytes as u64,
             256,
         )?;
+        positive("server.header_timeout_ms", s.header_timeout_ms)?;
+        positive("server.body_timeout_ms", s.body_timeout_ms)?;
+        at_least(
+            "server.idle_timeout_ms",
+            s.idle_timeout_ms,
+            s.ping_interval_ms + 1_000,
+        )
+        .map_err(|_| {
+            ConfigError::invalid(
+                "server.idle_timeout_ms",
+                "must be at least server.ping_interval_ms + 1000: the heartbeat is all the traffic an idle socket has",
+            )
+        })?;
+        at_least(
+            "server.max_tcp_connections",
+            s.max_tcp_connections as u64,
+            1,
+        )?;
+        at_least(
+            "server.max_connections_per_address",
+            s.max_connections_per_address as u64,
+            1,
+        )?;
+        at_least(
+            "server.connect_rate_per_address",
+            u64::from(s.connect_rate_per_address),
+            1,
+        )?;
+        at_least(
+            "server.connect_burst_per_address",
+            u64::from(s.connect_burst_per_address),
+            1,
+        )?;
+        at_least(
+            "server.max_pending_sessions",
+            s.max_pending_sessions as u64,
+            1,
+        )?;
+        at_least(
+            "server.max_pending_sessions_per_address",
+            s.max_pending_sessions_per_address as u64,
+            1,
+        )?;
+        s.trusted_proxies()?;
         if s.transports.is_empty() {
             return Err(ConfigError::invalid(
                 "server.transports",
@@ -56,11 +100,18 @@ impl Config {
             check_globs(&format!("rooms.roles.{role}.allow"), &rooms.allow)?;
         }
 
+        at_least(
+            "server.max_event_name_bytes",
+            self.server.max_event_name_bytes as u64,
+            16,
+        )?;
         let h = &self.handlers;
         at_least("handlers.debounce_ms", h.debounce_ms, 10)?;
         at_least("handlers.max_file_bytes", h.max_file_bytes, 8)?;
+        at_least("handlers.load_timeout_ms", h.load_timeout_ms, 100)?;
         h.limits.validate("handlers.limits")?;
         at_least("handlers.strapi.timeout_ms", h.strapi.timeout_ms, 1)?;
+        at_least("handlers.strapi.call_budget_ms", h.strapi.call_budget_ms, 1)?;
         at_least(
             "handlers.strapi.max_response_bytes",
             h.strapi.max_response_bytes as u64,
@@ -83,6 +134,16 @@ impl Config {
                     "`{name}` is not a handler name (lower-case letters, digits, - and _)"
                 ),
             });
+        }
+        for (name, patterns) in &h.reserved_rooms {
+            let key = format!("handlers.reserved_rooms.{name}");
+            if !crate::handlers::valid_name(name) {
+                return Err(ConfigError::invalid(
+                    key,
+                    "not a handler name (lower-case letters, digits, - and _)",
+                ));
+            }
+            crate::rooms::globs(&key, patterns)?;
         }
 
         for (i, key) in self.api.keys.iter().enumerate() {
@@ -212,6 +273,9 @@ impl super::HandlerLimits {
             self.max_instances as u64,
             1,
         )?;
+        at_least(&format!("{key}.table_elements"), self.table_elements, 1)?;
+        at_least(&format!("{key}.kv_keys"), self.kv_keys, 1)?;
+        at_least(&format!("{key}.kv_mb"), self.kv_mb, 1)?;
         Ok(())
     }
 }

@@ -3,7 +3,6 @@
 //! compilation with an on-disk cache of optimised code.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +11,7 @@ use wasmtime::component::{Component, HasSelf, Linker};
 
 use super::LoadError;
 use super::bindings::{Handler as HandlerWorld, HandlerPre};
+use super::cache::CodeCache;
 use super::host_api::InstanceState;
 
 /// How often the engines' epoch advances: the granularity of call deadlines.
@@ -121,23 +121,18 @@ impl Engine {
         })
     }
 
-    /// Epoch ticks for a deadline of `limit` (rounded up, plus one for the tick in progress).
-    pub fn ticks(limit: Duration) -> u64 {
-        (limit.as_millis().div_ceil(EPOCH_TICK.as_millis()) as u64) + 1
-    }
-
-    /// Compiles a component: optimised code from `cache_dir` when this engine made it before
-    /// for the same bytes; else, with `baseline_first`, baseline code (quick; the caller
-    /// compiles optimised code later); else optimised code, cached. Blocking: run it off the
-    /// async runtime.
+    /// Compiles a component: optimised code from `cache` when this engine made it before for
+    /// the same bytes; else, with `baseline_first`, baseline code (quick; the caller compiles
+    /// optimised code later); else optimised code, cached. Blocking: run it off the async
+    /// runtime.
     pub fn compile(
         &self,
         bytes: &[u8],
         sha256: &str,
-        cache_dir: &Path,
+        cache: &CodeCache,
         baseline_first: bool,
     ) -> Result<(Component, Tier), LoadError> {
-        if let Some(component) = self.cached(sha256, cache_dir) {
+        if let Some(component) = self.cached(sha256, cache) {
             return Ok((component, Tier::Optimized));
         }
         if baseline_first {
@@ -147,7 +142,7 @@ impl Engine {
                 Err(e) => tracing::debug!("baseline compiler declined, optimising now: {e:#}"),
             }
         }
-        let component = self.compile_optimized(bytes, sha256, cache_dir)?;
+        let component = self.compile_optimized(bytes, sha256, cache)?;
         Ok((component, Tier::Optimized))
     }
 
@@ -156,18 +151,15 @@ impl Engine {
         &self,
         bytes: &[u8],
         sha256: &str,
-        cache_dir: &Path,
+        cache: &CodeCache,
     ) -> Result<Component, LoadError> {
         let precompiled = self
             .optimized
             .wasmtime
             .precompile_component(bytes)
             .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
-        let cached = self.cache_path(sha256, cache_dir);
-        if let Err(e) = store_precompiled(&cached, &precompiled) {
-            tracing::debug!(path = %cached.display(), "cannot write the compile cache: {e}");
-        }
-        load_bytes(&self.optimized.wasmtime, &precompiled)
+        cache.put(sha256, self.compatibility(), &precompiled);
+        load_precompiled(&self.optimized.wasmtime, &precompiled)
             .map_err(|e| LoadError::Compile(format!("{e:#}")))
     }
 
@@ -176,60 +168,37 @@ impl Engine {
         &self,
         bytes: &[u8],
         sha256: &str,
-        cache_dir: &Path,
+        cache: &CodeCache,
     ) -> Result<Component, LoadError> {
         self.background
-            .install(|| self.compile_optimized(bytes, sha256, cache_dir))
+            .install(|| self.compile_optimized(bytes, sha256, cache))
     }
 
-    /// Optimised code from the cache, if it holds usable code for these bytes.
-    fn cached(&self, sha256: &str, cache_dir: &Path) -> Option<Component> {
-        let cached = self.cache_path(sha256, cache_dir);
-        if !cached.is_file() {
-            return None;
-        }
-        load_precompiled(&self.optimized.wasmtime, &cached)
-            .inspect_err(
-                |e| tracing::warn!(path = %cached.display(), "ignoring unusable cache entry: {e}"),
-            )
+    /// Optimised code from the cache, if it holds code this iohost compiled for these bytes.
+    fn cached(&self, sha256: &str, cache: &CodeCache) -> Option<Component> {
+        let code = cache.get(sha256, self.compatibility())?;
+        load_precompiled(&self.optimized.wasmtime, &code)
+            .inspect_err(|e| tracing::warn!("ignoring an unusable compile cache entry: {e:#}"))
             .ok()
     }
 
-    fn cache_path(&self, sha256: &str, cache_dir: &Path) -> PathBuf {
+    /// What precompiled code must match to run on the optimising engine.
+    fn compatibility(&self) -> u64 {
         let mut hasher = DefaultHasher::new();
         self.optimized
             .wasmtime
             .precompile_compatibility_hash()
             .hash(&mut hasher);
-        cache_dir.join(format!("{sha256}-{:016x}.cwasm", hasher.finish()))
+        hasher.finish()
     }
 }
 
-fn store_precompiled(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    // Several iohost processes may share a cache folder: each writes its own temporary file,
-    // and the rename makes the entry appear whole.
-    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = path.with_extension(format!("{}-{n}.tmp", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
-}
-
-// Deserialising precompiled code is unsafe because wasmtime cannot check it is code it made.
-// It only ever reads what `precompile_component` of a compatible engine wrote above, named by
-// the source's sha256 and the engine's compatibility hash, in a cache folder iohost owns (the
-// operator must keep it writable by iohost only).
+// Deserialising precompiled code is unsafe because wasmtime cannot check that it made the code.
+// Only two kinds of bytes come here: what `precompile_component` of this engine just returned,
+// and cache entries whose HMAC tag proves that this iohost wrote them for these source bytes
+// (see `cache.rs`); nothing is trusted for its file name.
 #[allow(unsafe_code)]
-fn load_precompiled(engine: &wasmtime::Engine, path: &Path) -> wasmtime::Result<Component> {
-    // SAFETY: see above: the file was produced by `Engine::precompile_component`.
-    unsafe { Component::deserialize_file(engine, path) }
-}
-
-#[allow(unsafe_code)]
-fn load_bytes(engine: &wasmtime::Engine, bytes: &[u8]) -> wasmtime::Result<Component> {
-    // SAFETY: `bytes` come straight from `Engine::precompile_component` of this engine.
-    unsafe { Component::deserialize(engine, bytes) }
+fn load_precompiled(engine: &wasmtime::Engine, code: &[u8]) -> wasmtime::Result<Component> {
+    // SAFETY: see above: `code` was produced by `Engine::precompile_component`.
+    unsafe { Component::deserialize(engine, code) }
 }

@@ -14,7 +14,7 @@ use super::bindings::iohost::handler::types::{
     ConnectResult, Event, EventResult, Registration, SocketInfo,
 };
 use super::bindings::{Handler as Bindings, HandlerPre};
-use super::engine::{Engine, Prepared, Tier};
+use super::engine::{Prepared, Tier};
 use super::host_api::{InstanceState, Links};
 use crate::config::HandlerLimits;
 use crate::store::KvStore;
@@ -27,6 +27,8 @@ pub struct Stats {
     pub timeouts: AtomicU64,
     pub memory_faults: AtomicU64,
     pub traps: AtomicU64,
+    /// Events refused because too many were waiting for an instance already.
+    pub busy: AtomicU64,
     pub instances_created: AtomicU64,
     /// Durations of calls that returned normally.
     pub durations: crate::metrics::Durations,
@@ -57,6 +59,8 @@ pub struct Handler {
     links: Links,
     idle: Mutex<Vec<Instance>>,
     permits: Semaphore,
+    /// Calls waiting for an instance now.
+    waiting: std::sync::atomic::AtomicUsize,
     /// Set when a newer version replaced this one or it was unloaded: no instance goes back to
     /// the pool and its ticker stops. Calls already running finish normally.
     retired: AtomicBool,
@@ -65,6 +69,22 @@ pub struct Handler {
 struct Instance {
     store: Store<InstanceState>,
     bindings: Bindings,
+}
+
+impl Instance {
+    /// Bytes of linear memory it holds.
+    fn memory(&self) -> usize {
+        self.store.data().limits.memory()
+    }
+}
+
+/// Counts one waiting call for as long as it lives.
+struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// What [`Handler::new`] needs besides the component.
@@ -131,6 +151,7 @@ impl Handler {
             links: parts.links,
             idle: Mutex::new(Vec::new()),
             permits: Semaphore::new(parts.limits.max_instances),
+            waiting: Default::default(),
             retired: AtomicBool::new(false),
         };
         let (instance, registration) = handler.instantiate().await?;
@@ -207,25 +228,45 @@ impl Handler {
         lease.finish(result)
     }
 
+    /// Idle instances kept for the next calls, and the linear memory they hold together.
+    pub fn idle_usage(&self) -> (usize, usize) {
+        self.idle.lock().map_or((0, 0), |idle| {
+            (idle.len(), idle.iter().map(Instance::memory).sum())
+        })
+    }
+
     /// An instance for one call: an idle one, or a new one while under `max_instances`;
-    /// otherwise waits until one is free.
+    /// otherwise waits until one is free, unless `max_waiting` calls wait already (then the
+    /// event is refused as busy rather than queued without end).
     async fn lease(&self) -> Result<Lease<'_>, CallError> {
-        let permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| CallError::Unloaded {
-                handler: self.name.to_string(),
-            })?;
+        let unloaded = || CallError::Unloaded {
+            handler: self.name.to_string(),
+        };
+        let permit = match self.permits.try_acquire() {
+            Ok(permit) => permit,
+            Err(tokio::sync::TryAcquireError::Closed) => return Err(unloaded()),
+            Err(tokio::sync::TryAcquireError::NoPermits) => {
+                let waiting = self.waiting.fetch_add(1, Ordering::AcqRel) + 1;
+                let _counted = Waiting(&self.waiting);
+                if waiting > self.limits.max_waiting {
+                    self.stats.busy.fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!(crate::metrics::HANDLER_FAULTS, "handler" => self.name.to_string(), "kind" => "busy")
+                        .increment(1);
+                    return Err(CallError::Busy {
+                        handler: self.name.to_string(),
+                        waiting: waiting - 1,
+                    });
+                }
+                self.permits.acquire().await.map_err(|_| unloaded())?
+            }
+        };
         let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
         let mut instance = match idle {
             Some(instance) => instance,
             None => self.instantiate().await?.0,
         };
-        instance.store.data_mut().waited = Duration::ZERO;
-        instance
-            .store
-            .set_epoch_deadline(Engine::ticks(self.call_timeout()));
+        instance.store.data_mut().start_call(self.call_timeout());
+        instance.store.set_epoch_deadline(1);
         self.stats.calls.fetch_add(1, Ordering::Relaxed);
         Ok(Lease {
             handler: self,
@@ -238,25 +279,31 @@ impl Handler {
     async fn instantiate(&self) -> Result<(Instance, Registration), CallError> {
         let state = InstanceState::new(
             self.name.clone(),
-            (self.limits.memory_mb * 1024 * 1024) as usize,
+            super::limits::InstanceLimits::new(
+                (self.limits.memory_mb * 1024 * 1024) as usize,
+                self.limits.table_elements as usize,
+            ),
             self.kv.clone(),
+            self.limits.kv_quota(),
             self.config.clone(),
             self.links.clone(),
         );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
-        // Time spent waiting for Strapi (the `strapi` import) is not the guest's: the deadline
-        // moves by as much. Otherwise reaching it stops the call.
-        store.epoch_deadline_callback(|mut ctx| {
-            let waited = std::mem::take(&mut ctx.data_mut().waited);
-            if waited.is_zero() {
+        // Every epoch tick (10 ms) of a call that is still running: stop it past its limit
+        // (time spent waiting for Strapi is not the guest's), else let the executor run other
+        // tasks before it goes on. A guest that computes for its whole limit then holds a
+        // runtime thread for one tick at a time, not the whole limit.
+        store.epoch_deadline_callback(|ctx| {
+            if ctx.data().call_over() {
                 Err(wasmtime::Trap::Interrupt.into())
             } else {
-                Ok(wasmtime::UpdateDeadline::Continue(Engine::ticks(waited)))
+                Ok(wasmtime::UpdateDeadline::Yield(1))
             }
         });
         let init_limit = Duration::from_millis(self.limits.init_timeout_ms);
-        store.set_epoch_deadline(Engine::ticks(init_limit));
+        store.data_mut().start_call(init_limit);
+        store.set_epoch_deadline(1);
         let bindings = self
             .pre
             .instantiate_async(&mut store)
@@ -276,12 +323,19 @@ impl Handler {
         Ok((Instance { store, bindings }, registration))
     }
 
+    /// Keeps `instance` for the next call, unless this version is retired or the idle pool
+    /// would hold more than `idle_memory_mb` of linear memory with it (then it is dropped, and
+    /// a later call makes a fresh one).
     fn put_back(&self, instance: Instance) {
         if self.is_retired() {
             return;
         }
+        let budget = (self.limits.idle_memory_mb * 1024 * 1024) as usize;
         if let Ok(mut idle) = self.idle.lock() {
-            idle.push(instance);
+            let held: usize = idle.iter().map(Instance::memory).sum();
+            if held + instance.memory() <= budget {
+                idle.push(instance);
+            }
         }
     }
 
@@ -299,11 +353,20 @@ impl Handler {
                 handler,
                 ms: limit.as_millis() as u64,
             }
-        } else if detail.contains("forcing trap when growing memory") {
+        } else if let Some(exceeded) = error
+            .chain()
+            .find_map(|e| e.downcast_ref::<super::limits::Exceeded>())
+        {
             self.stats.memory_faults.fetch_add(1, Ordering::Relaxed);
-            CallError::MemoryLimit {
-                handler,
-                mb: self.limits.memory_mb,
+            match exceeded {
+                super::limits::Exceeded::Memory { .. } => CallError::MemoryLimit {
+                    handler,
+                    mb: self.limits.memory_mb,
+                },
+                other => CallError::ResourceLimit {
+                    handler,
+                    what: other.to_string(),
+                },
             }
         } else {
             self.stats.traps.fetch_add(1, Ordering::Relaxed);
@@ -315,7 +378,7 @@ impl Handler {
         };
         let kind = match &fault {
             CallError::Timeout { .. } => "timeout",
-            CallError::MemoryLimit { .. } => "memory",
+            CallError::MemoryLimit { .. } | CallError::ResourceLimit { .. } => "memory",
             _ => "trap",
         };
         if let Ok(mut last) = self.stats.last_error.lock() {

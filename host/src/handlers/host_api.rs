@@ -7,7 +7,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::cluster::Io;
 use wasmtime::component::ResourceTable;
-use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::actions::Action;
@@ -15,7 +14,7 @@ use super::bindings::iohost::handler::types::{Payload, SocketInfo};
 use super::bindings::iohost::handler::{clock, config, kv, log, sockets, strapi, types};
 use super::socket_info::socket_info;
 use super::strapi_gateway::{GatewayError, StrapiGateway};
-use crate::store::{KvError, KvStore};
+use crate::store::{KvError, KvStore, Quota, Space};
 
 /// What handlers' imports reach outside their instance.
 #[derive(Debug, Clone, Default)]
@@ -30,41 +29,60 @@ pub struct Links {
 pub struct InstanceState {
     wasi: WasiCtx,
     table: ResourceTable,
-    pub(super) limits: StoreLimits,
+    pub(super) limits: super::limits::InstanceLimits,
     handler: Arc<str>,
     kv: Arc<dyn KvStore>,
-    kv_prefix: String,
+    kv_space: Space,
     config: Arc<serde_json::Map<String, serde_json::Value>>,
     links: Links,
     /// Actions requested during the current call.
     pub(super) outbox: Vec<Action>,
-    /// Time this call spent waiting for Strapi: the call's deadline moves by as much.
-    pub(super) waited: Duration,
+    /// When the current call started, and how long it may run.
+    call_started: Instant,
+    call_limit: Duration,
+    /// Time the current call spent waiting for Strapi: not counted against `call_limit`, and
+    /// bounded by `[handlers.strapi] call_budget_ms`.
+    waited: Duration,
 }
 
 impl InstanceState {
     pub fn new(
         handler: Arc<str>,
-        memory_limit: usize,
+        limits: super::limits::InstanceLimits,
         kv: Arc<dyn KvStore>,
+        kv_quota: Quota,
         config: Arc<serde_json::Map<String, serde_json::Value>>,
         links: Links,
     ) -> Self {
         Self {
             wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(memory_limit)
-                .trap_on_grow_failure(true)
-                .build(),
-            kv_prefix: format!("h:{handler}:"),
+            limits,
+            kv_space: Space {
+                prefix: format!("h:{handler}:"),
+                quota: kv_quota,
+            },
             handler,
             kv,
             config,
             links,
             outbox: Vec::new(),
+            call_started: Instant::now(),
+            call_limit: Duration::ZERO,
             waited: Duration::ZERO,
         }
+    }
+
+    /// A call begins that may run for `limit`.
+    pub(super) fn start_call(&mut self, limit: Duration) {
+        self.call_started = Instant::now();
+        self.call_limit = limit;
+        self.waited = Duration::ZERO;
+    }
+
+    /// Has the current call run (not counting Strapi waits) for its whole limit?
+    pub(super) fn call_over(&self) -> bool {
+        self.call_started.elapsed().saturating_sub(self.waited) >= self.call_limit
     }
 
     fn args(&self, payload: Payload) -> Option<crate::model::Args> {
@@ -77,8 +95,19 @@ impl InstanceState {
         }
     }
 
-    fn key(&self, key: &str) -> String {
-        format!("{}{key}", self.kv_prefix)
+    /// `e` for the handler; a write over its quota is also logged and counted.
+    fn kv_error(&self, e: KvError) -> kv::Error {
+        match e {
+            KvError::NotANumber => kv::Error::NotANumber,
+            KvError::Unavailable(reason) => kv::Error::Unavailable(reason),
+            over @ KvError::OverQuota { .. } => {
+                tracing::warn!(handler = %self.handler, "refused a handler's KV write: {over}");
+                metrics::counter!(crate::metrics::HANDLER_ACTIONS_REFUSED, "handler" => self.handler.to_string(), "action" => "kv")
+                    .increment(1);
+                // The WIT's kv error has no quota case: a new one would break built handlers.
+                kv::Error::Unavailable(over.to_string())
+            }
+        }
     }
 }
 
@@ -157,20 +186,23 @@ impl sockets::Host for InstanceState {
         let Some(ns) = self.links.io.as_ref().and_then(|io| io.of(&ns)) else {
             return Vec::new();
         };
-        ns.within(room).sockets().iter().map(socket_info).collect()
-    }
-}
-
-fn kv_error(e: KvError) -> kv::Error {
-    match e {
-        KvError::NotANumber => kv::Error::NotANumber,
-        KvError::Unavailable(reason) => kv::Error::Unavailable(reason),
+        // Other sockets' `auth` objects are theirs: a handler sees its own caller's, never
+        // these (they may hold credentials iohost does not verify).
+        ns.within(room)
+            .sockets()
+            .iter()
+            .map(|socket| SocketInfo {
+                auth: "{}".to_owned(),
+                ..socket_info(socket)
+            })
+            .collect()
     }
 }
 
 impl kv::Host for InstanceState {
     async fn get(&mut self, key: String) -> Result<Option<String>, kv::Error> {
-        self.kv.get(&self.key(&key)).await.map_err(kv_error)
+        let got = self.kv.get(&self.kv_space, &key).await;
+        got.map_err(|e| self.kv_error(e))
     }
 
     async fn set(
@@ -180,14 +212,13 @@ impl kv::Host for InstanceState {
         ttl_ms: Option<u64>,
     ) -> Result<(), kv::Error> {
         let ttl = ttl_ms.map(Duration::from_millis);
-        self.kv
-            .set(&self.key(&key), value, ttl)
-            .await
-            .map_err(kv_error)
+        let set = self.kv.set(&self.kv_space, &key, value, ttl).await;
+        set.map_err(|e| self.kv_error(e))
     }
 
     async fn delete(&mut self, key: String) -> Result<bool, kv::Error> {
-        self.kv.delete(&self.key(&key)).await.map_err(kv_error)
+        let deleted = self.kv.delete(&self.kv_space, &key).await;
+        deleted.map_err(|e| self.kv_error(e))
     }
 
     async fn incr(
@@ -197,10 +228,8 @@ impl kv::Host for InstanceState {
         ttl_ms: Option<u64>,
     ) -> Result<i64, kv::Error> {
         let ttl = ttl_ms.map(Duration::from_millis);
-        self.kv
-            .incr(&self.key(&key), delta, ttl)
-            .await
-            .map_err(kv_error)
+        let value = self.kv.incr(&self.kv_space, &key, delta, ttl).await;
+        value.map_err(|e| self.kv_error(e))
     }
 
     async fn compare_and_set(
@@ -211,16 +240,16 @@ impl kv::Host for InstanceState {
         ttl_ms: Option<u64>,
     ) -> Result<bool, kv::Error> {
         let ttl = ttl_ms.map(Duration::from_millis);
-        self.kv
-            .compare_and_set(&self.key(&key), expected.as_deref(), value, ttl)
-            .await
-            .map_err(kv_error)
+        let set = self
+            .kv
+            .compare_and_set(&self.kv_space, &key, expected.as_deref(), value, ttl)
+            .await;
+        set.map_err(|e| self.kv_error(e))
     }
 
     async fn keys(&mut self, prefix: String) -> Result<Vec<String>, kv::Error> {
-        let keys = self.kv.keys(&self.key(&prefix)).await.map_err(kv_error)?;
-        let strip = self.kv_prefix.len();
-        Ok(keys.into_iter().map(|k| k[strip..].to_owned()).collect())
+        let keys = self.kv.keys(&self.kv_space, &prefix).await;
+        keys.map_err(|e| self.kv_error(e))
     }
 }
 
@@ -293,10 +322,25 @@ impl strapi::Host for InstanceState {
         body: Option<String>,
     ) -> Result<strapi::Response, strapi::Error> {
         let (gateway, request) = self.strapi_request(&method, &path, body)?;
+        // Chained requests cannot stretch one call without end: they share one budget.
+        let budget = gateway.call_budget();
+        let over = || {
+            strapi::Error::Unavailable(format!(
+                "this call waited {} ms for Strapi in all, the most [handlers.strapi] call_budget_ms allows",
+                budget.as_millis()
+            ))
+        };
+        let Some(left) = budget
+            .checked_sub(self.waited)
+            .filter(|d| !d.is_zero())
+        else {
+            return Err(over());
+        };
         let started = Instant::now();
-        let answer = gateway.request(request).await;
-        self.waited += started.elapsed();
-        let answer = answer.map_err(strapi_error)?;
+        let answer = tokio::time::timeout(left, gateway.request(request)).await;
+        let took = started.elapsed();
+        self.waited += took;
+        let answer = answer.map_err(|_| over())?.map_err(strapi_error)?;
         Ok(strapi::Response {
             status: answer.status,
             body: answer.body,

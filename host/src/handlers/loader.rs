@@ -10,7 +10,9 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::LoadError;
+use super::cache::CodeCache;
 use super::engine::{Engine, Tier};
+use super::files::{io_error, read_regular};
 use super::handler::{Handler, HandlerParts};
 use super::host_api::Links;
 use crate::config::{HandlerLimits, HandlersConfig};
@@ -63,18 +65,67 @@ struct PartialLimits {
     call_timeout_ms: Option<u64>,
     init_timeout_ms: Option<u64>,
     max_instances: Option<usize>,
+    max_waiting: Option<usize>,
+    table_elements: Option<u64>,
+    idle_memory_mb: Option<u64>,
+    kv_keys: Option<u64>,
+    kv_mb: Option<u64>,
 }
 
 impl PartialLimits {
-    fn over(&self, defaults: HandlerLimits) -> HandlerLimits {
-        HandlerLimits {
-            memory_mb: self.memory_mb.unwrap_or(defaults.memory_mb),
-            call_timeout_ms: self.call_timeout_ms.unwrap_or(defaults.call_timeout_ms),
-            init_timeout_ms: self.init_timeout_ms.unwrap_or(defaults.init_timeout_ms),
-            max_instances: self.max_instances.unwrap_or(defaults.max_instances),
-        }
+    /// The sidecar's limits under the operator's: `[handlers.limits]` are ceilings, a sidecar
+    /// (which ships with the handler) may only lower them. Returns the keys it asked to raise.
+    fn under(&self, ceilings: HandlerLimits) -> (HandlerLimits, Vec<&'static str>) {
+        let mut raised = Vec::new();
+        let mut pick = |key: &'static str, asked: Option<u64>, ceiling: u64| match asked {
+            Some(asked) if asked > ceiling => {
+                raised.push(key);
+                ceiling
+            }
+            Some(asked) => asked,
+            None => ceiling,
+        };
+        let limits = HandlerLimits {
+            memory_mb: pick("memory_mb", self.memory_mb, ceilings.memory_mb),
+            call_timeout_ms: pick(
+                "call_timeout_ms",
+                self.call_timeout_ms,
+                ceilings.call_timeout_ms,
+            ),
+            init_timeout_ms: pick(
+                "init_timeout_ms",
+                self.init_timeout_ms,
+                ceilings.init_timeout_ms,
+            ),
+            max_instances: pick(
+                "max_instances",
+                self.max_instances.map(|n| n as u64),
+                ceilings.max_instances as u64,
+            ) as usize,
+            max_waiting: pick(
+                "max_waiting",
+                self.max_waiting.map(|n| n as u64),
+                ceilings.max_waiting as u64,
+            ) as usize,
+            table_elements: pick(
+                "table_elements",
+                self.table_elements,
+                ceilings.table_elements,
+            ),
+            idle_memory_mb: pick(
+                "idle_memory_mb",
+                self.idle_memory_mb,
+                ceilings.idle_memory_mb,
+            ),
+            kv_keys: pick("kv_keys", self.kv_keys, ceilings.kv_keys),
+            kv_mb: pick("kv_mb", self.kv_mb, ceilings.kv_mb),
+        };
+        (limits, raised)
     }
 }
+
+/// The largest sidecar read.
+const MAX_SIDECAR_BYTES: u64 = 1024 * 1024;
 
 /// Is `name` usable as a handler name (and so as a file stem and a KV prefix)?
 pub fn valid_name(name: &str) -> bool {
@@ -106,13 +157,6 @@ pub fn name_of(path: &Path) -> Option<String> {
         .flatten()
 }
 
-fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> LoadError + '_ {
-    move |source| LoadError::Io {
-        path: path.display().to_string(),
-        source,
-    }
-}
-
 fn check_header(bytes: &[u8]) -> Result<(), LoadError> {
     match bytes.get(..8) {
         Some(h) if h == COMPONENT_HEADER => Ok(()),
@@ -127,6 +171,10 @@ pub struct LoadContext<'a> {
     pub overrides: Option<&'a serde_json::Map<String, serde_json::Value>>,
     /// Serve baseline code while the optimised code is compiled (`handlers.baseline_first`).
     pub baseline_first: bool,
+    pub cache: Arc<CodeCache>,
+    /// The handler's load lock, kept until the compile is over even if the load is given up
+    /// (a compile cannot be stopped): the next load of this handler waits for it.
+    pub held: Option<Arc<tokio::sync::OwnedMutexGuard<()>>>,
 }
 
 pub async fn load(
@@ -141,45 +189,54 @@ pub async fn load(
         current,
         overrides,
         baseline_first,
+        cache,
+        held,
     } = context;
     if !valid_name(name) {
         return Err(LoadError::BadName(name.to_owned()));
     }
     let wasm = settings.dir.join(format!("{name}.wasm"));
     let sidecar_path = settings.dir.join(format!("{name}.toml"));
-    let size = match tokio::fs::metadata(&wasm).await {
-        Ok(meta) => meta.len(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Outcome::Gone),
-        Err(e) => return Err(io_error(&wasm)(e)),
+    let max = settings.max_file_bytes;
+    let (wasm_bytes, sidecar_bytes) = {
+        let (wasm, sidecar) = (wasm.clone(), sidecar_path.clone());
+        tokio::task::spawn_blocking(move || {
+            (
+                read_regular(&wasm, max),
+                read_regular(&sidecar, MAX_SIDECAR_BYTES),
+            )
+        })
+        .await
+        .map_err(|e| LoadError::Compile(format!("file reader task failed: {e}")))?
     };
-    if size > settings.max_file_bytes {
-        return Err(LoadError::TooLarge {
-            size,
-            max: settings.max_file_bytes,
-        });
-    }
-    let bytes = match tokio::fs::read(&wasm).await {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Outcome::Gone),
-        Err(e) => return Err(io_error(&wasm)(e)),
+    let Some(bytes) = wasm_bytes? else {
+        return Ok(Outcome::Gone);
     };
     check_header(&bytes)?;
 
-    let sidecar_text = match tokio::fs::read_to_string(&sidecar_path).await {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(io_error(&sidecar_path)(e)),
-    };
     let sidecar_error = |reason: String| LoadError::Sidecar {
         path: sidecar_path.display().to_string(),
         reason,
+    };
+    let sidecar_text = match sidecar_bytes? {
+        Some(bytes) => {
+            String::from_utf8(bytes).map_err(|_| sidecar_error("not UTF-8 text".into()))?
+        }
+        None => String::new(),
     };
     let sidecar: Sidecar =
         toml::from_str(&sidecar_text).map_err(|e| sidecar_error(e.to_string()))?;
     if !sidecar.enabled {
         return Ok(Outcome::Gone);
     }
-    let limits = sidecar.limits.over(settings.limits);
+    let (limits, raised) = sidecar.limits.under(settings.limits);
+    if !raised.is_empty() {
+        tracing::warn!(
+            handler = name,
+            "the sidecar asks for more than [handlers.limits] allows ({}): the operator's limits apply",
+            raised.join(", ")
+        );
+    }
     limits
         .validate("limits")
         .map_err(|e| sidecar_error(e.to_string()))?;
@@ -203,10 +260,10 @@ pub async fn load(
     }
 
     let compiler = engine.clone();
-    let cache_dir = settings.cache_dir();
     let hash = sha256.clone();
     let (compiled, bytes) = tokio::task::spawn_blocking(move || {
-        let compiled = compiler.compile(&bytes, &hash, &cache_dir, baseline_first);
+        let compiled = compiler.compile(&bytes, &hash, &cache, baseline_first);
+        drop(held);
         (compiled, bytes)
     })
     .await
@@ -241,7 +298,8 @@ pub struct Inspection {
 
 /// Compiles a file and checks it against the world, without running any of it.
 pub fn inspect(engine: &Engine, path: &Path) -> Result<Inspection, LoadError> {
-    let bytes = std::fs::read(path).map_err(io_error(path))?;
+    let bytes = read_regular(path, HandlersConfig::default().max_file_bytes)?
+        .ok_or_else(|| io_error(path)(std::io::ErrorKind::NotFound.into()))?;
     check_header(&bytes)?;
     let compiler = &engine.optimized;
     let component = wasmtime::component::Component::new(&compiler.wasmtime, &bytes)
@@ -306,15 +364,21 @@ mod tests {
     }
 
     #[test]
-    fn sidecar_limits_override_defaults() {
-        let sidecar: Sidecar =
-            toml::from_str("[limits]\nmemory_mb = 64\n[config]\nper_minute = 60\n").expect("parse");
-        let limits = sidecar.limits.over(HandlerLimits::default());
-        assert_eq!(limits.memory_mb, 64);
+    fn sidecar_limits_only_lower_the_operators() {
+        let sidecar: Sidecar = toml::from_str(
+            "[limits]\nmemory_mb = 16\nmax_instances = 64\ncall_timeout_ms = 100000\n[config]\nper_minute = 60\n",
+        )
+        .expect("parse");
+        let ceilings = HandlerLimits::default();
+        let (limits, raised) = sidecar.limits.under(ceilings);
+        assert_eq!(limits.memory_mb, 16, "lowered");
+        assert_eq!(limits.max_instances, ceilings.max_instances, "not raised");
         assert_eq!(
-            limits.call_timeout_ms,
-            HandlerLimits::default().call_timeout_ms
+            limits.call_timeout_ms, ceilings.call_timeout_ms,
+            "not raised"
         );
+        assert_eq!(limits.init_timeout_ms, ceilings.init_timeout_ms, "unset");
+        assert_eq!(raised, ["call_timeout_ms", "max_instances"]);
         assert!(sidecar.enabled);
         assert!(
             toml::from_str::<Sidecar>("limit = 1").is_err(),

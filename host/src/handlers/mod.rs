@@ -9,9 +9,12 @@
 
 mod actions;
 pub mod bindings;
+mod cache;
 mod engine;
+mod files;
 mod handler;
 mod host_api;
+mod limits;
 mod loader;
 mod payload;
 pub mod scaffold;
@@ -30,7 +33,9 @@ use arc_swap::ArcSwap;
 use crate::config::HandlersConfig;
 use crate::model::Args;
 use crate::store::KvStore;
-use bindings::iohost::handler::types::{ConnectResult, Event, EventResult, Payload};
+use bindings::iohost::handler::types::{ConnectResult, Event, EventResult, Payload, SocketInfo};
+
+use cache::CodeCache;
 
 pub use actions::Action;
 pub use engine::{Engine, Tier};
@@ -48,6 +53,12 @@ pub enum CallError {
     Timeout { handler: String, ms: u64 },
     #[error("handler `{handler}` failed: it used more than its {mb} MB memory limit")]
     MemoryLimit { handler: String, mb: u64 },
+    #[error("handler `{handler}` failed: {what}")]
+    ResourceLimit { handler: String, what: String },
+    #[error(
+        "handler `{handler}` is busy: {waiting} events are waiting for it already, the most [handlers.limits] max_waiting allows"
+    )]
+    Busy { handler: String, waiting: usize },
     #[error("handler `{handler}` failed: {message}")]
     Trap { handler: String, message: String },
     #[error("handler `{handler}` refused to start: {reason}")]
@@ -68,8 +79,12 @@ pub enum LoadError {
     },
     #[error("handler names are lower-case letters, digits, `-` and `_`: `{0}` is not one")]
     BadName(String),
-    #[error("file is {size} bytes, more than handlers.max_file_bytes ({max})")]
+    #[error("file is {size} bytes, more than {max} (handlers.max_file_bytes; a sidecar 1 MiB)")]
     TooLarge { size: u64, max: u64 },
+    #[error("{path} is {kind}, not a file: only regular files (or links to one) are loaded")]
+    NotAFile { path: String, kind: &'static str },
+    #[error("loading took longer than handlers.load_timeout_ms ({ms} ms)")]
+    TimedOut { ms: u64 },
     #[error("not a WebAssembly component (bad header); build handlers for wasm32-wasip2")]
     NotAComponent,
     #[error("a core WebAssembly module, not a component; build for wasm32-wasip2")]
@@ -97,6 +112,8 @@ pub async fn load_standalone(
         current: None,
         overrides: None,
         baseline_first: false,
+        cache: Arc::new(CodeCache::open(&settings.cache_dir)),
+        held: None,
     };
     match loader::load(&engine, settings, kv, Links::default(), name, context).await? {
         loader::Outcome::Loaded(loaded) => Ok(Arc::from(loaded.handler)),
@@ -174,14 +191,19 @@ pub struct Runtime {
     chain: ArcSwap<Chain>,
     /// The last load error per handler name, cleared by a successful load.
     errors: Mutex<HashMap<String, String>>,
-    /// Loads run one at a time so two reloads of one file cannot race.
-    loading: tokio::sync::Mutex<()>,
+    /// One lock per handler name: two loads of one handler cannot race, and a slow load
+    /// (a stuck file, a long compile) holds up no other handler's.
+    loading: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Optimised code written and read back only with this cache's authentication.
+    cache: Arc<CodeCache>,
     /// Optimised compiles in the background run one at a time: they share the CPU with events.
     optimizing: tokio::sync::Mutex<()>,
     /// Handlers switched off by the operator (a run-time setting): not loaded.
     disabled: ArcSwap<std::collections::BTreeSet<String>>,
     /// Config values set at run time, per handler, over their sidecars' `[config]`.
     overrides: ArcSwap<ConfigOverrides>,
+    /// `[handlers.reserved_rooms]`: the reserved rooms each handler may act in.
+    room_grants: HashMap<String, globset::GlobSet>,
 }
 
 /// handler name -> config key -> value.
@@ -208,15 +230,22 @@ impl std::fmt::Debug for Runtime {
 
 impl Runtime {
     pub fn new(settings: HandlersConfig, kv: Arc<dyn KvStore>) -> anyhow::Result<Arc<Self>> {
+        let mut room_grants = HashMap::new();
+        for (name, patterns) in &settings.reserved_rooms {
+            let key = format!("handlers.reserved_rooms.{name}");
+            room_grants.insert(name.clone(), crate::rooms::globs(&key, patterns)?);
+        }
         Ok(Arc::new(Self {
+            room_grants,
             engine: Engine::new()?,
+            cache: Arc::new(CodeCache::open(&settings.cache_dir)),
             settings,
             kv,
             io: OnceLock::new(),
             strapi: OnceLock::new(),
             chain: ArcSwap::from_pointee(Chain::default()),
             errors: Mutex::new(HashMap::new()),
-            loading: tokio::sync::Mutex::new(()),
+            loading: Mutex::new(HashMap::new()),
             optimizing: tokio::sync::Mutex::new(()),
             disabled: ArcSwap::from_pointee(std::collections::BTreeSet::new()),
             overrides: ArcSwap::from_pointee(ConfigOverrides::new()),
@@ -280,7 +309,9 @@ impl Runtime {
         }
     }
 
-    /// Loads every `*.wasm` in the folder. Files that fail are logged and skipped.
+    /// Loads every `*.wasm` in the folder, all at once (each load is bounded by
+    /// `load_timeout_ms`, so start-up waits at most that long). Files that fail are logged and
+    /// skipped.
     pub async fn load_all(self: &Arc<Self>) {
         let dir = &self.settings.dir;
         let names = match loader::handler_names(dir) {
@@ -290,16 +321,16 @@ impl Runtime {
                 return;
             }
         };
-        for name in names {
-            self.reload(&name).await;
-        }
+        futures_util::future::join_all(names.iter().map(|name| self.reload(name))).await;
     }
 
     /// Brings handler `name` in line with the folder: loads or replaces it if its file is
     /// there and changed, unloads it if the file is gone. A file that fails to load leaves
     /// the version in service (if any) untouched.
     pub async fn reload(self: &Arc<Self>, name: &str) {
-        let _one_at_a_time = self.loading.lock().await;
+        // Held until this reload and any compile it started are over (a compile cannot be
+        // stopped: past load_timeout_ms the load fails, but the next one waits for it).
+        let held = Arc::new(self.name_lock(name).lock_owned().await);
         let current = self
             .chain
             .load()
@@ -320,16 +351,24 @@ impl Runtime {
                 current: current.as_deref(),
                 overrides: overrides.get(name),
                 baseline_first: self.settings.baseline_first,
+                cache: self.cache.clone(),
+                held: Some(held.clone()),
             };
-            loader::load(
+            // A load is bounded: past the limit it fails and the version in service stays.
+            let limit = Duration::from_millis(self.settings.load_timeout_ms);
+            let load = loader::load(
                 &self.engine,
                 &self.settings,
                 self.kv.clone(),
                 links,
                 name,
                 context,
-            )
-            .await
+            );
+            tokio::time::timeout(limit, load)
+                .await
+                .unwrap_or(Err(LoadError::TimedOut {
+                    ms: self.settings.load_timeout_ms,
+                }))
         };
         match outcome {
             Ok(loader::Outcome::Loaded(loaded)) => {
@@ -377,6 +416,16 @@ impl Runtime {
         }
     }
 
+    /// The load lock of handler `name`. Locks nobody holds are dropped on the way, so names
+    /// that come and go leave nothing behind.
+    fn name_lock(&self, name: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let Ok(mut locks) = self.loading.lock() else {
+            return Arc::default();
+        };
+        locks.retain(|_, lock| Arc::strong_count(lock) > 1);
+        locks.entry(name.to_owned()).or_default().clone()
+    }
+
     /// Compiles optimised code for a version that runs baseline code, in the background, then
     /// puts it in service if that version is still the one loaded.
     fn optimize_later(self: &Arc<Self>, handler: &Arc<Handler>, source: Vec<u8>) {
@@ -389,11 +438,11 @@ impl Runtime {
                 return; // replaced or unloaded while waiting
             }
             let engine = runtime.engine.clone();
-            let cache_dir = runtime.settings.cache_dir();
+            let cache = runtime.cache.clone();
             let hash = sha256.clone();
             let started = Instant::now();
             let compiled = tokio::task::spawn_blocking(move || {
-                engine.compile_in_background(&source, &hash, &cache_dir)
+                engine.compile_in_background(&source, &hash, &cache)
             })
             .await
             .map_err(|e| LoadError::Compile(format!("compiler task failed: {e}")))
@@ -430,7 +479,7 @@ impl Runtime {
         component: wasmtime::component::Component,
         took: Duration,
     ) {
-        let _one_at_a_time = self.loading.lock().await;
+        let _one_at_a_time = self.name_lock(name).lock_owned().await;
         let Some(current) = self.baseline_version(name, sha256) else {
             return;
         };
@@ -485,16 +534,71 @@ impl Runtime {
                     return;
                 }
                 if let Ok(((), actions)) = handler.on_tick().await {
-                    runtime.apply(&handler, actions).await;
+                    runtime.apply(&handler, None, actions).await;
                 }
             }
         });
     }
 
-    async fn apply(&self, handler: &Handler, actions: Vec<actions::Action>) {
+    async fn apply(
+        &self,
+        handler: &Handler,
+        acting: Option<&SocketInfo>,
+        actions: Vec<actions::Action>,
+    ) {
+        let actions = self.vet(handler, acting, actions);
         if let (Some(io), false) = (self.io.get(), actions.is_empty()) {
             actions::apply(io, &handler.name, actions).await;
         }
+    }
+
+    /// Drops the actions in iohost's reserved rooms the operator did not grant `handler`
+    /// (`[handlers.reserved_rooms]`), each logged and counted; the rest stay, in order.
+    /// `acting` is the socket the call was for: its own user's room is not reserved for it.
+    fn vet(
+        &self,
+        handler: &Handler,
+        acting: Option<&SocketInfo>,
+        actions: Vec<actions::Action>,
+    ) -> Vec<actions::Action> {
+        use actions::Action;
+        let granted = self.room_grants.get(&*handler.name);
+        actions
+            .into_iter()
+            .filter(|action| {
+                let (room, owner, what) = match action {
+                    Action::EmitToRoom { room, .. } => {
+                        (room, acting.and_then(|s| s.user.as_ref().map(|u| u.id)), "emit")
+                    }
+                    Action::Join { ns, sid, room } => (room, self.user_of(ns, sid, acting), "join"),
+                    Action::Leave { ns, sid, room } => {
+                        (room, self.user_of(ns, sid, acting), "leave")
+                    }
+                    _ => return true,
+                };
+                if !crate::rooms::reserved_for(room, owner)
+                    || granted.is_some_and(|g| g.is_match(room))
+                {
+                    return true;
+                }
+                tracing::warn!(
+                    handler = %handler.name,
+                    "refused a handler's {what} in room `{room}`: reserved for iohost (grant it with [handlers.reserved_rooms])"
+                );
+                metrics::counter!(crate::metrics::HANDLER_ACTIONS_REFUSED, "handler" => handler.name.to_string(), "action" => what)
+                    .increment(1);
+                false
+            })
+            .collect()
+    }
+
+    /// The user of socket `sid` in `ns`, for the reserved-room check.
+    fn user_of(&self, ns: &str, sid: &str, acting: Option<&SocketInfo>) -> Option<u64> {
+        if let Some(socket) = acting.filter(|s| s.id == sid && s.namespace == ns) {
+            return socket.user.as_ref().map(|u| u.id);
+        }
+        let socket = crate::server::sockets::find(self.io.get()?, ns, sid)?;
+        crate::server::identity_of(&socket).user.map(|u| u.id)
     }
 
     /// Does a loaded handler register this exact event name (not just `*`)?
@@ -528,7 +632,9 @@ impl Runtime {
         let mut all = Vec::new();
         for handler in &interested {
             match handler.on_connect(&info).await {
-                Ok((ConnectResult::Accept, actions)) => all.extend(actions),
+                Ok((ConnectResult::Accept, actions)) => {
+                    all.extend(self.vet(handler, Some(&info), actions));
+                }
                 Ok((ConnectResult::Reject(reason), _)) => return Err(reason),
                 Err(e) => return Err(e.to_string()),
             }
@@ -557,7 +663,7 @@ impl Runtime {
         for handler in &interested {
             match handler.on_event(&info, &event).await {
                 Ok((result, actions)) => {
-                    self.apply(handler, actions).await;
+                    self.apply(handler, Some(&info), actions).await;
                     match result {
                         EventResult::Pass => continue,
                         EventResult::Reject(reason) => return Verdict::Rejected(reason),
@@ -593,7 +699,7 @@ impl Runtime {
         info.rooms = crate::server::sockets::joined_rooms(socket);
         for handler in &interested {
             match handler.on_disconnect(&info, reason).await {
-                Ok(((), actions)) => self.apply(handler, actions).await,
+                Ok(((), actions)) => self.apply(handler, Some(&info), actions).await,
                 Err(e) => tracing::debug!("on-disconnect failed: {e}"),
             }
         }

@@ -30,6 +30,7 @@ pub struct StrapiGateway {
     allow: BTreeSet<String>,
     http: reqwest::Client,
     timeout: Duration,
+    call_budget: Duration,
     max_response_bytes: usize,
     /// Bounds `send`s in flight; a full gateway refuses more rather than queueing without end.
     pending: Arc<Semaphore>,
@@ -57,6 +58,7 @@ impl StrapiGateway {
             allow: grants.allow.iter().cloned().collect(),
             http: crate::strapi::http::client(timeout, Some(&strapi.ca_file))?,
             timeout,
+            call_budget: Duration::from_millis(grants.call_budget_ms),
             max_response_bytes: grants.max_response_bytes,
             pending: Arc::new(Semaphore::new(grants.max_pending_sends)),
         })
@@ -201,6 +203,11 @@ impl StrapiGateway {
 
     pub fn timeout(&self) -> Duration {
         self.timeout
+    }
+
+    /// The most one call may wait for Strapi, all its requests together.
+    pub fn call_budget(&self) -> Duration {
+        self.call_budget
     }
 }
 

@@ -36,6 +36,17 @@ pub const HANDLER_CALL_SECONDS: &str = "iohost_handler_call_seconds";
 pub const HANDLER_FAULTS: &str = "iohost_handler_faults_total";
 /// Handler loads, by `handler` and `result`: `loaded`, `failed`, `unloaded` (counter).
 pub const HANDLER_LOADS: &str = "iohost_handler_loads_total";
+/// Handler actions iohost refused, by `handler` and `action`: `emit`, `join`, `leave` in a
+/// reserved room (counter).
+pub const HANDLER_ACTIONS_REFUSED: &str = "iohost_handler_actions_refused_total";
+/// Connections and Engine.IO sessions the edge refused, by `reason` (counter).
+pub const EDGE_REFUSED: &str = "iohost_edge_refused_total";
+/// Connections the edge closed for being too slow, by `kind`: `header`, `body`, `idle` (counter).
+pub const EDGE_TIMEOUTS: &str = "iohost_edge_timeouts_total";
+/// TCP connections open now (gauge).
+pub const TCP_CONNECTIONS: &str = "iohost_tcp_connections";
+/// Compile cache entries refused: not written by this iohost for that handler (counter).
+pub const CACHE_REJECTED: &str = "iohost_handler_cache_rejected_total";
 /// 1 while this node reaches the cluster's Redis (or runs alone), 0 while it does not (gauge).
 pub const CLUSTER_UP: &str = "iohost_cluster_up";
 /// Messages for other nodes not published: Redis down or too slow (counter).
@@ -81,6 +92,17 @@ fn describe() {
     );
     metrics::describe_counter!(HANDLER_FAULTS, "Handler calls that failed");
     metrics::describe_counter!(HANDLER_LOADS, "Handler loads");
+    metrics::describe_counter!(EDGE_REFUSED, "Connections and sessions refused at the edge");
+    metrics::describe_counter!(EDGE_TIMEOUTS, "Connections closed for being too slow");
+    metrics::describe_gauge!(TCP_CONNECTIONS, "TCP connections open");
+    metrics::describe_counter!(
+        CACHE_REJECTED,
+        "Compile cache entries refused (not written by this iohost for that handler)"
+    );
+    metrics::describe_counter!(
+        HANDLER_ACTIONS_REFUSED,
+        "Handler actions in reserved rooms refused"
+    );
 }
 
 /// Keeps histograms fresh; runs for the life of the process.

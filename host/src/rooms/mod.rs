@@ -132,7 +132,20 @@ impl RoomPolicy {
     }
 }
 
-fn globs(key: &str, patterns: &[String]) -> Result<GlobSet, ConfigError> {
+/// Is `room` one of iohost's own, where a handler may not put sockets, take them out or emit
+/// without the operator's grant (`[handlers.reserved_rooms]`)? Everything under `io-` (role,
+/// token and entity-delivery rooms), the followers' rooms of documents (`<uid>:<documentId>`),
+/// and every `user-<id>` room but `owner`'s (the user the action is for).
+pub fn reserved_for(room: &str, owner: Option<u64>) -> bool {
+    room.starts_with(RESERVED_PREFIX)
+        || room.contains("::")
+        || room
+            .strip_prefix(USER_ROOM_PREFIX)
+            .is_some_and(|id| owner.is_none_or(|owner| owner.to_string() != id))
+}
+
+/// Glob patterns as one set; the error names `key` and the bad pattern's index.
+pub fn globs(key: &str, patterns: &[String]) -> Result<GlobSet, ConfigError> {
     let mut set = GlobSetBuilder::new();
     for (i, p) in patterns.iter().enumerate() {
         set.add(Glob::new(p).map_err(|e| ConfigError::Invalid {
@@ -144,6 +157,29 @@ fn globs(key: &str, patterns: &[String]) -> Result<GlobSet, ConfigError> {
         key: key.to_owned(),
         reason: e.to_string(),
     })
+}
+
+#[cfg(test)]
+mod reserved_tests {
+    use super::reserved_for;
+
+    #[test]
+    fn iohosts_rooms_are_reserved() {
+        for room in [
+            "io-role-admin",
+            "io-token-x",
+            "io-entity-public-api::a.a:d",
+            "api::article.article:d1",
+            "user-7",
+            "user-abc",
+        ] {
+            assert!(reserved_for(room, None), "{room}");
+        }
+        assert!(reserved_for("user-7", Some(8)), "another user's room");
+        assert!(!reserved_for("user-7", Some(7)), "the user's own room");
+        assert!(!reserved_for("chat-room-1", None));
+        assert!(!reserved_for("users-lobby", None));
+    }
 }
 
 #[cfg(test)]

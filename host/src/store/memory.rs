@@ -1,14 +1,16 @@
-//! The in-process store: a map behind a mutex, expired entries dropped lazily and by a sweep.
+//! The in-process store: one map per space behind a mutex, each with the bytes it holds;
+//! expired entries dropped lazily, by a periodic sweep, and before a write is refused for its
+//! quota.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::{KvError, KvStore};
+use super::{KvError, KvStore, Space, entry_bytes};
 
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    entries: Mutex<HashMap<String, Entry>>,
+    spaces: Mutex<HashMap<String, Entries>>,
 }
 
 #[derive(Debug)]
@@ -23,174 +25,219 @@ impl Entry {
     }
 }
 
+/// One space's entries, and the bytes they count against its quota (expired ones included
+/// until they are dropped).
+#[derive(Debug, Default)]
+struct Entries {
+    map: HashMap<String, Entry>,
+    bytes: u64,
+}
+
+impl Entries {
+    fn live(&self, key: &str, now: Instant) -> Option<&Entry> {
+        self.map.get(key).filter(|e| e.live(now))
+    }
+
+    fn sweep(&mut self, now: Instant) -> usize {
+        let before = self.map.len();
+        let mut freed = 0;
+        self.map.retain(|k, e| {
+            let keep = e.live(now);
+            if !keep {
+                freed += entry_bytes(k, &e.value);
+            }
+            keep
+        });
+        self.bytes -= freed;
+        before - self.map.len()
+    }
+
+    /// Stores `key` unless that takes the space past its quota (expired entries are dropped
+    /// first, then it is checked again).
+    fn put(
+        &mut self,
+        space: &Space,
+        key: &str,
+        value: String,
+        expires: Option<Instant>,
+        now: Instant,
+    ) -> Result<(), KvError> {
+        let usage = |entries: &Self| {
+            let old = entries.map.get(key).map(|e| entry_bytes(key, &e.value));
+            let before = (entries.map.len() as u64, entries.bytes);
+            let after = (
+                before.0 + u64::from(old.is_none()),
+                before.1 - old.unwrap_or(0) + entry_bytes(key, &value),
+            );
+            (before, after)
+        };
+        let (mut before, mut after) = usage(self);
+        if space.quota.refuses(before, after).is_some() {
+            self.sweep(now);
+            (before, after) = usage(self);
+            if let Some(refusal) = space.quota.refuses(before, after) {
+                return Err(refusal);
+            }
+        }
+        self.bytes = after.1;
+        self.map.insert(key.to_owned(), Entry { value, expires });
+        Ok(())
+    }
+
+    fn remove(&mut self, key: &str) -> Option<Entry> {
+        let entry = self.map.remove(key)?;
+        self.bytes -= entry_bytes(key, &entry.value);
+        Some(entry)
+    }
+}
+
 impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
     }
 
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, Entry>>, KvError> {
-        self.entries
+    /// Runs `f` on `space`'s entries (made if missing; dropped again if left empty).
+    fn with<T>(
+        &self,
+        space: &Space,
+        f: impl FnOnce(&mut Entries) -> Result<T, KvError>,
+    ) -> Result<T, KvError> {
+        let mut spaces = self
+            .spaces
             .lock()
-            .map_err(|_| KvError::Unavailable("memory store lock poisoned".into()))
+            .map_err(|_| KvError::Unavailable("memory store lock poisoned".into()))?;
+        let entries = spaces.entry(space.prefix.clone()).or_default();
+        let result = f(entries);
+        if entries.map.is_empty() {
+            spaces.remove(&space.prefix);
+        }
+        result
     }
 
     /// Drops expired entries; returns how many. Called periodically so that keys nobody reads
     /// again do not pile up.
     pub fn sweep(&self) -> usize {
         let now = Instant::now();
-        self.lock()
-            .map(|mut map| {
-                let before = map.len();
-                map.retain(|_, e| e.live(now));
-                before - map.len()
-            })
-            .unwrap_or(0)
+        let Ok(mut spaces) = self.spaces.lock() else {
+            return 0;
+        };
+        let swept = spaces.values_mut().map(|e| e.sweep(now)).sum();
+        spaces.retain(|_, e| !e.map.is_empty());
+        swept
     }
 }
 
 #[async_trait::async_trait]
 impl KvStore for MemoryStore {
-    async fn get(&self, key: &str) -> Result<Option<String>, KvError> {
+    async fn get(&self, space: &Space, key: &str) -> Result<Option<String>, KvError> {
         let now = Instant::now();
-        Ok(self
-            .lock()?
-            .get(key)
-            .filter(|e| e.live(now))
-            .map(|e| e.value.clone()))
+        self.with(space, |e| Ok(e.live(key, now).map(|e| e.value.clone())))
     }
 
-    async fn set(&self, key: &str, value: String, ttl: Option<Duration>) -> Result<(), KvError> {
-        let expires = ttl.map(|t| Instant::now() + t);
-        self.lock()?
-            .insert(key.to_owned(), Entry { value, expires });
-        Ok(())
+    async fn set(
+        &self,
+        space: &Space,
+        key: &str,
+        value: String,
+        ttl: Option<Duration>,
+    ) -> Result<(), KvError> {
+        let now = Instant::now();
+        self.with(space, |e| {
+            e.put(space, key, value, ttl.map(|t| now + t), now)
+        })
     }
 
-    async fn delete(&self, key: &str) -> Result<bool, KvError> {
+    async fn delete(&self, space: &Space, key: &str) -> Result<bool, KvError> {
         let now = Instant::now();
-        Ok(self.lock()?.remove(key).is_some_and(|e| e.live(now)))
+        self.with(space, |e| Ok(e.remove(key).is_some_and(|e| e.live(now))))
     }
 
-    async fn incr(&self, key: &str, delta: i64, ttl: Option<Duration>) -> Result<i64, KvError> {
+    async fn incr(
+        &self,
+        space: &Space,
+        key: &str,
+        delta: i64,
+        ttl: Option<Duration>,
+    ) -> Result<i64, KvError> {
         let now = Instant::now();
-        let mut map = self.lock()?;
-        let current = match map.get(key).filter(|e| e.live(now)) {
-            Some(e) => Some((
-                e.value.parse::<i64>().map_err(|_| KvError::NotANumber)?,
-                e.expires,
-            )),
-            None => None,
-        };
-        let (value, expires) = match current {
-            Some((n, expires)) => (n.saturating_add(delta), expires),
-            None => (delta, ttl.map(|t| now + t)),
-        };
-        map.insert(
-            key.to_owned(),
-            Entry {
-                value: value.to_string(),
-                expires,
-            },
-        );
-        Ok(value)
+        self.with(space, |entries| {
+            let (value, expires) = match entries.live(key, now) {
+                Some(e) => (
+                    e.value
+                        .parse::<i64>()
+                        .map_err(|_| KvError::NotANumber)?
+                        .saturating_add(delta),
+                    e.expires,
+                ),
+                None => (delta, ttl.map(|t| now + t)),
+            };
+            entries.put(space, key, value.to_string(), expires, now)?;
+            Ok(value)
+        })
     }
 
     async fn compare_and_set(
         &self,
+        space: &Space,
         key: &str,
         expected: Option<&str>,
         value: String,
         ttl: Option<Duration>,
     ) -> Result<bool, KvError> {
         let now = Instant::now();
-        let mut map = self.lock()?;
-        let current = map
-            .get(key)
-            .filter(|e| e.live(now))
-            .map(|e| e.value.as_str());
-        if current != expected {
-            return Ok(false);
-        }
-        let expires = ttl.map(|t| now + t);
-        map.insert(key.to_owned(), Entry { value, expires });
-        Ok(true)
+        self.with(space, |entries| {
+            if entries.live(key, now).map(|e| e.value.as_str()) != expected {
+                return Ok(false);
+            }
+            entries.put(space, key, value, ttl.map(|t| now + t), now)?;
+            Ok(true)
+        })
     }
 
-    async fn keys(&self, prefix: &str) -> Result<Vec<String>, KvError> {
+    async fn keys(&self, space: &Space, prefix: &str) -> Result<Vec<String>, KvError> {
         let now = Instant::now();
-        let mut keys: Vec<String> = self
-            .lock()?
-            .iter()
-            .filter(|(k, e)| k.starts_with(prefix) && e.live(now))
-            .map(|(k, _)| k.clone())
-            .collect();
-        keys.sort();
-        Ok(keys)
+        self.with(space, |entries| {
+            let mut keys: Vec<String> = entries
+                .map
+                .iter()
+                .filter(|(k, e)| k.starts_with(prefix) && e.live(now))
+                .map(|(k, _)| k.clone())
+                .collect();
+            keys.sort();
+            Ok(keys)
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::contract;
     use super::*;
 
     #[tokio::test]
-    async fn set_get_delete() {
-        let s = MemoryStore::new();
-        assert_eq!(s.get("a").await, Ok(None));
-        s.set("a", "1".into(), None).await.expect("set");
-        assert_eq!(s.get("a").await, Ok(Some("1".into())));
-        assert_eq!(s.delete("a").await, Ok(true));
-        assert_eq!(s.delete("a").await, Ok(false));
+    async fn keeps_the_store_contract() {
+        let store = MemoryStore::new();
+        contract::operations(&store).await;
+        contract::quotas(&store).await;
+        assert!(
+            store.spaces.lock().expect("lock").is_empty(),
+            "nothing left"
+        );
     }
 
     #[tokio::test]
-    async fn incr_is_atomic_and_typed() {
-        let s = MemoryStore::new();
-        assert_eq!(s.incr("n", 2, None).await, Ok(2));
-        assert_eq!(s.incr("n", -5, None).await, Ok(-3));
-        s.set("t", "text".into(), None).await.expect("set");
-        assert_eq!(s.incr("t", 1, None).await, Err(KvError::NotANumber));
-    }
-
-    #[tokio::test]
-    async fn compare_and_set_only_on_match() {
-        let s = MemoryStore::new();
+    async fn the_sweep_drops_expired_entries_and_their_bytes() {
+        let store = MemoryStore::new();
+        let a = contract::space("a", 10, 100);
+        let ttl = Some(Duration::from_millis(10));
+        store.set(&a, "gone", "1".into(), ttl).await.expect("set");
+        store.set(&a, "kept", "1".into(), None).await.expect("set");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(store.sweep(), 1);
+        let spaces = store.spaces.lock().expect("lock");
         assert_eq!(
-            s.compare_and_set("k", None, "a".into(), None).await,
-            Ok(true)
-        );
-        assert_eq!(
-            s.compare_and_set("k", None, "b".into(), None).await,
-            Ok(false)
-        );
-        assert_eq!(
-            s.compare_and_set("k", Some("x"), "b".into(), None).await,
-            Ok(false)
-        );
-        assert_eq!(
-            s.compare_and_set("k", Some("a"), "b".into(), None).await,
-            Ok(true)
-        );
-        assert_eq!(s.get("k").await, Ok(Some("b".into())));
-    }
-
-    #[tokio::test]
-    async fn entries_expire() {
-        let s = MemoryStore::new();
-        s.set("a", "1".into(), Some(Duration::from_millis(20)))
-            .await
-            .expect("set");
-        assert_eq!(s.incr("n", 1, Some(Duration::from_millis(20))).await, Ok(1));
-        // A later increment keeps the first expiry (a fixed window, as rate limits want).
-        assert_eq!(s.incr("n", 1, Some(Duration::from_secs(60))).await, Ok(2));
-        assert_eq!(s.keys("").await, Ok(vec!["a".into(), "n".into()]));
-        tokio::time::sleep(Duration::from_millis(30)).await;
-        assert_eq!(s.get("a").await, Ok(None));
-        assert_eq!(s.incr("n", 1, None).await, Ok(1));
-        assert_eq!(
-            s.sweep(),
-            1,
-            "`a` was swept; `n` lives again without expiry"
+            spaces.get("h:a:").map(|e| (e.map.len(), e.bytes)),
+            Some((1, 5))
         );
     }
 }

@@ -1,6 +1,9 @@
 //! The key-value store handlers keep their state in (the `kv` WIT interface). Behind a trait so
-//! a Redis backend for clusters changes no caller; in memory for a single node.
+//! a Redis backend for clusters changes no caller; in memory for a single node. Each handler's
+//! keys are a [`Space`] of their own with a [`Quota`]: a handler cannot fill the store.
 
+#[cfg(test)]
+mod contract;
 mod memory;
 mod redis_kv;
 
@@ -15,23 +18,112 @@ pub enum KvError {
     NotANumber,
     #[error("the store is unavailable: {0}")]
     Unavailable(String),
+    #[error(
+        "over quota: this write would make {keys} keys of {bytes} bytes, at most {} keys of {} bytes are allowed ([handlers.limits] kv_keys, kv_mb)",
+        quota.keys,
+        quota.bytes
+    )]
+    OverQuota { keys: u64, bytes: u64, quota: Quota },
 }
 
-/// Strings under string keys, with optional expiry and atomic increments.
+/// What one space's keys may hold together: keys, and bytes of keys and values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    pub keys: u64,
+    pub bytes: u64,
+}
+
+impl Quota {
+    /// The error for a write that takes a space from `before` to `after` (keys, bytes), if
+    /// it may not: past the quota, only writes that shrink what the space holds are allowed
+    /// (so a space over a lowered quota can still be cleaned up).
+    fn refuses(&self, before: (u64, u64), after: (u64, u64)) -> Option<KvError> {
+        let over = |now: u64, was: u64, max: u64| now > max && now > was;
+        (over(after.0, before.0, self.keys) || over(after.1, before.1, self.bytes)).then_some(
+            KvError::OverQuota {
+                keys: after.0,
+                bytes: after.1,
+                quota: *self,
+            },
+        )
+    }
+}
+
+/// Bytes one entry counts against its space's quota.
+fn entry_bytes(key: &str, value: &str) -> u64 {
+    (key.len() + value.len()) as u64
+}
+
+/// One handler's keys: stored under `prefix` (so they never meet another handler's), and
+/// bounded by `quota`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Space {
+    pub prefix: String,
+    pub quota: Quota,
+}
+
+/// Strings under string keys, with optional expiry and atomic increments, in spaces.
 #[async_trait::async_trait]
 pub trait KvStore: Send + Sync + std::fmt::Debug {
-    async fn get(&self, key: &str) -> Result<Option<String>, KvError>;
-    async fn set(&self, key: &str, value: String, ttl: Option<Duration>) -> Result<(), KvError>;
-    async fn delete(&self, key: &str) -> Result<bool, KvError>;
+    async fn get(&self, space: &Space, key: &str) -> Result<Option<String>, KvError>;
+    async fn set(
+        &self,
+        space: &Space,
+        key: &str,
+        value: String,
+        ttl: Option<Duration>,
+    ) -> Result<(), KvError>;
+    async fn delete(&self, space: &Space, key: &str) -> Result<bool, KvError>;
     /// Adds `delta` (a missing key counts as 0); `ttl` applies when the key is created.
-    async fn incr(&self, key: &str, delta: i64, ttl: Option<Duration>) -> Result<i64, KvError>;
+    async fn incr(
+        &self,
+        space: &Space,
+        key: &str,
+        delta: i64,
+        ttl: Option<Duration>,
+    ) -> Result<i64, KvError>;
     /// Sets `key` to `value` if its value is `expected` (`None`: if absent); true if set.
     async fn compare_and_set(
         &self,
+        space: &Space,
         key: &str,
         expected: Option<&str>,
         value: String,
         ttl: Option<Duration>,
     ) -> Result<bool, KvError>;
-    async fn keys(&self, prefix: &str) -> Result<Vec<String>, KvError>;
+    /// The space's keys that start with `prefix` (without the space's own prefix), sorted.
+    async fn keys(&self, space: &Space, prefix: &str) -> Result<Vec<String>, KvError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn past_the_quota_only_shrinking_writes_pass() {
+        let quota = Quota { keys: 2, bytes: 10 };
+        assert!(quota.refuses((1, 5), (2, 10)).is_none(), "up to the quota");
+        assert!(
+            quota.refuses((2, 10), (3, 12)).is_some(),
+            "one key too many"
+        );
+        assert!(
+            quota.refuses((1, 5), (1, 11)).is_some(),
+            "one byte too many"
+        );
+        assert!(
+            quota.refuses((5, 50), (5, 40)).is_none(),
+            "over a lowered quota, shrinking is fine"
+        );
+        assert!(quota.refuses((5, 50), (5, 51)).is_some());
+        assert_eq!(
+            quota
+                .refuses((2, 10), (3, 12))
+                .map(|e| e.to_string())
+                .as_deref(),
+            Some(
+                "over quota: this write would make 3 keys of 12 bytes, at most 2 keys of 10 bytes are allowed ([handlers.limits] kv_keys, kv_mb)"
+            )
+        );
+    }
 }

@@ -1,15 +1,19 @@
 //! The handler KV store on Redis, for clusters: every node sees the same keys, under
-//! `<cluster.prefix>:kv:`. TTLs are Redis expiries; `incr` and `compare_and_set` are Lua scripts,
-//! so each is one atomic step on the server; `keys` walks SCAN (never KEYS, which blocks Redis).
-//! While the cluster's Redis is down every operation fails at once with `unavailable` (and each
-//! gives up after [`OP_TIMEOUT`]), so a handler never hangs on it.
+//! `<cluster.prefix>:kv:`. TTLs are Redis expiries; every write is a Lua script, so each is one
+//! atomic step on the server, quota check included; `keys` walks SCAN (never KEYS, which blocks
+//! Redis while it walks). While the cluster's Redis is down every operation fails at once with
+//! `unavailable` (and each gives up after [`OP_TIMEOUT`]), so a handler never hangs on it.
+//!
+//! Each space's usage lives beside its keys, under `<cluster.prefix>:kvq:<space>`: a sorted set
+//! of its keys by expiry time (`keys`), their sizes (`sizes`) and their total (`bytes`). Every
+//! write first drops the entries that have expired, then checks the quota with the others.
 
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, RedisError, Script};
 
-use super::{KvError, KvStore};
+use super::{KvError, KvStore, Quota, Space};
 use crate::cluster::RedisBackplane;
 
 /// Longest one KV operation waits for Redis.
@@ -20,41 +24,136 @@ pub struct RedisStore {
     conn: ConnectionManager,
     /// Whether Redis is reachable; shared with the cluster link.
     link: Option<RedisBackplane>,
-    prefix: String,
+    /// `<cluster.prefix>:`
+    cluster: String,
+    scripts: Scripts,
+}
+
+#[derive(Clone)]
+struct Scripts {
+    set: Script,
     incr: Script,
     compare_and_set: Script,
+    delete: Script,
 }
 
 impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisStore")
-            .field("prefix", &self.prefix)
+            .field("cluster", &self.cluster)
             .finish()
     }
 }
 
-/// INCRBY; the expiry is set only when the key was created by this call.
-const INCR: &str = r"
-local existed = redis.call('EXISTS', KEYS[1])
-local value = redis.call('INCRBY', KEYS[1], ARGV[1])
-if existed == 0 and ARGV[2] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return value
+/// What every script starts with. KEYS: 1 the entry, 2 the space's keys by expiry, 3 their
+/// sizes, 4 their total. ARGV[1] is the key within the space (its member in 2 and 3).
+/// `sweep` drops the entries that expired and returns the time in ms; `admit` returns the
+/// usage a new size for ARGV[1] would bring, if the quota (ARGV `k`, `b`) refuses it (past the
+/// quota only shrinking writes pass); `record` writes down the entry's size and expiry.
+const PRELUDE: &str = r"
+local function sweep()
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 1000)
+  local freed = 0
+  for _, m in ipairs(gone) do
+    freed = freed + tonumber(redis.call('HGET', KEYS[3], m) or '0')
+    redis.call('HDEL', KEYS[3], m)
+    redis.call('ZREM', KEYS[2], m)
+  end
+  if freed > 0 then redis.call('DECRBY', KEYS[4], freed) end
+  return now
+end
+local function admit(size, max_keys, max_bytes)
+  local old = redis.call('HGET', KEYS[3], ARGV[1])
+  local keys = redis.call('ZCARD', KEYS[2])
+  local bytes = tonumber(redis.call('GET', KEYS[4]) or '0')
+  local keys_after = keys
+  if not old then keys_after = keys + 1 end
+  local bytes_after = bytes - tonumber(old or '0') + size
+  if (keys_after > tonumber(max_keys) and keys_after > keys)
+    or (bytes_after > tonumber(max_bytes) and bytes_after > bytes) then
+    return {'over', tostring(keys_after), tostring(bytes_after)}
+  end
+  return nil
+end
+local function record(now, size)
+  local old = tonumber(redis.call('HGET', KEYS[3], ARGV[1]) or '0')
+  local pttl = redis.call('PTTL', KEYS[1])
+  local score = '+inf'
+  if pttl >= 0 then score = now + pttl end
+  redis.call('ZADD', KEYS[2], score, ARGV[1])
+  redis.call('HSET', KEYS[3], ARGV[1], size)
+  redis.call('INCRBY', KEYS[4], size - old)
+end
 ";
 
-/// ARGV: has-expected (1/0), expected, new value, ttl ms ('' for none). Returns 1 if set.
-const COMPARE_AND_SET: &str = r"
-local current = redis.call('GET', KEYS[1])
-if ARGV[1] == '1' then
-  if current ~= ARGV[2] then return 0 end
-elseif current then
-  return 0
-end
-if ARGV[4] ~= '' then
-  redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+/// ARGV: key, value, ttl ms ('' for none), max keys, max bytes.
+const SET: &str = r"
+local now = sweep()
+local size = #ARGV[1] + #ARGV[2]
+local over = admit(size, ARGV[4], ARGV[5])
+if over then return over end
+if ARGV[3] ~= '' then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 else
-  redis.call('SET', KEYS[1], ARGV[3])
+  redis.call('SET', KEYS[1], ARGV[2])
 end
-return 1
+record(now, size)
+return {'ok'}
+";
+
+/// ARGV: key, delta, ttl ms ('' for none; set only when the key is created), max keys, max
+/// bytes. INCRBY fails on a value that is not an integer before anything else changes.
+const INCR: &str = r"
+local now = sweep()
+local existed = redis.call('EXISTS', KEYS[1])
+redis.call('INCRBY', KEYS[1], ARGV[2])
+local value = redis.call('GET', KEYS[1])
+local size = #ARGV[1] + #value
+local over = admit(size, ARGV[4], ARGV[5])
+if over then
+  if existed == 0 then redis.call('DEL', KEYS[1]) else redis.call('DECRBY', KEYS[1], ARGV[2]) end
+  return over
+end
+if existed == 0 and ARGV[3] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+record(now, size)
+return {'ok', value}
+";
+
+/// ARGV: key, has-expected (1/0), expected, new value, ttl ms ('' for none), max keys, max
+/// bytes.
+const COMPARE_AND_SET: &str = r"
+local now = sweep()
+local current = redis.call('GET', KEYS[1])
+if ARGV[2] == '1' then
+  if current ~= ARGV[3] then return {'no'} end
+elseif current then
+  return {'no'}
+end
+local size = #ARGV[1] + #ARGV[4]
+local over = admit(size, ARGV[6], ARGV[7])
+if over then return over end
+if ARGV[5] ~= '' then
+  redis.call('SET', KEYS[1], ARGV[4], 'PX', ARGV[5])
+else
+  redis.call('SET', KEYS[1], ARGV[4])
+end
+record(now, size)
+return {'ok'}
+";
+
+/// ARGV: key. Returns how many entries were removed (0 or 1).
+const DELETE: &str = r"
+sweep()
+local removed = redis.call('DEL', KEYS[1])
+local old = redis.call('HGET', KEYS[3], ARGV[1])
+if old then
+  redis.call('HDEL', KEYS[3], ARGV[1])
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('DECRBY', KEYS[4], old)
+end
+return {'ok', tostring(removed)}
 ";
 
 fn ttl_ms(ttl: Option<Duration>) -> String {
@@ -76,6 +175,29 @@ fn glob_escape(prefix: &str) -> String {
     out
 }
 
+/// A script's answer: `ok` with an optional value, `no` (compare-and-set did not match), or
+/// `over` with the usage the write would have brought.
+fn verdict(quota: Quota, reply: Vec<String>) -> Result<Option<Option<String>>, KvError> {
+    let number = |i: usize| {
+        reply
+            .get(i)
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    match reply.first().map(String::as_str) {
+        Some("ok") => Ok(Some(reply.get(1).cloned())),
+        Some("no") => Ok(None),
+        Some("over") => Err(KvError::OverQuota {
+            keys: number(1),
+            bytes: number(2),
+            quota,
+        }),
+        _ => Err(KvError::Unavailable(format!(
+            "unexpected answer from Redis: {reply:?}"
+        ))),
+    }
+}
+
 impl RedisStore {
     /// The store of a cluster, on its Redis link.
     pub fn new(link: RedisBackplane, cluster_prefix: &str) -> Self {
@@ -86,17 +208,49 @@ impl RedisStore {
 
     /// A store on a bare connection (no down-detection): for tests.
     pub fn on(conn: ConnectionManager, cluster_prefix: &str) -> Self {
+        let script = |body: &str| Script::new(&format!("{PRELUDE}{body}"));
         Self {
             conn,
             link: None,
-            prefix: format!("{cluster_prefix}:kv:"),
-            incr: Script::new(INCR),
-            compare_and_set: Script::new(COMPARE_AND_SET),
+            cluster: format!("{cluster_prefix}:"),
+            scripts: Scripts {
+                set: script(SET),
+                incr: script(INCR),
+                compare_and_set: script(COMPARE_AND_SET),
+                delete: script(DELETE),
+            },
         }
     }
 
-    fn key(&self, key: &str) -> String {
-        format!("{}{key}", self.prefix)
+    fn key(&self, space: &Space, key: &str) -> String {
+        format!("{}kv:{}{key}", self.cluster, space.prefix)
+    }
+
+    /// `script` on `key` of `space` with its accounting keys, and `args` after the key.
+    fn invocation<'a>(
+        &self,
+        script: &'a Script,
+        space: &Space,
+        key: &str,
+    ) -> redis::ScriptInvocation<'a> {
+        let usage = format!("{}kvq:{}", self.cluster, space.prefix);
+        let mut call = script.key(self.key(space, key));
+        call.key(format!("{usage}keys"))
+            .key(format!("{usage}sizes"))
+            .key(format!("{usage}bytes"))
+            .arg(key);
+        call
+    }
+
+    /// Runs a write script and reads its verdict.
+    async fn write(
+        &self,
+        space: &Space,
+        call: redis::ScriptInvocation<'_>,
+    ) -> Result<Option<Option<String>>, KvError> {
+        let mut conn = self.conn.clone();
+        let reply: Vec<String> = self.run(call.invoke_async(&mut conn)).await?;
+        verdict(space.quota, reply)
     }
 
     /// Runs `op` unless Redis is known to be down, within [`OP_TIMEOUT`]; a failure to reach
@@ -132,58 +286,76 @@ impl RedisStore {
 
 #[async_trait::async_trait]
 impl KvStore for RedisStore {
-    async fn get(&self, key: &str) -> Result<Option<String>, KvError> {
-        self.run(self.conn.clone().get(self.key(key))).await
+    async fn get(&self, space: &Space, key: &str) -> Result<Option<String>, KvError> {
+        self.run(self.conn.clone().get(self.key(space, key))).await
     }
 
-    async fn set(&self, key: &str, value: String, ttl: Option<Duration>) -> Result<(), KvError> {
-        let mut conn = self.conn.clone();
-        match ttl {
-            Some(ttl) => {
-                self.run(conn.pset_ex(self.key(key), value, ttl.as_millis().max(1) as u64))
-                    .await
-            }
-            None => self.run(conn.set(self.key(key), value)).await,
-        }
+    async fn set(
+        &self,
+        space: &Space,
+        key: &str,
+        value: String,
+        ttl: Option<Duration>,
+    ) -> Result<(), KvError> {
+        let mut call = self.invocation(&self.scripts.set, space, key);
+        call.arg(value)
+            .arg(ttl_ms(ttl))
+            .arg(space.quota.keys)
+            .arg(space.quota.bytes);
+        self.write(space, call).await.map(|_| ())
     }
 
-    async fn delete(&self, key: &str) -> Result<bool, KvError> {
-        let removed: u64 = self.run(self.conn.clone().del(self.key(key))).await?;
-        Ok(removed > 0)
+    async fn delete(&self, space: &Space, key: &str) -> Result<bool, KvError> {
+        let call = self.invocation(&self.scripts.delete, space, key);
+        let removed = self.write(space, call).await?.flatten();
+        Ok(removed.as_deref() == Some("1"))
     }
 
-    async fn incr(&self, key: &str, delta: i64, ttl: Option<Duration>) -> Result<i64, KvError> {
-        let mut conn = self.conn.clone();
-        let mut call = self.incr.key(self.key(key));
-        call.arg(delta).arg(ttl_ms(ttl));
-        self.run(call.invoke_async(&mut conn)).await
+    async fn incr(
+        &self,
+        space: &Space,
+        key: &str,
+        delta: i64,
+        ttl: Option<Duration>,
+    ) -> Result<i64, KvError> {
+        let mut call = self.invocation(&self.scripts.incr, space, key);
+        call.arg(delta)
+            .arg(ttl_ms(ttl))
+            .arg(space.quota.keys)
+            .arg(space.quota.bytes);
+        let value = self.write(space, call).await?.flatten();
+        value
+            .and_then(|v| v.parse().ok())
+            .ok_or(KvError::NotANumber)
     }
 
     async fn compare_and_set(
         &self,
+        space: &Space,
         key: &str,
         expected: Option<&str>,
         value: String,
         ttl: Option<Duration>,
     ) -> Result<bool, KvError> {
-        let mut conn = self.conn.clone();
-        let mut call = self.compare_and_set.key(self.key(key));
+        let mut call = self.invocation(&self.scripts.compare_and_set, space, key);
         call.arg(if expected.is_some() { "1" } else { "0" })
             .arg(expected.unwrap_or_default())
             .arg(value)
-            .arg(ttl_ms(ttl));
-        let set: i64 = self.run(call.invoke_async(&mut conn)).await?;
-        Ok(set == 1)
+            .arg(ttl_ms(ttl))
+            .arg(space.quota.keys)
+            .arg(space.quota.bytes);
+        Ok(self.write(space, call).await?.is_some())
     }
 
-    async fn keys(&self, prefix: &str) -> Result<Vec<String>, KvError> {
+    async fn keys(&self, space: &Space, prefix: &str) -> Result<Vec<String>, KvError> {
         let mut conn = self.conn.clone();
+        let full = self.key(space, "");
         let keys = self
-            .run(keys_with_prefix(&mut conn, &self.key(prefix)))
+            .run(keys_with_prefix(&mut conn, &format!("{full}{prefix}")))
             .await?;
         Ok(keys
             .into_iter()
-            .filter_map(|k| k.strip_prefix(&self.prefix).map(str::to_owned))
+            .filter_map(|k| k.strip_prefix(&full).map(str::to_owned))
             .collect())
     }
 }
@@ -227,46 +399,25 @@ mod tests {
         assert_eq!(glob_escape("a*[x]?"), "a\\*\\[x\\]\\?*");
     }
 
-    /// Against the real Redis on 127.0.0.1:6379 (scripts/test.sh starts one if needed).
-    #[tokio::test]
-    async fn behaves_like_the_memory_store_on_real_redis() {
+    /// A store on the real Redis at 127.0.0.1:6379 (scripts/test.sh starts one if needed),
+    /// under a prefix of its own.
+    async fn store() -> RedisStore {
         let client = redis::Client::open("redis://127.0.0.1:6379/?protocol=resp3").expect("url");
         let conn = ConnectionManager::new(client)
             .await
             .expect("Redis on 127.0.0.1:6379");
-        let prefix = format!("iohost-test-{}", std::process::id());
-        let store = RedisStore::on(conn, &prefix);
-        assert_eq!(store.get("a").await, Ok(None));
-        store.set("a", "1".into(), None).await.expect("set");
-        assert_eq!(store.incr("a", 2, None).await, Ok(3));
-        store.set("s", "x".into(), None).await.expect("set");
-        assert_eq!(store.incr("s", 1, None).await, Err(KvError::NotANumber));
-        assert_eq!(
-            store.incr("t", 1, Some(Duration::from_millis(50))).await,
-            Ok(1)
+        let prefix = format!(
+            "iohost-test-{}-{}",
+            std::process::id(),
+            crate::random::hex(4).expect("random")
         );
-        assert_eq!(
-            store.compare_and_set("c", None, "1".into(), None).await,
-            Ok(true)
-        );
-        assert_eq!(
-            store.compare_and_set("c", None, "2".into(), None).await,
-            Ok(false)
-        );
-        assert_eq!(
-            store
-                .compare_and_set("c", Some("1"), "2".into(), None)
-                .await,
-            Ok(true)
-        );
-        assert_eq!(store.get("c").await, Ok(Some("2".into())));
-        assert_eq!(store.keys("").await.map(|k| k.len()), Ok(4), "a, s, t, c");
-        tokio::time::sleep(Duration::from_millis(120)).await;
-        assert_eq!(store.get("t").await, Ok(None), "expired");
-        assert_eq!(store.keys("c").await, Ok(vec!["c".to_owned()]));
-        for key in ["a", "s", "c"] {
-            assert_eq!(store.delete(key).await, Ok(true));
-        }
-        assert_eq!(store.delete("a").await, Ok(false));
+        RedisStore::on(conn, &prefix)
+    }
+
+    #[tokio::test]
+    async fn keeps_the_store_contract_on_real_redis() {
+        let store = store().await;
+        super::super::contract::operations(&store).await;
+        super::super::contract::quotas(&store).await;
     }
 }

@@ -1,0 +1,140 @@
+//! Reading files from the handlers folder (and the compile cache), which anyone who may
+//! install a handler can write: only regular files, never more than a limit, and never a wait
+//! on a FIFO or a device.
+
+use std::path::Path;
+
+use super::LoadError;
+
+/// Reads `path` if it is a regular file (after following symlinks) of at most `max` bytes;
+/// `None` if there is none. A FIFO, device, socket or folder named like a handler is refused
+/// without waiting on it: the file is opened non-blocking and checked again once open (so a
+/// swap between the two checks changes nothing), and never more than `max` bytes are read,
+/// whatever size it claims.
+pub fn read_regular(path: &Path, max: u64) -> Result<Option<Vec<u8>>, LoadError> {
+    use std::io::Read;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let kind = |meta: &std::fs::Metadata| {
+        let t = meta.file_type();
+        if t.is_fifo() {
+            "a FIFO"
+        } else if t.is_char_device() || t.is_block_device() {
+            "a device"
+        } else if t.is_socket() {
+            "a socket"
+        } else if t.is_dir() {
+            "a folder"
+        } else {
+            "not a regular file"
+        }
+    };
+    let not_a_file = |meta: &std::fs::Metadata| LoadError::NotAFile {
+        path: path.display().to_string(),
+        kind: kind(meta),
+    };
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_error(path)(e)),
+    };
+    if !meta.is_file() {
+        return Err(not_a_file(&meta));
+    }
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_error(path)(e)),
+    };
+    let opened = file.metadata().map_err(io_error(path))?;
+    if !opened.is_file() {
+        return Err(not_a_file(&opened));
+    }
+    if opened.len() > max {
+        return Err(LoadError::TooLarge {
+            size: opened.len(),
+            max,
+        });
+    }
+    let mut bytes = Vec::with_capacity(opened.len() as usize);
+    file.take(max.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(io_error(path))?;
+    if bytes.len() as u64 > max {
+        return Err(LoadError::TooLarge {
+            size: bytes.len() as u64,
+            max,
+        });
+    }
+    Ok(Some(bytes))
+}
+
+pub fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> LoadError + '_ {
+    move |source| LoadError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_regular_files_are_read_and_never_past_the_limit() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let file = dir.path().join("ok.wasm");
+        std::fs::write(&file, b"0123456789").expect("write");
+        assert_eq!(
+            read_regular(&file, 10).expect("read"),
+            Some(b"0123456789".to_vec())
+        );
+        assert!(matches!(
+            read_regular(&file, 9),
+            Err(LoadError::TooLarge { size: 10, max: 9 })
+        ));
+        assert!(
+            read_regular(&dir.path().join("none.wasm"), 10)
+                .expect("none")
+                .is_none()
+        );
+        let fifo = dir.path().join("stuck.wasm");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo");
+        assert!(made.success());
+        assert!(matches!(
+            read_regular(&fifo, 10),
+            Err(LoadError::NotAFile { kind: "a FIFO", .. })
+        ));
+        let zero = dir.path().join("zero.wasm");
+        std::os::unix::fs::symlink("/dev/zero", &zero).expect("symlink");
+        assert!(matches!(
+            read_regular(&zero, 10),
+            Err(LoadError::NotAFile {
+                kind: "a device",
+                ..
+            })
+        ));
+        let folder = dir.path().join("folder.wasm");
+        std::fs::create_dir(&folder).expect("dir");
+        assert!(matches!(
+            read_regular(&folder, 10),
+            Err(LoadError::NotAFile {
+                kind: "a folder",
+                ..
+            })
+        ));
+        let link = dir.path().join("link.wasm");
+        std::os::unix::fs::symlink(&file, &link).expect("symlink");
+        assert_eq!(
+            read_regular(&link, 10).expect("link").map(|b| b.len()),
+            Some(10),
+            "a link to a regular file is fine"
+        );
+    }
+}

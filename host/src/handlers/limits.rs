@@ -1,0 +1,260 @@
+//! What one handler instance may make iohost hold: all its linear memories together, all its
+//! tables' elements together, and how many core instances, tables and memories it may create.
+//! wasmtime asks before every allocation and growth; past a limit the instantiation or the call
+//! traps with [`Exceeded`], the instance is thrown away, and nothing it asked for stays.
+
+use wasmtime::ResourceLimiter;
+
+/// Core instances one component instance may create (components made by the Rust, JavaScript
+/// and Python toolchains use fewer than 20).
+pub const MAX_CORE_INSTANCES: usize = 100;
+/// Tables one instance may create.
+pub const MAX_TABLES: usize = 100;
+/// Linear memories one instance may create (their sizes together stay under `memory_mb`).
+pub const MAX_MEMORIES: usize = 16;
+
+/// A limit an instance ran into; its text reaches the log and the client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Exceeded {
+    #[error("its linear memories would reach {asked} bytes, over its {max} byte limit")]
+    Memory { asked: usize, max: usize },
+    #[error("its tables would hold {asked} elements, over its {max} element limit")]
+    TableElements { asked: usize, max: usize },
+}
+
+#[derive(Debug)]
+pub struct InstanceLimits {
+    memory_max: usize,
+    table_elements_max: usize,
+    /// Bytes of every linear memory of this instance, now.
+    memory: usize,
+    /// Elements of every table of this instance, now.
+    table_elements: usize,
+}
+
+impl InstanceLimits {
+    pub fn new(memory_max: usize, table_elements_max: usize) -> Self {
+        Self {
+            memory_max,
+            table_elements_max,
+            memory: 0,
+            table_elements: 0,
+        }
+    }
+
+    /// Bytes of linear memory this instance holds.
+    pub fn memory(&self) -> usize {
+        self.memory
+    }
+}
+
+impl ResourceLimiter for InstanceLimits {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let asked = (self.memory - current.min(self.memory)).saturating_add(desired);
+        if asked > self.memory_max {
+            return Err(Exceeded::Memory {
+                asked,
+                max: self.memory_max,
+            }
+            .into());
+        }
+        self.memory = asked;
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let asked =
+            (self.table_elements - current.min(self.table_elements)).saturating_add(desired);
+        if asked > self.table_elements_max {
+            return Err(Exceeded::TableElements {
+                asked,
+                max: self.table_elements_max,
+            }
+            .into());
+        }
+        self.table_elements = asked;
+        Ok(true)
+    }
+
+    fn instances(&self) -> usize {
+        MAX_CORE_INSTANCES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_memories_count_together() {
+        let mut limits = InstanceLimits::new(100, 10);
+        assert!(limits.memory_growing(0, 60, None).expect("first"));
+        assert!(limits.memory_growing(60, 70, None).expect("grows"));
+        assert_eq!(limits.memory(), 70);
+        let second = limits
+            .memory_growing(0, 40, None)
+            .expect_err("a second memory");
+        assert_eq!(
+            second.downcast_ref::<Exceeded>(),
+            Some(&Exceeded::Memory {
+                asked: 110,
+                max: 100
+            })
+        );
+        assert!(limits.memory_growing(0, 30, None).expect("fits"));
+        assert_eq!(limits.memory(), 100);
+    }
+
+    /// A core module with `memories` empty memories, an empty table, and exports
+    /// `grow-table(n)` and `grow-<i>(pages)` for each memory.
+    fn greedy_module(memories: u32) -> Vec<u8> {
+        use wasm_encoder::{
+            CodeSection, ExportKind, ExportSection, Function, FunctionSection, Instruction,
+            MemorySection, MemoryType, Module, RefType, TableSection, TableType, TypeSection,
+            ValType,
+        };
+        let mut types = TypeSection::new();
+        types.ty().function([ValType::I32], [ValType::I32]);
+        let mut tables = TableSection::new();
+        tables.table(TableType {
+            element_type: RefType::FUNCREF,
+            minimum: 0,
+            maximum: None,
+            table64: false,
+            shared: false,
+        });
+        let mut mems = MemorySection::new();
+        let (mut funcs, mut code, mut exports) = (
+            FunctionSection::new(),
+            CodeSection::new(),
+            ExportSection::new(),
+        );
+        let mut add = |name: String, body: &[Instruction]| {
+            let index = funcs.len();
+            funcs.function(0);
+            let mut f = Function::new([]);
+            body.iter().for_each(|i| {
+                f.instruction(i);
+            });
+            f.instruction(&Instruction::End);
+            code.function(&f);
+            exports.export(&name, ExportKind::Func, index);
+        };
+        add(
+            "grow-table".into(),
+            &[
+                Instruction::RefNull(wasm_encoder::HeapType::FUNC),
+                Instruction::LocalGet(0),
+                Instruction::TableGrow(0),
+            ],
+        );
+        for i in 0..memories {
+            mems.memory(MemoryType {
+                minimum: 0,
+                maximum: None,
+                memory64: false,
+                shared: false,
+                page_size_log2: None,
+            });
+            add(
+                format!("grow-{i}"),
+                &[Instruction::LocalGet(0), Instruction::MemoryGrow(i)],
+            );
+        }
+        let mut module = Module::new();
+        module
+            .section(&types)
+            .section(&funcs)
+            .section(&tables)
+            .section(&mems)
+            .section(&exports)
+            .section(&code);
+        module.finish()
+    }
+
+    fn instantiate(
+        memories: u32,
+    ) -> wasmtime::Result<(wasmtime::Store<InstanceLimits>, wasmtime::Instance)> {
+        let engine = wasmtime::Engine::default();
+        let module = wasmtime::Module::new(&engine, greedy_module(memories))?;
+        let mut store = wasmtime::Store::new(&engine, InstanceLimits::new(32 << 20, 1000));
+        store.limiter(|limits| limits);
+        let instance = wasmtime::Instance::new(&mut store, &module, &[])?;
+        Ok((store, instance))
+    }
+
+    fn call(
+        store: &mut wasmtime::Store<InstanceLimits>,
+        instance: &wasmtime::Instance,
+        name: &str,
+        n: i32,
+    ) -> wasmtime::Result<i32> {
+        instance
+            .get_typed_func::<i32, i32>(&mut *store, name)?
+            .call(&mut *store, n)
+    }
+
+    /// What a hand-made component could try, on a real wasmtime store with these limits.
+    #[test]
+    fn real_instances_cannot_grow_tables_or_extra_memories_past_the_limits() {
+        let (mut store, instance) = instantiate(MAX_MEMORIES as u32).expect("16 memories");
+        assert_eq!(
+            call(&mut store, &instance, "grow-table", 1000).ok(),
+            Some(0)
+        );
+        let trap = call(&mut store, &instance, "grow-table", 50_000_000).expect_err("50M");
+        assert!(matches!(
+            trap.downcast_ref::<Exceeded>(),
+            Some(Exceeded::TableElements { .. })
+        ));
+        // 16 memories of 32 MiB each were +512 MiB; now all of them share 32 MiB.
+        let (mut store, instance) = instantiate(MAX_MEMORIES as u32).expect("16 memories");
+        assert_eq!(
+            call(&mut store, &instance, "grow-0", 320).ok(),
+            Some(0),
+            "20 MiB"
+        );
+        assert_eq!(
+            call(&mut store, &instance, "grow-1", 192).ok(),
+            Some(0),
+            "12 MiB"
+        );
+        let trap = call(&mut store, &instance, "grow-2", 1).expect_err("over 32 MiB");
+        assert_eq!(
+            trap.downcast_ref::<Exceeded>(),
+            Some(&Exceeded::Memory {
+                asked: (32 << 20) + 65536,
+                max: 32 << 20
+            })
+        );
+        assert_eq!(store.data().memory(), 32 << 20);
+        // One memory more than allowed: no instance at all.
+        assert!(instantiate(MAX_MEMORIES as u32 + 1).is_err());
+    }
+
+    #[test]
+    fn table_elements_count_together() {
+        let mut limits = InstanceLimits::new(100, 10);
+        assert!(limits.table_growing(0, 6, None).expect("first"));
+        assert!(limits.table_growing(0, 4, None).expect("second"));
+        assert!(limits.table_growing(4, 50_000_000, None).is_err());
+    }
+}
