@@ -128,7 +128,7 @@ fn config_command(command: &ConfigCommand, file: Option<&std::path::Path>) -> Ex
             println!("configuration is valid ({file}, plus IOHOST_* variables)");
             ExitCode::SUCCESS
         }
-        ConfigCommand::Show => match toml::to_string_pretty(&config) {
+        ConfigCommand::Show => match toml::to_string_pretty(&config.redacted()) {
             Ok(text) => {
                 print!("{text}");
                 ExitCode::SUCCESS

@@ -128,6 +128,43 @@ fn show_prints_a_configuration_that_reads_back() {
 }
 
 #[test]
+fn show_and_errors_never_print_secrets() {
+    let secrets = [
+        "jwt-secret-0123456789",
+        "api-token-0123456789",
+        "admin-password-0123456789",
+        "webhook-secret-0123456789",
+        "api-key-0123456789abcdef0123456789abcdef",
+        "redis-password-0123456789",
+    ];
+    let dir = dir_with(&format!(
+        "[strapi]\njwt_secret = \"{}\"\napi_token = \"{}\"\nadmin_email = \"a@b.c\"\nadmin_password = \"{}\"\nwebhook_secret = \"{}\"\n[api]\nkeys = [\"{}\"]\n[cluster]\nredis_url = \"redis://:{}@127.0.0.1:6379\"\n",
+        secrets[0], secrets[1], secrets[2], secrets[3], secrets[4], secrets[5]
+    ));
+    let out = iohost(dir.path(), &["config", "show"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown = String::from_utf8_lossy(&out.stdout);
+    for secret in secrets {
+        assert!(!shown.contains(secret), "{secret} in:\n{shown}");
+    }
+    assert!(shown.contains("jwt_secret = \"[hidden]\""), "{shown}");
+
+    // A key given where a list belongs: the error names the variable, not the key's value.
+    let out = iohost(
+        dir.path(),
+        &["config", "check"],
+        &[("IOHOST_API__KEYS", secrets[4])],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("IOHOST_API__KEYS"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains(secrets[4]), "{}", stderr(&out));
+}
+
+#[test]
 fn the_example_config_is_valid() {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../iohost.example.toml");
     let dir = tempfile::tempdir().expect("temp dir");

@@ -85,3 +85,21 @@ describe('/metrics', () => {
     }
   });
 });
+
+describe('metrics.require_key', () => {
+  it('asks for one of the API keys; with it, the same text', async () => {
+    const key = 'metrics-key-0123456789abcdef0123456789abcdef';
+    const guarded = await startServer({ config: `[api]\nkeys = ["${key}"]\n[metrics]\nrequire_key = true\n` });
+    try {
+      const bare = await fetch(`${guarded.url}/metrics`);
+      assert.equal(bare.status, 401);
+      assert.match(await bare.text(), /metrics need `Authorization: Bearer <key>`/);
+      assert.equal((await fetch(`${guarded.url}/metrics`, { headers: { Authorization: 'Bearer wrong' } })).status, 401);
+      const keyed = await fetch(`${guarded.url}/metrics`, { headers: { Authorization: `Bearer ${key}` } });
+      assert.equal(keyed.status, 200);
+      assert.match(await keyed.text(), /^iohost_events_per_second \d/m);
+    } finally {
+      await guarded.stop();
+    }
+  });
+});

@@ -135,6 +135,23 @@ describe('settings', () => {
     }
   });
 
+  it('changes made at the same time are all kept: each is applied to the settings the one before left', async () => {
+    const server = await startServer({ config });
+    const api = client(server);
+    try {
+      const names = Array.from({ length: 20 }, (_, i) => `handler-${i}`);
+      const answers = await Promise.all(names.map((name) => api(`/handlers/${name}/enabled`, 'PUT', { enabled: false })));
+      assert.deepEqual(answers.map((a) => a.status), names.map(() => 200));
+      const { settings } = await (await api('/settings')).json();
+      assert.deepEqual([...settings.disabledHandlers].sort(), [...names].sort(), 'no update lost');
+      await Promise.all(names.slice(0, 10).map((name) => api(`/handlers/${name}/enabled`, 'PUT', { enabled: true })));
+      const after = (await (await api('/settings')).json()).settings.disabledHandlers;
+      assert.deepEqual([...after].sort(), names.slice(10).sort());
+    } finally {
+      await server.stop();
+    }
+  });
+
   it('a corrupt settings file stops the start with a message naming it', async () => {
     const first = await startServer({ config });
     await first.stop();

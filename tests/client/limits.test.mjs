@@ -88,3 +88,24 @@ describe('max_attachments', () => {
     other.close();
   });
 });
+
+describe('max_event_name_bytes', () => {
+  it('refuses a longer name with its length, never echoing it; a name at the limit is an ordinary event', async () => {
+    await connectionsBecome(0);
+    const s = await connect(server.url);
+    const long = 'x'.repeat(1500);
+    const answer = await ask(s, long);
+    assert.deepEqual(answer, { success: false, error: 'event names are at most 256 bytes (server.max_event_name_bytes); this one has 1500' });
+    const errors = [];
+    s.on('error', (e) => errors.push(e));
+    s.emit(long);
+    await ask(s, 'get-rooms');
+    assert.equal(errors.length, 1);
+    assert.equal(errors[0].event, `${'x'.repeat(32)}…`, 'only the start of the name comes back');
+    const atLimit = await ask(s, 'y'.repeat(256));
+    assert.deepEqual(atLimit, { success: false, error: `no handler for event \`${'y'.repeat(256)}\`` });
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    assert.match(metrics, /iohost_events_refused_total\{reason="name_too_long"\} 2/);
+    s.close();
+  });
+});

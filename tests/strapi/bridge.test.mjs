@@ -11,6 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
+import { io } from 'socket.io-client';
+
 import { ask, closeAll, connect, until } from '../lib/client.mjs';
 import { sleep, startServer } from '../lib/server.mjs';
 import { startStrapi } from '../lib/strapi.mjs';
@@ -99,6 +101,10 @@ namespaces = ["/admin"]
       assert.deepEqual((await ask(dash, 'get-rooms')).rooms, ['io-token-dashboard']);
       const write = await connect(server.url, { auth: { strategy: 'api-token', token: writer.accessKey } });
       assert.deepEqual((await ask(write, 'get-rooms')).rooms, ['io-token-writer']);
+      // /metrics names no tokens (metrics.name_tokens is off).
+      const metrics = await (await fetch(`${server.url}/metrics`)).text();
+      assert.match(metrics, /iohost_connections\{namespace="\/",role="token"\} 2/);
+      assert.doesNotMatch(metrics, /dashboard|writer/);
 
       await assert.rejects(connect(server.url, { auth: { strategy: 'api-token', token: 'f'.repeat(256) } }), { message: 'Invalid token.' });
       assert.ok((await connect(`${server.url}/admin`, { auth: { strategy: 'api-token', token: dashboard.accessKey } })).connected);
@@ -136,6 +142,57 @@ namespaces = ["/admin"]
     }
   });
 
+  it('a stream of unknown keys costs Strapi one read of the token list; a known key never waits for it', async () => {
+    const known = await newToken('Known Key', 'read-only');
+    // The list stays fresh for the whole test: only unknown keys could make iohost read it.
+    const server = await bridge('', { env: { IOHOST_STRAPI__IDENTITY_CACHE_MS: '60000' } });
+    try {
+      const asKey = (token) => connect(server.url, { auth: { strategy: 'api-token', token } }).then(() => 'connected', (e) => e.message);
+      const reads = () => (server.logs().match(/read Strapi's API tokens/g) ?? []).length;
+      assert.equal(await asKey(known.accessKey), 'connected');
+      const before = reads();
+      await sleep(1100); // past the one-read-a-second bound, so only the per-address bounds apply
+      const unknown = Array.from({ length: 20 }, (_, i) => i.toString(16).padStart(256, 'a'));
+      const [answers, knownAnswer] = await Promise.all([Promise.all(unknown.map(asKey)), asKey(known.accessKey)]);
+      assert.deepEqual(answers, unknown.map(() => 'Invalid token.'));
+      assert.equal(knownAnswer, 'connected');
+      assert.equal(reads() - before, 1, 'twenty unknown keys from one address: one read');
+      await sleep(1100);
+      assert.deepEqual(await Promise.all(unknown.map(asKey)), unknown.map(() => 'Invalid token.'));
+      assert.equal(reads() - before, 1, 'the same keys again: refused from memory, no read');
+      const fresh = Array.from({ length: 5 }, (_, i) => i.toString(16).padStart(256, 'b'));
+      assert.deepEqual(await Promise.all(fresh.map(asKey)), fresh.map(() => 'Invalid token.'));
+      assert.equal(reads() - before, 1, 'new unknown keys from the same address within 10 s: no read');
+    } finally {
+      closeAll();
+      await server.stop();
+    }
+  });
+
+  it('handlers never see a verified credential: the JWT or API-token key is gone from their auth object', async () => {
+    const dashboard = await newToken('Peeked At', 'read-only');
+    const server = await bridge('', { handlers: ['hostile'] });
+    try {
+      const { jwt } = await strapi.register('peeked-at');
+      // The hostile fixture sends each socket the auth object it was given, on connect.
+      const seen = (auth) =>
+        new Promise((res, rej) => {
+          const s = io(server.url, { auth, forceNew: true, reconnection: false });
+          s.once('hostile:auth', (got) => {
+            s.close();
+            res(got);
+          });
+          s.once('connect_error', rej);
+        });
+      assert.deepEqual(await seen({ token: jwt, theme: 'dark' }), { theme: 'dark' });
+      assert.deepEqual(await seen({ strategy: 'api-token', token: dashboard.accessKey, theme: 'dark' }), { strategy: 'api-token', theme: 'dark' });
+      assert.deepEqual(await seen({ token: 'not-verified', theme: 'dark' }).catch((e) => e.message), 'Invalid token.', 'a bad token is refused, not passed on');
+    } finally {
+      closeAll();
+      await server.stop();
+    }
+  });
+
   it('without admin credentials a token login gets a clear connect_error', async () => {
     const server = await startServer({ config: `[strapi]\nurl = "${strapi.url}"\njwt_secret = "${strapi.jwtSecret}"\n` });
     try {
@@ -151,7 +208,7 @@ namespaces = ["/admin"]
 describe('a Python handler with Strapi identities (order-status)', () => {
   it('a shop connected with an API token tells one customer, and only them, about their order', async () => {
     const shopToken = await newToken('Shop', 'custom', ['api::article.article.find']);
-    const server = await bridge('', { handlers: ['order-status'], sidecars: { 'order-status': '[config]\nsenders = ["token:shop"]\n' } });
+    const server = await bridge('[handlers.reserved_rooms]\norder-status = ["user-*"]\n', { handlers: ['order-status'], sidecars: { 'order-status': '[config]\nsenders = ["token:shop"]\n' } });
     try {
       const customer = await strapi.register('customer-carl');
       const other = await strapi.register('customer-olga');

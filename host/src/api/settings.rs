@@ -78,12 +78,15 @@ pub async fn set_enabled(
             "`{name}` is not a handler name"
         )));
     }
-    let mut settings = state.shared.live.load().settings.clone();
-    if request.enabled {
-        settings.disabled_handlers.remove(&name);
-    } else {
-        settings.disabled_handlers.insert(name);
-    }
-    state.shared.update_settings(settings.clone()).await?;
+    let settings = state
+        .shared
+        .modify_settings(|settings| {
+            if request.enabled {
+                settings.disabled_handlers.remove(&name);
+            } else {
+                settings.disabled_handlers.insert(name);
+            }
+        })
+        .await?;
     Ok(response(settings))
 }

@@ -3,11 +3,15 @@
 //! Strapi keeps only an HMAC of each key and has no endpoint that says whose a key is, so iohost
 //! reads the token list through Strapi's admin API (`strapi.admin_email` / `admin_password`,
 //! one session shared with the other admin reads): names, types, expiry, permissions and keys. It keeps only a SHA-256 digest of each key, and
-//! reloads the list after `identity_cache_ms`, or sooner when an unknown key shows up (at most
-//! once per [`RELOAD_AT_MOST_EVERY`], so a stream of bad keys cannot flood Strapi). While Strapi
+//! reloads the list after `identity_cache_ms`, or sooner when an unknown key shows up. A stream
+//! of bad keys cannot flood Strapi: the list is read at most once per [`RELOAD_AT_MOST_EVERY`],
+//! one client address makes it read for an unknown key at most once per
+//! [`UNKNOWN_KEY_RELOAD_PER_ADDRESS`], and a key found unknown is refused without asking again
+//! for `identity_cache_ms`. A known key's login never waits for those reloads. While Strapi
 //! cannot be reached, the last list read keeps working.
 
 use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -19,8 +23,12 @@ use crate::config::StrapiConfig;
 use crate::strapi::access::Grant;
 use crate::strapi::admin_api::{AdminApi, AdminError};
 
-/// An unknown key reloads the list at most this often.
+/// The list is read again at most this often.
 pub const RELOAD_AT_MOST_EVERY: Duration = Duration::from_secs(1);
+/// One client address makes iohost read the list for an unknown key at most this often.
+pub const UNKNOWN_KEY_RELOAD_PER_ADDRESS: Duration = Duration::from_secs(10);
+/// Unknown keys remembered at most (each for `identity_cache_ms`).
+pub const MAX_UNKNOWN_KEYS: usize = 10_000;
 /// Tokens read from Strapi at most (the rest are ignored, with a warning).
 pub const MAX_TOKENS: usize = 1_000;
 
@@ -48,6 +56,14 @@ impl ApiToken {
     /// The name used in rooms and rules: lower case, spaces as `-` (`Read Only` -> `read-only`).
     pub fn slug(&self) -> String {
         slug(&self.name)
+    }
+
+    /// The token, unless it has expired.
+    fn usable(&self) -> Result<ApiToken, AuthError> {
+        if self.expires_at.is_some_and(|at| at <= SystemTime::now()) {
+            return Err(AuthError::Expired);
+        }
+        Ok(self.clone())
     }
 
     /// What Strapi lets this token read and do.
@@ -80,22 +96,58 @@ fn digest(key: &str) -> Key {
     Sha256::digest(key.as_bytes()).into()
 }
 
+/// The token list as last read.
 #[derive(Debug, Default)]
 struct Loaded {
     tokens: HashMap<Key, ApiToken>,
     /// When the list was read; `None`: never.
     at: Option<Instant>,
+}
+
+/// Who asked for the list to be read again, and when: the bounds on reloads.
+#[derive(Debug, Default)]
+struct Reloads {
     /// When a reload was last tried (read or not).
     tried: Option<Instant>,
+    /// When each client address last made iohost read the list for an unknown key.
+    by_address: HashMap<IpAddr, Instant>,
+}
+
+impl Reloads {
+    /// May the list be read now? Never more than once per [`RELOAD_AT_MOST_EVERY`]; for an
+    /// unknown key, once per [`UNKNOWN_KEY_RELOAD_PER_ADDRESS`] per client address.
+    fn allow(&mut self, for_unknown_key: bool, from: Option<IpAddr>) -> bool {
+        let now = Instant::now();
+        if self.tried.is_some_and(|t| now - t < RELOAD_AT_MOST_EVERY) {
+            return false;
+        }
+        if for_unknown_key && let Some(from) = from {
+            if self
+                .by_address
+                .get(&from)
+                .is_some_and(|t| now - *t < UNKNOWN_KEY_RELOAD_PER_ADDRESS)
+            {
+                return false;
+            }
+            self.by_address
+                .retain(|_, t| now - *t < UNKNOWN_KEY_RELOAD_PER_ADDRESS);
+            self.by_address.insert(from, now);
+        }
+        self.tried = Some(now);
+        true
+    }
 }
 
 #[derive(Debug)]
 pub struct ApiTokens {
     admin: Arc<AdminApi>,
     ttl: Duration,
-    loaded: tokio::sync::Mutex<Loaded>,
-    /// A copy of the token list for readers that must not wait (content delivery).
-    snapshot: std::sync::Mutex<Vec<ApiToken>>,
+    /// The list as last read: logins with a known key read it without waiting.
+    loaded: std::sync::RwLock<Arc<Loaded>>,
+    /// One reload at a time; logins that need one wait for it and share its result.
+    reloads: tokio::sync::Mutex<Reloads>,
+    /// Digests of keys the list did not have, and when: not looked up again for `ttl`.
+    unknown: std::sync::Mutex<HashMap<Key, Instant>>,
 }
 
 #[derive(Deserialize)]
@@ -128,7 +180,8 @@ impl ApiTokens {
             admin,
             ttl: Duration::from_millis(config.identity_cache_ms),
             loaded: Default::default(),
-            snapshot: Default::default(),
+            reloads: Default::default(),
+            unknown: Default::default(),
         }
     }
 
@@ -137,44 +190,81 @@ impl ApiTokens {
         self.admin.enabled()
     }
 
-    /// The token behind `key`.
-    pub async fn verify(&self, key: &str) -> Result<ApiToken, AuthError> {
+    fn current(&self) -> Arc<Loaded> {
+        self.loaded.read().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// The token behind `key`, presented by a client at `from`. A known key in a fresh list
+    /// is answered at once; a stale list or an unknown key reads the list again, within the
+    /// bounds of [`Reloads::allow`]; an unknown key is remembered and refused without asking
+    /// Strapi again for `identity_cache_ms`.
+    pub async fn verify(&self, key: &str, from: Option<IpAddr>) -> Result<ApiToken, AuthError> {
         if !self.enabled() {
             return Err(AuthError::ApiTokensNotConfigured);
         }
         let wanted = digest(key);
-        let mut loaded = self.loaded.lock().await;
+        let loaded = self.current();
         let fresh = loaded.at.is_some_and(|at| at.elapsed() < self.ttl);
-        let may_reload = loaded
-            .tried
-            .is_none_or(|t| t.elapsed() >= RELOAD_AT_MOST_EVERY);
-        let known = loaded.tokens.contains_key(&wanted);
-        if (!fresh || !known) && may_reload {
-            loaded.tried = Some(Instant::now());
-            match self.load().await {
-                Ok(tokens) => {
-                    if let Ok(mut snapshot) = self.snapshot.lock() {
-                        *snapshot = tokens.values().cloned().collect();
+        match loaded.tokens.get(&wanted) {
+            Some(token) if fresh => return token.usable(),
+            None if fresh && self.known_unknown(&wanted) => return Err(AuthError::Invalid),
+            _ => {}
+        }
+        let for_unknown_key = fresh;
+        let asked = Instant::now();
+        {
+            let mut reloads = self.reloads.lock().await;
+            // Read by whoever held the lock before: no need to read it again.
+            let read_meanwhile = self.current().at.is_some_and(|at| at >= asked);
+            if !read_meanwhile && reloads.allow(for_unknown_key, from) {
+                match self.load().await {
+                    Ok(tokens) => {
+                        if let Ok(mut loaded) = self.loaded.write() {
+                            *loaded = Arc::new(Loaded {
+                                tokens,
+                                at: Some(Instant::now()),
+                            });
+                        }
                     }
-                    loaded.tokens = tokens;
-                    loaded.at = Some(Instant::now());
+                    Err(e) => tracing::warn!("cannot read Strapi's API tokens: {e}"),
                 }
-                Err(e) => tracing::warn!("cannot read Strapi's API tokens: {e}"),
             }
         }
+        let loaded = self.current();
         if loaded.at.is_none() {
             return Err(AuthError::Unavailable);
         }
-        let token = loaded.tokens.get(&wanted).ok_or(AuthError::Invalid)?;
-        if token.expires_at.is_some_and(|at| at <= SystemTime::now()) {
-            return Err(AuthError::Expired);
+        match loaded.tokens.get(&wanted) {
+            Some(token) => token.usable(),
+            None => {
+                self.remember_unknown(wanted);
+                Err(AuthError::Invalid)
+            }
         }
-        Ok(token.clone())
+    }
+
+    /// Was `key` unknown when the list was last read, within `ttl`?
+    fn known_unknown(&self, key: &Key) -> bool {
+        self.unknown
+            .lock()
+            .is_ok_and(|u| u.get(key).is_some_and(|at| at.elapsed() < self.ttl))
+    }
+
+    fn remember_unknown(&self, key: Key) {
+        if let Ok(mut unknown) = self.unknown.lock() {
+            if unknown.len() >= MAX_UNKNOWN_KEYS {
+                unknown.retain(|_, at| at.elapsed() < self.ttl);
+                if unknown.len() >= MAX_UNKNOWN_KEYS {
+                    unknown.clear();
+                }
+            }
+            unknown.insert(key, Instant::now());
+        }
     }
 
     /// Every token last read from Strapi (empty before the first token login).
     pub fn known(&self) -> Vec<ApiToken> {
-        self.snapshot.lock().map(|s| s.clone()).unwrap_or_default()
+        self.current().tokens.values().cloned().collect()
     }
 
     async fn load(&self) -> Result<HashMap<Key, ApiToken>, AdminError> {
@@ -264,6 +354,19 @@ mod tests {
     }
 
     #[test]
+    fn reloads_are_bounded_globally_and_per_address() {
+        let mut reloads = Reloads::default();
+        let (a, b) = (Some([10, 0, 0, 1].into()), Some([10, 0, 0, 2].into()));
+        assert!(reloads.allow(true, a), "the first");
+        assert!(!reloads.allow(false, b), "not twice in a second");
+        reloads.tried = None;
+        assert!(!reloads.allow(true, a), "this address asked within 10 s");
+        assert!(reloads.allow(true, b), "another address may");
+        reloads.tried = None;
+        assert!(reloads.allow(false, a), "a stale list is read whoever asks");
+    }
+
+    #[test]
     fn names_become_room_safe() {
         assert_eq!(slug("Read Only"), "read-only");
         assert_eq!(slug(" Dashboard "), "dashboard");
@@ -277,7 +380,7 @@ mod tests {
         let tokens = ApiTokens::new(&config, Arc::new(AdminApi::new(&config, http)));
         assert!(!tokens.enabled());
         assert_eq!(
-            tokens.verify("key").await,
+            tokens.verify("key", None).await,
             Err(AuthError::ApiTokensNotConfigured)
         );
     }

@@ -103,6 +103,8 @@ struct StrapiRole {
 #[derive(Debug)]
 pub struct Authenticator {
     key: Option<DecodingKey>,
+    /// How users' JWTs are checked: HS256, `exp` required, `nbf` checked, leeway as configured.
+    validation: Validation,
     base_url: String,
     api_token: Option<String>,
     http: reqwest::Client,
@@ -129,10 +131,16 @@ impl Authenticator {
             config,
             http.clone(),
         ));
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_required_spec_claims(&["exp"]);
+        validation.validate_nbf = true;
+        // jsonwebtoken allows 60 s by default; Strapi (node's jsonwebtoken) allows none.
+        validation.leeway = config.jwt_leeway_s;
         Ok(Self {
             tokens: api_tokens::ApiTokens::new(config, admin.clone()),
             admin,
             key,
+            validation,
             base_url: config.url.trim_end_matches('/').to_owned(),
             api_token: (!config.api_token.is_empty()).then(|| config.api_token.clone()),
             http,
@@ -142,12 +150,14 @@ impl Authenticator {
         })
     }
 
-    /// The identity behind a handshake: `auth.token` (or the `token` query parameter) with
-    /// `auth.strategy` (`jwt` by default; anything else means an API token).
+    /// The identity behind a handshake from client address `from`: `auth.token` (or the
+    /// `token` query parameter) with `auth.strategy` (`jwt` by default; anything else means an
+    /// API token).
     pub async fn identify(
         &self,
         auth: &Value,
         query_token: Option<&str>,
+        from: Option<std::net::IpAddr>,
     ) -> Result<Identity, AuthError> {
         let Some(token) = auth
             .get("token")
@@ -163,7 +173,7 @@ impl Authenticator {
             .unwrap_or("jwt");
         if strategy != "jwt" && self.tokens.enabled() {
             // As the plugin: any strategy but `jwt` means an API token.
-            let token = self.tokens.verify(token).await?;
+            let token = self.tokens.verify(token, from).await?;
             return Ok(Identity::token(&token.slug()));
         }
         if self.key.is_none() && !self.tokens.enabled() {
@@ -194,12 +204,10 @@ impl Authenticator {
         })
     }
 
-    /// Checks the signature and expiry; returns the user id.
+    /// Checks the signature, expiry and not-before time; returns the user id.
     fn verify(&self, token: &str) -> Result<u64, AuthError> {
         let key = self.key.as_ref().ok_or(AuthError::NotConfigured)?;
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_required_spec_claims(&["exp"]);
-        let claims = jsonwebtoken::decode::<Claims>(token, key, &validation)
+        let claims = jsonwebtoken::decode::<Claims>(token, key, &self.validation)
             .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => AuthError::Expired,
                 _ => AuthError::Invalid,
@@ -388,7 +396,9 @@ mod tests {
         for i in 0..60u64 {
             let a = a.clone();
             let auth = json!({"token": token(json!({"id": 1 + i % 3, "exp": in_an_hour()}))});
-            handshakes.push(tokio::spawn(async move { a.identify(&auth, None).await }));
+            handshakes.push(tokio::spawn(
+                async move { a.identify(&auth, None, None).await },
+            ));
         }
         for (i, h) in handshakes.into_iter().enumerate() {
             let identity = h.await.expect("task").expect("identified");
@@ -433,6 +443,34 @@ mod tests {
             a.verify(&token(json!({"id": 7, "exp": 1000}))),
             Err(AuthError::Expired)
         );
+        let now = jsonwebtoken::get_current_timestamp();
+        for ago in [1, 30] {
+            assert_eq!(
+                a.verify(&token(json!({"id": 7, "exp": now - ago}))),
+                Err(AuthError::Expired),
+                "expired {ago} s ago: Strapi refuses it too (no leeway)"
+            );
+        }
+        assert_eq!(
+            a.verify(&token(json!({"id": 7, "exp": now + 600, "nbf": now + 30}))),
+            Err(AuthError::Invalid),
+            "not valid yet"
+        );
+        assert_eq!(
+            a.verify(&token(json!({"id": 7, "exp": now + 600, "nbf": now}))),
+            Ok(7)
+        );
+        let skewed = Authenticator::new(&StrapiConfig {
+            jwt_secret: SECRET.into(),
+            jwt_leeway_s: 60,
+            ..StrapiConfig::default()
+        })
+        .expect("authenticator");
+        assert_eq!(
+            skewed.verify(&token(json!({"id": 7, "exp": now - 30}))),
+            Ok(7),
+            "strapi.jwt_leeway_s allows for clock skew"
+        );
         assert_eq!(
             a.verify(&token(json!({"id": 7}))),
             Err(AuthError::Invalid),
@@ -457,13 +495,16 @@ mod tests {
     #[tokio::test]
     async fn no_token_is_public_and_api_tokens_need_admin_credentials() {
         let a = authenticator();
-        assert_eq!(a.identify(&json!({}), None).await, Ok(Identity::public()));
         assert_eq!(
-            a.identify(&json!({"token": ""}), None).await,
+            a.identify(&json!({}), None, None).await,
             Ok(Identity::public())
         );
         assert_eq!(
-            a.identify(&json!({"token": "x", "strategy": "api-token"}), None)
+            a.identify(&json!({"token": ""}), None, None).await,
+            Ok(Identity::public())
+        );
+        assert_eq!(
+            a.identify(&json!({"token": "x", "strategy": "api-token"}), None, None)
                 .await,
             Err(AuthError::ApiTokensNotConfigured)
         );

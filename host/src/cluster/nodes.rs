@@ -14,6 +14,9 @@ use super::RedisBackplane;
 pub const EVERY: Duration = Duration::from_secs(2);
 /// A node not heard from for this long is left out.
 pub const FORGET_AFTER: Duration = Duration::from_secs(6);
+/// Longest wait for Redis when reading or writing the figures: the API and the admin page
+/// answer with this node's own figures (`degraded`) rather than wait for a Redis that hangs.
+pub const DEADLINE: Duration = Duration::from_millis(500);
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -33,7 +36,8 @@ pub struct NodeStats {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterStats {
-    /// `ok`, or `degraded` while this node cannot reach Redis (the list is then its own figures).
+    /// `ok`, or `degraded` while this node cannot reach Redis or Redis did not answer within
+    /// 500 ms: the list is then only this node's own figures.
     pub status: &'static str,
     pub nodes: Vec<NodeStats>,
     pub connections: usize,
@@ -59,26 +63,28 @@ pub async fn publish(link: &RedisBackplane, prefix: &str, stats: &NodeStats) {
     let Ok(text) = serde_json::to_string(stats) else {
         return;
     };
-    let written: Result<(), redis::RedisError> = link
-        .connection()
-        .pset_ex(
-            key(prefix, &stats.node),
-            text,
-            FORGET_AFTER.as_millis() as u64,
-        )
-        .await;
-    if let Err(e) = written {
-        tracing::debug!("cannot publish this node's figures: {e}");
+    let mut conn = link.connection();
+    let write = conn.pset_ex::<_, _, ()>(
+        key(prefix, &stats.node),
+        text,
+        FORGET_AFTER.as_millis() as u64,
+    );
+    match tokio::time::timeout(DEADLINE, write).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::debug!("cannot publish this node's figures: {e}"),
+        Err(_) => tracing::debug!("cannot publish this node's figures: Redis is too slow"),
     }
 }
 
-/// Every node's latest figures; `own` stands in when Redis cannot be read.
+/// Every node's latest figures; `own` stands in when Redis is down or does not answer within
+/// [`DEADLINE`].
 pub async fn read(link: &RedisBackplane, prefix: &str, own: NodeStats) -> ClusterStats {
-    let mut nodes = match read_all(link, prefix).await {
-        Ok(nodes) if link.is_up() => nodes,
-        _ => {
-            return summed("degraded", vec![own]);
-        }
+    if !link.is_up() {
+        return summed("degraded", vec![own]);
+    }
+    let mut nodes = match tokio::time::timeout(DEADLINE, read_all(link, prefix)).await {
+        Ok(Ok(nodes)) => nodes,
+        _ => return summed("degraded", vec![own]),
     };
     // This node's own figures are the freshest.
     nodes.retain(|n| n.node != own.node);

@@ -77,12 +77,61 @@ fn describe(errors: figment::Error) -> ConfigError {
                 },
                 (None, false) => String::new(),
             };
+            let kind = without_values(&e.kind);
             if key.is_empty() {
-                format!("{}{place}", e.kind)
+                format!("{kind}{place}")
             } else {
-                format!("`{key}`{place}: {}", e.kind)
+                format!("`{key}`{place}: {kind}")
             }
         })
         .collect();
     ConfigError::Parse(lines.join("\n"))
+}
+
+/// What is wrong, without the value that was given: it may be a secret put in the wrong
+/// place (`IOHOST_API__KEYS=<key>` instead of a list), and errors reach logs.
+fn without_values(kind: &figment::error::Kind) -> String {
+    use figment::error::{Actual, Kind};
+    let what = |actual: &Actual| match actual {
+        Actual::Bool(_) => "a boolean",
+        Actual::Unsigned(_) | Actual::Signed(_) => "an integer",
+        Actual::Float(_) => "a number",
+        Actual::Char(_) | Actual::Str(_) => "a string",
+        Actual::Bytes(_) => "bytes",
+        Actual::Seq => "a list",
+        Actual::Map => "a table",
+        _ => "another kind of value",
+    };
+    match kind {
+        Kind::InvalidType(actual, expected) => {
+            format!("invalid type: found {}, expected {expected}", what(actual))
+        }
+        Kind::InvalidValue(actual, expected) => {
+            format!("invalid value: found {}, expected {expected}", what(actual))
+        }
+        Kind::UnknownVariant(_, expected) => {
+            format!("unknown variant, expected one of {}", expected.join(", "))
+        }
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_the_key_but_never_show_the_value() {
+        let secret = "0123456789abcdef0123456789abcdef-secret";
+        let error = from_toml_str(&format!("[api]\nkeys = \"{secret}\"\n"))
+            .expect_err("a string, not a list")
+            .to_string();
+        assert!(error.contains("`api.keys`"), "{error}");
+        assert!(error.contains("found a string, expected"), "{error}");
+        assert!(!error.contains(secret), "{error}");
+        let error = from_toml_str(&format!("[strapi]\ndelivery = \"{secret}\"\n"))
+            .expect_err("not a rule")
+            .to_string();
+        assert!(!error.contains(secret), "{error}");
+    }
 }

@@ -13,6 +13,9 @@ pub struct StrapiConfig {
     pub ca_file: std::path::PathBuf,
     /// users-permissions' `JWT_SECRET`, to verify users' tokens. Empty: token logins are refused.
     pub jwt_secret: String,
+    /// Seconds a JWT's `exp` and `nbf` may be off by (clock skew between Strapi and iohost).
+    /// 0, as Strapi itself: a token expired one second ago is refused.
+    pub jwt_leeway_s: u64,
     /// A Strapi API token (full access, or custom with users-permissions `user.findOne`) to look
     /// users' roles up. Without it a user's own token reads `/api/users/me`, which does not show
     /// the role: every user is then `authenticated`.
@@ -65,6 +68,7 @@ impl Default for StrapiConfig {
             url: "http://127.0.0.1:1337".to_owned(),
             ca_file: std::path::PathBuf::new(),
             jwt_secret: String::new(),
+            jwt_leeway_s: 0,
             api_token: String::new(),
             admin_email: String::new(),
             admin_password: String::new(),
@@ -92,6 +96,7 @@ impl std::fmt::Debug for StrapiConfig {
             .field("url", &self.url)
             .field("ca_file", &self.ca_file)
             .field("jwt_secret", &hidden(&self.jwt_secret))
+            .field("jwt_leeway_s", &self.jwt_leeway_s)
             .field("api_token", &hidden(&self.api_token))
             .field("admin_email", &self.admin_email)
             .field("admin_password", &hidden(&self.admin_password))

@@ -1,5 +1,7 @@
 //! The live event log the admin page shows: recorded only while someone watches (so it costs
-//! nothing otherwise), the last entries kept for a new watcher. Arguments are never logged.
+//! nothing otherwise), the last entries kept for a new watcher. Arguments are never logged, and
+//! every entry is bounded ([`MAX_TEXT`] bytes of event name and of detail), so the log holds at
+//! most [`KEEP`] small entries whatever clients and handlers send.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -10,6 +12,8 @@ use utoipa::ToSchema;
 
 /// Entries kept for a watcher that arrives.
 const KEEP: usize = 200;
+/// Bytes of an event name or a detail kept in an entry.
+pub const MAX_TEXT: usize = 512;
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct LogEntry {
@@ -49,7 +53,9 @@ impl EventLog {
         self.sender.receiver_count() > 0
     }
 
-    pub fn record(&self, entry: LogEntry) {
+    pub fn record(&self, mut entry: LogEntry) {
+        entry.event = crate::model::shorten(&entry.event, MAX_TEXT);
+        entry.detail = entry.detail.map(|d| crate::model::shorten(&d, MAX_TEXT));
         if let Ok(mut recent) = self.recent.lock() {
             if recent.len() == KEEP {
                 recent.pop_front();
@@ -99,5 +105,19 @@ mod tests {
         assert_eq!(recent[0].time, 5);
         log.record(entry(999));
         assert_eq!(rx.recv().await.expect("entry").time, 999);
+    }
+
+    #[tokio::test]
+    async fn entries_are_bounded_in_bytes() {
+        let log = EventLog::new();
+        let (_, mut rx) = log.watch();
+        log.record(LogEntry {
+            event: "e".repeat(900_000),
+            detail: Some("d".repeat(900_000)),
+            ..entry(1)
+        });
+        let kept = rx.recv().await.expect("entry");
+        assert_eq!(kept.event.len(), MAX_TEXT + "…".len());
+        assert_eq!(kept.detail.map(|d| d.len()), Some(MAX_TEXT + "…".len()));
     }
 }

@@ -60,3 +60,20 @@ impl Identity {
 /// The auth object the client sent with its CONNECT packet (`{}` when it sent none).
 #[derive(Debug, Clone)]
 pub struct Handshake(pub serde_json::Value);
+
+/// Where a socket's client connects from: the peer's address and port, or the address a
+/// trusted proxy forwarded (no port then).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddress {
+    pub ip: std::net::IpAddr,
+    pub port: Option<u16>,
+}
+
+impl std::fmt::Display for ClientAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.port {
+            Some(port) => write!(f, "{}", std::net::SocketAddr::new(self.ip, port)),
+            None => write!(f, "{}", self.ip),
+        }
+    }
+}

@@ -13,7 +13,8 @@ use super::{SharedRef, dispatch};
 use crate::auth::AuthError;
 use crate::config::Config;
 use crate::handlers::Action;
-use crate::model::{Handshake, Identity};
+use crate::model::TOKEN_ROLE_PREFIX;
+use crate::model::{ClientAddress, Handshake, Identity};
 use crate::rooms::USER_ROOM_PREFIX;
 
 pub async fn register_namespaces(io: &Io, config: &Config) -> anyhow::Result<()> {
@@ -47,24 +48,43 @@ async fn identify(
             .find(|(k, _)| k == "token")
             .map(|(_, v)| v.into_owned())
     });
+    let client = client_address(&shared, &socket);
+    let from = client.map(|c| c.ip);
     let identity = shared
         .auth
-        .identify(&auth, query_token.as_deref())
+        .identify(&auth, query_token.as_deref(), from)
         .await
         .and_then(|identity| {
             crate::auth::admit(&shared.live.load().access, &identity, socket.ns())
                 .map(|()| identity)
         })
         .inspect_err(|e| tracing::info!(ns = socket.ns(), "refused a connection: {e}"))?;
-    if identity.user.is_some()
-        && let Some(fields) = auth.as_object_mut()
-    {
-        // A verified token is iohost's business: handlers get the rest of the auth object.
+    let verified = identity.user.is_some() || identity.role.starts_with(TOKEN_ROLE_PREFIX);
+    if verified && let Some(fields) = auth.as_object_mut() {
+        // A verified credential (a user's JWT, an API token's key) is iohost's business:
+        // handlers and the HTTP API get the rest of the auth object, never the secret.
         fields.remove("token");
     }
     socket.extensions.insert(Handshake(auth));
     socket.extensions.insert(identity);
+    if let Some(client) = client {
+        shared.gate.session_joined(client.ip);
+        socket.extensions.insert(client);
+    }
     Ok(())
+}
+
+/// Who opened the socket's session: the peer, or the client a trusted proxy forwarded.
+fn client_address(shared: &SharedRef, socket: &SocketRef) -> Option<ClientAddress> {
+    let parts = socket.req_parts();
+    let axum::extract::ConnectInfo(peer) = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()?;
+    let ip = shared.gate.proxies().client(peer.ip(), &parts.headers);
+    Some(ClientAddress {
+        ip,
+        port: (ip == peer.ip().to_canonical()).then_some(peer.port()),
+    })
 }
 
 /// Actions handlers asked for in `on-connect`, carried out once the socket is connected.
@@ -118,7 +138,7 @@ async fn prepare(socket: SocketRef) -> Result<(), std::convert::Infallible> {
 
 async fn on_connect(socket: SocketRef, State(shared): State<SharedRef>) {
     let identity = identity_of(&socket);
-    connections_gauge(&socket, &identity).increment(1.0);
+    connections_gauge(&shared, &socket, &identity).increment(1.0);
     tracing::debug!(ns = socket.ns(), sid = %socket.id, role = identity.role, "socket connected");
 
     // Emits to the socket itself need it connected: handlers' `on-connect` actions wait for here.
@@ -131,11 +151,23 @@ async fn on_connect(socket: SocketRef, State(shared): State<SharedRef>) {
     }
 }
 
-fn connections_gauge(socket: &SocketRef, identity: &Identity) -> metrics::Gauge {
+/// The connections gauge of the socket's namespace and role. API tokens are all `token`
+/// unless `metrics.name_tokens` (their names are the operator's business).
+fn connections_gauge(
+    shared: &SharedRef,
+    socket: &SocketRef,
+    identity: &Identity,
+) -> metrics::Gauge {
+    let role = if identity.role.starts_with(TOKEN_ROLE_PREFIX) && !shared.config.metrics.name_tokens
+    {
+        "token".to_owned()
+    } else {
+        identity.role.clone()
+    };
     metrics::gauge!(
         crate::metrics::CONNECTIONS,
         "namespace" => socket.ns().to_owned(),
-        "role" => identity.role.clone()
+        "role" => role
     )
 }
 
@@ -144,7 +176,7 @@ async fn on_disconnect(
     reason: DisconnectReason,
     State(shared): State<SharedRef>,
 ) {
-    connections_gauge(&socket, &identity_of(&socket)).decrement(1.0);
+    connections_gauge(&shared, &socket, &identity_of(&socket)).decrement(1.0);
     shared
         .runtime
         .on_disconnect(&socket, &reason.to_string())

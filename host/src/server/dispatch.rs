@@ -16,6 +16,16 @@ pub async fn on_event(
     Data(args): Data<Args>,
 ) {
     shared.rate.record();
+    let max = shared.config.server.max_event_name_bytes;
+    if reply.event().len() > max {
+        // Refused before anything else sees it, and never echoed whole.
+        metrics::counter!(EVENTS_REFUSED, "reason" => "name_too_long").increment(1);
+        let error = format!(
+            "event names are at most {max} bytes (server.max_event_name_bytes); this one has {}",
+            reply.event().len()
+        );
+        return reply.shorten_event(32).fail(error);
+    }
     let event = reply.event();
     let known = builtins::EVENTS.contains(&event) || shared.runtime.knows_event(event);
     // Clients can make up any name: only names something here knows become label values.

@@ -62,6 +62,8 @@ pub struct Shared {
     /// Settings changes run one at a time.
     pub settings_lock: tokio::sync::Mutex<()>,
     pub connections: ConnectionLimit,
+    /// Connections and sessions per client address and in total.
+    pub gate: Arc<crate::edge::Gate>,
     /// Verifies tokens and looks users up in Strapi.
     pub auth: crate::auth::Authenticator,
     pub runtime: Arc<Runtime>,
@@ -189,6 +191,10 @@ impl App {
             catalog,
             metrics: crate::metrics::install(),
             connections: ConnectionLimit::new(config.server.max_connections),
+            gate: Arc::new(crate::edge::Gate::new(
+                (&config.server).into(),
+                crate::edge::Proxies::new(config.server.trusted_proxies()?),
+            )),
             auth,
             ready: AtomicBool::new(true),
             config,
@@ -225,7 +231,10 @@ impl App {
             .merge(crate::admin::router())
             .merge(crate::strapi::router(shared.clone(), io.clone()))
             .layer(io_layer)
-            .layer(axum::middleware::from_fn(http::own_request_head))
+            .layer(axum::middleware::from_fn_with_state(
+                shared.clone(),
+                http::open_session,
+            ))
             .layer(http::cors(shared.clone()))
             .layer(axum::middleware::from_fn_with_state(
                 shared.clone(),
@@ -350,22 +359,44 @@ impl Shared {
     /// Validates, stores and applies new run-time settings, in that order: settings that do
     /// not validate or cannot be stored change nothing.
     pub async fn update_settings(&self, settings: Settings) -> Result<(), SettingsUpdateError> {
-        let _one_at_a_time = self.settings_lock.lock().await;
-        Live::new(&self.config, settings.clone()).map_err(SettingsUpdateError::Invalid)?;
-        self.settings
-            .save(&settings)
+        self.modify_settings(|current| *current = settings)
             .await
-            .map_err(SettingsUpdateError::Store)?;
-        self.use_settings(settings).await
+            .map(|_| ())
+    }
+
+    /// Changes the settings in use with `change`, read, validated, saved and applied under
+    /// the settings lock (so two changes at once never lose one); returns what was saved.
+    pub async fn modify_settings(
+        &self,
+        change: impl FnOnce(&mut Settings),
+    ) -> Result<Settings, SettingsUpdateError> {
+        let (settings, changed) = {
+            let _one_at_a_time = self.settings_lock.lock().await;
+            let mut settings = self.live.load().settings.clone();
+            change(&mut settings);
+            Live::new(&self.config, settings.clone()).map_err(SettingsUpdateError::Invalid)?;
+            self.settings
+                .save(&settings)
+                .await
+                .map_err(SettingsUpdateError::Store)?;
+            (settings.clone(), self.use_settings(settings)?)
+        };
+        self.reload_handlers(changed).await;
+        Ok(settings)
     }
 
     /// Applies settings saved elsewhere (another node) without saving them again.
     pub async fn apply_settings(&self, settings: Settings) -> Result<(), SettingsUpdateError> {
-        let _one_at_a_time = self.settings_lock.lock().await;
-        self.use_settings(settings).await
+        let changed = {
+            let _one_at_a_time = self.settings_lock.lock().await;
+            self.use_settings(settings)?
+        };
+        self.reload_handlers(changed).await;
+        Ok(())
     }
 
-    async fn use_settings(&self, settings: Settings) -> Result<(), SettingsUpdateError> {
+    /// Puts `settings` in use; returns the handlers to reload for them.
+    fn use_settings(&self, settings: Settings) -> Result<Vec<String>, SettingsUpdateError> {
         let live =
             Live::new(&self.config, settings.clone()).map_err(SettingsUpdateError::Invalid)?;
         self.live.store(Arc::new(live));
@@ -373,11 +404,16 @@ impl Shared {
         changed.extend(self.runtime.set_overrides(settings.handler_config));
         changed.sort();
         changed.dedup();
-        for name in changed {
+        tracing::debug!("run-time settings in use");
+        Ok(changed)
+    }
+
+    /// Reloads handlers after a settings change, outside the settings lock: a slow load holds
+    /// up no other change (each reload reads the settings in use when it runs).
+    async fn reload_handlers(&self, names: Vec<String>) {
+        for name in names {
             self.runtime.reload(&name).await;
         }
-        tracing::debug!("run-time settings in use");
-        Ok(())
     }
 
     /// This node's figures for the cluster view.

@@ -58,6 +58,12 @@ impl Reply {
         self.wants_ack
     }
 
+    /// Keeps only the first `bytes` of the event's name (plus `…`) for what is sent back.
+    pub fn shorten_event(mut self, bytes: usize) -> Self {
+        self.event = crate::model::shorten(&self.event, bytes);
+        self
+    }
+
     /// Acks `body` if the client asked for an ack; otherwise sends nothing.
     pub fn ok<T: Serialize + ?Sized>(self, body: &T) {
         if self.wants_ack {

@@ -380,10 +380,27 @@ fn write_config(path: &Path, keys: &[(&str, &str)]) -> Result<(), SetupError> {
     for (key, value) in keys {
         strapi[*key] = toml_edit::value(*value);
     }
+    write_private(path, doc.to_string().as_bytes()).map_err(|e| error(e.to_string()))
+}
+
+/// Writes `bytes` to `path` readable by this user only (mode 0600: the file holds secrets),
+/// whole or not at all (a temporary file renamed into place).
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("toml.tmp");
-    std::fs::write(&tmp, doc.to_string())
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| error(e.to_string()))
+    let _ = std::fs::remove_file(&tmp);
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 #[cfg(test)]
@@ -415,5 +432,8 @@ mod tests {
         assert_eq!(parsed["strapi"]["webhook_secret"].as_str(), Some("sec"));
         assert_eq!(parsed["strapi"]["api_token"].as_str(), Some("tok"));
         assert_eq!(parsed["server"]["listen"].as_str(), Some("0.0.0.0:1338"));
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "secrets: this user only");
     }
 }

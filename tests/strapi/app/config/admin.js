@@ -5,4 +5,7 @@ module.exports = ({ env }) => ({
   apiToken: { salt: env('API_TOKEN_SALT') },
   transfer: { token: { salt: env('TRANSFER_TOKEN_SALT') } },
   secrets: { encryptionKey: env('ENCRYPTION_KEY') },
+  // Every iohost a test starts signs in as the admin (API tokens, schemas, permissions): more
+  // than Strapi's default of 5 sign-ins per 5 minutes from one address and email.
+  rateLimit: { enabled: true, interval: { min: 5 }, max: 100 },
 });
