@@ -26,4 +26,4 @@ ensure_npm_packages tests
 ensure_strapi
 ensure_demo_assets
 ensure_chromium
-cd tests && node --test --test-concurrency=2 --test-timeout=300000 protocol/ client/ handlers/ api/ strapi/ browser/ cluster/
+cd tests && node --test --test-concurrency=2 --test-timeout=300000 protocol/ client/ handlers/ api/ strapi/ browser/ cluster/ edge/

@@ -9,6 +9,7 @@ pub mod api;
 pub mod auth;
 pub mod cluster;
 pub mod config;
+pub mod edge;
 pub mod handlers;
 pub mod metrics;
 pub mod model;

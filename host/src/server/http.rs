@@ -2,7 +2,9 @@
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Request, State};
+use std::net::IpAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -61,8 +63,21 @@ async fn readyz(State(shared): State<SharedRef>) -> Response {
     }
 }
 
-/// Prometheus text format: every figure in [`crate::metrics`].
-async fn prometheus(State(shared): State<SharedRef>) -> Response {
+/// Prometheus text format: every figure in [`crate::metrics`]. With `metrics.require_key`, only
+/// for a client that presents one of `api.keys`.
+async fn prometheus(State(shared): State<SharedRef>, headers: HeaderMap) -> Response {
+    if shared.config.metrics.require_key {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if !shared.config.api.accepts(presented) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                "metrics need `Authorization: Bearer <key>` (metrics.require_key)",
+            )
+                .into_response();
+        }
+    }
     let Some(handle) = &shared.metrics else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -99,16 +114,47 @@ pub fn cors(shared: SharedRef) -> CorsLayer {
         .allow_headers(Any)
 }
 
-/// socketioxide keeps the head of the request that opened a session (`req_parts`) for the
-/// socket's whole life. hyper parses header values and the URI as slices of its connection's
-/// read buffer, so keeping them kept that whole buffer alive per socket (16 of ~37 KB of heap per
-/// idle socket, found with massif). Requests that open a session (no `sid` yet) get a head
-/// copied out of the buffer; the heads of later polling requests are not kept.
-pub async fn own_request_head(mut request: Request, next: Next) -> Response {
+/// A Socket.IO request that opens a session (no `sid` yet) must be let in by the edge's gate
+/// (sessions waiting to join a namespace, per client address and in total); a refused one gets
+/// 429 or 503 with the reason, as Engine.IO answers errors.
+///
+/// socketioxide keeps the head of that request (`req_parts`) for the socket's whole life.
+/// hyper parses header values and the URI as slices of its connection's read buffer, so keeping
+/// them kept that whole buffer alive per socket (16 of ~37 KB of heap per idle socket, found
+/// with massif): such requests get a head copied out of the buffer; the heads of later polling
+/// requests are not kept.
+pub async fn open_session(
+    State(shared): State<SharedRef>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     if request.uri().path().starts_with(SOCKET_IO_PATH) && !has_session(request.uri()) {
+        let client = client_address(&shared, &request);
+        if let Some(client) = client
+            && let Err(refusal) = shared.gate.admit_session(client)
+        {
+            metrics::counter!(crate::metrics::EDGE_REFUSED, "reason" => refusal.reason())
+                .increment(1);
+            tracing::debug!(%client, "refused a session: {refusal}");
+            let status =
+                StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            return (
+                status,
+                Json(json!({ "code": 5, "message": refusal.to_string() })),
+            )
+                .into_response();
+        }
         detach_head(&mut request);
     }
     next.run(request).await
+}
+
+/// The client behind a request: the peer, or who a trusted proxy says it forwards.
+fn client_address<B>(shared: &SharedRef, request: &axum::http::Request<B>) -> Option<IpAddr> {
+    let ConnectInfo(peer) = request
+        .extensions()
+        .get::<ConnectInfo<std::net::SocketAddr>>()?;
+    Some(shared.gate.proxies().client(peer.ip(), request.headers()))
 }
 
 fn has_session(uri: &Uri) -> bool {

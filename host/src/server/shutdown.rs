@@ -10,8 +10,6 @@ use tokio::net::TcpListener;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::Notify;
 
-use axum::serve::ListenerExt;
-
 use super::App;
 
 pub async fn serve_until_signal(
@@ -23,6 +21,8 @@ pub async fn serve_until_signal(
     let drain_started = Arc::new(Notify::new());
     let started = drain_started.clone();
     let drain = shared.config.server.shutdown_drain();
+    let timeouts = (&shared.config.server).into();
+    let gate = shared.gate.clone();
 
     let graceful = async move {
         let signal = signals.recv().await;
@@ -35,18 +35,10 @@ pub async fn serve_until_signal(
         started.notify_one();
         io.close().await;
     };
-    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    // No Nagle: small Socket.IO frames leave at once. Without it, a frame written behind an
-    // unacknowledged one waits for the client's delayed ACK (~40 ms p99 on loopback).
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!("cannot set TCP_NODELAY: {e}");
-        }
-    });
-    let server = axum::serve(listener, service).with_graceful_shutdown(graceful);
+    let server = crate::edge::serve(listener, router, gate, timeouts, graceful);
 
     tokio::select! {
-        result = server => result?,
+        () = server => {}
         () = async { drain_started.notified().await; tokio::time::sleep(drain).await } => {
             tracing::warn!("drain time (server.shutdown_drain_ms) is over; exiting with requests still open");
         }

@@ -36,10 +36,16 @@ pub fn facts(socket: &SocketRef) -> Arc<SocketFacts> {
     }
     let identity = identity_of(socket);
     let parts = socket.req_parts();
-    let address = parts
+    let address = socket
         .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.to_string())
+        .get::<crate::model::ClientAddress>()
+        .map(|client| client.to_string())
+        .or_else(|| {
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(addr)| addr.to_string())
+        })
         .unwrap_or_default();
     let query = parts
         .uri
