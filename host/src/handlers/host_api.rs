@@ -330,10 +330,7 @@ impl strapi::Host for InstanceState {
                 budget.as_millis()
             ))
         };
-        let Some(left) = budget
-            .checked_sub(self.waited)
-            .filter(|d| !d.is_zero())
-        else {
+        let Some(left) = budget.checked_sub(self.waited).filter(|d| !d.is_zero()) else {
             return Err(over());
         };
         let started = Instant::now();
