@@ -104,6 +104,10 @@ function iohostConfig(dir, port, { handlers = [], strapi } = {}) {
   writeFileSync(
     config,
     `[server]\nlisten = "127.0.0.1:${port}"\nmax_connections = 50000\nsocket_queue_size = 1024\n` +
+      // One load generator on one address plays every client: the per-address limits would
+      // be the whole run's (docs/security.md measures them on their own: bench/abuse.mjs).
+      `max_tcp_connections = 60000\nmax_connections_per_address = 60000\nconnect_rate_per_address = 1000000\n` +
+      `connect_burst_per_address = 1000000\nmax_pending_sessions = 60000\nmax_pending_sessions_per_address = 60000\n` +
       `[api]\nkeys = ["${KEY}"]\n` +
       `[handlers]\nenabled = ${handlers.length > 0}\ndir = "${handlerDir}"\ncache_dir = "${handlerCache}"\ndebounce_ms = 10\n` +
       // Debug builds (smoke run) are many times slower than release.

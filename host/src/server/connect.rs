@@ -49,6 +49,10 @@ async fn identify(
             .map(|(_, v)| v.into_owned())
     });
     let client = client_address(&shared, &socket);
+    if let Some(client) = client {
+        // The session asked to join: it no longer merely waits (however the checks go).
+        shared.gate.session_joined(client.ip);
+    }
     let from = client.map(|c| c.ip);
     let identity = shared
         .auth
@@ -68,7 +72,6 @@ async fn identify(
     socket.extensions.insert(Handshake(auth));
     socket.extensions.insert(identity);
     if let Some(client) = client {
-        shared.gate.session_joined(client.ip);
         socket.extensions.insert(client);
     }
     Ok(())

@@ -168,7 +168,7 @@
   function renderNodes(cluster) {
     $('nodes-section').hidden = !cluster;
     if (!cluster) return;
-    $('cluster-status').textContent = cluster.status === 'ok' ? '' : '(Redis unreachable: this node only)';
+    $('cluster-status').textContent = cluster.status === 'ok' ? '' : '(Redis unreachable or slow: this node only)';
     $('nodes').replaceChildren(...cluster.nodes.map((n) => {
       const tr = document.createElement('tr');
       for (const text of [n.node, n.address, String(n.connections), n.eventsPerSecond.toFixed(1), String(n.totalEvents)]) {
