@@ -8,7 +8,7 @@ import { connect as tcpConnect } from 'node:net';
 import { after, describe, it } from 'node:test';
 
 import { ask, closeAll, connect } from '../lib/client.mjs';
-import { engineUrl } from '../lib/raw.mjs';
+import { engineUrl, openSession } from '../lib/raw.mjs';
 import { sleep, startServer } from '../lib/server.mjs';
 
 /** The edge's own limits, not the generous ones tests/lib/server.mjs gives other suites. */
@@ -150,7 +150,7 @@ describe('Engine.IO sessions', () => {
     const refused = await handshake();
     assert.equal(refused.status, 429);
     assert.deepEqual(JSON.parse(refused.body), {
-      code: 5,
+      code: 3,
       message: 'too many Socket.IO sessions from your address are waiting to join a namespace (server.max_pending_sessions_per_address = 3)',
     });
     const { connections } = await (await fetch(`${server.url}/readyz`)).json();
@@ -164,6 +164,18 @@ describe('Engine.IO sessions', () => {
       assert.equal((await ask(s, 'get-rooms')).success, true);
     }
     assert.equal(await counter(server, 'iohost_edge_refused_total', 'reason="sessions_per_address"'), 1);
+  });
+
+  it('a session stops waiting once, however many namespaces it joins', async () => {
+    const server = await start({ max_pending_sessions_per_address: 2 }, { config: '[server]\nnamespaces = ["/a", "/b"]\n' });
+    const first = await openSession(server.url, 'polling');
+    await openSession(server.url, 'polling');
+    // The first joins three namespaces: only its own waiting place is freed.
+    await first.send('40', '40/a,', '40/b,');
+    for (const ns of ['', '/a,', '/b,']) assert.match(await first.next(), new RegExp(`^40${ns}\\{"sid"`));
+    const handshake = () => fetch(engineUrl(server.url)).then((r) => r.status);
+    assert.equal(await handshake(), 200, 'the place the first freed');
+    assert.equal(await handshake(), 429, 'not three places');
   });
 
   it('a flood of handshakes is held at max_pending_sessions; live clients keep being served', async () => {

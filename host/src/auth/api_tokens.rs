@@ -7,8 +7,9 @@
 //! of bad keys cannot flood Strapi: the list is read at most once per [`RELOAD_AT_MOST_EVERY`],
 //! one client address makes it read for an unknown key at most once per
 //! [`UNKNOWN_KEY_RELOAD_PER_ADDRESS`], and a key found unknown is refused without asking again
-//! for `identity_cache_ms`. A known key's login never waits for those reloads. While Strapi
-//! cannot be reached, the last list read keeps working.
+//! for `identity_cache_ms`. A known key's login never waits while the list is fresh (a stale
+//! list is read again before any login is answered from it, so that a deleted token stops
+//! working). While Strapi cannot be reached, the last list read keeps working.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -121,7 +122,7 @@ impl Reloads {
         if self.tried.is_some_and(|t| now - t < RELOAD_AT_MOST_EVERY) {
             return false;
         }
-        if for_unknown_key && let Some(from) = from {
+        if for_unknown_key && let Some(from) = from.map(crate::model::limit_key) {
             if self
                 .by_address
                 .get(&from)
@@ -237,7 +238,11 @@ impl ApiTokens {
         match loaded.tokens.get(&wanted) {
             Some(token) => token.usable(),
             None => {
-                self.remember_unknown(wanted);
+                // Remembered only when the list was read for it: a key made since the last
+                // read and refused now (no read allowed yet) may work in a moment.
+                if loaded.at.is_some_and(|at| at >= asked) {
+                    self.remember_unknown(wanted);
+                }
                 Err(AuthError::Invalid)
             }
         }

@@ -414,7 +414,7 @@ impl HandlerLimits {
     pub fn kv_quota(&self) -> crate::store::Quota {
         crate::store::Quota {
             keys: self.kv_keys,
-            bytes: self.kv_mb * 1024 * 1024,
+            bytes: self.kv_mb.saturating_mul(1024 * 1024),
         }
     }
 }

@@ -25,7 +25,7 @@ impl Config {
         at_least(
             "server.idle_timeout_ms",
             s.idle_timeout_ms,
-            s.ping_interval_ms + 1_000,
+            s.ping_interval_ms.saturating_add(1_000),
         )
         .map_err(|_| {
             ConfigError::invalid(

@@ -37,7 +37,7 @@ impl Proxies {
             .flat_map(|v| v.split(','))
             .collect::<Vec<_>>();
         for hop in hops.iter().rev() {
-            let Ok(ip) = hop.trim().parse::<IpAddr>() else {
+            let Some(ip) = hop_address(hop) else {
                 // Not an address: the proxy that added it is the last one we can vouch for.
                 return client;
             };
@@ -50,15 +50,13 @@ impl Proxies {
     }
 }
 
-/// The key per-address limits count under: the address, or an IPv6 address's /64 network.
-pub fn limit_key(ip: IpAddr) -> IpAddr {
-    match ip.to_canonical() {
-        IpAddr::V6(v6) => {
-            let network = u128::from(v6) & !((1u128 << 64) - 1);
-            IpAddr::V6(network.into())
-        }
-        v4 => v4,
-    }
+/// One `X-Forwarded-For` entry's address: `1.2.3.4`, `2001:db8::1`, or with a port as some
+/// proxies write it (`1.2.3.4:5678`, `[2001:db8::1]:443`).
+fn hop_address(hop: &str) -> Option<IpAddr> {
+    let hop = hop.trim();
+    hop.parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
 }
 
 #[cfg(test)]
@@ -97,23 +95,17 @@ mod tests {
             "garbage stops the walk at the last trusted hop"
         );
         assert_eq!(
+            proxies.client(
+                ip("10.0.0.2"),
+                &forwarded("1.2.3.4:5678, [2001:db8::1]:443")
+            ),
+            ip("2001:db8::1"),
+            "ports are not part of the address"
+        );
+        assert_eq!(
             proxies.client(ip("::ffff:10.0.0.2"), &forwarded("1.2.3.4")),
             ip("1.2.3.4"),
             "IPv4-mapped peers count as IPv4"
         );
-    }
-
-    #[test]
-    fn ipv6_clients_are_counted_by_their_64() {
-        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
-        assert_eq!(
-            limit_key(ip("2001:db8:1:2:aaaa::1")),
-            limit_key(ip("2001:db8:1:2:bbbb::9"))
-        );
-        assert_ne!(
-            limit_key(ip("2001:db8:1:2::1")),
-            limit_key(ip("2001:db8:1:3::1"))
-        );
-        assert_eq!(limit_key(ip("127.0.0.1")), ip("127.0.0.1"));
     }
 }

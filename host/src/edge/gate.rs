@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::address::{Proxies, limit_key};
+use super::address::Proxies;
+use crate::model::limit_key;
 
 /// The limits, from `[server]`.
 #[derive(Debug, Clone)]
@@ -255,6 +256,8 @@ impl Gate {
             .peers
             .lock()
             .map_err(|_| Refusal::Sessions(limits.max_pending_sessions))?;
+        // Behind a trusted proxy no connection is counted per address: sweep from here too.
+        self.sweep(&mut peers, now);
         if self.pending.load(Ordering::Acquire) >= limits.max_pending_sessions {
             // The total counts sessions of addresses not seen since: expire them all first.
             let expired: usize = peers

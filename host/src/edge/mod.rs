@@ -34,7 +34,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tower::ServiceExt;
 
-pub use address::{Proxies, limit_key};
+pub use address::Proxies;
 pub use gate::{Gate, GateLimits, Refusal};
 
 /// How long a client may take, from `[server]`.
@@ -155,9 +155,16 @@ impl Connection {
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!("cannot set TCP_NODELAY: {e}");
         }
-        let io = TokioIo::new(idle::Idle::new(tcp, self.timeouts.idle, permit));
+        let answering = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let io = TokioIo::new(idle::Idle::new(
+            tcp,
+            self.timeouts.idle,
+            permit,
+            answering.clone(),
+        ));
         let (router, peer, body_limit) = (self.router, self.peer, self.timeouts.body);
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+            let busy = idle::Answering::new(&answering);
             request.extensions_mut().insert(ConnectInfo(peer));
             let request = request.map(|body| {
                 if body.is_end_stream() {
@@ -166,7 +173,12 @@ impl Connection {
                     axum::body::Body::new(body::Deadline::new(body, body_limit))
                 }
             });
-            router.clone().oneshot(request)
+            let answer = router.clone().oneshot(request);
+            async move {
+                let response = answer.await;
+                drop(busy);
+                response
+            }
         });
         let mut builder = http1::Builder::new();
         builder

@@ -91,7 +91,7 @@ impl CodeCache {
     pub fn get(&self, sha256: &str, engine: u64) -> Option<Vec<u8>> {
         let key = self.key.as_ref()?;
         let path = self.path(sha256, engine);
-        let entry = match read_regular(&path, MAX_ENTRY_BYTES) {
+        let entry = match read_regular(&path, MAX_ENTRY_BYTES, None) {
             Ok(entry) => entry?,
             Err(e) => {
                 tracing::warn!(path = %path.display(), "ignoring a compile cache entry: {e}");
@@ -181,8 +181,11 @@ fn open_key(dir: &Path) -> Result<[u8; TAG_BYTES], CacheError> {
         // second iohost starting at the same moment reads either no key or a whole one.
         let mut fresh = [0u8; TAG_BYTES];
         crate::random::fill(&mut fresh).map_err(io(&path))?;
-        let tmp = dir.join(format!(".{KEY_FILE}.{}", std::process::id()));
-        let _ = std::fs::remove_file(&tmp);
+        let tmp = dir.join(format!(
+            ".{KEY_FILE}.{}.{}",
+            std::process::id(),
+            crate::random::hex(8).map_err(io(dir))?
+        ));
         std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -203,14 +206,27 @@ fn open_key(dir: &Path) -> Result<[u8; TAG_BYTES], CacheError> {
         path: path.display().to_string(),
         uid,
     };
-    let meta = std::fs::symlink_metadata(&path).map_err(io(&path))?;
+    // Opened without following a link, and checked on the open file: what is read is what
+    // was checked, whatever is renamed in the folder meanwhile.
+    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags.bits() as i32)
+        .open(&path)
+        .map_err(|_| unsafe_key())?;
+    let meta = file.metadata().map_err(io(&path))?;
     if !meta.is_file() || meta.uid() != uid || meta.permissions().mode() & 0o077 != 0 {
         return Err(unsafe_key());
     }
-    let bytes = read_regular(&path, TAG_BYTES as u64)
-        .map_err(|_| unsafe_key())?
-        .ok_or_else(unsafe_key)?;
-    bytes.try_into().map_err(|_| unsafe_key())
+    let mut key = [0u8; TAG_BYTES];
+    let mut rest = Vec::new();
+    let mut file = std::io::Read::take(file, TAG_BYTES as u64 + 1);
+    std::io::Read::read_exact(&mut file, &mut key).map_err(|_| unsafe_key())?;
+    std::io::Read::read_to_end(&mut file, &mut rest).map_err(io(&path))?;
+    if !rest.is_empty() {
+        return Err(unsafe_key());
+    }
+    Ok(key)
 }
 
 /// Writes `parts` to `path` so that it appears whole or not at all: several iohost processes
@@ -218,7 +234,11 @@ fn open_key(dir: &Path) -> Result<[u8; TAG_BYTES], CacheError> {
 fn write_atomically(path: &Path, parts: &[&[u8]]) -> std::io::Result<()> {
     static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = path.with_extension(format!("{}-{n}.tmp", std::process::id()));
+    let tmp = path.with_extension(format!(
+        "{}-{n}-{}.tmp",
+        std::process::id(),
+        crate::random::hex(4)?
+    ));
     let written = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)

@@ -10,8 +10,13 @@ use super::LoadError;
 /// `None` if there is none. A FIFO, device, socket or folder named like a handler is refused
 /// without waiting on it: the file is opened non-blocking and checked again once open (so a
 /// swap between the two checks changes nothing), and never more than `max` bytes are read,
-/// whatever size it claims.
-pub fn read_regular(path: &Path, max: u64) -> Result<Option<Vec<u8>>, LoadError> {
+/// whatever size it claims. With `within`, a link must lead to a file inside that folder
+/// (a link to `/proc/self/environ` or the config file is not a handler).
+pub fn read_regular(
+    path: &Path,
+    max: u64,
+    within: Option<&Path>,
+) -> Result<Option<Vec<u8>>, LoadError> {
     use std::io::Read;
     use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
     let kind = |meta: &std::fs::Metadata| {
@@ -39,6 +44,18 @@ pub fn read_regular(path: &Path, max: u64) -> Result<Option<Vec<u8>>, LoadError>
     };
     if !meta.is_file() {
         return Err(not_a_file(&meta));
+    }
+    if let Some(folder) = within
+        && std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+    {
+        let target = std::fs::canonicalize(path).map_err(io_error(path))?;
+        let folder = std::fs::canonicalize(folder).map_err(io_error(folder))?;
+        if !target.starts_with(&folder) {
+            return Err(LoadError::NotAFile {
+                path: path.display().to_string(),
+                kind: "a link out of its folder",
+            });
+        }
     }
     let file = match std::fs::OpenOptions::new()
         .read(true)
@@ -89,15 +106,15 @@ mod tests {
         let file = dir.path().join("ok.wasm");
         std::fs::write(&file, b"0123456789").expect("write");
         assert_eq!(
-            read_regular(&file, 10).expect("read"),
+            read_regular(&file, 10, None).expect("read"),
             Some(b"0123456789".to_vec())
         );
         assert!(matches!(
-            read_regular(&file, 9),
+            read_regular(&file, 9, None),
             Err(LoadError::TooLarge { size: 10, max: 9 })
         ));
         assert!(
-            read_regular(&dir.path().join("none.wasm"), 10)
+            read_regular(&dir.path().join("none.wasm"), 10, None)
                 .expect("none")
                 .is_none()
         );
@@ -108,13 +125,13 @@ mod tests {
             .expect("mkfifo");
         assert!(made.success());
         assert!(matches!(
-            read_regular(&fifo, 10),
+            read_regular(&fifo, 10, None),
             Err(LoadError::NotAFile { kind: "a FIFO", .. })
         ));
         let zero = dir.path().join("zero.wasm");
         std::os::unix::fs::symlink("/dev/zero", &zero).expect("symlink");
         assert!(matches!(
-            read_regular(&zero, 10),
+            read_regular(&zero, 10, None),
             Err(LoadError::NotAFile {
                 kind: "a device",
                 ..
@@ -123,7 +140,7 @@ mod tests {
         let folder = dir.path().join("folder.wasm");
         std::fs::create_dir(&folder).expect("dir");
         assert!(matches!(
-            read_regular(&folder, 10),
+            read_regular(&folder, 10, None),
             Err(LoadError::NotAFile {
                 kind: "a folder",
                 ..
@@ -132,9 +149,20 @@ mod tests {
         let link = dir.path().join("link.wasm");
         std::os::unix::fs::symlink(&file, &link).expect("symlink");
         assert_eq!(
-            read_regular(&link, 10).expect("link").map(|b| b.len()),
+            read_regular(&link, 10, Some(dir.path()))
+                .expect("link")
+                .map(|b| b.len()),
             Some(10),
-            "a link to a regular file is fine"
+            "a link to a regular file in the folder is fine"
         );
+        let out = dir.path().join("environ.toml");
+        std::os::unix::fs::symlink("/proc/self/environ", &out).expect("symlink");
+        assert!(matches!(
+            read_regular(&out, 1 << 20, Some(dir.path())),
+            Err(LoadError::NotAFile {
+                kind: "a link out of its folder",
+                ..
+            })
+        ));
     }
 }

@@ -15,7 +15,7 @@ use super::bindings::iohost::handler::types::{
 };
 use super::bindings::{Handler as Bindings, HandlerPre};
 use super::engine::{Prepared, Tier};
-use super::host_api::{InstanceState, Links};
+use super::host_api::{CallMeter, InstanceState, Links};
 use crate::config::HandlerLimits;
 use crate::store::KvStore;
 
@@ -194,9 +194,9 @@ impl Handler {
         socket: &SocketInfo,
         event: &Event,
     ) -> Result<(EventResult, Vec<Action>), CallError> {
-        let mut lease = self.lease().await?;
-        let (store, bindings) = lease.parts();
-        let result = bindings.call_on_event(store, socket, event).await;
+        let mut lease = self.lease(Waits::Bounded).await?;
+        let (store, bindings, meter) = lease.parts();
+        let result = Metered::new(bindings.call_on_event(store, socket, event), meter).await;
         lease.finish(result)
     }
 
@@ -204,9 +204,9 @@ impl Handler {
         &self,
         socket: &SocketInfo,
     ) -> Result<(ConnectResult, Vec<Action>), CallError> {
-        let mut lease = self.lease().await?;
-        let (store, bindings) = lease.parts();
-        let result = bindings.call_on_connect(store, socket).await;
+        let mut lease = self.lease(Waits::Always).await?;
+        let (store, bindings, meter) = lease.parts();
+        let result = Metered::new(bindings.call_on_connect(store, socket), meter).await;
         lease.finish(result)
     }
 
@@ -215,16 +215,16 @@ impl Handler {
         socket: &SocketInfo,
         reason: &str,
     ) -> Result<((), Vec<Action>), CallError> {
-        let mut lease = self.lease().await?;
-        let (store, bindings) = lease.parts();
-        let result = bindings.call_on_disconnect(store, socket, reason).await;
+        let mut lease = self.lease(Waits::Always).await?;
+        let (store, bindings, meter) = lease.parts();
+        let result = Metered::new(bindings.call_on_disconnect(store, socket, reason), meter).await;
         lease.finish(result)
     }
 
     pub async fn on_tick(&self) -> Result<((), Vec<Action>), CallError> {
-        let mut lease = self.lease().await?;
-        let (store, bindings) = lease.parts();
-        let result = bindings.call_on_tick(store).await;
+        let mut lease = self.lease(Waits::Bounded).await?;
+        let (store, bindings, meter) = lease.parts();
+        let result = Metered::new(bindings.call_on_tick(store), meter).await;
         lease.finish(result)
     }
 
@@ -236,9 +236,9 @@ impl Handler {
     }
 
     /// An instance for one call: an idle one, or a new one while under `max_instances`;
-    /// otherwise waits until one is free, unless `max_waiting` calls wait already (then the
-    /// event is refused as busy rather than queued without end).
-    async fn lease(&self) -> Result<Lease<'_>, CallError> {
+    /// otherwise waits until one is free, unless `max_waiting` calls wait already and the call
+    /// is an event or a tick (then it is refused as busy rather than queued without end).
+    async fn lease(&self, waits: Waits) -> Result<Lease<'_>, CallError> {
         let unloaded = || CallError::Unloaded {
             handler: self.name.to_string(),
         };
@@ -248,7 +248,7 @@ impl Handler {
             Err(tokio::sync::TryAcquireError::NoPermits) => {
                 let waiting = self.waiting.fetch_add(1, Ordering::AcqRel) + 1;
                 let _counted = Waiting(&self.waiting);
-                if waiting > self.limits.max_waiting {
+                if waits == Waits::Bounded && waiting > self.limits.max_waiting {
                     self.stats.busy.fetch_add(1, Ordering::Relaxed);
                     metrics::counter!(crate::metrics::HANDLER_FAULTS, "handler" => self.name.to_string(), "kind" => "busy")
                         .increment(1);
@@ -280,7 +280,7 @@ impl Handler {
         let state = InstanceState::new(
             self.name.clone(),
             super::limits::InstanceLimits::new(
-                (self.limits.memory_mb * 1024 * 1024) as usize,
+                self.limits.memory_mb.saturating_mul(1024 * 1024) as usize,
                 self.limits.table_elements as usize,
             ),
             self.kv.clone(),
@@ -304,13 +304,11 @@ impl Handler {
         let init_limit = Duration::from_millis(self.limits.init_timeout_ms);
         store.data_mut().start_call(init_limit);
         store.set_epoch_deadline(1);
-        let bindings = self
-            .pre
-            .instantiate_async(&mut store)
+        let meter = store.data().meter.clone();
+        let bindings = Metered::new(self.pre.instantiate_async(&mut store), meter.clone())
             .await
             .map_err(|e| self.fault(e, init_limit))?;
-        let registration = bindings
-            .call_init(&mut store, &self.config_json)
+        let registration = Metered::new(bindings.call_init(&mut store, &self.config_json), meter)
             .await
             .map_err(|e| self.fault(e, init_limit))?
             .map_err(|reason| CallError::InitRefused {
@@ -330,7 +328,7 @@ impl Handler {
         if self.is_retired() {
             return;
         }
-        let budget = (self.limits.idle_memory_mb * 1024 * 1024) as usize;
+        let budget = self.limits.idle_memory_mb.saturating_mul(1024 * 1024) as usize;
         if let Ok(mut idle) = self.idle.lock() {
             let held: usize = idle.iter().map(Instance::memory).sum();
             if held + instance.memory() <= budget {
@@ -395,6 +393,47 @@ pub fn short(sha256: &str) -> &str {
     &sha256[..sha256.len().min(12)]
 }
 
+/// May a call be refused when `max_waiting` calls wait for an instance already? Events and
+/// ticks may (their sender gets "busy"); connects and disconnects always wait their turn, so
+/// a handler's view of who is connected never misses one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Waits {
+    Bounded,
+    Always,
+}
+
+pin_project_lite::pin_project! {
+    /// A guest call, metered: its [`CallMeter`] counts only the time spent inside its polls.
+    struct Metered<F> {
+        #[pin]
+        call: F,
+        meter: Arc<CallMeter>,
+    }
+}
+
+impl<F> Metered<F> {
+    fn new(call: F, meter: Arc<CallMeter>) -> Self {
+        Self { call, meter }
+    }
+}
+
+impl<F: std::future::Future> std::future::Future for Metered<F> {
+    type Output = F::Output;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        let this = self.project();
+        this.meter.resumed();
+        let polled = this.call.poll(cx);
+        if polled.is_pending() {
+            this.meter.paused();
+        }
+        polled
+    }
+}
+
 /// One instance taken from the pool for one call. `finish` returns it to the pool when the
 /// call ended normally; if the call failed, or was abandoned half-way (the lease is dropped),
 /// the instance is dropped with it and never reused.
@@ -406,8 +445,9 @@ struct Lease<'h> {
 }
 
 impl Lease<'_> {
-    fn parts(&mut self) -> (&mut Store<InstanceState>, &Bindings) {
-        (&mut self.instance.store, &self.instance.bindings)
+    fn parts(&mut self) -> (&mut Store<InstanceState>, &Bindings, Arc<CallMeter>) {
+        let meter = self.instance.store.data().meter.clone();
+        (&mut self.instance.store, &self.instance.bindings, meter)
     }
 
     fn finish<R>(self, result: wasmtime::Result<R>) -> Result<(R, Vec<Action>), CallError> {

@@ -2,6 +2,7 @@
 //! granted), implemented on the per-instance state. Nothing else is granted: WASI gets an empty context (no files,
 //! network, environment or arguments).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -15,6 +16,58 @@ use super::bindings::iohost::handler::{clock, config, kv, log, sockets, strapi, 
 use super::socket_info::socket_info;
 use super::strapi_gateway::{GatewayError, StrapiGateway};
 use crate::store::{KvError, KvStore, Quota, Space};
+
+/// How long a call has run: only the time spent inside its future's polls counts, so time
+/// queued after a yield (under load) or spent waiting for an async host call (Strapi, Redis)
+/// is not the guest's. One clock read per poll; a second only when the call waits.
+#[derive(Debug)]
+pub struct CallMeter {
+    base: Instant,
+    /// Nanoseconds run in the polls that ended.
+    ran: AtomicU64,
+    /// When the current poll began (nanoseconds after `base`).
+    resumed: AtomicU64,
+}
+
+impl CallMeter {
+    fn new() -> Self {
+        Self {
+            base: Instant::now(),
+            ran: AtomicU64::new(0),
+            resumed: AtomicU64::new(0),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.base.elapsed().as_nanos() as u64
+    }
+
+    fn reset(&self) {
+        self.ran.store(0, Ordering::Relaxed);
+        self.resumed.store(self.now(), Ordering::Relaxed);
+    }
+
+    /// A poll of the call begins.
+    pub(super) fn resumed(&self) {
+        self.resumed.store(self.now(), Ordering::Relaxed);
+    }
+
+    /// A poll of the call ended with the call still waiting.
+    pub(super) fn paused(&self) {
+        let slice = self
+            .now()
+            .saturating_sub(self.resumed.load(Ordering::Relaxed));
+        self.ran.fetch_add(slice, Ordering::Relaxed);
+    }
+
+    /// Time run so far, the current poll included.
+    fn ran(&self) -> Duration {
+        let current = self
+            .now()
+            .saturating_sub(self.resumed.load(Ordering::Relaxed));
+        Duration::from_nanos(self.ran.load(Ordering::Relaxed).saturating_add(current))
+    }
+}
 
 /// What handlers' imports reach outside their instance.
 #[derive(Debug, Clone, Default)]
@@ -37,11 +90,11 @@ pub struct InstanceState {
     links: Links,
     /// Actions requested during the current call.
     pub(super) outbox: Vec<Action>,
-    /// When the current call started, and how long it may run.
-    call_started: Instant,
+    /// How long the current call has run, and may run.
+    pub(super) meter: Arc<CallMeter>,
     call_limit: Duration,
-    /// Time the current call spent waiting for Strapi: not counted against `call_limit`, and
-    /// bounded by `[handlers.strapi] call_budget_ms`.
+    /// Time the current call spent waiting for Strapi, bounded by `[handlers.strapi]
+    /// call_budget_ms`.
     waited: Duration,
 }
 
@@ -67,7 +120,7 @@ impl InstanceState {
             config,
             links,
             outbox: Vec::new(),
-            call_started: Instant::now(),
+            meter: Arc::new(CallMeter::new()),
             call_limit: Duration::ZERO,
             waited: Duration::ZERO,
         }
@@ -75,14 +128,14 @@ impl InstanceState {
 
     /// A call begins that may run for `limit`.
     pub(super) fn start_call(&mut self, limit: Duration) {
-        self.call_started = Instant::now();
+        self.meter.reset();
         self.call_limit = limit;
         self.waited = Duration::ZERO;
     }
 
-    /// Has the current call run (not counting Strapi waits) for its whole limit?
+    /// Has the current call run for its whole limit?
     pub(super) fn call_over(&self) -> bool {
-        self.call_started.elapsed().saturating_sub(self.waited) >= self.call_limit
+        self.meter.ran() >= self.call_limit
     }
 
     fn args(&self, payload: Payload) -> Option<crate::model::Args> {
@@ -211,7 +264,7 @@ impl kv::Host for InstanceState {
         value: String,
         ttl_ms: Option<u64>,
     ) -> Result<(), kv::Error> {
-        let ttl = ttl_ms.map(Duration::from_millis);
+        let ttl = crate::store::ttl(ttl_ms);
         let set = self.kv.set(&self.kv_space, &key, value, ttl).await;
         set.map_err(|e| self.kv_error(e))
     }
@@ -227,7 +280,7 @@ impl kv::Host for InstanceState {
         delta: i64,
         ttl_ms: Option<u64>,
     ) -> Result<i64, kv::Error> {
-        let ttl = ttl_ms.map(Duration::from_millis);
+        let ttl = crate::store::ttl(ttl_ms);
         let value = self.kv.incr(&self.kv_space, &key, delta, ttl).await;
         value.map_err(|e| self.kv_error(e))
     }
@@ -239,7 +292,7 @@ impl kv::Host for InstanceState {
         value: String,
         ttl_ms: Option<u64>,
     ) -> Result<bool, kv::Error> {
-        let ttl = ttl_ms.map(Duration::from_millis);
+        let ttl = crate::store::ttl(ttl_ms);
         let set = self
             .kv
             .compare_and_set(&self.kv_space, &key, expected.as_deref(), value, ttl)

@@ -30,6 +30,10 @@ pub struct InstanceLimits {
     memory: usize,
     /// Elements of every table of this instance, now.
     table_elements: usize,
+    /// The totals before the last growth approved, to undo it if wasmtime then refuses it
+    /// (past a declared maximum, or an allocation that failed).
+    memory_before: usize,
+    tables_before: usize,
 }
 
 impl InstanceLimits {
@@ -39,6 +43,8 @@ impl InstanceLimits {
             table_elements_max,
             memory: 0,
             table_elements: 0,
+            memory_before: 0,
+            tables_before: 0,
         }
     }
 
@@ -48,6 +54,23 @@ impl InstanceLimits {
     }
 }
 
+/// What `total` becomes when one of its parts goes from `current` to `desired`, unless that is
+/// more than `max` (then the error `exceeded` makes of the total asked).
+fn grow(
+    total: &mut usize,
+    current: usize,
+    desired: usize,
+    max: usize,
+    exceeded: impl FnOnce(usize, usize) -> Exceeded,
+) -> wasmtime::Result<bool> {
+    let asked = (*total - current.min(*total)).saturating_add(desired);
+    if asked > max {
+        return Err(exceeded(asked, max).into());
+    }
+    *total = asked;
+    Ok(true)
+}
+
 impl ResourceLimiter for InstanceLimits {
     fn memory_growing(
         &mut self,
@@ -55,16 +78,16 @@ impl ResourceLimiter for InstanceLimits {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let asked = (self.memory - current.min(self.memory)).saturating_add(desired);
-        if asked > self.memory_max {
-            return Err(Exceeded::Memory {
-                asked,
-                max: self.memory_max,
-            }
-            .into());
-        }
-        self.memory = asked;
-        Ok(true)
+        let max = self.memory_max;
+        self.memory_before = self.memory;
+        grow(&mut self.memory, current, desired, max, |asked, max| {
+            Exceeded::Memory { asked, max }
+        })
+    }
+
+    fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.memory = self.memory_before;
+        Ok(())
     }
 
     fn table_growing(
@@ -73,17 +96,20 @@ impl ResourceLimiter for InstanceLimits {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let asked =
-            (self.table_elements - current.min(self.table_elements)).saturating_add(desired);
-        if asked > self.table_elements_max {
-            return Err(Exceeded::TableElements {
-                asked,
-                max: self.table_elements_max,
-            }
-            .into());
-        }
-        self.table_elements = asked;
-        Ok(true)
+        let max = self.table_elements_max;
+        self.tables_before = self.table_elements;
+        grow(
+            &mut self.table_elements,
+            current,
+            desired,
+            max,
+            |asked, max| Exceeded::TableElements { asked, max },
+        )
+    }
+
+    fn table_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.table_elements = self.tables_before;
+        Ok(())
     }
 
     fn instances(&self) -> usize {
@@ -248,6 +274,17 @@ mod tests {
         assert_eq!(store.data().memory(), 32 << 20);
         // One memory more than allowed: no instance at all.
         assert!(instantiate(MAX_MEMORIES as u32 + 1).is_err());
+    }
+
+    #[test]
+    fn a_growth_wasmtime_refuses_after_all_is_not_counted() {
+        let mut limits = InstanceLimits::new(100, 10);
+        assert!(limits.memory_growing(0, 40, None).expect("first"));
+        assert!(limits.memory_growing(40, 60, None).expect("approved"));
+        limits
+            .memory_grow_failed(wasmtime::Error::msg("allocation failed"))
+            .expect("hook");
+        assert_eq!(limits.memory(), 40, "the refused growth is undone");
     }
 
     #[test]

@@ -199,11 +199,11 @@ pub async fn load(
     let sidecar_path = settings.dir.join(format!("{name}.toml"));
     let max = settings.max_file_bytes;
     let (wasm_bytes, sidecar_bytes) = {
-        let (wasm, sidecar) = (wasm.clone(), sidecar_path.clone());
+        let (wasm, sidecar, dir) = (wasm.clone(), sidecar_path.clone(), settings.dir.clone());
         tokio::task::spawn_blocking(move || {
             (
-                read_regular(&wasm, max),
-                read_regular(&sidecar, MAX_SIDECAR_BYTES),
+                read_regular(&wasm, max, Some(&dir)),
+                read_regular(&sidecar, MAX_SIDECAR_BYTES, Some(&dir)),
             )
         })
         .await
@@ -225,7 +225,7 @@ pub async fn load(
         None => String::new(),
     };
     let sidecar: Sidecar =
-        toml::from_str(&sidecar_text).map_err(|e| sidecar_error(e.to_string()))?;
+        toml::from_str(&sidecar_text).map_err(|e| sidecar_error(toml_error(&sidecar_text, &e)))?;
     if !sidecar.enabled {
         return Ok(Outcome::Gone);
     }
@@ -288,6 +288,18 @@ pub async fn load(
     }))
 }
 
+/// A sidecar's TOML error with its line, not the line's text: the file may be a link or a
+/// copy of something that holds secrets, and load errors reach logs and the HTTP API.
+fn toml_error(text: &str, error: &toml::de::Error) -> String {
+    match error.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!("line {line}: {}", error.message())
+        }
+        None => error.message().to_owned(),
+    }
+}
+
 /// What `iohost handlers check` reports about a file.
 pub struct Inspection {
     pub imports: Vec<String>,
@@ -298,7 +310,7 @@ pub struct Inspection {
 
 /// Compiles a file and checks it against the world, without running any of it.
 pub fn inspect(engine: &Engine, path: &Path) -> Result<Inspection, LoadError> {
-    let bytes = read_regular(path, HandlersConfig::default().max_file_bytes)?
+    let bytes = read_regular(path, HandlersConfig::default().max_file_bytes, None)?
         .ok_or_else(|| io_error(path)(std::io::ErrorKind::NotFound.into()))?;
     check_header(&bytes)?;
     let compiler = &engine.optimized;

@@ -309,9 +309,8 @@ impl Runtime {
         }
     }
 
-    /// Loads every `*.wasm` in the folder, all at once (each load is bounded by
-    /// `load_timeout_ms`, so start-up waits at most that long). Files that fail are logged and
-    /// skipped.
+    /// Loads every `*.wasm` in the folder, as many at once as there are cores (each load is
+    /// bounded by `load_timeout_ms`). Files that fail are logged and skipped.
     pub async fn load_all(self: &Arc<Self>) {
         let dir = &self.settings.dir;
         let names = match loader::handler_names(dir) {
@@ -321,13 +320,24 @@ impl Runtime {
                 return;
             }
         };
-        futures_util::future::join_all(names.iter().map(|name| self.reload(name))).await;
+        use futures_util::StreamExt;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        futures_util::stream::iter(names.iter().map(|name| self.reload(name)))
+            .buffer_unordered(cores)
+            .collect::<Vec<()>>()
+            .await;
     }
 
     /// Brings handler `name` in line with the folder: loads or replaces it if its file is
     /// there and changed, unloads it if the file is gone. A file that fails to load leaves
     /// the version in service (if any) untouched.
     pub async fn reload(self: &Arc<Self>, name: &str) {
+        self.reload_once(name, true).await;
+    }
+
+    /// [`Self::reload`]; a load that ran out of time is tried once more when its compile is
+    /// over (the optimised code is cached by then) if `retry` says so.
+    async fn reload_once(self: &Arc<Self>, name: &str, retry: bool) {
         // Held until this reload and any compile it started are over (a compile cannot be
         // stopped: past load_timeout_ms the load fails, but the next one waits for it).
         let held = Arc::new(self.name_lock(name).lock_owned().await);
@@ -412,8 +422,23 @@ impl Runtime {
                 tracing::error!(handler = name, "cannot load handler: {e}{kept}");
                 self.set_error(name, Some(e.to_string()));
                 loads(name, "failed");
+                if retry && matches!(e, LoadError::TimedOut { .. }) {
+                    drop(held);
+                    self.retry_after_compile(name);
+                }
             }
         }
+    }
+
+    /// Tries handler `name` again, once, when the compile its timed-out load left running
+    /// is over (it holds the handler's load lock until then).
+    fn retry_after_compile(self: &Arc<Self>, name: &str) {
+        let (runtime, name) = (self.clone(), name.to_owned());
+        tokio::spawn(async move {
+            drop(runtime.name_lock(&name).lock_owned().await);
+            tracing::info!(handler = name, "trying again now that its compile is over");
+            runtime.reload_once(&name, false).await;
+        });
     }
 
     /// The load lock of handler `name`. Locks nobody holds are dropped on the way, so names
@@ -563,17 +588,19 @@ impl Runtime {
     ) -> Vec<actions::Action> {
         use actions::Action;
         let granted = self.room_grants.get(&*handler.name);
+        let acting_user = acting.and_then(|s| s.user.as_ref().map(|u| u.id));
+        // A user's own room is theirs to use only for their own sockets: joining or leaving
+        // another socket needs it to be the same user's.
+        let same_user = |ns: &str, sid: &str| {
+            acting_user.filter(|user| self.user_of(ns, sid, acting) == Some(*user))
+        };
         actions
             .into_iter()
             .filter(|action| {
                 let (room, owner, what) = match action {
-                    Action::EmitToRoom { room, .. } => {
-                        (room, acting.and_then(|s| s.user.as_ref().map(|u| u.id)), "emit")
-                    }
-                    Action::Join { ns, sid, room } => (room, self.user_of(ns, sid, acting), "join"),
-                    Action::Leave { ns, sid, room } => {
-                        (room, self.user_of(ns, sid, acting), "leave")
-                    }
+                    Action::EmitToRoom { room, .. } => (room, acting_user, "emit"),
+                    Action::Join { ns, sid, room } => (room, same_user(ns, sid), "join"),
+                    Action::Leave { ns, sid, room } => (room, same_user(ns, sid), "leave"),
                     _ => return true,
                 };
                 if !crate::rooms::reserved_for(room, owner)

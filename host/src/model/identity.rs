@@ -61,6 +61,19 @@ impl Identity {
 #[derive(Debug, Clone)]
 pub struct Handshake(pub serde_json::Value);
 
+/// Rides on the request that opened an Engine.IO session (socketioxide keeps its head for the
+/// socket): the session stops counting as one that waits to join a namespace the first time it
+/// asks to join one, however many namespaces it asks for after.
+#[derive(Debug, Clone, Default)]
+pub struct SessionTicket(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl SessionTicket {
+    /// True the first time only.
+    pub fn use_once(&self) -> bool {
+        !self.0.swap(true, std::sync::atomic::Ordering::AcqRel)
+    }
+}
+
 /// Where a socket's client connects from: the peer's address and port, or the address a
 /// trusted proxy forwarded (no port then).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,8 +5,21 @@ mod identity;
 mod socket_view;
 
 pub use args::Args;
-pub use identity::{ClientAddress, Handshake, Identity, TOKEN_ROLE_PREFIX, User, room_of_role};
+pub use identity::{
+    ClientAddress, Handshake, Identity, SessionTicket, TOKEN_ROLE_PREFIX, User, room_of_role,
+};
 pub use socket_view::SocketView;
+
+/// The key per-address limits count under: the address, or an IPv6 address's /64 network.
+pub fn limit_key(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip.to_canonical() {
+        std::net::IpAddr::V6(v6) => {
+            let network = u128::from(v6) & !((1u128 << 64) - 1);
+            std::net::IpAddr::V6(network.into())
+        }
+        v4 => v4,
+    }
+}
 
 /// `text` cut to at most `bytes` bytes (at a character boundary), with `…` when cut: for
 /// client-chosen strings that are echoed or logged.
@@ -23,6 +36,20 @@ pub fn shorten(text: &str, bytes: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn ipv6_clients_are_counted_by_their_64() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().expect("ip");
+        assert_eq!(
+            super::limit_key(ip("2001:db8:1:2:aaaa::1")),
+            super::limit_key(ip("2001:db8:1:2:bbbb::9"))
+        );
+        assert_ne!(
+            super::limit_key(ip("2001:db8:1:2::1")),
+            super::limit_key(ip("2001:db8:1:3::1"))
+        );
+        assert_eq!(super::limit_key(ip("127.0.0.1")), ip("127.0.0.1"));
+    }
+
     #[test]
     fn shorten_cuts_at_a_character_boundary() {
         assert_eq!(super::shorten("short", 10), "short");

@@ -49,7 +49,12 @@ async fn identify(
             .map(|(_, v)| v.into_owned())
     });
     let client = client_address(&shared, &socket);
-    if let Some(client) = client {
+    let ticket = socket
+        .req_parts()
+        .extensions
+        .get::<crate::model::SessionTicket>()
+        .is_some_and(crate::model::SessionTicket::use_once);
+    if let (Some(client), true) = (client, ticket) {
         // The session asked to join: it no longer merely waits (however the checks go).
         shared.gate.session_joined(client.ip);
     }

@@ -140,10 +140,13 @@ pub async fn open_session(
                 StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
             return (
                 status,
-                Json(json!({ "code": 5, "message": refusal.to_string() })),
+                Json(json!({ "code": 3, "message": refusal.to_string() })),
             )
                 .into_response();
         }
+        request
+            .extensions_mut()
+            .insert(crate::model::SessionTicket::default());
         detach_head(&mut request);
     }
     next.run(request).await

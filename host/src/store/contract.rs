@@ -54,6 +54,22 @@ pub async fn operations(store: &dyn KvStore) {
         store.keys(&a, "").await,
         Ok(vec!["a".into(), "c".into(), "s".into(), "t".into()])
     );
+    // A TTL past any clock (a handler may ask for u64::MAX ms) is kept as "very long".
+    let forever = super::ttl(Some(u64::MAX));
+    store
+        .set(&a, "far", "1".into(), forever)
+        .await
+        .expect("set");
+    assert_eq!(store.incr(&a, "far2", 1, forever).await, Ok(1));
+    assert_eq!(
+        store
+            .compare_and_set(&a, "far3", None, "1".into(), forever)
+            .await,
+        Ok(true)
+    );
+    for key in ["far", "far2", "far3"] {
+        assert_eq!(store.delete(&a, key).await, Ok(true));
+    }
     let b = space("b", 10, 100);
     assert_eq!(store.get(&b, "a").await, Ok(None), "another space");
     assert_eq!(store.keys(&b, "").await, Ok(vec![]), "another space");

@@ -102,10 +102,8 @@ impl MemoryStore {
         space: &Space,
         f: impl FnOnce(&mut Entries) -> Result<T, KvError>,
     ) -> Result<T, KvError> {
-        let mut spaces = self
-            .spaces
-            .lock()
-            .map_err(|_| KvError::Unavailable("memory store lock poisoned".into()))?;
+        // Nothing panics while holding the lock; if something ever did, the map is still whole.
+        let mut spaces = self.spaces.lock().unwrap_or_else(|e| e.into_inner());
         let entries = spaces.entry(space.prefix.clone()).or_default();
         let result = f(entries);
         if entries.map.is_empty() {
@@ -118,9 +116,7 @@ impl MemoryStore {
     /// again do not pile up.
     pub fn sweep(&self) -> usize {
         let now = Instant::now();
-        let Ok(mut spaces) = self.spaces.lock() else {
-            return 0;
-        };
+        let mut spaces = self.spaces.lock().unwrap_or_else(|e| e.into_inner());
         let swept = spaces.values_mut().map(|e| e.sweep(now)).sum();
         spaces.retain(|_, e| !e.map.is_empty());
         swept
@@ -143,7 +139,7 @@ impl KvStore for MemoryStore {
     ) -> Result<(), KvError> {
         let now = Instant::now();
         self.with(space, |e| {
-            e.put(space, key, value, ttl.map(|t| now + t), now)
+            e.put(space, key, value, ttl.and_then(|t| now.checked_add(t)), now)
         })
     }
 
@@ -169,7 +165,7 @@ impl KvStore for MemoryStore {
                         .saturating_add(delta),
                     e.expires,
                 ),
-                None => (delta, ttl.map(|t| now + t)),
+                None => (delta, ttl.and_then(|t| now.checked_add(t))),
             };
             entries.put(space, key, value.to_string(), expires, now)?;
             Ok(value)
@@ -189,7 +185,7 @@ impl KvStore for MemoryStore {
             if entries.live(key, now).map(|e| e.value.as_str()) != expected {
                 return Ok(false);
             }
-            entries.put(space, key, value, ttl.map(|t| now + t), now)?;
+            entries.put(space, key, value, ttl.and_then(|t| now.checked_add(t)), now)?;
             Ok(true)
         })
     }

@@ -49,6 +49,15 @@ impl Quota {
     }
 }
 
+/// The longest expiry kept (a longer TTL is this one): far enough to mean "never", near enough
+/// that every clock and Redis can add it to now.
+pub const MAX_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
+/// A TTL a handler asked for, in milliseconds, as the stores take it.
+pub fn ttl(ms: Option<u64>) -> Option<Duration> {
+    ms.map(|ms| Duration::from_millis(ms).min(MAX_TTL))
+}
+
 /// Bytes one entry counts against its space's quota.
 fn entry_bytes(key: &str, value: &str) -> u64 {
     (key.len() + value.len()) as u64

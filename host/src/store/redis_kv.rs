@@ -49,7 +49,8 @@ impl std::fmt::Debug for RedisStore {
 /// sizes, 4 their total. ARGV[1] is the key within the space (its member in 2 and 3).
 /// `sweep` drops the entries that expired and returns the time in ms; `admit` returns the
 /// usage a new size for ARGV[1] would bring, if the quota (ARGV `k`, `b`) refuses it (past the
-/// quota only shrinking writes pass); `record` writes down the entry's size and expiry.
+/// quota only shrinking writes pass); `record` writes down the entry's size and expiry; `put`
+/// stores a value (with an expiry in ms, or none for '') and records it.
 const PRELUDE: &str = r"
 local function sweep()
   local t = redis.call('TIME')
@@ -86,6 +87,14 @@ local function record(now, size)
   redis.call('HSET', KEYS[3], ARGV[1], size)
   redis.call('INCRBY', KEYS[4], size - old)
 end
+local function put(now, value, ttl, size)
+  if ttl ~= '' then
+    redis.call('SET', KEYS[1], value, 'PX', ttl)
+  else
+    redis.call('SET', KEYS[1], value)
+  end
+  record(now, size)
+end
 ";
 
 /// ARGV: key, value, ttl ms ('' for none), max keys, max bytes.
@@ -94,12 +103,7 @@ local now = sweep()
 local size = #ARGV[1] + #ARGV[2]
 local over = admit(size, ARGV[4], ARGV[5])
 if over then return over end
-if ARGV[3] ~= '' then
-  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-else
-  redis.call('SET', KEYS[1], ARGV[2])
-end
-record(now, size)
+put(now, ARGV[2], ARGV[3], size)
 return {'ok'}
 ";
 
@@ -134,12 +138,7 @@ end
 local size = #ARGV[1] + #ARGV[4]
 local over = admit(size, ARGV[6], ARGV[7])
 if over then return over end
-if ARGV[5] ~= '' then
-  redis.call('SET', KEYS[1], ARGV[4], 'PX', ARGV[5])
-else
-  redis.call('SET', KEYS[1], ARGV[4])
-end
-record(now, size)
+put(now, ARGV[4], ARGV[5], size)
 return {'ok'}
 ";
 
