@@ -28,7 +28,7 @@ async function start() {
       IOHOST_SERVER__IDLE_TIMEOUT_MS: '30000',
       IOHOST_HANDLERS__ENABLED: 'false',
       IOHOST_SETTINGS__FILE: join('/tmp', `iohost-abuse-${process.pid}.json`),
-      IOHOST_LOG__LEVEL: 'warn',
+      IOHOST_LOG__LEVEL: 'warn,iohost::server=info',
     },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -70,8 +70,9 @@ async function whileHonest(url, attack) {
   return { ...result, honest: `${times.length} answers, median ${median(times).toFixed(1)} ms, worst ${Math.max(...times).toFixed(1)} ms` };
 }
 
-function rawConnection(port) {
-  const socket = tcpConnect(port, '127.0.0.1');
+/** A raw TCP connection, from `from` (any 127.x.y.z: loopback takes them all). */
+function rawConnection(port, from = '127.0.0.1') {
+  const socket = tcpConnect({ port, host: '127.0.0.1', localAddress: from });
   const state = { socket, closed: false, refused: false, data: '' };
   socket.on('data', (d) => {
     state.data += d;
@@ -82,25 +83,31 @@ function rawConnection(port) {
   return state;
 }
 
+/** Connections that send half a request head and stop (slowloris); `from(i)` is the address. */
+async function slowloris(server, from) {
+  const n = 2000 * scale;
+  const conns = [];
+  for (let i = 0; i < n; i++) {
+    const c = rawConnection(server.port, from(i));
+    c.socket.on('connect', () => c.socket.write('GET / HTTP/1.1\r\nHost: x\r\n'));
+    conns.push(c);
+    if (i % 50 === 49) await sleep(10);
+  }
+  await sleep(500);
+  const refused = conns.filter((c) => c.refused).length;
+  const held = conns.filter((c) => !c.closed).length;
+  const rss = rssMiB(server.proc.pid).toFixed(1);
+  await sleep(3500); // past header_timeout_ms
+  const stillOpen = conns.filter((c) => !c.closed).length;
+  conns.forEach((c) => c.socket.destroy());
+  return { tried: n, refusedAtOnce: refused, heldAfter500ms: held, rssWhileHeldMiB: rss, openAfterHeaderTimeout: stillOpen };
+}
+
 const attacks = {
-  /** Connections that send half a request head and stop (slowloris). */
-  async slowHeaders(server) {
-    const n = 2000 * scale;
-    const conns = [];
-    for (let i = 0; i < n; i++) {
-      const c = rawConnection(server.port);
-      c.socket.on('connect', () => c.socket.write('GET / HTTP/1.1\r\nHost: x\r\n'));
-      conns.push(c);
-      if (i % 50 === 49) await sleep(10);
-    }
-    await sleep(500);
-    const refused = conns.filter((c) => c.refused).length;
-    const held = conns.filter((c) => !c.closed).length;
-    await sleep(3500); // past header_timeout_ms
-    const stillOpen = conns.filter((c) => !c.closed).length;
-    conns.forEach((c) => c.socket.destroy());
-    return { tried: n, refusedAtOnce: refused, heldAfter500ms: held, openAfterHeaderTimeout: stillOpen };
-  },
+  /** From one address. */
+  slowHeaders: (server) => slowloris(server, () => '127.0.0.1'),
+  /** From 200 addresses (127.1.0.x), 10 connections each: no per-address limit applies. */
+  slowHeadersManyAddresses: (server) => slowloris(server, (i) => `127.1.0.${(i % 200) + 1}`),
 
   /** Engine.IO handshakes that never join a namespace. */
   async sessionFlood(server) {
