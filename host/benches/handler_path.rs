@@ -186,7 +186,7 @@ async fn native(label: &str, kv: &dyn KvStore, args: &Args) -> Option<serde_json
     // The space and quota a handler's own keys get.
     let space = Space {
         prefix: "h:native:".into(),
-        quota: HandlerLimits::default().kv_quota(),
+        quota: iohost::handlers::kv_quota(&HandlerLimits::default()),
     };
     let space = &space;
     match label {

@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod app;
 pub mod auth;
 pub mod cluster;
 pub mod config;
@@ -13,9 +14,12 @@ pub mod edge;
 pub mod handlers;
 pub mod metrics;
 pub mod model;
+pub mod node;
 pub mod random;
 pub mod rooms;
 pub mod server;
 pub mod settings;
+pub mod sockets;
 pub mod store;
 pub mod strapi;
+pub mod webhook;

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use iohost::app::App;
 use iohost::config::{self, Config, ConfigError, LogFormat};
 use iohost::handlers::{Engine, inspect, scaffold};
-use iohost::server::App;
 use iohost::strapi::setup;
 use tracing_subscriber::EnvFilter;
 

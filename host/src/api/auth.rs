@@ -10,7 +10,7 @@ use super::ApiState;
 use super::error::ApiError;
 
 pub async fn require_key(State(state): State<ApiState>, request: Request, next: Next) -> Response {
-    let api = &state.shared.config.api;
+    let api = &state.config.api;
     if api.keys.is_empty() {
         return ApiError::NotConfigured.into_response();
     }

@@ -9,8 +9,8 @@ use super::error::{ApiError, ErrorBody};
 use super::{ApiState, Body};
 use crate::model::Args;
 use crate::rooms::USER_ROOM_PREFIX;
-use crate::server::deliver;
-use crate::server::sockets::{broadcast, find};
+use crate::sockets::deliver;
+use crate::sockets::{broadcast, find};
 use axum::Json;
 use axum::extract::State;
 

@@ -75,19 +75,19 @@ impl From<QueryRejection> for ApiError {
     }
 }
 
-impl From<crate::server::SettingsUpdateError> for ApiError {
-    fn from(e: crate::server::SettingsUpdateError) -> Self {
+impl From<crate::settings::SettingsUpdateError> for ApiError {
+    fn from(e: crate::settings::SettingsUpdateError) -> Self {
         match e {
-            crate::server::SettingsUpdateError::Invalid(e) => Self::BadRequest(e.to_string()),
-            crate::server::SettingsUpdateError::Store(e) => Self::Storage(e.to_string()),
+            crate::settings::SettingsUpdateError::Invalid(e) => Self::BadRequest(e.to_string()),
+            crate::settings::SettingsUpdateError::Store(e) => Self::Storage(e.to_string()),
         }
     }
 }
 
-impl From<crate::server::sockets::EmitError> for ApiError {
-    fn from(e: crate::server::sockets::EmitError) -> Self {
+impl From<crate::sockets::EmitError> for ApiError {
+    fn from(e: crate::sockets::EmitError) -> Self {
         match e {
-            crate::server::sockets::EmitError::NoNamespace(ns) => Self::NoNamespace(ns),
+            crate::sockets::EmitError::NoNamespace(ns) => Self::NoNamespace(ns),
         }
     }
 }

@@ -44,7 +44,7 @@ fn json_event(name: &str, body: &impl Serialize) -> Event {
 pub async fn live(
     State(state): State<ApiState>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let (recent, receiver) = state.shared.event_log.watch();
+    let (recent, receiver) = state.node.event_log.watch();
     let mut interval = tokio::time::interval(Duration::from_secs(1));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let first: Vec<Event> = recent.iter().map(|e| json_event("event", e)).collect();
@@ -66,8 +66,8 @@ pub async fn live(
                         stats: collect_stats(&state).await,
                         sockets: all_sockets(&state),
                         handlers: collect_handlers(&state),
-                        settings: state.shared.live.load().settings.clone(),
-                        permissions: state.shared.live.load().permissions.clone(),
+                        settings: state.settings.now().settings.clone(),
+                        permissions: (*state.settings.now().permissions).clone(),
                     };
                     json_event("snapshot", &snapshot)
                 }

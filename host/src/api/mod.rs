@@ -18,11 +18,22 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 pub use error::ApiError;
 
-use crate::server::SharedRef;
+use std::sync::Arc;
 
+use crate::config::Config;
+use crate::handlers::Runtime;
+use crate::metrics::WebhookStats;
+use crate::node::Node;
+use crate::settings::LiveSettings;
+
+/// What the API reads and acts on.
 #[derive(Clone)]
 pub struct ApiState {
-    pub shared: SharedRef,
+    pub config: Arc<Config>,
+    pub settings: Arc<LiveSettings>,
+    pub runtime: Arc<Runtime>,
+    pub node: Arc<Node>,
+    pub webhooks: Arc<WebhookStats>,
     pub io: Io,
 }
 
@@ -38,8 +49,7 @@ pub struct Params<T>(pub T);
 
 pub const PREFIX: &str = "/api/v1";
 
-pub fn router(shared: SharedRef, io: Io) -> Router {
-    let state = ApiState { shared, io };
+pub fn router(state: ApiState) -> Router {
     let protected = Router::new()
         .route("/emit", post(emit::emit))
         .route("/sockets", get(sockets::list))

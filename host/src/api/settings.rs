@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
 use super::{ApiState, Body};
-use crate::handlers::valid_name;
+use crate::config::valid_handler_name as valid_name;
 use crate::settings::{LIVE, Settings};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -28,7 +28,7 @@ fn response(settings: Settings) -> Json<SettingsResponse> {
 
 #[utoipa::path(get, path = "/settings", responses((status = 200, body = SettingsResponse), (status = 401, body = ErrorBody)))]
 pub async fn get_settings(State(state): State<ApiState>) -> Json<SettingsResponse> {
-    response(state.shared.live.load().settings.clone())
+    response(state.settings.now().settings.clone())
 }
 
 #[utoipa::path(
@@ -46,7 +46,7 @@ pub async fn put_settings(
     State(state): State<ApiState>,
     Body(settings): Body<Settings>,
 ) -> Result<Json<SettingsResponse>, ApiError> {
-    state.shared.update_settings(settings.clone()).await?;
+    state.settings.replace(settings.clone()).await?;
     Ok(response(settings))
 }
 
@@ -79,8 +79,8 @@ pub async fn set_enabled(
         )));
     }
     let settings = state
-        .shared
-        .modify_settings(|settings| {
+        .settings
+        .modify(|settings| {
             if request.enabled {
                 settings.disabled_handlers.remove(&name);
             } else {

@@ -13,7 +13,7 @@ use crate::cluster::SocketRef;
 
 use crate::model::SocketView;
 use crate::rooms::RESERVED_PREFIX;
-use crate::server::sockets::{find, socket_view};
+use crate::sockets::{find, socket_view};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -64,7 +64,7 @@ async fn socket(state: &ApiState, ns: Option<String>, id: String) -> Result<Targ
         return Ok(Target::Here(here));
     }
     if let (crate::cluster::Backplane::Redis(_), Some(operators)) =
-        (&state.shared.backplane, state.io.of(&namespace))
+        (&state.node.backplane, state.io.of(&namespace))
     {
         let elsewhere = operators
             .fetch_sockets()
@@ -190,7 +190,7 @@ pub async fn join(
 ) -> Result<Json<RoomResponse>, ApiError> {
     check_room(&request.room)?;
     match socket(&state, request.namespace, id).await? {
-        Target::Here(socket) => crate::server::sockets::join(&socket, request.room.clone()),
+        Target::Here(socket) => crate::sockets::join(&socket, request.room.clone()),
         Target::Elsewhere(remote) => remote
             .join(request.room.clone())
             .await
@@ -220,7 +220,7 @@ pub async fn leave(
 ) -> Result<Json<RoomResponse>, ApiError> {
     check_room(&room)?;
     match socket(&state, query.namespace, id).await? {
-        Target::Here(socket) => crate::server::sockets::leave(&socket, room.clone()),
+        Target::Here(socket) => crate::sockets::leave(&socket, room.clone()),
         Target::Elsewhere(remote) => remote.leave(room.clone()).await.map_err(remote_failed)?,
     }
     Ok(Json(RoomResponse {

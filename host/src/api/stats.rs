@@ -1,7 +1,5 @@
 //! Connection and handler figures (the plugin's `getConnectionStats`; more in monitoring).
 
-use std::time::UNIX_EPOCH;
-
 use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
@@ -10,7 +8,7 @@ use utoipa::ToSchema;
 use super::ApiState;
 use super::error::ErrorBody;
 use crate::handlers::short;
-use crate::server::identity_of;
+use crate::sockets::identity_of;
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -80,22 +78,18 @@ pub async fn collect_stats(state: &ApiState) -> Stats {
         });
     }
     namespaces.sort_by(|a, b| a.name.cmp(&b.name));
-    let cluster = match &state.shared.backplane {
+    let cluster = match &state.node.backplane {
         crate::cluster::Backplane::Local => None,
         crate::cluster::Backplane::Redis(link) => Some(
-            crate::cluster::nodes::read(
-                link,
-                &state.shared.config.cluster.prefix,
-                state.shared.node_stats(),
-            )
-            .await,
+            crate::cluster::nodes::read(link, &state.config.cluster.prefix, state.node.stats())
+                .await,
         ),
     };
     Stats {
-        connections: state.shared.connections.current(),
-        events_per_second: state.shared.rate.per_second(10),
-        total_events: state.shared.rate.total(),
-        webhooks: serde_json::to_value(&state.shared.webhooks).unwrap_or_default(),
+        connections: state.node.connections.current(),
+        events_per_second: state.node.rate.per_second(10),
+        total_events: state.node.rate.total(),
+        webhooks: serde_json::to_value(&*state.webhooks).unwrap_or_default(),
         namespaces,
         cluster,
     }
@@ -159,7 +153,6 @@ pub async fn handlers(State(state): State<ApiState>) -> Json<HandlersResponse> {
 pub fn collect_handlers(state: &ApiState) -> HandlersResponse {
     use std::sync::atomic::Ordering::Relaxed;
     let handlers = state
-        .shared
         .runtime
         .handlers()
         .iter()
@@ -167,11 +160,7 @@ pub fn collect_handlers(state: &ApiState) -> HandlersResponse {
         .map(|(h, (idle_instances, idle_memory_bytes))| HandlerStats {
             name: h.name.to_string(),
             version: short(&h.sha256).to_owned(),
-            loaded_at: h
-                .loaded_at
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_millis() as u64)
-                .unwrap_or_default(),
+            loaded_at: crate::model::unix_ms(h.loaded_at),
             code: h.tier,
             priority: h.registration.priority,
             events: h.registration.events.clone(),
@@ -192,11 +181,10 @@ pub fn collect_handlers(state: &ApiState) -> HandlersResponse {
         .collect();
     HandlersResponse {
         handlers,
-        load_errors: state.shared.runtime.load_errors().into_iter().collect(),
+        load_errors: state.runtime.load_errors().into_iter().collect(),
         disabled: state
-            .shared
-            .live
-            .load()
+            .settings
+            .now()
             .settings
             .disabled_handlers
             .iter()

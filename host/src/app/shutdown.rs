@@ -3,8 +3,6 @@
 //! or to this one once it is back), then wait at most `server.shutdown_drain_ms` for in-flight
 //! HTTP requests before exiting with status 0.
 
-use std::sync::atomic::Ordering;
-
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{Signal, SignalKind, signal};
@@ -17,21 +15,27 @@ pub async fn serve_until_signal(
     app: App,
     signals: Signals,
 ) -> anyhow::Result<()> {
-    let App { router, io, shared } = app;
+    let App {
+        router,
+        io,
+        config,
+        gate,
+        node,
+        ..
+    } = app;
     let drain_started = Arc::new(Notify::new());
     let started = drain_started.clone();
-    let drain = shared.config.server.shutdown_drain();
-    let timeouts = (&shared.config.server).into();
-    let gate = shared.gate.clone();
+    let drain = config.server.shutdown_drain();
+    let timeouts = (&config.server).into();
 
     let graceful = async move {
         let signal = signals.recv().await;
         tracing::info!(
             signal,
             "shutting down: closing {} connections",
-            shared.connections.current()
+            node.connections.current()
         );
-        shared.ready.store(false, Ordering::Relaxed);
+        node.draining();
         started.notify_one();
         io.close().await;
     };

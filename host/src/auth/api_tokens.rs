@@ -11,18 +11,18 @@
 //! list is read again before any login is answered from it, so that a deleted token stops
 //! working). While Strapi cannot be reached, the last list read keeps working.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::AuthError;
 use crate::config::StrapiConfig;
-use crate::strapi::access::Grant;
 use crate::strapi::admin_api::{AdminApi, AdminError};
+use crate::strapi::tokens::{ApiToken, TokenType};
 
 /// The list is read again at most this often.
 pub const RELOAD_AT_MOST_EVERY: Duration = Duration::from_secs(1);
@@ -32,64 +32,6 @@ pub const UNKNOWN_KEY_RELOAD_PER_ADDRESS: Duration = Duration::from_secs(10);
 pub const MAX_UNKNOWN_KEYS: usize = 10_000;
 /// Tokens read from Strapi at most (the rest are ignored, with a warning).
 pub const MAX_TOKENS: usize = 1_000;
-
-/// Strapi's token types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum TokenType {
-    FullAccess,
-    ReadOnly,
-    Custom,
-}
-
-/// A token, as much as iohost needs of it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ApiToken {
-    /// The name as Strapi shows it.
-    pub name: String,
-    pub kind: TokenType,
-    /// A custom token's Strapi actions, such as `api::article.article.find`.
-    pub actions: HashSet<String>,
-    expires_at: Option<SystemTime>,
-}
-
-impl ApiToken {
-    /// The name used in rooms and rules: lower case, spaces as `-` (`Read Only` -> `read-only`).
-    pub fn slug(&self) -> String {
-        slug(&self.name)
-    }
-
-    /// The token, unless it has expired.
-    fn usable(&self) -> Result<ApiToken, AuthError> {
-        if self.expires_at.is_some_and(|at| at <= SystemTime::now()) {
-            return Err(AuthError::Expired);
-        }
-        Ok(self.clone())
-    }
-
-    /// What Strapi lets this token read and do.
-    pub fn grant(&self) -> Grant<'_> {
-        match self.kind {
-            TokenType::FullAccess => Grant::Everything,
-            TokenType::ReadOnly => Grant::ReadOnly,
-            TokenType::Custom => Grant::Actions(&self.actions),
-        }
-    }
-}
-
-pub fn slug(name: &str) -> String {
-    name.trim()
-        .to_lowercase()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect()
-}
 
 type Key = [u8; 32];
 
@@ -151,6 +93,14 @@ pub struct ApiTokens {
     unknown: std::sync::Mutex<HashMap<Key, Instant>>,
 }
 
+/// The token, unless it has expired.
+fn usable(token: &ApiToken) -> Result<ApiToken, AuthError> {
+    if token.expired() {
+        return Err(AuthError::Expired);
+    }
+    Ok(token.clone())
+}
+
 #[derive(Deserialize)]
 struct Envelope<T> {
     data: T,
@@ -207,7 +157,7 @@ impl ApiTokens {
         let loaded = self.current();
         let fresh = loaded.at.is_some_and(|at| at.elapsed() < self.ttl);
         match loaded.tokens.get(&wanted) {
-            Some(token) if fresh => return token.usable(),
+            Some(token) if fresh => return usable(token),
             None if fresh && self.known_unknown(&wanted) => return Err(AuthError::Invalid),
             _ => {}
         }
@@ -236,7 +186,7 @@ impl ApiTokens {
             return Err(AuthError::Unavailable);
         }
         match loaded.tokens.get(&wanted) {
-            Some(token) => token.usable(),
+            Some(token) => usable(token),
             None => {
                 // Remembered only when the list was read for it: a key made since the last
                 // read and refused now (no read allowed yet) may work in a moment.
@@ -323,37 +273,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn token_types_become_grants() {
-        use crate::config::Permission::*;
-        let token = |kind, actions: &[&str]| ApiToken {
-            name: "t".into(),
-            kind,
-            actions: actions.iter().map(|a| (*a).to_owned()).collect(),
-            expires_at: None,
-        };
-        let read_only = token(TokenType::ReadOnly, &[]);
-        assert!(read_only.grant().allows("api::page.page", Find));
-        assert!(!read_only.grant().allows("api::page.page", Update));
-        assert!(
-            token(TokenType::FullAccess, &[])
-                .grant()
-                .allows("api::page.page", Delete)
-        );
-        let custom = token(
-            TokenType::Custom,
-            &[
-                "api::article.article.findOne",
-                "api::article.article.update",
-            ],
-        );
-        assert!(custom.grant().allows("api::article.article", Update));
-        assert!(
-            !custom.grant().allows("api::article.article", Find),
-            "findOne alone lists nothing, as for Strapi's relation check"
-        );
-    }
-
-    #[test]
     fn strapi_dates_parse() {
         assert!(humantime::parse_rfc3339("2026-11-25T22:42:50.389Z").is_ok());
     }
@@ -369,13 +288,6 @@ mod tests {
         assert!(reloads.allow(true, b), "another address may");
         reloads.tried = None;
         assert!(reloads.allow(false, a), "a stale list is read whoever asks");
-    }
-
-    #[test]
-    fn names_become_room_safe() {
-        assert_eq!(slug("Read Only"), "read-only");
-        assert_eq!(slug(" Dashboard "), "dashboard");
-        assert_eq!(slug("a.b/c"), "a-b-c");
     }
 
     #[tokio::test]

@@ -1,17 +1,21 @@
 //! Several iohost nodes as one, on Redis (`[cluster] redis_url`): socketioxide-redis carries
 //! room emits, broadcasts, socket queries, joins, leaves and disconnects between nodes over the
-//! [`backplane`]; handlers' KV lives in Redis ([`crate::store::RedisStore`]). Without
+//! [`backplane`]; handlers' KV lives in Redis too (the store module). Without
 //! `redis_url` the same adapter runs with a local backplane: one code path either way.
 
 pub mod backplane;
 pub mod nodes;
+mod scan;
 
 use socketioxide::adapter::Emitter;
 use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
 
 pub use backplane::{Backplane, RedisBackplane};
 
+pub use scan::keys_with_prefix;
+
 use crate::config::ClusterConfig;
+use crate::config::redact;
 
 /// The socketioxide adapter every namespace uses.
 pub type Adapter = CustomRedisAdapter<Emitter, Backplane>;
@@ -89,22 +93,12 @@ fn with_resp3(url: &str) -> String {
     }
 }
 
-/// The URL without its password, for logs and errors.
-pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://***{}", &url[..scheme], &url[at..])
-        }
-        _ => url.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn urls_get_resp3_and_lose_their_password_in_logs() {
+    fn urls_get_resp3() {
         assert_eq!(
             with_resp3("redis://127.0.0.1:6379"),
             "redis://127.0.0.1:6379?protocol=resp3"
@@ -117,7 +111,5 @@ mod tests {
             with_resp3("redis://h?protocol=resp3"),
             "redis://h?protocol=resp3"
         );
-        assert_eq!(redact("redis://user:secret@h:6379"), "redis://***@h:6379");
-        assert_eq!(redact("redis://h:6379"), "redis://h:6379");
     }
 }

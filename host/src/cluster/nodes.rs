@@ -2,7 +2,7 @@
 //! writes its own under `<prefix>:node:<id>` every [`EVERY`], expiring after [`FORGET_AFTER`],
 //! so a node that stops drops out by itself.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
@@ -42,13 +42,6 @@ pub struct ClusterStats {
     pub nodes: Vec<NodeStats>,
     pub connections: usize,
     pub events_per_second: f64,
-}
-
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or_default()
 }
 
 fn key(prefix: &str, node: &str) -> String {
@@ -107,7 +100,7 @@ async fn read_all(
     prefix: &str,
 ) -> Result<Vec<NodeStats>, redis::RedisError> {
     let mut conn = link.connection();
-    let keys = crate::store::keys_with_prefix(&mut conn, &key(prefix, "")).await?;
+    let keys = super::keys_with_prefix(&mut conn, &key(prefix, "")).await?;
     if keys.is_empty() {
         return Ok(Vec::new());
     }

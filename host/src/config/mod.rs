@@ -5,6 +5,7 @@
 //! Every key is documented in `iohost.example.toml` at the repository root.
 
 mod load;
+mod names;
 mod strapi;
 mod validate;
 
@@ -16,6 +17,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use load::{ConfigSource, DEFAULT_FILE, from_toml_str, load};
+pub use names::{globs, redact, valid_handler_name};
+
+/// Run-time config values per handler: handler name -> config key -> value.
+pub type ConfigOverrides = BTreeMap<String, serde_json::Map<String, serde_json::Value>>;
 pub use strapi::{
     DeliveryRule, DraftsConfig, FieldRules, PayloadShape, Permission, RoleFields, StrapiConfig,
 };
@@ -88,7 +93,7 @@ impl Config {
             hide(secret);
         }
         copy.api.keys.iter_mut().for_each(hide);
-        copy.cluster.redis_url = crate::cluster::redact(&copy.cluster.redis_url);
+        copy.cluster.redis_url = redact(&copy.cluster.redis_url);
         copy
     }
 }
@@ -409,16 +414,6 @@ pub struct HandlerLimits {
     pub kv_mb: u64,
 }
 
-impl HandlerLimits {
-    /// The handler's KV quota.
-    pub fn kv_quota(&self) -> crate::store::Quota {
-        crate::store::Quota {
-            keys: self.kv_keys,
-            bytes: self.kv_mb.saturating_mul(1024 * 1024),
-        }
-    }
-}
-
 impl Default for HandlerLimits {
     fn default() -> Self {
         Self {
@@ -508,7 +503,7 @@ impl Default for ClusterConfig {
 impl std::fmt::Debug for ClusterConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClusterConfig")
-            .field("redis_url", &crate::cluster::redact(&self.redis_url))
+            .field("redis_url", &redact(&self.redis_url))
             .field("prefix", &self.prefix)
             .finish()
     }

@@ -126,7 +126,7 @@ impl Config {
             .strapi
             .allow
             .iter()
-            .find(|n| !crate::handlers::valid_name(n))
+            .find(|n| !super::valid_handler_name(n))
         {
             return Err(ConfigError::Invalid {
                 key: "handlers.strapi.allow".into(),
@@ -137,13 +137,13 @@ impl Config {
         }
         for (name, patterns) in &h.reserved_rooms {
             let key = format!("handlers.reserved_rooms.{name}");
-            if !crate::handlers::valid_name(name) {
+            if !super::valid_handler_name(name) {
                 return Err(ConfigError::invalid(
                     key,
                     "not a handler name (lower-case letters, digits, - and _)",
                 ));
             }
-            crate::rooms::globs(&key, patterns)?;
+            super::globs(&key, patterns)?;
         }
 
         for (i, key) in self.api.keys.iter().enumerate() {

@@ -3,8 +3,8 @@
 
 use crate::cluster::Io;
 use crate::model::Args;
-use crate::server::deliver;
-use crate::server::sockets::{broadcast, find};
+use crate::sockets::deliver;
+use crate::sockets::{broadcast, find};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
@@ -82,12 +82,12 @@ pub async fn apply(io: &Io, handler: &str, actions: Vec<Action>) {
             }
             Action::Join { ns, sid, room } => {
                 if let Some(socket) = find(io, &ns, &sid) {
-                    crate::server::sockets::join(&socket, room);
+                    crate::sockets::join(&socket, room);
                 }
             }
             Action::Leave { ns, sid, room } => {
                 if let Some(socket) = find(io, &ns, &sid) {
-                    crate::server::sockets::leave(&socket, room);
+                    crate::sockets::leave(&socket, room);
                 }
             }
             Action::Disconnect { ns, sid } => {

@@ -284,7 +284,7 @@ impl Handler {
                 self.limits.table_elements as usize,
             ),
             self.kv.clone(),
-            self.limits.kv_quota(),
+            kv_quota(&self.limits),
             self.config.clone(),
             self.links.clone(),
         );
@@ -391,6 +391,14 @@ impl Handler {
 
 pub fn short(sha256: &str) -> &str {
     &sha256[..sha256.len().min(12)]
+}
+
+/// A handler's KV quota, from its limits.
+pub fn kv_quota(limits: &HandlerLimits) -> crate::store::Quota {
+    crate::store::Quota {
+        keys: limits.kv_keys,
+        bytes: limits.kv_mb.saturating_mul(1024 * 1024),
+    }
 }
 
 /// May a call be refused when `max_waiting` calls wait for an instance already? Events and

@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use crate::cluster::Io;
 use wasmtime::component::ResourceTable;
@@ -321,10 +321,7 @@ impl log::Host for InstanceState {
 
 impl clock::Host for InstanceState {
     async fn now_ms(&mut self) -> u64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or_default()
+        crate::model::now_ms()
     }
 
     async fn monotonic_ns(&mut self) -> u64 {

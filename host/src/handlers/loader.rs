@@ -127,15 +127,6 @@ impl PartialLimits {
 /// The largest sidecar read.
 const MAX_SIDECAR_BYTES: u64 = 1024 * 1024;
 
-/// Is `name` usable as a handler name (and so as a file stem and a KV prefix)?
-pub fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-}
-
 /// The handler names the folder holds (`*.wasm` files), sorted.
 pub fn handler_names(dir: &Path) -> std::io::Result<Vec<String>> {
     let mut names: Vec<String> = std::fs::read_dir(dir)?
@@ -192,7 +183,7 @@ pub async fn load(
         cache,
         held,
     } = context;
-    if !valid_name(name) {
+    if !crate::config::valid_handler_name(name) {
         return Err(LoadError::BadName(name.to_owned()));
     }
     let wasm = settings.dir.join(format!("{name}.wasm"));
@@ -345,11 +336,6 @@ mod tests {
 
     #[test]
     fn names_and_paths() {
-        assert!(valid_name("rate-limit"));
-        assert!(valid_name("chat_typing2"));
-        assert!(!valid_name("Presence"));
-        assert!(!valid_name("../x"));
-        assert!(!valid_name(""));
         assert_eq!(
             name_of(Path::new("/h/presence.wasm")),
             Some("presence".into())

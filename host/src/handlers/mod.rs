@@ -39,9 +39,9 @@ use cache::CodeCache;
 
 pub use actions::Action;
 pub use engine::{Engine, Tier};
-pub use handler::{Handler, short};
+pub use handler::{Handler, kv_quota, short};
 pub use host_api::Links;
-pub use loader::{Inspection, inspect, valid_name};
+pub use loader::{Inspection, inspect};
 pub use strapi_gateway::StrapiGateway;
 pub use watch::Watcher;
 
@@ -206,9 +206,7 @@ pub struct Runtime {
     room_grants: HashMap<String, globset::GlobSet>,
 }
 
-/// handler name -> config key -> value.
-pub type ConfigOverrides =
-    std::collections::BTreeMap<String, serde_json::Map<String, serde_json::Value>>;
+pub use crate::config::ConfigOverrides;
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -233,7 +231,7 @@ impl Runtime {
         let mut room_grants = HashMap::new();
         for (name, patterns) in &settings.reserved_rooms {
             let key = format!("handlers.reserved_rooms.{name}");
-            room_grants.insert(name.clone(), crate::rooms::globs(&key, patterns)?);
+            room_grants.insert(name.clone(), crate::config::globs(&key, patterns)?);
         }
         Ok(Arc::new(Self {
             room_grants,
@@ -624,8 +622,8 @@ impl Runtime {
         if let Some(socket) = acting.filter(|s| s.id == sid && s.namespace == ns) {
             return socket.user.as_ref().map(|u| u.id);
         }
-        let socket = crate::server::sockets::find(self.io.get()?, ns, sid)?;
-        crate::server::identity_of(&socket).user.map(|u| u.id)
+        let socket = crate::sockets::find(self.io.get()?, ns, sid)?;
+        crate::sockets::identity_of(&socket).user.map(|u| u.id)
     }
 
     /// Does a loaded handler register this exact event name (not just `*`)?
@@ -723,7 +721,7 @@ impl Runtime {
         }
         let mut info = socket_info::socket_info(socket);
         // socketioxide may already have dropped the socket's rooms: use iohost's copy.
-        info.rooms = crate::server::sockets::joined_rooms(socket);
+        info.rooms = crate::sockets::joined_rooms(socket);
         for handler in &interested {
             match handler.on_disconnect(&info, reason).await {
                 Ok(((), actions)) => self.apply(handler, Some(&info), actions).await,

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::loader::valid_name;
+use crate::config::valid_handler_name as valid_name;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScaffoldError {

@@ -3,7 +3,7 @@
 use crate::cluster::SocketRef;
 
 use super::bindings::iohost::handler::types::{SocketInfo, User};
-use crate::server::sockets::{facts, rooms};
+use crate::sockets::{facts, rooms};
 
 pub fn socket_info(socket: &SocketRef) -> SocketInfo {
     let facts = facts(socket);

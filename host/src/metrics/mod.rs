@@ -115,3 +115,19 @@ pub fn spawn_upkeep(handle: PrometheusHandle) {
         }
     });
 }
+
+/// Webhooks received, by `event` and `result` (counter).
+pub const WEBHOOKS: &str = "iohost_webhooks_total";
+
+/// Webhook counts since start, for `/api/v1/stats` and the admin page.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct WebhookStats {
+    /// Delivered to clients (or to nobody, when no role may have it).
+    pub delivered: std::sync::atomic::AtomicU64,
+    /// Repeats of a notification already delivered.
+    pub duplicates: std::sync::atomic::AtomicU64,
+    /// Refused: wrong secret, not configured, or a body that is not a known event.
+    pub refused: std::sync::atomic::AtomicU64,
+    /// `trigger-test` calls.
+    pub tests: std::sync::atomic::AtomicU64,
+}

@@ -10,14 +10,6 @@ pub const PUBLIC_ROLE: &str = "public";
 /// like any role.
 pub const TOKEN_ROLE_PREFIX: &str = "token:";
 
-/// The room every socket of `role` is in: `io-role-<role>`, or `io-token-<name>` for tokens.
-pub fn room_of_role(role: &str) -> String {
-    match role.strip_prefix(TOKEN_ROLE_PREFIX) {
-        Some(name) => format!("{}{name}", crate::rooms::TOKEN_ROOM_PREFIX),
-        None => format!("{}{role}", crate::rooms::ROLE_ROOM_PREFIX),
-    }
-}
-
 /// A Strapi end user, as much as clients and handlers may see of them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct User {
@@ -49,11 +41,6 @@ impl Identity {
             role: format!("{TOKEN_ROLE_PREFIX}{name}"),
             user: None,
         }
-    }
-
-    /// The room every socket of this role is in: see [`room_of_role`].
-    pub fn role_room(&self) -> String {
-        room_of_role(&self.role)
     }
 }
 

@@ -5,9 +5,7 @@ mod identity;
 mod socket_view;
 
 pub use args::Args;
-pub use identity::{
-    ClientAddress, Handshake, Identity, SessionTicket, TOKEN_ROLE_PREFIX, User, room_of_role,
-};
+pub use identity::{ClientAddress, Handshake, Identity, SessionTicket, TOKEN_ROLE_PREFIX, User};
 pub use socket_view::SocketView;
 
 /// The key per-address limits count under: the address, or an IPv6 address's /64 network.
@@ -19,6 +17,18 @@ pub fn limit_key(ip: std::net::IpAddr) -> std::net::IpAddr {
         }
         v4 => v4,
     }
+}
+
+/// Unix time in milliseconds.
+pub fn now_ms() -> u64 {
+    unix_ms(std::time::SystemTime::now())
+}
+
+/// `time` as Unix milliseconds (0 before 1970).
+pub fn unix_ms(time: std::time::SystemTime) -> u64 {
+    time.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
 }
 
 /// `text` cut to at most `bytes` bytes (at a character boundary), with `…` when cut: for

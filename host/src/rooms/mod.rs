@@ -5,7 +5,9 @@
 
 use std::collections::HashMap;
 
-use globset::{Glob, GlobSet, GlobSetBuilder};
+use globset::GlobSet;
+
+use crate::config::globs;
 use regex::Regex;
 
 use crate::config::{ConfigError, RoomsConfig};
@@ -19,6 +21,14 @@ pub const ROLE_ROOM_PREFIX: &str = "io-role-";
 pub const TOKEN_ROOM_PREFIX: &str = "io-token-";
 /// `user-<id>`: the private room of one user's sockets (the name the plugin's guide uses).
 pub const USER_ROOM_PREFIX: &str = "user-";
+
+/// The room every socket of `role` is in: `io-role-<role>`, or `io-token-<name>` for tokens.
+pub fn role_room(role: &str) -> String {
+    match role.strip_prefix(crate::model::TOKEN_ROLE_PREFIX) {
+        Some(name) => format!("{TOKEN_ROOM_PREFIX}{name}"),
+        None => format!("{ROLE_ROOM_PREFIX}{role}"),
+    }
+}
 
 /// Why a room request was refused; the `Display` text is what the client reads in `error`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -142,21 +152,6 @@ pub fn reserved_for(room: &str, owner: Option<u64>) -> bool {
         || room
             .strip_prefix(USER_ROOM_PREFIX)
             .is_some_and(|id| owner.is_none_or(|owner| owner.to_string() != id))
-}
-
-/// Glob patterns as one set; the error names `key` and the bad pattern's index.
-pub fn globs(key: &str, patterns: &[String]) -> Result<GlobSet, ConfigError> {
-    let mut set = GlobSetBuilder::new();
-    for (i, p) in patterns.iter().enumerate() {
-        set.add(Glob::new(p).map_err(|e| ConfigError::Invalid {
-            key: format!("{key}[{i}]"),
-            reason: e.to_string(),
-        })?);
-    }
-    set.build().map_err(|e| ConfigError::Invalid {
-        key: key.to_owned(),
-        reason: e.to_string(),
-    })
 }
 
 #[cfg(test)]

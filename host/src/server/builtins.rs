@@ -3,17 +3,17 @@
 //! `subscribe-entity`, `unsubscribe-entity`, `get-entity-subscriptions`.
 
 use std::str::FromStr;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::cluster::Io;
 use serde_json::{Value, json};
 use socketioxide_core::Sid;
 
 use super::SharedRef;
-use super::connect::identity_of;
-use super::reply::{Reply, deliver};
+use super::reply::Reply;
 use crate::model::Args;
 use crate::rooms::RoomPolicy;
+use crate::sockets::deliver;
+use crate::sockets::identity_of;
 use crate::strapi::entities::{Entity, SubscribeError};
 
 /// The built-in client events.
@@ -46,7 +46,7 @@ pub fn run(shared: &SharedRef, io: &Io, reply: Reply, args: &Args) {
 fn join_room(shared: &SharedRef, reply: Reply, arg: &Value) {
     let socket = reply.socket();
     let who = identity_of(socket);
-    let live = shared.live.load();
+    let live = shared.settings.now();
     let checked = live.rooms.check_name(arg.as_str()).and_then(|room| {
         let rooms = socket.rooms();
         if rooms.iter().any(|r| r == room) {
@@ -61,7 +61,7 @@ fn join_room(shared: &SharedRef, reply: Reply, arg: &Value) {
     match checked {
         Ok(room) => {
             let room = room.to_owned();
-            super::sockets::join(socket, room.clone());
+            crate::sockets::join(socket, room.clone());
             reply.ok(&json!({ "success": true, "room": room }));
         }
         Err(denied) => reply.fail(denied),
@@ -70,10 +70,10 @@ fn join_room(shared: &SharedRef, reply: Reply, arg: &Value) {
 
 /// `leave-room (room, ack)` -> `{success: true, room}`, also when the socket was not in it.
 fn leave_room(shared: &SharedRef, reply: Reply, arg: &Value) {
-    match shared.live.load().rooms.check_name(arg.as_str()) {
+    match shared.settings.now().rooms.check_name(arg.as_str()) {
         Ok(room) => {
             let room = room.to_owned();
-            super::sockets::leave(reply.socket(), room.clone());
+            crate::sockets::leave(reply.socket(), room.clone());
             reply.ok(&json!({ "success": true, "room": room }));
         }
         Err(denied) => reply.fail(denied),
@@ -114,10 +114,7 @@ fn private_message(shared: &SharedRef, io: &Io, reply: Reply, arg: &Value) {
     let Some(target) = target else {
         return reply.fail(format!("no socket `{to}` is connected to this namespace"));
     };
-    let timestamp = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or_default();
+    let timestamp = crate::model::now_ms();
     let body = json!({
         "from": sender.id.to_string(),
         "fromUser": identity_of(sender).user,
@@ -138,7 +135,11 @@ fn subscribe_entity(shared: &SharedRef, reply: Reply, arg: &Value) {
         if max == 0 {
             return Err(SubscribeError::Off);
         }
-        let snapshot = crate::strapi::Snapshot::of(shared, shared.catalog.now());
+        let snapshot = crate::strapi::Snapshot::new(
+            shared.settings.now().permissions.clone(),
+            shared.auth.tokens.known(),
+            shared.catalog.now(),
+        );
         entity.check(&snapshot.access(&shared.config.strapi), &who)?;
         let following = entity_rooms(socket);
         if !following.contains(&entity) && following.len() >= max {
@@ -148,8 +149,8 @@ fn subscribe_entity(shared: &SharedRef, reply: Reply, arg: &Value) {
     });
     match checked {
         Ok(entity) => {
-            super::sockets::join(socket, entity.room());
-            super::sockets::join(socket, entity.role_room(&who.role));
+            crate::sockets::join(socket, entity.room());
+            crate::sockets::join(socket, entity.role_room(&who.role));
             reply.ok(&with_success(entity.to_json()));
         }
         Err(denied) => reply.fail(denied),
@@ -162,8 +163,8 @@ fn unsubscribe_entity(reply: Reply, arg: &Value) {
     match Entity::from_request(arg) {
         Ok(entity) => {
             let socket = reply.socket();
-            super::sockets::leave(socket, entity.room());
-            super::sockets::leave(socket, entity.role_room(&identity_of(socket).role));
+            crate::sockets::leave(socket, entity.room());
+            crate::sockets::leave(socket, entity.role_room(&identity_of(socket).role));
             reply.ok(&with_success(entity.to_json()));
         }
         Err(denied) => reply.fail(denied),

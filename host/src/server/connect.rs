@@ -16,6 +16,7 @@ use crate::handlers::Action;
 use crate::model::TOKEN_ROLE_PREFIX;
 use crate::model::{ClientAddress, Handshake, Identity};
 use crate::rooms::USER_ROOM_PREFIX;
+use crate::sockets::identity_of;
 
 pub async fn register_namespaces(io: &Io, config: &Config) -> anyhow::Result<()> {
     for ns in config.server.all_namespaces() {
@@ -64,7 +65,7 @@ async fn identify(
         .identify(&auth, query_token.as_deref(), from)
         .await
         .and_then(|identity| {
-            crate::auth::admit(&shared.live.load().access, &identity, socket.ns())
+            crate::auth::admit(&shared.settings.now().access, &identity, socket.ns())
                 .map(|()| identity)
         })
         .inspect_err(|e| tracing::info!(ns = socket.ns(), "refused a connection: {e}"))?;
@@ -120,8 +121,8 @@ async fn ask_handlers(socket: SocketRef, State(shared): State<SharedRef>) -> Res
 async fn take_slot(
     socket: SocketRef,
     State(shared): State<SharedRef>,
-) -> Result<(), super::limits::Full> {
-    let slot = shared.connections.try_acquire().inspect_err(|e| {
+) -> Result<(), crate::node::Full> {
+    let slot = shared.node.connections.try_acquire().inspect_err(|e| {
         tracing::warn!(ns = socket.ns(), "refused a connection: {e}");
         metrics::counter!(crate::metrics::CONNECTIONS_REFUSED, "reason" => "full").increment(1);
     })?;
@@ -134,10 +135,10 @@ async fn take_slot(
 /// could otherwise race it and have its first events dropped.
 async fn prepare(socket: SocketRef) -> Result<(), std::convert::Infallible> {
     let identity = identity_of(&socket);
-    super::sockets::join(&socket, identity.role_room());
+    crate::sockets::join(&socket, crate::rooms::role_room(&identity.role));
     if let Some(user) = &identity.user {
         // The private room only this user's sockets are in (join-room refuses it to others).
-        super::sockets::join(&socket, format!("{USER_ROOM_PREFIX}{}", user.id));
+        crate::sockets::join(&socket, format!("{USER_ROOM_PREFIX}{}", user.id));
     }
     socket.on_fallback(dispatch::on_event);
     socket.on_disconnect(on_disconnect);
@@ -189,12 +190,4 @@ async fn on_disconnect(
         .runtime
         .on_disconnect(&socket, &reason.to_string())
         .await;
-}
-
-/// The identity `identify` stored; Public if it is somehow missing.
-pub fn identity_of(socket: &SocketRef) -> Identity {
-    socket
-        .extensions
-        .get::<Identity>()
-        .unwrap_or_else(Identity::public)
 }

@@ -15,7 +15,7 @@ pub async fn on_event(
     reply: Reply,
     Data(args): Data<Args>,
 ) {
-    shared.rate.record();
+    shared.node.rate.record();
     let max = shared.config.server.max_event_name_bytes;
     if reply.event().len() > max {
         // Refused before anything else sees it, and never echoed whole.
@@ -47,7 +47,7 @@ pub async fn on_event(
     if let Some(reason) = refused {
         metrics::counter!(EVENTS_REFUSED, "reason" => reason).increment(1);
     }
-    if shared.event_log.watched() {
+    if shared.node.event_log.watched() {
         log_event(&shared, &reply, &verdict, builtins::EVENTS.contains(&event));
     }
     match verdict {
@@ -65,11 +65,8 @@ fn log_event(shared: &SharedRef, reply: &Reply, verdict: &Verdict, builtin: bool
         Verdict::Pass if builtin => ("built-in", None),
         Verdict::Pass => ("no handler", None),
     };
-    shared.event_log.record(LogEntry {
-        time: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or_default(),
+    shared.node.event_log.record(LogEntry {
+        time: crate::model::now_ms(),
         namespace: reply.socket().ns().to_owned(),
         socket: reply.socket().id.to_string(),
         event: reply.event().to_owned(),

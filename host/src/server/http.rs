@@ -42,15 +42,15 @@ async fn healthz() -> impl IntoResponse {
 /// shares the Redis, so a 503 would make a load balancer drop all of them at once, while each
 /// still serves its own clients.
 async fn readyz(State(shared): State<SharedRef>) -> Response {
-    if shared.is_ready() {
-        let cluster = match (&shared.backplane, shared.backplane.is_up()) {
+    if shared.node.is_ready() {
+        let cluster = match (&shared.node.backplane, shared.node.backplane.is_up()) {
             (crate::cluster::Backplane::Local, _) => "off",
             (_, true) => "ok",
             (_, false) => "degraded",
         };
         Json(json!({
             "status": "ready",
-            "connections": shared.connections.current(),
+            "connections": shared.node.connections.current(),
             "cluster": cluster,
         }))
         .into_response()
@@ -78,14 +78,14 @@ async fn prometheus(State(shared): State<SharedRef>, headers: HeaderMap) -> Resp
                 .into_response();
         }
     }
-    let Some(handle) = &shared.metrics else {
+    let Some(handle) = &shared.node.metrics else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             "metrics recorder unavailable",
         )
             .into_response();
     };
-    metrics::gauge!(crate::metrics::EVENTS_PER_SECOND).set(shared.rate.per_second(10));
+    metrics::gauge!(crate::metrics::EVENTS_PER_SECOND).set(shared.node.rate.per_second(10));
     (
         [(
             header::CONTENT_TYPE,
@@ -101,7 +101,7 @@ async fn prometheus(State(shared): State<SharedRef>, headers: HeaderMap) -> Resp
 pub fn cors(shared: SharedRef) -> CorsLayer {
     // Read at each request: the allowed origins are a run-time setting.
     let allow = AllowOrigin::predicate(move |origin, _| {
-        let origins = &shared.live.load().cors_origins;
+        let origins = &shared.settings.now().cors_origins;
         origin.to_str().is_ok_and(|o| {
             origins
                 .iter()
@@ -193,7 +193,11 @@ pub async fn origin_guard(
         .map(|o| o.to_str().unwrap_or_default());
     if let Some(origin) = origin
         && request.uri().path().starts_with(SOCKET_IO_PATH)
-        && !origin_allowed(origin, &shared.live.load().cors_origins, request.headers())
+        && !origin_allowed(
+            origin,
+            &shared.settings.now().cors_origins,
+            request.headers(),
+        )
     {
         tracing::info!(
             origin,

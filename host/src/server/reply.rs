@@ -8,10 +8,12 @@ use crate::cluster::Adapter;
 use crate::cluster::SocketRef;
 use serde::Serialize;
 use serde_json::json;
+use socketioxide::ParserError;
 use socketioxide::extract::{AckSender, Event};
 use socketioxide::handler::FromMessageParts;
 use socketioxide::socket::Socket;
-use socketioxide::{ParserError, SendError, SocketError};
+
+use crate::sockets::deliver;
 use socketioxide_core::Value;
 
 /// The event a client receives when an event it sent without an ack callback failed.
@@ -84,23 +86,6 @@ impl Reply {
                 .socket
                 .emit(ERROR_EVENT, &json!({ "event": self.event, "error": error }));
             deliver(&self.socket, result);
-        }
-    }
-}
-
-/// Applies the slow-client policy to a packet iohost sent to one socket. A full queue
-/// (`server.socket_queue_size` packets) means the client stopped reading: the packet is dropped
-/// and logged, never queued without bound. The engine cannot queue its next heartbeat ping
-/// either, so a client still stuck then is disconnected within one `server.ping_interval_ms`.
-pub fn deliver(socket: &SocketRef, result: Result<(), SendError>) {
-    match result {
-        Ok(()) | Err(SendError::Socket(SocketError::Closed)) => {}
-        Err(SendError::Socket(SocketError::InternalChannelFull)) => {
-            tracing::warn!(sid = %socket.id, "slow client: outgoing queue full, packet dropped");
-            metrics::counter!(crate::metrics::PACKETS_DROPPED).increment(1);
-        }
-        Err(SendError::Serialize(e)) => {
-            tracing::error!(sid = %socket.id, "could not encode a packet: {e}");
         }
     }
 }

@@ -13,6 +13,7 @@
 //! Everything else in `iohost.toml` needs a restart.
 
 mod file;
+mod live;
 mod redis;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 pub use file::FileSettings;
+pub use live::{Live, LiveSettings, SettingsUpdateError};
 pub use redis::RedisSettings;
 
 use crate::config::{AccessConfig, Config, ConfigError, Permission, RoomsConfig};
@@ -42,7 +44,7 @@ pub struct Settings {
     /// Handler settings over their sidecars' `[config]`, key by key: handler -> key -> value,
     /// e.g. `{"rate-limit": {"events_per_minute": 120}}`. The handler reloads with them.
     #[schema(value_type = Object)]
-    pub handler_config: crate::handlers::ConfigOverrides,
+    pub handler_config: crate::config::ConfigOverrides,
     /// Who may connect, and to which namespaces, as `[access]`; unset: the config file's.
     #[schema(value_type = Option<Object>)]
     pub access: Option<AccessConfig>,
@@ -76,7 +78,7 @@ impl Settings {
             effective.strapi.permissions = permissions.clone();
         }
         for name in self.handler_config.keys() {
-            if !crate::handlers::valid_name(name) {
+            if !crate::config::valid_handler_name(name) {
                 return Err(ConfigError::Invalid {
                     key: format!("handlerConfig.{name}"),
                     reason: "not a handler name (lower-case letters, digits, - and _)".into(),

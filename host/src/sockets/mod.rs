@@ -1,5 +1,6 @@
-//! Looking at and acting on sockets from outside a socket's own events: the handlers' actions
-//! and the HTTP API share these, so both behave the same.
+//! Finding, describing, emitting to and moving sockets: the transport's built-in events, the
+//! handlers' actions, the HTTP API and content delivery all go through here, so they behave
+//! the same.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,9 +10,9 @@ use crate::cluster::SocketRef;
 use axum::extract::ConnectInfo;
 use socketioxide_core::Sid;
 
-use super::connect::identity_of;
-use crate::model::{Args, Handshake, SocketView, User};
+use crate::model::{Args, Handshake, Identity, SocketView, User};
 use socketioxide::TransportType;
+use socketioxide::{SendError, SocketError};
 
 /// Query parameters that are transport details or secrets, never shown.
 const HIDDEN_QUERY: &[&str] = &["EIO", "transport", "sid", "t", "j", "b64", "token"];
@@ -176,4 +177,29 @@ pub fn joined_rooms(socket: &SocketRef) -> Vec<String> {
         .lock()
         .map(|rooms| rooms.iter().cloned().collect())
         .unwrap_or_default()
+}
+
+/// The identity `identify` stored; Public if it is somehow missing.
+pub fn identity_of(socket: &SocketRef) -> Identity {
+    socket
+        .extensions
+        .get::<Identity>()
+        .unwrap_or_else(Identity::public)
+}
+
+/// Applies the slow-client policy to a packet iohost sent to one socket. A full queue
+/// (`server.socket_queue_size` packets) means the client stopped reading: the packet is dropped
+/// and logged, never queued without bound. The engine cannot queue its next heartbeat ping
+/// either, so a client still stuck then is disconnected within one `server.ping_interval_ms`.
+pub fn deliver(socket: &SocketRef, result: Result<(), SendError>) {
+    match result {
+        Ok(()) | Err(SendError::Socket(SocketError::Closed)) => {}
+        Err(SendError::Socket(SocketError::InternalChannelFull)) => {
+            tracing::warn!(sid = %socket.id, "slow client: outgoing queue full, packet dropped");
+            metrics::counter!(crate::metrics::PACKETS_DROPPED).increment(1);
+        }
+        Err(SendError::Serialize(e)) => {
+            tracing::error!(sid = %socket.id, "could not encode a packet: {e}");
+        }
+    }
 }

@@ -10,7 +10,7 @@ mod redis_kv;
 use std::time::Duration;
 
 pub use memory::MemoryStore;
-pub use redis_kv::{RedisStore, keys_with_prefix};
+pub use redis_kv::RedisStore;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KvError {

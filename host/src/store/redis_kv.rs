@@ -14,7 +14,7 @@ use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, RedisError, Script};
 
 use super::{KvError, KvStore, Quota, Space};
-use crate::cluster::RedisBackplane;
+use crate::cluster::{RedisBackplane, keys_with_prefix};
 
 /// Longest one KV operation waits for Redis.
 pub const OP_TIMEOUT: Duration = Duration::from_secs(1);
@@ -159,19 +159,6 @@ fn ttl_ms(ttl: Option<Duration>) -> String {
     // Redis refuses a zero expiry; the shortest it takes is 1 ms.
     ttl.map(|t| t.as_millis().max(1).to_string())
         .unwrap_or_default()
-}
-
-/// `prefix` with Redis glob characters escaped, for SCAN MATCH.
-fn glob_escape(prefix: &str) -> String {
-    let mut out = String::with_capacity(prefix.len() + 1);
-    for c in prefix.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('*');
-    out
 }
 
 /// A script's answer: `ok` with an optional value, `no` (compare-and-set did not match), or
@@ -359,44 +346,9 @@ impl KvStore for RedisStore {
     }
 }
 
-/// Every key starting with `prefix` (taken literally), sorted: SCAN, never KEYS, which blocks
-/// Redis while it walks the whole keyspace.
-pub async fn keys_with_prefix(
-    conn: &mut ConnectionManager,
-    prefix: &str,
-) -> Result<Vec<String>, RedisError> {
-    let pattern = glob_escape(prefix);
-    let mut cursor: u64 = 0;
-    let mut keys = Vec::new();
-    loop {
-        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(&pattern)
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(conn)
-            .await?;
-        keys.extend(batch);
-        if next == 0 {
-            break;
-        }
-        cursor = next;
-    }
-    keys.sort();
-    keys.dedup();
-    Ok(keys)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn scan_patterns_escape_globs() {
-        assert_eq!(glob_escape("a:b"), "a:b*");
-        assert_eq!(glob_escape("a*[x]?"), "a\\*\\[x\\]\\?*");
-    }
 
     /// A store on the real Redis at 127.0.0.1:6379 (scripts/test.sh starts one if needed),
     /// under a prefix of its own.

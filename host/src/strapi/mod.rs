@@ -17,26 +17,28 @@ pub mod http;
 pub mod schema;
 pub mod setup;
 pub mod shape;
-mod webhook;
+pub mod tokens;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-pub use webhook::{WebhookStats, router};
-
 /// Everything "who may read what" depends on, read once: the run-time matrix, the API tokens
 /// iohost knows and what it knows of Strapi.
 pub struct Snapshot {
-    live: Arc<crate::server::Live>,
-    tokens: Vec<crate::auth::api_tokens::ApiToken>,
+    permissions: Arc<content::Permissions>,
+    tokens: Vec<tokens::ApiToken>,
     pub known: Arc<catalog::Known>,
 }
 
 impl Snapshot {
-    pub fn of(shared: &crate::server::Shared, known: Arc<catalog::Known>) -> Self {
+    pub fn new(
+        permissions: Arc<content::Permissions>,
+        tokens: Vec<tokens::ApiToken>,
+        known: Arc<catalog::Known>,
+    ) -> Self {
         Self {
-            live: shared.live.load_full(),
-            tokens: shared.auth.tokens.known(),
+            permissions,
+            tokens,
             known,
         }
     }
@@ -44,7 +46,7 @@ impl Snapshot {
     pub fn access<'a>(&'a self, config: &'a crate::config::StrapiConfig) -> access::Access<'a> {
         access::Access {
             rule: config.delivery,
-            configured: &self.live.permissions,
+            configured: &self.permissions,
             roles: self.known.roles.as_ref(),
             tokens: self
                 .tokens

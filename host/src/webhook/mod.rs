@@ -1,10 +1,10 @@
-//! `POST <strapi.webhook_path>`: Strapi's webhook. Authenticated by the shared secret
+//! `POST <strapi.webhook_path>`: Strapi's webhook, the edge where content events come in. Authenticated by the shared secret
 //! (`Authorization: Bearer <secret>`, compared in constant time); bodies that are not a known
 //! event get a 400 with the reason; the same notification posted twice is delivered once.
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::cluster::Io;
@@ -21,42 +21,40 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde_json::{Map, Value};
 
-use super::access::{Access, Grant};
-use super::catalog::Known;
-use super::content::{self, BodyError, Notice, WebhookBody};
-use super::entities::Entity;
-use super::schema::{MEDIA_MODEL, MEDIA_UID};
-use super::shape::{Findings, Shaper};
+use crate::auth::Authenticator;
+use crate::config::StrapiConfig;
+use crate::metrics::{WEBHOOKS, WebhookStats};
 use crate::model::Args;
-use crate::model::room_of_role;
-use crate::server::SharedRef;
-use crate::server::sockets::broadcast;
-
-/// Webhooks received, by `event` and `result` (counter).
-pub const WEBHOOKS: &str = "iohost_webhooks_total";
-
-/// Webhook counts since start, for `/api/v1/stats` and the admin page.
-#[derive(Debug, Default, serde::Serialize)]
-pub struct WebhookStats {
-    /// Delivered to clients (or to nobody, when no role may have it).
-    pub delivered: std::sync::atomic::AtomicU64,
-    /// Repeats of a notification already delivered.
-    pub duplicates: std::sync::atomic::AtomicU64,
-    /// Refused: wrong secret, not configured, or a body that is not a known event.
-    pub refused: std::sync::atomic::AtomicU64,
-    /// `trigger-test` calls.
-    pub tests: std::sync::atomic::AtomicU64,
-}
+use crate::rooms::role_room as room_of_role;
+use crate::settings::LiveSettings;
+use crate::sockets::broadcast;
+use crate::strapi::Snapshot;
+use crate::strapi::access::{Access, Grant};
+use crate::strapi::catalog::{Catalog, Known};
+use crate::strapi::content::{self, BodyError, Notice, WebhookBody};
+use crate::strapi::entities::Entity;
+use crate::strapi::schema::{MEDIA_MODEL, MEDIA_UID};
+use crate::strapi::shape::{Findings, Shaper};
 
 /// How long a notification is remembered to drop a repeat of it.
 const REMEMBER: Duration = Duration::from_secs(600);
 /// Most notifications remembered at once (the oldest are forgotten first).
 const REMEMBER_AT_MOST: usize = 10_000;
 
+/// What the receiver reads and where it delivers.
+#[derive(Clone)]
+pub struct Parts {
+    pub config: Arc<StrapiConfig>,
+    pub stats: Arc<WebhookStats>,
+    pub catalog: Arc<Catalog>,
+    pub settings: Arc<LiveSettings>,
+    pub auth: Arc<Authenticator>,
+    pub io: Io,
+}
+
 #[derive(Clone)]
 struct WebhookState {
-    shared: SharedRef,
-    io: Io,
+    parts: Parts,
     seen: std::sync::Arc<Seen>,
     /// Messages already logged (events delivered to nobody, entries that do not fit the
     /// schema): each once, not once per webhook.
@@ -112,11 +110,10 @@ impl Seen {
     }
 }
 
-pub fn router(shared: SharedRef, io: Io) -> Router {
-    let path = shared.config.strapi.webhook_path.clone();
+pub fn router(parts: Parts) -> Router {
+    let path = parts.config.webhook_path.clone();
     let state = WebhookState {
-        shared,
-        io,
+        parts,
         seen: Default::default(),
         logged: Default::default(),
     };
@@ -133,7 +130,7 @@ fn refuse(status: StatusCode, code: &'static str, message: impl Into<String>) ->
 
 fn count(state: &WebhookState, event: &str, result: &'static str) {
     use std::sync::atomic::Ordering::Relaxed;
-    let stats = &state.shared.webhooks;
+    let stats = &state.parts.stats;
     match result {
         "delivered" => stats.delivered.fetch_add(1, Relaxed),
         "duplicate" => stats.duplicates.fetch_add(1, Relaxed),
@@ -162,7 +159,7 @@ fn count(state: &WebhookState, event: &str, result: &'static str) {
 }
 
 async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body: Bytes) -> Response {
-    let config = &state.shared.config.strapi;
+    let config = &*state.parts.config;
     if config.webhook_secret.is_empty() {
         count(&state, "", "not_configured");
         return refuse(
@@ -224,7 +221,7 @@ async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body: By
             uid,
             entry,
         } => {
-            let catalog = &state.shared.catalog;
+            let catalog = &state.parts.catalog;
             let mut known = catalog.ready().await;
             if known.schemas.is_none() {
                 state.log_once(
@@ -334,7 +331,7 @@ async fn deliver(
     entry: &Map<String, Value>,
     known: std::sync::Arc<Known>,
 ) -> Vec<String> {
-    let config = &state.shared.config.strapi;
+    let config = &*state.parts.config;
     let event = format!("{model}:{}", action.name());
     let document = entry.get("documentId").and_then(Value::as_str);
     let followed = document.and_then(|id| Entity::from_room(&format!("{uid}:{id}")));
@@ -349,7 +346,11 @@ async fn deliver(
                 .first_time(format!("delete {model} {d}").as_bytes())
         });
     // Permissions and tokens change at run time: read them as they are now.
-    let snapshot = super::Snapshot::of(&state.shared, known);
+    let snapshot = Snapshot::new(
+        state.parts.settings.now().permissions.clone(),
+        state.parts.auth.tokens.known(),
+        known,
+    );
     let access = snapshot.access(config);
     let mut rooms = Vec::new();
     let mut misses = Misses::default();
@@ -387,7 +388,8 @@ async fn deliver(
             }
         }]);
         for ns in &config.namespaces {
-            if let Err(e) = broadcast(&state.io, ns, vec![room.clone()], None, &event, &args).await
+            if let Err(e) =
+                broadcast(&state.parts.io, ns, vec![room.clone()], None, &event, &args).await
             {
                 tracing::debug!("content event not sent: {e}");
             }

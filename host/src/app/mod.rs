@@ -1,0 +1,248 @@
+//! The composition root: builds every part from the configuration, hands each layer the state
+//! it needs, starts the background work (handlers and their hot reload, KV sweeps, Strapi's
+//! schemas, the cluster's settings and figures), listens, and shuts down gracefully.
+
+mod shutdown;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use tokio::net::{TcpListener, TcpSocket};
+
+use crate::auth::Authenticator;
+use crate::cluster::{Backplane, Cluster, Io};
+use crate::config::Config;
+use crate::edge::{Gate, Proxies};
+use crate::handlers::{Runtime, StrapiGateway};
+use crate::node::Node;
+use crate::server::ServerState;
+use crate::settings::{FileSettings, LiveSettings, RedisSettings, SettingsStore};
+use crate::store::{KvStore, MemoryStore, RedisStore};
+use crate::strapi::catalog::Catalog;
+
+/// Connections the kernel completes and holds until iohost accepts them (capped by
+/// `net.core.somaxconn`). tokio's `TcpListener::bind` uses std's 128: a burst of a few hundred
+/// handshakes overflowed it and those clients waited a 1 s SYN retransmit (Node uses 511).
+const ACCEPT_BACKLOG: u32 = 4096;
+
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // As std and tokio do: a restarted iohost can listen again at once.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(ACCEPT_BACKLOG)
+}
+
+/// A built server, not yet listening.
+pub struct App {
+    router: Router,
+    io: Io,
+    config: Arc<Config>,
+    settings: Arc<LiveSettings>,
+    runtime: Arc<Runtime>,
+    catalog: Arc<Catalog>,
+    gate: Arc<Gate>,
+    node: Arc<Node>,
+    /// The in-memory KV store (handlers use it when this node runs alone); swept here.
+    kv: Arc<MemoryStore>,
+}
+
+impl App {
+    pub async fn new(config: Config) -> anyhow::Result<Self> {
+        let config = Arc::new(config);
+        let cluster = Cluster::connect(&config.cluster).await?;
+        let node = Arc::new(Node::new(
+            config.server.max_connections,
+            cluster.backplane.clone(),
+        ));
+        // One node: settings in a file. A cluster: in Redis, and a change reaches every node.
+        let store: Arc<dyn SettingsStore> = match &cluster.backplane {
+            Backplane::Local => Arc::new(FileSettings::new(config.settings.file.clone())),
+            Backplane::Redis(redis) => Arc::new(RedisSettings::new(
+                redis.clone(),
+                &config.cluster.prefix,
+                &node.id,
+            )),
+        };
+        let saved = store.load().await?;
+        // One node: handler state in memory. A cluster: in Redis, shared by every node.
+        let memory = Arc::new(MemoryStore::new());
+        let kv: Arc<dyn KvStore> = match &cluster.backplane {
+            Backplane::Local => memory.clone(),
+            Backplane::Redis(redis) => {
+                Arc::new(RedisStore::new(redis.clone(), &config.cluster.prefix))
+            }
+        };
+        let runtime = Runtime::new(config.handlers.clone(), kv)?;
+        runtime.attach_strapi(StrapiGateway::new(&config.strapi, &config.handlers.strapi)?);
+        let settings = Arc::new(
+            LiveSettings::new(&config, saved, store, runtime.clone())
+                .context("the saved run-time settings do not fit this configuration")?,
+        );
+        let auth = Arc::new(Authenticator::new(&config.strapi)?);
+        let catalog = Arc::new(Catalog::new(
+            auth.admin.clone(),
+            std::time::Duration::from_millis(config.strapi.refresh_ms),
+        ));
+        let gate = Arc::new(Gate::new(
+            (&config.server).into(),
+            Proxies::new(config.server.trusted_proxies()?),
+        ));
+        let server = Arc::new(ServerState {
+            config: config.clone(),
+            settings: settings.clone(),
+            runtime: runtime.clone(),
+            auth: auth.clone(),
+            catalog: catalog.clone(),
+            gate: gate.clone(),
+            node: node.clone(),
+        });
+        let (io_layer, io) = crate::server::socket_io(server.clone(), cluster.adapter).await?;
+        runtime.attach(io.clone());
+
+        let api = crate::api::ApiState {
+            config: config.clone(),
+            settings: settings.clone(),
+            runtime: runtime.clone(),
+            node: node.clone(),
+            webhooks: Default::default(),
+            io: io.clone(),
+        };
+        let webhook = crate::webhook::Parts {
+            config: Arc::new(config.strapi.clone()),
+            stats: api.webhooks.clone(),
+            catalog: catalog.clone(),
+            settings: settings.clone(),
+            auth,
+            io: io.clone(),
+        };
+        let routes = crate::server::routes(server.clone())
+            .merge(crate::api::router(api))
+            .merge(crate::admin::router())
+            .merge(crate::webhook::router(webhook));
+        let router = crate::server::around(routes, io_layer, server);
+        Ok(Self {
+            router,
+            io,
+            config,
+            settings,
+            runtime,
+            catalog,
+            gate,
+            node,
+            kv: memory,
+        })
+    }
+
+    /// Listens until SIGINT or SIGTERM, then drains (see [`shutdown`]) and returns.
+    pub async fn serve(self) -> anyhow::Result<()> {
+        let signals = shutdown::Signals::install().context("cannot listen for SIGINT/SIGTERM")?;
+        let _watcher = self.start_handlers().await?;
+        self.start_kv_sweeper();
+        self.catalog.spawn_upkeep();
+        self.follow_other_nodes_settings().await?;
+        if let Some(handle) = self.node.metrics.clone() {
+            crate::metrics::spawn_upkeep(handle);
+        }
+        let addr = self.config.server.listen;
+        let listener =
+            listen(addr).with_context(|| format!("cannot listen on {addr} (server.listen)"))?;
+        let local = listener.local_addr()?;
+        let _ = self.node.address.set(local);
+        self.publish_node_stats();
+        tracing::info!(
+            namespaces = ?self.config.server.all_namespaces(),
+            "iohost listening on http://{local}"
+        );
+        shutdown::serve_until_signal(listener, self, signals).await
+    }
+
+    /// Loads the handlers folder and, if configured, watches it. The watcher lives as long as
+    /// the returned guard.
+    async fn start_handlers(&self) -> anyhow::Result<Option<crate::handlers::Watcher>> {
+        let settings = &self.config.handlers;
+        if !settings.enabled {
+            tracing::info!("handlers are disabled (handlers.enabled = false)");
+            return Ok(None);
+        }
+        self.runtime.load_all().await;
+        if !settings.watch {
+            return Ok(None);
+        }
+        let watcher = self
+            .runtime
+            .watch()
+            .with_context(|| format!("cannot watch {} (handlers.dir)", settings.dir.display()))?;
+        Ok(Some(watcher))
+    }
+
+    /// Expired KV entries nobody reads again are dropped once a minute.
+    /// In a cluster: applies the settings another node saved, when it announces them.
+    async fn follow_other_nodes_settings(&self) -> anyhow::Result<()> {
+        let Backplane::Redis(redis) = &self.node.backplane else {
+            return Ok(());
+        };
+        let channel = RedisSettings::channel_for(&self.config.cluster.prefix);
+        let mut changes = redis
+            .listen(&channel)
+            .await
+            .context("cannot follow the cluster's settings")?;
+        let (settings, node) = (Arc::downgrade(&self.settings), self.node.id.clone());
+        tokio::spawn(async move {
+            while let Some((_, from)) = changes.recv().await {
+                let Some(settings) = settings.upgrade() else {
+                    return;
+                };
+                if from == node.as_bytes() {
+                    continue;
+                }
+                match settings.apply_saved().await {
+                    Ok(()) => tracing::info!("run-time settings changed on another node: applied"),
+                    Err(e) => tracing::error!(
+                        "run-time settings changed on another node do not fit this one, kept the current ones: {e}"
+                    ),
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// In a cluster: writes this node's figures for the others every few seconds.
+    fn publish_node_stats(&self) {
+        let Backplane::Redis(link) = self.node.backplane.clone() else {
+            return;
+        };
+        let node = Arc::downgrade(&self.node);
+        let prefix = self.config.cluster.prefix.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(crate::cluster::nodes::EVERY);
+            loop {
+                every.tick().await;
+                let Some(node) = node.upgrade() else {
+                    return;
+                };
+                crate::cluster::nodes::publish(&link, &prefix, &node.stats()).await;
+            }
+        });
+    }
+
+    fn start_kv_sweeper(&self) {
+        let kv = Arc::downgrade(&self.kv);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                let Some(kv) = kv.upgrade() else { return };
+                let swept = kv.sweep();
+                if swept > 0 {
+                    tracing::debug!(swept, "expired KV entries dropped");
+                }
+            }
+        });
+    }
+}
