@@ -1,8 +1,16 @@
 //! iohost: real-time Socket.IO beside Strapi, with event logic in WebAssembly handlers.
 //!
-//! Data flows one way: transport ([`server`]) -> identity and limits -> built-in events -> emit.
-//! [`config`] reads the settings, [`rooms`] decides which rooms a client may use, and [`model`]
-//! holds the types every layer shares.
+//! The modules are layers, each using only those below it (docs/architecture.md; checked by
+//! `tests/layers.rs`):
+//! - foundations: [`config`], [`model`], [`random`], [`metrics`], [`cluster`], [`store`],
+//!   [`sockets`], [`node`], [`edge`];
+//! - core: [`rooms`], [`strapi`], [`auth`], [`handlers`], [`settings`];
+//! - edges: [`server`] (the Socket.IO transport), [`api`], [`webhook`], [`admin`];
+//! - [`app`]: the composition root.
+//!
+//! An event goes one way: [`edge`] -> [`server`] (admission: [`auth`], the handlers'
+//! `on-connect`, a slot) -> the handler chain ([`handlers`]) -> the built-in events -> emits
+//! through [`sockets`].
 
 pub mod admin;
 pub mod api;

@@ -26,7 +26,8 @@ describe('connect', () => {
   it('connects over websocket only', async () => {
     const s = await connect(server.url, { transports: ['websocket'] });
     assert.equal(s.io.engine.transport.name, 'websocket');
-    assert.ok(s.id);
+    assert.match(s.id, /^[\w-]{16,}$/, 'a socket id from the server');
+    assert.deepEqual(await ask(s, 'get-rooms'), { success: true, rooms: ['io-role-public'] });
   });
 
   it('connects over polling and upgrades to websocket', async () => {

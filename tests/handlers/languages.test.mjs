@@ -2,6 +2,8 @@
 // (examples-wasm/order-status, componentize-py) load, run in the same chain as Rust ones, keep
 // state in KV, and hot-reload like them.
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 
 import { ask, closeAll, collect, connect, until } from '../lib/client.mjs';
@@ -81,6 +83,12 @@ describe('a Python handler (order-status)', () => {
       assert.ok(
         await until(async () => (await ask(shop, 'order:update', { orderId: 'A-8', customerId: 7, status: 'shipped' })).message === 'Order A-8 has left our warehouse (v2).', 60000),
         'the new version answers',
+      );
+      // A sidecar that no longer lists Public as a sender: the update is refused with why.
+      writeFileSync(join(server.handlersDir, 'order-status.toml'), '[config]\nsenders = ["admin"]\n');
+      assert.ok(
+        await until(async () => (await ask(shop, 'order:update', { orderId: 'A-9', customerId: 7, status: 'shipped' })).error === 'role `public` may not send order updates', 60000),
+        'other senders are refused',
       );
     } finally {
       closeAll();

@@ -2,9 +2,14 @@
 //!
 //! - [`engine`]: wasmtime's two compilers (quick baseline, optimising), the epoch ticker, the
 //!   linker, compilation with a cache of optimised code.
-//! - [`host_api`]: the imports handlers may call (`sockets`, `kv`, `log`, `clock`, `config`).
-//! - [`handler`]: one loaded version with its pool of instances and its calls.
-//! - [`loader`]: checking and loading a `.wasm` file; [`watch`]: hot reload.
+//! - [`host_api`]: the imports handlers may call (`sockets`, `kv`, `log`, `clock`, `config`,
+//!   `strapi`).
+//! - [`handler`]: one loaded version with its pool of instances, its limits and its calls;
+//!   [`limits`]: what one instance may hold.
+//! - [`loader`]: checking and loading a `.wasm` file ([`files`]: only regular files);
+//!   [`cache`]: authenticated compiled code; [`watch`]: hot reload.
+//! - [`actions`]: what handlers asked for, carried out after the call (reserved rooms vetted
+//!   in this file).
 //! - This file: the [`Runtime`] and its chain, which every event goes through in priority order.
 
 mod actions;

@@ -1,12 +1,14 @@
-//! The Strapi bridge: content events from Strapi's webhooks, delivered to the roles that may
-//! read them, with at most what Strapi's REST API would show each role.
+//! Strapi's side of content delivery: what a webhook body means and who may read what, with at
+//! most what Strapi's REST API would show each role (the receiver itself is [`crate::webhook`]).
 //!
 //! - [`content`]: understanding a webhook body; payload shapes.
 //! - [`catalog`]: Strapi's content types and role permissions, read through the admin API.
 //! - [`access`]: who may read what (Strapi's permissions, narrowed by the matrix).
 //! - [`shape`]: the one rule for what of an entry a role receives.
 //! - [`entities`]: clients following one document.
-//! - [`webhook`]: the HTTP receiver: secret, parsing, de-duplication, delivery.
+//! - [`schema`]: content types and components, as Strapi's admin API describes them.
+//! - [`admin_api`], [`http`]: talking to Strapi; [`tokens`]: API tokens as iohost sees them.
+//! - [`setup`]: `iohost strapi setup`.
 
 pub mod access;
 pub mod admin_api;
