@@ -6,7 +6,7 @@
 //!   [`sockets`], [`node`], [`edge`];
 //! - core: [`rooms`], [`strapi`], [`auth`], [`handlers`], [`settings`];
 //! - edges: [`server`] (the Socket.IO transport), [`api`], [`webhook`], [`admin`];
-//! - [`app`]: the composition root.
+//! - [`app`]: the composition root; [`cli`]: the command line.
 //!
 //! An event goes one way: [`edge`] -> [`server`] (admission: [`auth`], the handlers'
 //! `on-connect`, a slot) -> the handler chain ([`handlers`]) -> the built-in events -> emits
@@ -16,6 +16,7 @@ pub mod admin;
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod edge;

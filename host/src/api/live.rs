@@ -13,8 +13,9 @@ use serde::Serialize;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::ApiState;
+use super::handlers::{HandlersResponse, collect_handlers};
 use super::sockets::all_sockets;
-use super::stats::{HandlersResponse, Stats, collect_handlers, collect_stats};
+use super::stats::{Stats, collect_stats};
 use crate::metrics::LogEntry;
 use crate::model::SocketView;
 use crate::settings::Settings;

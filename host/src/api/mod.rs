@@ -4,6 +4,7 @@
 mod auth;
 mod emit;
 mod error;
+mod handlers;
 mod live;
 mod settings;
 mod sockets;
@@ -58,7 +59,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/sockets/{id}/rooms/{room}", delete(sockets::leave))
         .route("/stats", get(stats::stats))
         .route("/live", get(live::live))
-        .route("/handlers", get(stats::handlers))
+        .route("/handlers", get(handlers::handlers))
         .route("/handlers/{name}/enabled", put(settings::set_enabled))
         .route(
             "/settings",
@@ -78,7 +79,7 @@ pub fn router(state: ApiState) -> Router {
     info(title = "iohost HTTP API", version = "1", description = "Emit to Socket.IO clients and manage their sockets from a backend (a Strapi controller). Authenticate with `Authorization: Bearer <api key>`."),
     paths(
         emit::emit, sockets::list, sockets::disconnect, sockets::join, sockets::leave,
-        stats::stats, stats::handlers, settings::get_settings, settings::put_settings, settings::set_enabled
+        stats::stats, handlers::handlers, settings::get_settings, settings::put_settings, settings::set_enabled
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []))

@@ -293,7 +293,7 @@ mod tests {
     #[tokio::test]
     async fn without_admin_credentials_token_logins_are_refused() {
         let config = StrapiConfig::default();
-        let http = crate::strapi::http::client(Duration::from_secs(1), None).expect("client");
+        let http = crate::strapi::client::client(Duration::from_secs(1), None).expect("client");
         let tokens = ApiTokens::new(&config, Arc::new(AdminApi::new(&config, http)));
         assert!(!tokens.enabled());
         assert_eq!(

@@ -123,7 +123,7 @@ impl Authenticator {
     pub fn new(config: &StrapiConfig) -> anyhow::Result<Self> {
         let key = (!config.jwt_secret.is_empty())
             .then(|| DecodingKey::from_secret(config.jwt_secret.as_bytes()));
-        let http = crate::strapi::http::client(
+        let http = crate::strapi::client::client(
             Duration::from_millis(config.lookup_timeout_ms),
             Some(&config.ca_file),
         )?;
@@ -267,7 +267,7 @@ impl Authenticator {
         let response = request.send().await.map_err(|e| {
             tracing::warn!(
                 "cannot reach Strapi to look a user up: {}",
-                crate::strapi::http::describe(&e)
+                crate::strapi::client::describe(&e)
             );
             AuthError::Unavailable
         })?;

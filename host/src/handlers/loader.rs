@@ -13,8 +13,8 @@ use super::LoadError;
 use super::cache::CodeCache;
 use super::engine::{Engine, Tier};
 use super::files::{io_error, read_regular};
-use super::handler::{Handler, HandlerParts};
 use super::host_api::Links;
+use super::version::{Handler, HandlerParts};
 use crate::config::{HandlerLimits, HandlersConfig};
 use crate::store::KvStore;
 
@@ -23,7 +23,7 @@ const COMPONENT_HEADER: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x0
 /// The first 8 bytes of a core module, which iohost cannot run.
 const MODULE_HEADER: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
 
-pub enum Outcome {
+pub enum LoadOutcome {
     Loaded(Loaded),
     /// Same bytes and sidecar as the version in service.
     Unchanged,
@@ -170,12 +170,12 @@ pub struct LoadContext<'a> {
 
 pub async fn load(
     engine: &Engine,
-    settings: &HandlersConfig,
+    config: &HandlersConfig,
     kv: Arc<dyn KvStore>,
     links: Links,
     name: &str,
     context: LoadContext<'_>,
-) -> Result<Outcome, LoadError> {
+) -> Result<LoadOutcome, LoadError> {
     let LoadContext {
         current,
         overrides,
@@ -186,11 +186,11 @@ pub async fn load(
     if !crate::config::valid_handler_name(name) {
         return Err(LoadError::BadName(name.to_owned()));
     }
-    let wasm = settings.dir.join(format!("{name}.wasm"));
-    let sidecar_path = settings.dir.join(format!("{name}.toml"));
-    let max = settings.max_file_bytes;
+    let wasm = config.dir.join(format!("{name}.wasm"));
+    let sidecar_path = config.dir.join(format!("{name}.toml"));
+    let max = config.max_file_bytes;
     let (wasm_bytes, sidecar_bytes) = {
-        let (wasm, sidecar, dir) = (wasm.clone(), sidecar_path.clone(), settings.dir.clone());
+        let (wasm, sidecar, dir) = (wasm.clone(), sidecar_path.clone(), config.dir.clone());
         tokio::task::spawn_blocking(move || {
             (
                 read_regular(&wasm, max, Some(&dir)),
@@ -201,7 +201,7 @@ pub async fn load(
         .map_err(|e| LoadError::Compile(format!("file reader task failed: {e}")))?
     };
     let Some(bytes) = wasm_bytes? else {
-        return Ok(Outcome::Gone);
+        return Ok(LoadOutcome::Gone);
     };
     check_header(&bytes)?;
 
@@ -218,9 +218,9 @@ pub async fn load(
     let sidecar: Sidecar =
         toml::from_str(&sidecar_text).map_err(|e| sidecar_error(toml_error(&sidecar_text, &e)))?;
     if !sidecar.enabled {
-        return Ok(Outcome::Gone);
+        return Ok(LoadOutcome::Gone);
     }
-    let (limits, raised) = sidecar.limits.under(settings.limits);
+    let (limits, raised) = sidecar.limits.under(config.limits);
     if !raised.is_empty() {
         tracing::warn!(
             handler = name,
@@ -247,7 +247,7 @@ pub async fn load(
 
     let sha256 = hex::encode(Sha256::digest(&bytes));
     if current.is_some_and(|c| c.sha256 == sha256 && c.sidecar == sidecar_text) {
-        return Ok(Outcome::Unchanged);
+        return Ok(LoadOutcome::Unchanged);
     }
 
     let compiler = engine.clone();
@@ -273,7 +273,7 @@ pub async fn load(
         links,
     })
     .await?;
-    Ok(Outcome::Loaded(Loaded {
+    Ok(LoadOutcome::Loaded(Loaded {
         handler: Box::new(handler),
         source: (tier == Tier::Baseline).then_some(bytes),
     }))

@@ -4,7 +4,7 @@
 //!   linker, compilation with a cache of optimised code.
 //! - [`host_api`]: the imports handlers may call (`sockets`, `kv`, `log`, `clock`, `config`,
 //!   `strapi`).
-//! - [`handler`]: one loaded version with its pool of instances, its limits and its calls;
+//! - [`version`]: one loaded version with its pool of instances, its limits and its calls;
 //!   [`limits`]: what one instance may hold.
 //! - [`loader`]: checking and loading a `.wasm` file ([`files`]: only regular files);
 //!   [`cache`]: authenticated compiled code; [`watch`]: hot reload.
@@ -17,7 +17,6 @@ pub mod bindings;
 mod cache;
 mod engine;
 mod files;
-mod handler;
 mod host_api;
 mod limits;
 mod loader;
@@ -25,6 +24,7 @@ mod payload;
 pub mod scaffold;
 mod socket_info;
 pub mod strapi_gateway;
+mod version;
 mod watch;
 
 use std::collections::HashMap;
@@ -44,10 +44,10 @@ use cache::CodeCache;
 
 pub use actions::Action;
 pub use engine::{Engine, Tier};
-pub use handler::{Handler, kv_quota, short};
 pub use host_api::Links;
 pub use loader::{Inspection, inspect};
 pub use strapi_gateway::StrapiGateway;
+pub use version::{Handler, kv_quota, short};
 pub use watch::Watcher;
 
 /// A call into a handler that did not return normally. The `Display` text is what the client
@@ -104,10 +104,10 @@ pub enum LoadError {
     Start(#[from] CallError),
 }
 
-/// Loads handler `name` from `settings.dir` on its own, with no Socket.IO server attached
+/// Loads handler `name` from `config.dir` on its own, with no Socket.IO server attached
 /// (emits are returned, not carried out): for benchmarks and tools.
 pub async fn load_standalone(
-    settings: &HandlersConfig,
+    config: &HandlersConfig,
     kv: Arc<dyn KvStore>,
     name: &str,
 ) -> Result<Arc<Handler>, LoadError> {
@@ -117,13 +117,13 @@ pub async fn load_standalone(
         current: None,
         overrides: None,
         baseline_first: false,
-        cache: Arc::new(CodeCache::open(&settings.cache_dir)),
+        cache: Arc::new(CodeCache::open(&config.cache_dir)),
         held: None,
     };
-    match loader::load(&engine, settings, kv, Links::default(), name, context).await? {
-        loader::Outcome::Loaded(loaded) => Ok(Arc::from(loaded.handler)),
+    match loader::load(&engine, config, kv, Links::default(), name, context).await? {
+        loader::LoadOutcome::Loaded(loaded) => Ok(Arc::from(loaded.handler)),
         _ => Err(LoadError::Io {
-            path: settings
+            path: config
                 .dir
                 .join(format!("{name}.wasm"))
                 .display()
@@ -138,9 +138,10 @@ fn loads(handler: &str, result: &'static str) {
         .increment(1);
 }
 
-/// What the chain decided about one client event.
+/// What the chain decided about one client event: the host's side of a handler's answer (the
+/// guest SDK's `Outcome`, the WIT's `event-result`), for all handlers together.
 #[derive(Debug)]
-pub enum Verdict {
+pub enum Outcome {
     /// No handler took it: the built-in events (or "no handler") come next.
     Pass,
     /// A handler took it; the ack to send, if any.
@@ -189,7 +190,7 @@ impl Chain {
 
 pub struct Runtime {
     engine: Engine,
-    settings: HandlersConfig,
+    config: HandlersConfig,
     kv: Arc<dyn KvStore>,
     io: OnceLock<Io>,
     strapi: OnceLock<Arc<StrapiGateway>>,
@@ -216,7 +217,7 @@ pub use crate::config::ConfigOverrides;
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Runtime")
-            .field("dir", &self.settings.dir)
+            .field("dir", &self.config.dir)
             .field(
                 "handlers",
                 &self
@@ -232,17 +233,17 @@ impl std::fmt::Debug for Runtime {
 }
 
 impl Runtime {
-    pub fn new(settings: HandlersConfig, kv: Arc<dyn KvStore>) -> anyhow::Result<Arc<Self>> {
+    pub fn new(config: HandlersConfig, kv: Arc<dyn KvStore>) -> anyhow::Result<Arc<Self>> {
         let mut room_grants = HashMap::new();
-        for (name, patterns) in &settings.reserved_rooms {
+        for (name, patterns) in &config.reserved_rooms {
             let key = format!("handlers.reserved_rooms.{name}");
             room_grants.insert(name.clone(), crate::config::globs(&key, patterns)?);
         }
         Ok(Arc::new(Self {
             room_grants,
             engine: Engine::new()?,
-            cache: Arc::new(CodeCache::open(&settings.cache_dir)),
-            settings,
+            cache: Arc::new(CodeCache::open(&config.cache_dir)),
+            config,
             kv,
             io: OnceLock::new(),
             strapi: OnceLock::new(),
@@ -289,8 +290,8 @@ impl Runtime {
         let _ = self.io.set(io);
     }
 
-    pub fn settings(&self) -> &HandlersConfig {
-        &self.settings
+    pub fn config(&self) -> &HandlersConfig {
+        &self.config
     }
 
     /// The loaded handlers, in call order.
@@ -315,7 +316,7 @@ impl Runtime {
     /// Loads every `*.wasm` in the folder, as many at once as there are cores (each load is
     /// bounded by `load_timeout_ms`). Files that fail are logged and skipped.
     pub async fn load_all(self: &Arc<Self>) {
-        let dir = &self.settings.dir;
+        let dir = &self.config.dir;
         let names = match loader::handler_names(dir) {
             Ok(names) => names,
             Err(e) => {
@@ -357,21 +358,21 @@ impl Runtime {
         };
         let started = Instant::now();
         let outcome = if self.is_disabled(name) {
-            Ok(loader::Outcome::Gone)
+            Ok(loader::LoadOutcome::Gone)
         } else {
             let overrides = self.overrides.load();
             let context = loader::LoadContext {
                 current: current.as_deref(),
                 overrides: overrides.get(name),
-                baseline_first: self.settings.baseline_first,
+                baseline_first: self.config.baseline_first,
                 cache: self.cache.clone(),
                 held: Some(held.clone()),
             };
             // A load is bounded: past the limit it fails and the version in service stays.
-            let limit = Duration::from_millis(self.settings.load_timeout_ms);
+            let limit = Duration::from_millis(self.config.load_timeout_ms);
             let load = loader::load(
                 &self.engine,
-                &self.settings,
+                &self.config,
                 self.kv.clone(),
                 links,
                 name,
@@ -380,11 +381,11 @@ impl Runtime {
             tokio::time::timeout(limit, load)
                 .await
                 .unwrap_or(Err(LoadError::TimedOut {
-                    ms: self.settings.load_timeout_ms,
+                    ms: self.config.load_timeout_ms,
                 }))
         };
         match outcome {
-            Ok(loader::Outcome::Loaded(loaded)) => {
+            Ok(loader::LoadOutcome::Loaded(loaded)) => {
                 let handler: Arc<Handler> = Arc::from(loaded.handler);
                 tracing::info!(
                     handler = name,
@@ -403,10 +404,10 @@ impl Runtime {
                 self.set_error(name, None);
                 loads(name, "loaded");
             }
-            Ok(loader::Outcome::Unchanged) => {
+            Ok(loader::LoadOutcome::Unchanged) => {
                 tracing::debug!(handler = name, "handler files unchanged");
             }
-            Ok(loader::Outcome::Gone) => {
+            Ok(loader::LoadOutcome::Gone) => {
                 self.set_error(name, None);
                 if let Some(old) = current {
                     self.chain.rcu(|chain| chain.without(name));
@@ -680,10 +681,10 @@ impl Runtime {
     }
 
     /// Runs the chain for one client event.
-    pub async fn on_event(&self, socket: &SocketRef, name: &str, args: &Args) -> Verdict {
+    pub async fn on_event(&self, socket: &SocketRef, name: &str, args: &Args) -> Outcome {
         let interested = self.select(|h| h.wants_event(socket.ns(), name));
         if interested.is_empty() {
-            return Verdict::Pass;
+            return Outcome::Pass;
         }
         let info = socket_info::socket_info(socket);
         let event = Event {
@@ -696,12 +697,12 @@ impl Runtime {
                     self.apply(handler, Some(&info), actions).await;
                     match result {
                         EventResult::Pass => continue,
-                        EventResult::Reject(reason) => return Verdict::Rejected(reason),
-                        EventResult::Handled(None) => return Verdict::Handled(None),
+                        EventResult::Reject(reason) => return Outcome::Rejected(reason),
+                        EventResult::Handled(None) => return Outcome::Handled(None),
                         EventResult::Handled(Some(ack)) => {
                             return match ack.into_args() {
-                                Ok(args) => Verdict::Handled(Some(args)),
-                                Err(e) => Verdict::Failed(
+                                Ok(args) => Outcome::Handled(Some(args)),
+                                Err(e) => Outcome::Failed(
                                     CallError::BadPayload {
                                         handler: handler.name.to_string(),
                                         reason: e.to_string(),
@@ -712,10 +713,10 @@ impl Runtime {
                         }
                     }
                 }
-                Err(e) => return Verdict::Failed(e.to_string()),
+                Err(e) => return Outcome::Failed(e.to_string()),
             }
         }
-        Verdict::Pass
+        Outcome::Pass
     }
 
     /// Runs `on-disconnect` of the handlers that asked for it; failures are logged only.

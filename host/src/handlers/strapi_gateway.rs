@@ -56,7 +56,7 @@ impl StrapiGateway {
             base_url: strapi.url.trim_end_matches('/').to_owned(),
             api_token: strapi.api_token.clone(),
             allow: grants.allow.iter().cloned().collect(),
-            http: crate::strapi::http::client(timeout, Some(&strapi.ca_file))?,
+            http: crate::strapi::client::client(timeout, Some(&strapi.ca_file))?,
             timeout,
             call_budget: Duration::from_millis(grants.call_budget_ms),
             max_response_bytes: grants.max_response_bytes,
@@ -156,7 +156,10 @@ impl StrapiGateway {
                     self.timeout.as_millis()
                 )
             } else {
-                format!("cannot reach Strapi: {}", crate::strapi::http::describe(&e))
+                format!(
+                    "cannot reach Strapi: {}",
+                    crate::strapi::client::describe(&e)
+                )
             };
             GatewayError::Unavailable(reason)
         };

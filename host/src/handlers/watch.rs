@@ -21,10 +21,10 @@ pub struct Watcher {
 
 impl Runtime {
     pub fn watch(self: &Arc<Self>) -> anyhow::Result<Watcher> {
-        let dir = self.settings().dir.clone();
+        let dir = self.config().dir.clone();
         std::fs::create_dir_all(&dir)?;
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<PathBuf>>();
-        let debounce = Duration::from_millis(self.settings().debounce_ms);
+        let debounce = Duration::from_millis(self.config().debounce_ms);
         let mut debouncer =
             new_debouncer(
                 debounce,

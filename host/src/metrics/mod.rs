@@ -5,7 +5,7 @@
 //! a built-in or a loaded handler knows them.
 
 mod durations;
-mod log;
+mod event_log;
 mod rate;
 
 use std::sync::OnceLock;
@@ -14,7 +14,7 @@ use std::time::Duration;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 pub use durations::Durations;
-pub use log::{EventLog, LogEntry};
+pub use event_log::{EventLog, LogEntry};
 pub use rate::EventRate;
 
 /// Connected sockets, by `namespace` and `role` (gauge).

@@ -5,7 +5,7 @@ use socketioxide::extract::{Data, State};
 
 use super::reply::Reply;
 use super::{SharedRef, builtins};
-use crate::handlers::Verdict;
+use crate::handlers::Outcome;
 use crate::metrics::{EVENTS, EVENTS_REFUSED, LogEntry};
 use crate::model::Args;
 
@@ -39,9 +39,9 @@ pub async fn on_event(
 
     let verdict = shared.runtime.on_event(reply.socket(), event, &args).await;
     let refused = match &verdict {
-        Verdict::Rejected(_) => Some("rejected"),
-        Verdict::Failed(_) => Some("failed"),
-        Verdict::Pass if !known => Some("no_handler"),
+        Outcome::Rejected(_) => Some("rejected"),
+        Outcome::Failed(_) => Some("failed"),
+        Outcome::Pass if !known => Some("no_handler"),
         _ => None,
     };
     if let Some(reason) = refused {
@@ -51,19 +51,19 @@ pub async fn on_event(
         log_event(&shared, &reply, &verdict, builtins::EVENTS.contains(&event));
     }
     match verdict {
-        Verdict::Pass => builtins::run(&shared, &io, reply, &args),
-        Verdict::Handled(ack) => reply.ok(&ack.unwrap_or_default()),
-        Verdict::Rejected(reason) | Verdict::Failed(reason) => reply.fail(reason),
+        Outcome::Pass => builtins::run(&shared, &io, reply, &args),
+        Outcome::Handled(ack) => reply.ok(&ack.unwrap_or_default()),
+        Outcome::Rejected(reason) | Outcome::Failed(reason) => reply.fail(reason),
     }
 }
 
-fn log_event(shared: &SharedRef, reply: &Reply, verdict: &Verdict, builtin: bool) {
+fn log_event(shared: &SharedRef, reply: &Reply, verdict: &Outcome, builtin: bool) {
     let (outcome, detail) = match verdict {
-        Verdict::Handled(_) => ("handled", None),
-        Verdict::Rejected(reason) => ("rejected", Some(reason.clone())),
-        Verdict::Failed(reason) => ("failed", Some(reason.clone())),
-        Verdict::Pass if builtin => ("built-in", None),
-        Verdict::Pass => ("no handler", None),
+        Outcome::Handled(_) => ("handled", None),
+        Outcome::Rejected(reason) => ("rejected", Some(reason.clone())),
+        Outcome::Failed(reason) => ("failed", Some(reason.clone())),
+        Outcome::Pass if builtin => ("built-in", None),
+        Outcome::Pass => ("no handler", None),
     };
     shared.node.event_log.record(LogEntry {
         time: crate::model::now_ms(),

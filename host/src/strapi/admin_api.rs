@@ -13,7 +13,7 @@ use crate::config::StrapiConfig;
 pub enum AdminError {
     #[error("strapi.admin_email / admin_password are not set")]
     NotConfigured,
-    #[error("cannot reach Strapi: {}", super::http::describe(.0))]
+    #[error("cannot reach Strapi: {}", super::client::describe(.0))]
     Unreachable(#[from] reqwest::Error),
     #[error("Strapi refused the admin login (strapi.admin_email / admin_password): {0}")]
     Login(reqwest::StatusCode),

@@ -1,5 +1,5 @@
 //! Strapi's side of content delivery: what a webhook body means and who may read what, with at
-//! most what Strapi's REST API would show each role (the receiver itself is [`crate::webhook`]).
+//! most what Strapi's REST API would show each role (the receiver itself is the `webhook` edge).
 //!
 //! - [`content`]: understanding a webhook body; payload shapes.
 //! - [`catalog`]: Strapi's content types and role permissions, read through the admin API.
@@ -7,15 +7,15 @@
 //! - [`shape`]: the one rule for what of an entry a role receives.
 //! - [`entities`]: clients following one document.
 //! - [`schema`]: content types and components, as Strapi's admin API describes them.
-//! - [`admin_api`], [`http`]: talking to Strapi; [`tokens`]: API tokens as iohost sees them.
+//! - [`admin_api`], [`client`]: talking to Strapi; [`tokens`]: API tokens as iohost sees them.
 //! - [`setup`]: `iohost strapi setup`.
 
 pub mod access;
 pub mod admin_api;
 pub mod catalog;
+pub mod client;
 pub mod content;
 pub mod entities;
-pub mod http;
 pub mod schema;
 pub mod setup;
 pub mod shape;

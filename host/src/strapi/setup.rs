@@ -118,13 +118,12 @@ fn random_secret() -> Result<String, SetupError> {
 
 pub async fn run(options: &Options<'_>) -> Result<Report, SetupError> {
     let base = options.strapi_url.trim_end_matches('/').to_owned();
-    let http =
-        super::http::client(std::time::Duration::from_secs(15), options.ca_file).map_err(|e| {
-            SetupError::Unreachable {
-                url: base.clone(),
-                reason: e.to_string(),
-            }
-        })?;
+    let http = super::client::client(std::time::Duration::from_secs(15), options.ca_file).map_err(
+        |e| SetupError::Unreachable {
+            url: base.clone(),
+            reason: e.to_string(),
+        },
+    )?;
     let login = http
         .post(format!("{base}/admin/login"))
         .json(&json!({ "email": options.email, "password": options.password }))

@@ -1,0 +1,125 @@
+//! The `iohost` command line: `serve`, `config check|show`, `handlers check|new`,
+//! `strapi setup`. One file per command group; `main.rs` only calls [`run`].
+
+mod config_cmd;
+mod handlers_cmd;
+mod serve;
+mod strapi_cmd;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, ConfigError};
+use crate::handlers::scaffold;
+
+#[derive(Parser)]
+#[command(
+    name = "iohost",
+    version,
+    about = "Real-time Socket.IO for Strapi, with event logic in WebAssembly handlers"
+)]
+struct Cli {
+    /// Configuration file (TOML). Default: ./iohost.toml when it exists, else built-in defaults.
+    #[arg(long, short, global = true, env = "IOHOST_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server until SIGINT or SIGTERM.
+    Serve,
+    /// Work with the configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Work with WebAssembly handlers.
+    Handlers {
+        #[command(subcommand)]
+        command: HandlersCommand,
+    },
+    /// Connect iohost to Strapi.
+    Strapi {
+        #[command(subcommand)]
+        command: StrapiCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum StrapiCommand {
+    /// Create (or update) Strapi's webhook to this iohost with a fresh secret, get an API token
+    /// for user lookups, and write both into the config file (default ./iohost.toml).
+    Setup {
+        /// Strapi's URL, e.g. http://127.0.0.1:1337.
+        #[arg(long)]
+        strapi_url: String,
+        /// A Strapi admin's email.
+        #[arg(long, env = "STRAPI_ADMIN_EMAIL")]
+        email: String,
+        /// The admin's password (prefer the environment variable: it stays out of shell history).
+        #[arg(long, env = "STRAPI_ADMIN_PASSWORD", hide_env_values = true)]
+        password: String,
+        /// The URL Strapi reaches iohost at. Strapi in production refuses loopback addresses.
+        #[arg(long)]
+        public_url: String,
+        /// Extra trusted certificates (PEM) for an https Strapi behind a private authority.
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum HandlersCommand {
+    /// Check that a .wasm file is a component fitting the iohost:handler world; print its
+    /// imports and exports. Exit 1 if it does not fit.
+    Check { file: PathBuf },
+    /// Create a handler project NAME (a Rust crate that builds and loads as it is).
+    New {
+        name: String,
+        /// Folder to create the project in.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// Language of the project.
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: scaffold::Lang,
+        /// Path of the iohost-guest crate, for Rust (default: the one this iohost was built from).
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the configuration (file and IOHOST_* variables); exit 2 naming the bad key.
+    Check,
+    /// Print the effective configuration, defaults included, as TOML.
+    Show,
+}
+
+/// Exit status for a configuration error, distinct from a runtime failure (1).
+const EXIT_CONFIG: u8 = 2;
+
+/// Parses the command line and runs the command; the process's exit status.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let config_file = cli.config.as_deref();
+    match &cli.command {
+        // These two read no configuration (`strapi setup` reads the file itself, to edit it).
+        Command::Handlers { command } => handlers_cmd::run(command),
+        Command::Strapi { command } => strapi_cmd::run(command, config_file),
+        Command::Config { command } => config_cmd::run(command, config_file),
+        Command::Serve => match config::load(config_file) {
+            Ok((config, _)) => serve::run(config),
+            Err(e) => config_error(&e),
+        },
+    }
+}
+
+pub(crate) fn config_error(e: &ConfigError) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(EXIT_CONFIG)
+}
