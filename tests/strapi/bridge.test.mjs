@@ -270,6 +270,11 @@ article = ["find", "update"]
       const followed = await createArticle('Followed');
       const other = await createArticle('Other');
       const third = await createArticle('Third');
+      // Strapi sends its webhooks after answering: let the six of these creations (a draft row
+      // and a published one each) arrive before anyone follows, or one may reach a follower.
+      const webhooks = async () =>
+        [...(await (await fetch(`${server.url}/metrics`)).text()).matchAll(/^iohost_webhooks_total\{[^}]*\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
+      assert.ok(await until(async () => (await webhooks()) >= 6, 10000), 'the creations\' webhooks arrived');
       const reader = await connect(server.url);
       const { jwt } = await strapi.register('editor');
       const editor = await connect(server.url, { auth: { token: jwt } });

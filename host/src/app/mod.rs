@@ -38,6 +38,32 @@ fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(ACCEPT_BACKLOG)
 }
 
+/// Where run-time settings and handlers' KV live: one node keeps settings in a file and KV in
+/// memory; a cluster keeps both in Redis, shared by every node (a settings change reaches all).
+fn stores(
+    config: &Config,
+    backplane: &Backplane,
+    node: &str,
+) -> (Arc<dyn SettingsStore>, Arc<MemoryStore>, Arc<dyn KvStore>) {
+    let memory = Arc::new(MemoryStore::new());
+    match backplane {
+        Backplane::Local => (
+            Arc::new(FileSettings::new(config.settings.file.clone())),
+            memory.clone(),
+            memory,
+        ),
+        Backplane::Redis(redis) => (
+            Arc::new(RedisSettings::new(
+                redis.clone(),
+                &config.cluster.prefix,
+                node,
+            )),
+            memory,
+            Arc::new(RedisStore::new(redis.clone(), &config.cluster.prefix)),
+        ),
+    }
+}
+
 /// A built server, not yet listening.
 pub struct App {
     router: Router,
@@ -60,24 +86,8 @@ impl App {
             config.server.max_connections,
             cluster.backplane.clone(),
         ));
-        // One node: settings in a file. A cluster: in Redis, and a change reaches every node.
-        let store: Arc<dyn SettingsStore> = match &cluster.backplane {
-            Backplane::Local => Arc::new(FileSettings::new(config.settings.file.clone())),
-            Backplane::Redis(redis) => Arc::new(RedisSettings::new(
-                redis.clone(),
-                &config.cluster.prefix,
-                &node.id,
-            )),
-        };
+        let (store, memory, kv) = stores(&config, &cluster.backplane, &node.id);
         let saved = store.load().await?;
-        // One node: handler state in memory. A cluster: in Redis, shared by every node.
-        let memory = Arc::new(MemoryStore::new());
-        let kv: Arc<dyn KvStore> = match &cluster.backplane {
-            Backplane::Local => memory.clone(),
-            Backplane::Redis(redis) => {
-                Arc::new(RedisStore::new(redis.clone(), &config.cluster.prefix))
-            }
-        };
         let runtime = Runtime::new(config.handlers.clone(), kv)?;
         runtime.attach_strapi(StrapiGateway::new(&config.strapi, &config.handlers.strapi)?);
         let settings = Arc::new(

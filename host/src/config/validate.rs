@@ -8,20 +8,94 @@ use super::{Config, ConfigError};
 
 impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let s = &self.server;
-        positive("server.ping_interval_ms", s.ping_interval_ms)?;
-        positive("server.ping_timeout_ms", s.ping_timeout_ms)?;
-        positive("server.connect_timeout_ms", s.connect_timeout_ms)?;
-        at_least("server.max_payload_bytes", s.max_payload_bytes, 1_024)?;
-        at_least("server.max_connections", s.max_connections as u64, 1)?;
-        at_least("server.socket_queue_size", s.socket_queue_size as u64, 16)?;
+        self.server.validate()?;
+        self.rooms.validate()?;
+        self.handlers.validate()?;
+        self.api.validate()?;
+        self.strapi.validate()?;
+        self.validate_access()?;
         at_least(
-            "server.ws_read_buffer_bytes",
-            s.ws_read_buffer_bytes as u64,
-            256,
+            "private_messages.max_length",
+            self.private_messages.max_length as u64,
+            1,
         )?;
-        positive("server.header_timeout_ms", s.header_timeout_ms)?;
-        positive("server.body_timeout_ms", s.body_timeout_ms)?;
+        EnvFilter::try_new(&self.log.level)
+            .map_err(|e| ConfigError::invalid("log.level", e.to_string()))?;
+        Ok(())
+    }
+
+    /// `[access]`: role names, and namespaces that are served.
+    fn validate_access(&self) -> Result<(), ConfigError> {
+        if self
+            .access
+            .roles
+            .iter()
+            .any(|r| r.is_empty() || r.chars().any(char::is_uppercase))
+        {
+            return Err(ConfigError::invalid(
+                "access.roles",
+                "role names are lower case (API tokens: token:<name>)",
+            ));
+        }
+        let served = self.server.all_namespaces();
+        for (ns, roles) in &self.access.namespaces {
+            if !served.contains(ns) {
+                return Err(ConfigError::invalid(
+                    format!("access.namespaces.\"{ns}\""),
+                    "not a served namespace (`/` or one of server.namespaces)",
+                ));
+            }
+            if roles.iter().any(|r| r.chars().any(char::is_uppercase)) {
+                return Err(ConfigError::invalid(
+                    format!("access.namespaces.\"{ns}\""),
+                    "role names are lower case",
+                ));
+            }
+        }
+
+        Ok(())
+    }
+}
+
+impl super::ServerConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let s = self;
+        for (key, value, min) in [
+            ("ping_interval_ms", s.ping_interval_ms, 1),
+            ("ping_timeout_ms", s.ping_timeout_ms, 1),
+            ("connect_timeout_ms", s.connect_timeout_ms, 1),
+            ("max_payload_bytes", s.max_payload_bytes, 1_024),
+            ("max_connections", s.max_connections as u64, 1),
+            ("socket_queue_size", s.socket_queue_size as u64, 16),
+            ("ws_read_buffer_bytes", s.ws_read_buffer_bytes as u64, 256),
+            ("max_event_name_bytes", s.max_event_name_bytes as u64, 16),
+            ("header_timeout_ms", s.header_timeout_ms, 1),
+            ("body_timeout_ms", s.body_timeout_ms, 1),
+            ("max_tcp_connections", s.max_tcp_connections as u64, 1),
+            (
+                "max_connections_per_address",
+                s.max_connections_per_address as u64,
+                1,
+            ),
+            (
+                "connect_rate_per_address",
+                u64::from(s.connect_rate_per_address),
+                1,
+            ),
+            (
+                "connect_burst_per_address",
+                u64::from(s.connect_burst_per_address),
+                1,
+            ),
+            ("max_pending_sessions", s.max_pending_sessions as u64, 1),
+            (
+                "max_pending_sessions_per_address",
+                s.max_pending_sessions_per_address as u64,
+                1,
+            ),
+        ] {
+            at_least(&format!("server.{key}"), value, min)?;
+        }
         at_least(
             "server.idle_timeout_ms",
             s.idle_timeout_ms,
@@ -33,36 +107,6 @@ impl Config {
                 "must be at least server.ping_interval_ms + 1000: the heartbeat is all the traffic an idle socket has",
             )
         })?;
-        at_least(
-            "server.max_tcp_connections",
-            s.max_tcp_connections as u64,
-            1,
-        )?;
-        at_least(
-            "server.max_connections_per_address",
-            s.max_connections_per_address as u64,
-            1,
-        )?;
-        at_least(
-            "server.connect_rate_per_address",
-            u64::from(s.connect_rate_per_address),
-            1,
-        )?;
-        at_least(
-            "server.connect_burst_per_address",
-            u64::from(s.connect_burst_per_address),
-            1,
-        )?;
-        at_least(
-            "server.max_pending_sessions",
-            s.max_pending_sessions as u64,
-            1,
-        )?;
-        at_least(
-            "server.max_pending_sessions_per_address",
-            s.max_pending_sessions_per_address as u64,
-            1,
-        )?;
         s.trusted_proxies()?;
         if s.transports.is_empty() {
             return Err(ConfigError::invalid(
@@ -85,7 +129,13 @@ impl Config {
                 .map_err(|r| ConfigError::invalid(format!("server.cors_origins[{i}]"), r))?;
         }
 
-        let r = &self.rooms;
+        Ok(())
+    }
+}
+
+impl super::RoomsConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let r = self;
         Regex::new(&r.name_pattern)
             .map_err(|e| ConfigError::invalid("rooms.name_pattern", e.to_string()))?;
         at_least("rooms.max_name_length", r.max_name_length as u64, 1)?;
@@ -100,12 +150,13 @@ impl Config {
             check_globs(&format!("rooms.roles.{role}.allow"), &rooms.allow)?;
         }
 
-        at_least(
-            "server.max_event_name_bytes",
-            self.server.max_event_name_bytes as u64,
-            16,
-        )?;
-        let h = &self.handlers;
+        Ok(())
+    }
+}
+
+impl super::HandlersConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let h = self;
         at_least("handlers.debounce_ms", h.debounce_ms, 10)?;
         at_least("handlers.max_file_bytes", h.max_file_bytes, 8)?;
         at_least("handlers.load_timeout_ms", h.load_timeout_ms, 100)?;
@@ -146,7 +197,13 @@ impl Config {
             super::globs(&key, patterns)?;
         }
 
-        for (i, key) in self.api.keys.iter().enumerate() {
+        Ok(())
+    }
+}
+
+impl super::ApiConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (i, key) in self.keys.iter().enumerate() {
             if key.len() < 32 || key.chars().any(|c| c.is_whitespace() || c.is_control()) {
                 return Err(ConfigError::invalid(
                     format!("api.keys[{i}]"),
@@ -155,7 +212,13 @@ impl Config {
             }
         }
 
-        let st = &self.strapi;
+        Ok(())
+    }
+}
+
+impl super::StrapiConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let st = self;
         let reserved = [
             "/socket.io",
             "/api/",
@@ -224,40 +287,6 @@ impl Config {
             }
         }
 
-        if self
-            .access
-            .roles
-            .iter()
-            .any(|r| r.is_empty() || r.chars().any(char::is_uppercase))
-        {
-            return Err(ConfigError::invalid(
-                "access.roles",
-                "role names are lower case (API tokens: token:<name>)",
-            ));
-        }
-        let served = self.server.all_namespaces();
-        for (ns, roles) in &self.access.namespaces {
-            if !served.contains(ns) {
-                return Err(ConfigError::invalid(
-                    format!("access.namespaces.\"{ns}\""),
-                    "not a served namespace (`/` or one of server.namespaces)",
-                ));
-            }
-            if roles.iter().any(|r| r.chars().any(char::is_uppercase)) {
-                return Err(ConfigError::invalid(
-                    format!("access.namespaces.\"{ns}\""),
-                    "role names are lower case",
-                ));
-            }
-        }
-
-        at_least(
-            "private_messages.max_length",
-            self.private_messages.max_length as u64,
-            1,
-        )?;
-        EnvFilter::try_new(&self.log.level)
-            .map_err(|e| ConfigError::invalid("log.level", e.to_string()))?;
         Ok(())
     }
 }
@@ -278,10 +307,6 @@ impl super::HandlerLimits {
         at_least(&format!("{key}.kv_mb"), self.kv_mb, 1)?;
         Ok(())
     }
-}
-
-fn positive(key: &str, value: u64) -> Result<(), ConfigError> {
-    at_least(key, value, 1)
 }
 
 fn at_least(key: &str, value: u64, min: u64) -> Result<(), ConfigError> {

@@ -186,70 +186,19 @@ pub async fn load(
     if !crate::config::valid_handler_name(name) {
         return Err(LoadError::BadName(name.to_owned()));
     }
-    let wasm = config.dir.join(format!("{name}.wasm"));
-    let sidecar_path = config.dir.join(format!("{name}.toml"));
-    let max = config.max_file_bytes;
-    let (wasm_bytes, sidecar_bytes) = {
-        let (wasm, sidecar, dir) = (wasm.clone(), sidecar_path.clone(), config.dir.clone());
-        tokio::task::spawn_blocking(move || {
-            (
-                read_regular(&wasm, max, Some(&dir)),
-                read_regular(&sidecar, MAX_SIDECAR_BYTES, Some(&dir)),
-            )
-        })
-        .await
-        .map_err(|e| LoadError::Compile(format!("file reader task failed: {e}")))?
-    };
-    let Some(bytes) = wasm_bytes? else {
+    let Some((bytes, sidecar)) = read_files(config, name).await? else {
         return Ok(LoadOutcome::Gone);
     };
     check_header(&bytes)?;
-
-    let sidecar_error = |reason: String| LoadError::Sidecar {
-        path: sidecar_path.display().to_string(),
-        reason,
-    };
-    let sidecar_text = match sidecar_bytes? {
-        Some(bytes) => {
-            String::from_utf8(bytes).map_err(|_| sidecar_error("not UTF-8 text".into()))?
-        }
-        None => String::new(),
-    };
-    let sidecar: Sidecar =
-        toml::from_str(&sidecar_text).map_err(|e| sidecar_error(toml_error(&sidecar_text, &e)))?;
-    if !sidecar.enabled {
+    let sidecar_path = config.dir.join(format!("{name}.toml"));
+    let Some(settled) = settle(name, &sidecar_path, sidecar, config.limits, overrides)? else {
         return Ok(LoadOutcome::Gone);
-    }
-    let (limits, raised) = sidecar.limits.under(config.limits);
-    if !raised.is_empty() {
-        tracing::warn!(
-            handler = name,
-            "the sidecar asks for more than [handlers.limits] allows ({}): the operator's limits apply",
-            raised.join(", ")
-        );
-    }
-    limits
-        .validate("limits")
-        .map_err(|e| sidecar_error(e.to_string()))?;
-    let mut config = match serde_json::to_value(&sidecar.config) {
-        Ok(serde_json::Value::Object(map)) => map,
-        _ => return Err(sidecar_error("[config] must be a table".into())),
     };
-    // Run-time settings (`handlerConfig`) win over the sidecar, key by key.
-    let mut sidecar_text = sidecar_text;
-    if let Some(overrides) = overrides.filter(|o| !o.is_empty()) {
-        config.extend(overrides.clone());
-        sidecar_text.push_str(&format!(
-            "\n# run-time overrides: {}",
-            serde_json::Value::Object(overrides.clone())
-        ));
-    }
 
     let sha256 = hex::encode(Sha256::digest(&bytes));
-    if current.is_some_and(|c| c.sha256 == sha256 && c.sidecar == sidecar_text) {
+    if current.is_some_and(|c| c.sha256 == sha256 && c.sidecar == settled.text) {
         return Ok(LoadOutcome::Unchanged);
     }
-
     let compiler = engine.clone();
     let hash = sha256.clone();
     let (compiled, bytes) = tokio::task::spawn_blocking(move || {
@@ -265,9 +214,9 @@ pub async fn load(
     let handler = Handler::new(HandlerParts {
         name: Arc::from(name),
         sha256,
-        sidecar: sidecar_text,
-        limits,
-        config,
+        sidecar: settled.text,
+        limits: settled.limits,
+        config: settled.config,
         code,
         kv,
         links,
@@ -276,6 +225,89 @@ pub async fn load(
     Ok(LoadOutcome::Loaded(Loaded {
         handler: Box::new(handler),
         source: (tier == Tier::Baseline).then_some(bytes),
+    }))
+}
+
+/// `<name>.wasm` and its sidecar's bytes, off the async runtime; `None` without a `.wasm`.
+async fn read_files(
+    config: &HandlersConfig,
+    name: &str,
+) -> Result<Option<(Vec<u8>, Option<Vec<u8>>)>, LoadError> {
+    let wasm = config.dir.join(format!("{name}.wasm"));
+    let sidecar = config.dir.join(format!("{name}.toml"));
+    let (max, dir) = (config.max_file_bytes, config.dir.clone());
+    let (wasm, sidecar) = tokio::task::spawn_blocking(move || {
+        (
+            read_regular(&wasm, max, Some(&dir)),
+            read_regular(&sidecar, MAX_SIDECAR_BYTES, Some(&dir)),
+        )
+    })
+    .await
+    .map_err(|e| LoadError::Compile(format!("file reader task failed: {e}")))?;
+    let Some(bytes) = wasm? else {
+        return Ok(None);
+    };
+    Ok(Some((bytes, sidecar?)))
+}
+
+/// What a handler runs with, from its sidecar: limits (under the operator's), config (with the
+/// run-time overrides over it), and the text that tells versions apart.
+struct Settled {
+    limits: HandlerLimits,
+    config: serde_json::Map<String, serde_json::Value>,
+    text: String,
+}
+
+/// The sidecar's settings, or `None` when it says `enabled = false`.
+fn settle(
+    name: &str,
+    path: &Path,
+    bytes: Option<Vec<u8>>,
+    ceilings: HandlerLimits,
+    overrides: Option<&serde_json::Map<String, serde_json::Value>>,
+) -> Result<Option<Settled>, LoadError> {
+    let sidecar_error = |reason: String| LoadError::Sidecar {
+        path: path.display().to_string(),
+        reason,
+    };
+    let mut text = match bytes {
+        Some(bytes) => {
+            String::from_utf8(bytes).map_err(|_| sidecar_error("not UTF-8 text".into()))?
+        }
+        None => String::new(),
+    };
+    let sidecar: Sidecar =
+        toml::from_str(&text).map_err(|e| sidecar_error(toml_error(&text, &e)))?;
+    if !sidecar.enabled {
+        return Ok(None);
+    }
+    let (limits, raised) = sidecar.limits.under(ceilings);
+    if !raised.is_empty() {
+        tracing::warn!(
+            handler = name,
+            "the sidecar asks for more than [handlers.limits] allows ({}): the operator's limits apply",
+            raised.join(", ")
+        );
+    }
+    limits
+        .validate("limits")
+        .map_err(|e| sidecar_error(e.to_string()))?;
+    let mut config = match serde_json::to_value(&sidecar.config) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => return Err(sidecar_error("[config] must be a table".into())),
+    };
+    // Run-time settings (`handlerConfig`) win over the sidecar, key by key.
+    if let Some(overrides) = overrides.filter(|o| !o.is_empty()) {
+        config.extend(overrides.clone());
+        text.push_str(&format!(
+            "\n# run-time overrides: {}",
+            serde_json::Value::Object(overrides.clone())
+        ));
+    }
+    Ok(Some(Settled {
+        limits,
+        config,
+        text,
     }))
 }
 

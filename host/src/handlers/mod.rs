@@ -352,37 +352,12 @@ impl Runtime {
             .iter()
             .find(|h| &*h.name == name)
             .cloned();
-        let links = Links {
-            io: self.io.get().cloned(),
-            strapi: self.strapi.get().cloned(),
-        };
         let started = Instant::now();
         let outcome = if self.is_disabled(name) {
             Ok(loader::LoadOutcome::Gone)
         } else {
-            let overrides = self.overrides.load();
-            let context = loader::LoadContext {
-                current: current.as_deref(),
-                overrides: overrides.get(name),
-                baseline_first: self.config.baseline_first,
-                cache: self.cache.clone(),
-                held: Some(held.clone()),
-            };
-            // A load is bounded: past the limit it fails and the version in service stays.
-            let limit = Duration::from_millis(self.config.load_timeout_ms);
-            let load = loader::load(
-                &self.engine,
-                &self.config,
-                self.kv.clone(),
-                links,
-                name,
-                context,
-            );
-            tokio::time::timeout(limit, load)
+            self.load_in_time(name, current.as_deref(), held.clone())
                 .await
-                .unwrap_or(Err(LoadError::TimedOut {
-                    ms: self.config.load_timeout_ms,
-                }))
         };
         match outcome {
             Ok(loader::LoadOutcome::Loaded(loaded)) => {
@@ -407,18 +382,7 @@ impl Runtime {
             Ok(loader::LoadOutcome::Unchanged) => {
                 tracing::debug!(handler = name, "handler files unchanged");
             }
-            Ok(loader::LoadOutcome::Gone) => {
-                self.set_error(name, None);
-                if let Some(old) = current {
-                    self.chain.rcu(|chain| chain.without(name));
-                    old.retire();
-                    tracing::info!(
-                        handler = name,
-                        "handler unloaded (file removed or disabled)"
-                    );
-                    loads(name, "unloaded");
-                }
-            }
+            Ok(loader::LoadOutcome::Gone) => self.unload(name, current),
             Err(e) => {
                 let kept = current
                     .map(|h| format!("; version {} keeps serving", short(&h.sha256)))
@@ -431,6 +395,55 @@ impl Runtime {
                     self.retry_after_compile(name);
                 }
             }
+        }
+    }
+
+    /// Loads handler `name` within `load_timeout_ms` (past it, the version in service stays).
+    async fn load_in_time(
+        &self,
+        name: &str,
+        current: Option<&Handler>,
+        held: Arc<tokio::sync::OwnedMutexGuard<()>>,
+    ) -> Result<loader::LoadOutcome, LoadError> {
+        let overrides = self.overrides.load();
+        let context = loader::LoadContext {
+            current,
+            overrides: overrides.get(name),
+            baseline_first: self.config.baseline_first,
+            cache: self.cache.clone(),
+            held: Some(held),
+        };
+        let links = Links {
+            io: self.io.get().cloned(),
+            strapi: self.strapi.get().cloned(),
+        };
+        let load = loader::load(
+            &self.engine,
+            &self.config,
+            self.kv.clone(),
+            links,
+            name,
+            context,
+        );
+        let limit = Duration::from_millis(self.config.load_timeout_ms);
+        tokio::time::timeout(limit, load)
+            .await
+            .unwrap_or(Err(LoadError::TimedOut {
+                ms: self.config.load_timeout_ms,
+            }))
+    }
+
+    /// Takes handler `name` out of service (its file is gone or it is disabled).
+    fn unload(&self, name: &str, current: Option<Arc<Handler>>) {
+        self.set_error(name, None);
+        if let Some(old) = current {
+            self.chain.rcu(|chain| chain.without(name));
+            old.retire();
+            tracing::info!(
+                handler = name,
+                "handler unloaded (file removed or disabled)"
+            );
+            loads(name, "unloaded");
         }
     }
 

@@ -66,6 +66,41 @@ struct Admin {
 }
 
 impl Admin {
+    /// Signs in as the admin `options` names.
+    async fn login(options: &Options<'_>) -> Result<Self, SetupError> {
+        let base = options.strapi_url.trim_end_matches('/').to_owned();
+        let unreachable = |reason: String| SetupError::Unreachable {
+            url: base.clone(),
+            reason,
+        };
+        let http = super::client::client(std::time::Duration::from_secs(15), options.ca_file)
+            .map_err(|e| unreachable(e.to_string()))?;
+        let login = http
+            .post(format!("{base}/admin/login"))
+            .json(&json!({ "email": options.email, "password": options.password }))
+            .send()
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        if !login.status().is_success() {
+            return Err(SetupError::Login);
+        }
+        let login: Value = login.json().await.map_err(|_| SetupError::Login)?;
+        let token = login["data"]["token"]
+            .as_str()
+            .ok_or(SetupError::Login)?
+            .to_owned();
+        Ok(Self { http, base, token })
+    }
+
+    /// The id of the item called `name` in the list `GET path` answers (`data`).
+    async fn find(&self, path: &str, name: &str, what: &str) -> Result<Option<String>, SetupError> {
+        let answer = self.call(reqwest::Method::GET, path, None, what).await?;
+        Ok(answer["data"]
+            .as_array()
+            .and_then(|all| all.iter().find(|item| item["name"] == name))
+            .and_then(|item| id_of(&item["id"])))
+    }
+
     async fn call(
         &self,
         method: reqwest::Method,
@@ -117,137 +152,24 @@ fn random_secret() -> Result<String, SetupError> {
 }
 
 pub async fn run(options: &Options<'_>) -> Result<Report, SetupError> {
-    let base = options.strapi_url.trim_end_matches('/').to_owned();
-    let http = super::client::client(std::time::Duration::from_secs(15), options.ca_file).map_err(
-        |e| SetupError::Unreachable {
-            url: base.clone(),
-            reason: e.to_string(),
-        },
-    )?;
-    let login = http
-        .post(format!("{base}/admin/login"))
-        .json(&json!({ "email": options.email, "password": options.password }))
-        .send()
-        .await
-        .map_err(|e| SetupError::Unreachable {
-            url: base.clone(),
-            reason: e.to_string(),
-        })?;
-    if !login.status().is_success() {
-        return Err(SetupError::Login);
-    }
-    let login: Value = login.json().await.map_err(|_| SetupError::Login)?;
-    let token = login["data"]["token"]
-        .as_str()
-        .ok_or(SetupError::Login)?
-        .to_owned();
-    let admin = Admin {
-        http,
-        base: base.clone(),
-        token,
-    };
-
+    let admin = Admin::login(options).await?;
     let secret = random_secret()?;
     let webhook_url = format!(
         "{}{}",
         options.public_url.trim_end_matches('/'),
         options.webhook_path
     );
-    let webhook = json!({
-        "name": NAME,
-        "url": webhook_url,
-        "headers": { "Authorization": format!("Bearer {secret}") },
-        "events": EVENTS,
-    });
-    let webhooks = admin
-        .call(
-            reqwest::Method::GET,
-            "/admin/webhooks",
-            None,
-            "listing webhooks",
-        )
-        .await?;
-    let existing = webhooks["data"]
-        .as_array()
-        .and_then(|all| all.iter().find(|w| w["name"] == NAME))
-        .and_then(|w| id_of(&w["id"]));
-    let webhook_created = existing.is_none();
-    match existing {
-        Some(id) => {
-            admin
-                .call(
-                    reqwest::Method::PUT,
-                    &format!("/admin/webhooks/{id}"),
-                    Some(webhook),
-                    "updating the webhook",
-                )
-                .await?
-        }
-        None => {
-            admin
-                .call(
-                    reqwest::Method::POST,
-                    "/admin/webhooks",
-                    Some(webhook),
-                    "creating the webhook",
-                )
-                .await?
-        }
-    };
-
-    let tokens = admin
-        .call(
-            reqwest::Method::GET,
-            "/admin/api-tokens",
-            None,
-            "listing API tokens",
-        )
-        .await?;
-    let existing = tokens["data"]
-        .as_array()
-        .and_then(|all| all.iter().find(|t| t["name"] == NAME))
-        .and_then(|t| id_of(&t["id"]));
-    // An access key is shown once, at creation or regeneration: get a fresh one either way.
-    let token_created = existing.is_none();
-    let created = match existing {
-        Some(id) => {
-            admin
-                .call(
-                    reqwest::Method::POST,
-                    &format!("/admin/api-tokens/{id}/regenerate"),
-                    None,
-                    "regenerating the API token",
-                )
-                .await?
-        }
-        None => {
-            let body = json!({ "name": NAME, "description": "iohost: looks up users' roles", "type": "full-access", "lifespan": null });
-            admin
-                .call(
-                    reqwest::Method::POST,
-                    "/admin/api-tokens",
-                    Some(body),
-                    "creating the API token",
-                )
-                .await?
-        }
-    };
-    let access_key = created["data"]["accessKey"]
-        .as_str()
-        .ok_or_else(|| SetupError::Refused {
-            what: "the API token".into(),
-            reason: "no access key in Strapi's answer".into(),
-        })?;
-
+    let webhook_created = ensure_webhook(&admin, &webhook_url, &secret).await?;
+    let (access_key, token_created) = fresh_api_token(&admin).await?;
     let reader_password = format!("Io{}7", random_secret()?);
     let reader_created = token_reader(&admin, &reader_password).await?;
 
     write_config(
         options.config_file,
         &[
-            ("url", base.as_str()),
+            ("url", admin.base.as_str()),
             ("webhook_secret", &secret),
-            ("api_token", access_key),
+            ("api_token", &access_key),
             ("admin_email", READER_EMAIL),
             ("admin_password", &reader_password),
         ],
@@ -260,48 +182,81 @@ pub async fn run(options: &Options<'_>) -> Result<Report, SetupError> {
     })
 }
 
+/// Creates or updates the webhook named [`NAME`] to post to `url` with `secret`; true if
+/// created.
+async fn ensure_webhook(admin: &Admin, url: &str, secret: &str) -> Result<bool, SetupError> {
+    use reqwest::Method;
+    let webhook = json!({
+        "name": NAME,
+        "url": url,
+        "headers": { "Authorization": format!("Bearer {secret}") },
+        "events": EVENTS,
+    });
+    match admin
+        .find("/admin/webhooks", NAME, "listing webhooks")
+        .await?
+    {
+        Some(id) => {
+            let path = format!("/admin/webhooks/{id}");
+            admin
+                .call(Method::PUT, &path, Some(webhook), "updating the webhook")
+                .await?;
+            Ok(false)
+        }
+        None => {
+            admin
+                .call(
+                    Method::POST,
+                    "/admin/webhooks",
+                    Some(webhook),
+                    "creating the webhook",
+                )
+                .await?;
+            Ok(true)
+        }
+    }
+}
+
+/// The access key of the API token named [`NAME`], made or regenerated now (Strapi shows a key
+/// once, at creation or regeneration); true if the token was created.
+async fn fresh_api_token(admin: &Admin) -> Result<(String, bool), SetupError> {
+    use reqwest::Method;
+    let existing = admin
+        .find("/admin/api-tokens", NAME, "listing API tokens")
+        .await?;
+    let created = match &existing {
+        Some(id) => {
+            let path = format!("/admin/api-tokens/{id}/regenerate");
+            admin
+                .call(Method::POST, &path, None, "regenerating the API token")
+                .await?
+        }
+        None => {
+            let body = json!({ "name": NAME, "description": "iohost: looks up users' roles", "type": "full-access", "lifespan": null });
+            admin
+                .call(
+                    Method::POST,
+                    "/admin/api-tokens",
+                    Some(body),
+                    "creating the API token",
+                )
+                .await?
+        }
+    };
+    let key = created["data"]["accessKey"]
+        .as_str()
+        .ok_or_else(|| SetupError::Refused {
+            what: "the API token".into(),
+            reason: "no access key in Strapi's answer".into(),
+        })?;
+    Ok((key.to_owned(), existing.is_none()))
+}
+
 /// Makes sure the token-reader admin user exists, with only its role and `password`. Returns
 /// whether it was created.
 async fn token_reader(admin: &Admin, password: &str) -> Result<bool, SetupError> {
     use reqwest::Method;
-    let roles = admin
-        .call(Method::GET, "/admin/roles", None, "listing admin roles")
-        .await?;
-    let existing = roles["data"]
-        .as_array()
-        .and_then(|all| all.iter().find(|r| r["name"] == READER_ROLE))
-        .and_then(|r| id_of(&r["id"]));
-    let role = match existing {
-        Some(id) => id,
-        None => {
-            let body = json!({ "name": READER_ROLE, "description": "iohost reads API tokens (clients connect with them) and role permissions (who receives content events); nothing else" });
-            let created = admin
-                .call(
-                    Method::POST,
-                    "/admin/roles",
-                    Some(body),
-                    "creating the admin role",
-                )
-                .await?;
-            id_of(&created["data"]["id"]).ok_or_else(|| SetupError::Refused {
-                what: "the admin role".into(),
-                reason: "no id in Strapi's answer".into(),
-            })?
-        }
-    };
-    // Set on every run, so the role never holds more than this.
-    let permissions = json!({ "permissions": [
-        { "action": "admin::api-tokens.read", "subject": null, "properties": {}, "conditions": [] },
-        { "action": "plugin::users-permissions.roles.read", "subject": null, "properties": {}, "conditions": [] }
-    ] });
-    admin
-        .call(
-            Method::PUT,
-            &format!("/admin/roles/{role}/permissions"),
-            Some(permissions),
-            "setting the admin role's permissions",
-        )
-        .await?;
+    let role = reader_role(admin).await?;
     let role_id: Value = role.parse::<u64>().map_or(json!(role), |n| json!(n));
     let users = admin
         .call(
@@ -355,6 +310,46 @@ async fn token_reader(admin: &Admin, password: &str) -> Result<bool, SetupError>
         )
         .await?;
     Ok(true)
+}
+
+/// The id of the admin role [`READER_ROLE`] (made if missing), whose permissions are set on
+/// every run so that it never holds more than reading API tokens and role permissions.
+async fn reader_role(admin: &Admin) -> Result<String, SetupError> {
+    use reqwest::Method;
+    let existing = admin
+        .find("/admin/roles", READER_ROLE, "listing admin roles")
+        .await?;
+    let role = match existing {
+        Some(id) => id,
+        None => {
+            let body = json!({ "name": READER_ROLE, "description": "iohost reads API tokens (clients connect with them) and role permissions (who receives content events); nothing else" });
+            let created = admin
+                .call(
+                    Method::POST,
+                    "/admin/roles",
+                    Some(body),
+                    "creating the admin role",
+                )
+                .await?;
+            id_of(&created["data"]["id"]).ok_or_else(|| SetupError::Refused {
+                what: "the admin role".into(),
+                reason: "no id in Strapi's answer".into(),
+            })?
+        }
+    };
+    let permissions = json!({ "permissions": [
+        { "action": "admin::api-tokens.read", "subject": null, "properties": {}, "conditions": [] },
+        { "action": "plugin::users-permissions.roles.read", "subject": null, "properties": {}, "conditions": [] }
+    ] });
+    admin
+        .call(
+            Method::PUT,
+            &format!("/admin/roles/{role}/permissions"),
+            Some(permissions),
+            "setting the admin role's permissions",
+        )
+        .await?;
+    Ok(role)
 }
 
 /// Sets `keys` in `[strapi]`, keeping everything else in the file as it was.

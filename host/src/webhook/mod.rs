@@ -159,28 +159,8 @@ fn count(state: &WebhookState, event: &str, result: &'static str) {
 }
 
 async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body: Bytes) -> Response {
-    let config = &*state.parts.config;
-    if config.webhook_secret.is_empty() {
-        count(&state, "", "not_configured");
-        return refuse(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not_configured",
-            "the webhook is off: set strapi.webhook_secret",
-        );
-    }
-    let expected = format!("Bearer {}", config.webhook_secret);
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .map(|v| v.as_bytes())
-        .unwrap_or_default();
-    if !bool::from(presented.ct_eq(expected.as_bytes())) {
-        tracing::warn!("refused a webhook: missing or wrong secret (Authorization header)");
-        count(&state, "", "unauthorized");
-        return refuse(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "missing or wrong webhook secret",
-        );
+    if let Err(refusal) = authorize(&state, &headers) {
+        return *refusal;
     }
     let parsed: WebhookBody = match serde_json::from_slice(&body) {
         Ok(parsed) => parsed,
@@ -221,46 +201,114 @@ async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body: By
             uid,
             entry,
         } => {
-            let catalog = &state.parts.catalog;
-            let mut known = catalog.ready().await;
-            if known.schemas.is_none() {
-                state.log_once(
-                    "Strapi's content types are not known (set strapi.admin_email, or run `iohost strapi setup`): content events carry only each document's own single values, nothing nested".to_owned(),
-                );
-            }
-            let uid = uid.unwrap_or_else(|| uid_of(&known, &model));
-            // A type or field iohost does not know: Strapi's schema changed; read it again.
-            let mut found = check(&known, &uid, &entry);
-            if !found.unknown.is_empty() && catalog.enabled() {
-                known = catalog.refresh().await;
-                found = check(&known, &uid, &entry);
-            }
-            let rooms = deliver(&state, action, &model, &uid, &entry, known).await;
+            let answer = change(&state, action, &model, uid, &entry).await;
             count(&state, &event, "delivered");
-            let removed: Vec<String> = found
-                .unknown
-                .iter()
-                .map(|path| format!("{path}: not in Strapi's schema"))
-                .chain(found.mismatched.iter().cloned())
-                .collect();
-            if !removed.is_empty() {
-                state.log_once(format!(
-                    "{model}:{}: removed what does not fit Strapi's schema: {}",
-                    action.name(),
-                    removed.join("; ")
-                ));
-            }
-            let mut answer = json!({
-                "success": true,
-                "event": format!("{model}:{}", action.name()),
-                "rooms": rooms,
-            });
-            if !removed.is_empty() {
-                answer["removed"] = json!(removed);
-            }
             Json(answer).into_response()
         }
     }
+}
+
+/// The shared secret, compared in constant time; a refusal is counted and answered.
+fn authorize(state: &WebhookState, headers: &HeaderMap) -> Result<(), Box<Response>> {
+    let config = &*state.parts.config;
+    if config.webhook_secret.is_empty() {
+        count(state, "", "not_configured");
+        return Err(Box::new(refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_configured",
+            "the webhook is off: set strapi.webhook_secret",
+        )));
+    }
+    let expected = format!("Bearer {}", config.webhook_secret);
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    if !bool::from(presented.ct_eq(expected.as_bytes())) {
+        tracing::warn!("refused a webhook: missing or wrong secret (Authorization header)");
+        count(state, "", "unauthorized");
+        return Err(Box::new(refuse(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing or wrong webhook secret",
+        )));
+    }
+    Ok(())
+}
+
+/// Delivers a change of a document to whoever may read it; the webhook's answer: the event,
+/// the rooms, and what of the entry did not fit Strapi's schema (removed, logged once).
+async fn change(
+    state: &WebhookState,
+    action: content::Action,
+    model: &str,
+    uid: Option<String>,
+    entry: &Map<String, Value>,
+) -> Value {
+    let catalog = &state.parts.catalog;
+    let mut known = catalog.ready().await;
+    if known.schemas.is_none() {
+        state.log_once(
+            "Strapi's content types are not known (set strapi.admin_email, or run `iohost strapi setup`): content events carry only each document's own single values, nothing nested".to_owned(),
+        );
+    }
+    let uid = uid.unwrap_or_else(|| uid_of(&known, model));
+    // A type or field iohost does not know: Strapi's schema changed; read it again.
+    let mut found = check(&known, &uid, entry);
+    if !found.unknown.is_empty() && catalog.enabled() {
+        known = catalog.refresh().await;
+        found = check(&known, &uid, entry);
+    }
+    let rooms = deliver(state, action, model, &uid, entry, known).await;
+    let removed: Vec<String> = found
+        .unknown
+        .iter()
+        .map(|path| format!("{path}: not in Strapi's schema"))
+        .chain(found.mismatched.iter().cloned())
+        .collect();
+    if !removed.is_empty() {
+        state.log_once(format!(
+            "{model}:{}: removed what does not fit Strapi's schema: {}",
+            action.name(),
+            removed.join("; ")
+        ));
+    }
+    let mut answer = json!({
+        "success": true,
+        "event": format!("{model}:{}", action.name()),
+        "rooms": rooms,
+    });
+    if !removed.is_empty() {
+        answer["removed"] = json!(removed);
+    }
+    answer
+}
+
+/// Sends `payload` as `event` to `room` in every content namespace; false if it could not be
+/// encoded (logged).
+async fn emit(state: &WebhookState, room: &str, event: &str, payload: &Value) -> bool {
+    let args = match rmpv::ext::to_value(payload) {
+        Ok(value) => Args(vec![value]),
+        Err(e) => {
+            tracing::error!("cannot encode a content event: {e}");
+            return false;
+        }
+    };
+    for ns in &state.parts.config.namespaces {
+        let sent = broadcast(
+            &state.parts.io,
+            ns,
+            vec![room.to_owned()],
+            None,
+            event,
+            &args,
+        )
+        .await;
+        if let Err(e) = sent {
+            tracing::debug!("content event not sent: {e}");
+        }
+    }
+    true
 }
 
 /// The uid of the type a webhook's `model` names, when Strapi left it out.
@@ -317,6 +365,29 @@ fn is_draft(known: &Known, uid: &str, entry: &Map<String, Value>) -> bool {
 struct Misses {
     readers: usize,
     drafts: usize,
+}
+
+impl Misses {
+    /// Why an event reached nobody, for the log: no role known, none may find the type, it is
+    /// a draft nobody may read, or the delivery rule.
+    fn why(&self, nobody_known: bool, strapi_roles_read: bool, model: &str) -> String {
+        if nobody_known {
+            "no role is known: let iohost read Strapi's roles (strapi.admin_email) or name roles in [strapi.permissions]".to_owned()
+        } else if self.readers == 0 {
+            let source = if strapi_roles_read {
+                "in Strapi (narrowed by [strapi.permissions])"
+            } else {
+                "in [strapi.permissions] (Strapi's roles are not read)"
+            };
+            format!("no role may `find` {model} {source}")
+        } else if self.drafts == self.readers {
+            format!(
+                "it is a draft, and no role that may read {model} may read drafts ([strapi.drafts] roles)"
+            )
+        } else {
+            "no role's delivery rule asks for it (strapi.delivery = \"action\")".to_owned()
+        }
+    }
 }
 
 /// Emits `<model>:<action>` to the room of every role (and API token) that may read the
@@ -380,39 +451,12 @@ async fn deliver(
         };
         let visible = shaper.document(uid, entry, &mut Findings::default());
         let payload = content::payload(config.payload, action, visible);
-        let args = Args(vec![match rmpv::ext::to_value(&payload) {
-            Ok(value) => value,
-            Err(e) => {
-                tracing::error!("cannot encode a content event: {e}");
-                continue;
-            }
-        }]);
-        for ns in &config.namespaces {
-            if let Err(e) =
-                broadcast(&state.parts.io, ns, vec![room.clone()], None, &event, &args).await
-            {
-                tracing::debug!("content event not sent: {e}");
-            }
+        if emit(state, &room, &event, &payload).await {
+            rooms.push(room);
         }
-        rooms.push(room);
     }
     if rooms.is_empty() && first_delete {
-        let why = if audience.is_empty() {
-            "no role is known: let iohost read Strapi's roles (strapi.admin_email) or name roles in [strapi.permissions]".to_owned()
-        } else if misses.readers == 0 {
-            let source = if snapshot.known.roles.is_some() {
-                "in Strapi (narrowed by [strapi.permissions])"
-            } else {
-                "in [strapi.permissions] (Strapi's roles are not read)"
-            };
-            format!("no role may `find` {model} {source}")
-        } else if misses.drafts == misses.readers {
-            format!(
-                "it is a draft, and no role that may read {model} may read drafts ([strapi.drafts] roles)"
-            )
-        } else {
-            "no role's delivery rule asks for it (strapi.delivery = \"action\")".to_owned()
-        };
+        let why = misses.why(audience.is_empty(), snapshot.known.roles.is_some(), model);
         state.log_once(format!("{event} was delivered to nobody: {why}"));
     }
     tracing::debug!(event, ?rooms, "content event delivered");
