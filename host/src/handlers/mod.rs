@@ -695,19 +695,33 @@ impl Runtime {
 
     /// Runs the chain for one client event.
     pub async fn on_event(&self, socket: &SocketRef, name: &str, args: &Args) -> Outcome {
-        let interested = self.select(|h| h.wants_event(socket.ns(), name));
-        if interested.is_empty() {
+        if !self
+            .chain
+            .load()
+            .handlers
+            .iter()
+            .any(|h| h.wants_event(socket.ns(), name))
+        {
             return Outcome::Pass;
         }
-        let info = socket_info::socket_info(socket);
+        self.run_chain(&socket_info::socket_info(socket), name, args)
+            .await
+    }
+
+    /// Runs the chain for event `name` of the socket `info` describes: each interested
+    /// handler, highest priority first, until one handles or rejects it. Their actions are
+    /// carried out as they come (with no Socket.IO server attached, they are vetted and
+    /// dropped).
+    pub async fn run_chain(&self, info: &SocketInfo, name: &str, args: &Args) -> Outcome {
+        let interested = self.select(|h| h.wants_event(&info.namespace, name));
         let event = Event {
             name: name.to_owned(),
             args: Payload::from_args(args),
         };
         for handler in &interested {
-            match handler.on_event(&info, &event).await {
+            match handler.on_event(info, &event).await {
                 Ok((result, actions)) => {
-                    self.apply(handler, Some(&info), actions).await;
+                    self.apply(handler, Some(info), actions).await;
                     match result {
                         EventResult::Pass => continue,
                         EventResult::Reject(reason) => return Outcome::Rejected(reason),
