@@ -45,6 +45,29 @@ pub fn compare_and_set(
     kv::compare_and_set(key, expected, value, ms(ttl))
 }
 
+/// Read-modify-write of `key`, atomic against every other instance and node: `change` gets the
+/// current value (`None`: absent) and returns the new one (`None`: leave it as it is); it is
+/// retried while another writer got there first (at most 16 times, then `Unavailable`).
+/// Returns what was stored (or left).
+pub fn update(
+    key: &str,
+    ttl: Option<Duration>,
+    mut change: impl FnMut(Option<&str>) -> Option<String>,
+) -> Result<Option<String>, Error> {
+    for _ in 0..16 {
+        let current = get(key)?;
+        let Some(next) = change(current.as_deref()) else {
+            return Ok(current);
+        };
+        if compare_and_set(key, current.as_deref(), &next, ttl)? {
+            return Ok(Some(next));
+        }
+    }
+    Err(Error::Unavailable(format!(
+        "`{key}` kept changing under 16 updates"
+    )))
+}
+
 /// Keys starting with `prefix`, sorted.
 pub fn keys(prefix: &str) -> Result<Vec<String>, Error> {
     kv::keys(prefix)

@@ -60,15 +60,18 @@ pub mod bindings {
 mod args;
 mod config;
 pub mod emit;
+mod error;
 pub mod kv;
 pub mod log;
 mod outcome;
 mod socket;
+pub mod sockets;
 pub mod strapi;
 
 pub use args::{ArgError, Args, Event};
 pub use bindings::iohost::handler::types::Payload;
-pub use config::{Config, config};
+pub use config::{Config, Settings, config};
+pub use error::Error;
 pub use outcome::{Connect, Outcome, Registration};
 pub use socket::{Socket, User};
 
@@ -94,9 +97,16 @@ pub trait Handler {
         Connect::Accept
     }
 
-    /// A registered event arrived. [`Outcome::Pass`] hands it to the next handler.
-    fn on_event(_socket: &Socket, _event: &Event) -> Outcome {
-        Outcome::Pass
+    /// A registered event arrived. [`Outcome::Pass`] hands it to the next handler. By default
+    /// it runs [`Handler::handle_event`] and turns an error into a rejection.
+    fn on_event(socket: &Socket, event: &Event) -> Outcome {
+        Self::handle_event(socket, event).unwrap_or_else(Outcome::from)
+    }
+
+    /// [`Handler::on_event`] with `?`: KV, argument and Strapi errors (and `Err("reason")`)
+    /// reject the event with their message. Implement one of the two.
+    fn handle_event(_socket: &Socket, _event: &Event) -> Result<Outcome, Error> {
+        Ok(Outcome::Pass)
     }
 
     /// A socket left (with [`Registration::on_disconnect`]).
@@ -157,7 +167,7 @@ pub mod __private {
     use crate::{Config, Event, Handler, Socket};
 
     pub fn init<H: Handler>(config: String) -> Result<wit::Registration, String> {
-        let config = Config::parse(&config)?;
+        let config = Config::read(&config)?;
         let registration = H::init(&config)?;
         crate::config::install(config);
         Ok(registration.into())

@@ -14,7 +14,7 @@
 
 use std::time::Duration;
 
-use iohost_guest::{Config, Event, Handler, Outcome, Registration, Socket, config, kv, now_ms};
+use iohost_guest::{Config, Error, Event, Handler, Outcome, Registration, Settings, Socket, kv};
 use serde::{Deserialize, Serialize};
 
 pub struct RateLimit;
@@ -43,67 +43,77 @@ pub fn take(bucket: Option<Bucket>, now_ms: u64, per_minute: f64, burst: f64) ->
     (b, allowed)
 }
 
-struct Settings {
-    per_minute: f64,
-    burst: f64,
+/// The sidecar's `[config]`.
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+struct Limits {
+    events_per_minute: f64,
+    /// Bucket size; unset: `events_per_minute`.
+    burst: Option<f64>,
     per_user: bool,
+    events: Vec<String>,
 }
 
-fn settings(c: &Config) -> Settings {
-    let per_minute = c.get_or("events_per_minute", 60.0_f64).max(0.001);
-    Settings {
-        per_minute,
-        burst: c.get_or("burst", per_minute).max(1.0),
-        per_user: c.get_or("per_user", true),
-    }
-}
-
-/// Takes a token from the bucket at `key`; compare-and-set makes concurrent instances agree.
-fn admit(key: &str, s: &Settings) -> Result<bool, kv::Error> {
-    // A bucket untouched for this long is full again: it may expire.
-    let ttl = Duration::from_millis((s.burst / s.per_minute * 60_000.0).ceil() as u64 + 1_000);
-    for _ in 0..16 {
-        let current = kv::get(key)?;
-        let bucket = current
-            .as_deref()
-            .and_then(|t| serde_json::from_str(t).ok());
-        let (next, allowed) = take(bucket, now_ms(), s.per_minute, s.burst);
-        let text =
-            serde_json::to_string(&next).map_err(|e| kv::Error::Unavailable(e.to_string()))?;
-        if kv::compare_and_set(key, current.as_deref(), &text, Some(ttl))? {
-            return Ok(allowed);
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            events_per_minute: 60.0,
+            burst: None,
+            per_user: true,
+            events: vec!["*".to_owned()],
         }
     }
-    // Lost every race: too much concurrent traffic on one key to be sure; refuse.
-    Ok(false)
+}
+
+impl Limits {
+    fn per_minute(&self) -> f64 {
+        self.events_per_minute.max(0.001)
+    }
+
+    fn burst(&self) -> f64 {
+        self.burst.unwrap_or(self.per_minute()).max(1.0)
+    }
+}
+
+static LIMITS: Settings<Limits> = Settings::new();
+
+/// Takes a token from the bucket at `key`; an atomic update makes concurrent instances agree.
+fn admit(key: &str, limits: &Limits) -> Result<bool, Error> {
+    let (per_minute, burst) = (limits.per_minute(), limits.burst());
+    // A bucket untouched for this long is full again: it may expire.
+    let ttl = Duration::from_millis((burst / per_minute * 60_000.0).ceil() as u64 + 1_000);
+    let mut allowed = false;
+    kv::update(key, Some(ttl), |current| {
+        let bucket = current.and_then(|t| serde_json::from_str(t).ok());
+        let (next, ok) = take(bucket, iohost_guest::now_ms(), per_minute, burst);
+        allowed = ok;
+        serde_json::to_string(&next).ok()
+    })?;
+    Ok(allowed)
 }
 
 impl Handler for RateLimit {
     fn init(config: &Config) -> Result<Registration, String> {
-        let events: Vec<String> = config.get_or("events", vec!["*".to_owned()]);
-        Ok(Registration::events(events).priority(100))
+        LIMITS.init(config)?;
+        Ok(Registration::events(LIMITS.get().events.clone()).priority(100))
     }
 
-    fn on_event(socket: &Socket, _event: &Event) -> Outcome {
-        let s = settings(config());
+    fn handle_event(socket: &Socket, _event: &Event) -> Result<Outcome, Error> {
+        let limits = LIMITS.get();
         let mut keys = vec![format!("socket:{}:{}", socket.namespace(), socket.id())];
-        if let (true, Some(user)) = (s.per_user, socket.user()) {
+        if let (true, Some(user)) = (limits.per_user, socket.user()) {
             keys.push(format!("user:{}", user.id));
         }
         for key in keys {
-            match admit(&key, &s) {
-                Ok(true) => {}
-                Ok(false) => {
-                    let _ = kv::incr("rejected", 1, None);
-                    return Outcome::reject(format!(
-                        "Rate limit exceeded: at most {} events per minute",
-                        s.per_minute
-                    ));
-                }
-                Err(e) => return Outcome::reject(format!("rate limit unavailable: {e:?}")),
+            if !admit(&key, limits)? {
+                let _ = kv::incr("rejected", 1, None);
+                return Ok(Outcome::reject(format!(
+                    "Rate limit exceeded: at most {} events per minute",
+                    limits.per_minute()
+                )));
             }
         }
-        Outcome::Pass
+        Ok(Outcome::Pass)
     }
 }
 
