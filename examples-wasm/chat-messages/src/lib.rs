@@ -11,7 +11,7 @@
 //! ```
 
 use iohost_guest::{
-    Config, Event, Handler, Outcome, Registration, Socket, config, emit, kv, now_ms,
+    Config, Error, Event, Handler, Outcome, Registration, Settings, Socket, emit, kv, now_ms,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -24,6 +24,25 @@ pub struct Message {
     pub room_id: Value,
     pub text: String,
 }
+
+/// The sidecar's `[config]`.
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+struct Chat {
+    room_prefix: String,
+    max_length: usize,
+}
+
+impl Default for Chat {
+    fn default() -> Self {
+        Self {
+            room_prefix: "chat-room-".into(),
+            max_length: 500,
+        }
+    }
+}
+
+static CHAT: Settings<Chat> = Settings::new();
 
 /// Checks a message; returns the room id as text and the trimmed text.
 pub fn check(message: &Message, max_length: usize) -> Result<(String, String), String> {
@@ -41,22 +60,20 @@ pub fn check(message: &Message, max_length: usize) -> Result<(String, String), S
 }
 
 impl Handler for ChatMessages {
-    fn init(_config: &Config) -> Result<Registration, String> {
+    fn init(config: &Config) -> Result<Registration, String> {
+        CHAT.init(config)?;
         Ok(Registration::events(["chat:message"]))
     }
 
-    fn on_event(socket: &Socket, event: &Event) -> Outcome {
-        let Ok(message) = event.arg::<Message>(0) else {
-            return Outcome::reject("chat:message needs {roomId, text}");
-        };
-        let (room_id, text) = match check(&message, config().get_or("max_length", 500)) {
-            Ok(checked) => checked,
-            Err(e) => return Outcome::reject(e),
-        };
-        let prefix: String = config().get_or("room_prefix", "chat-room-".to_owned());
-        let room = format!("{prefix}{room_id}");
+    fn handle_event(socket: &Socket, event: &Event) -> Result<Outcome, Error> {
+        let message = event
+            .arg::<Message>(0)
+            .map_err(|_| "chat:message needs {roomId, text}")?;
+        let chat = CHAT.get();
+        let (room_id, text) = check(&message, chat.max_length)?;
+        let room = format!("{}{room_id}", chat.room_prefix);
         if !socket.in_room(&room) {
-            return Outcome::reject(format!("join {room} before writing in it"));
+            return Err(format!("join {room} before writing in it").into());
         }
         let id = kv::incr("message-id", 1, None).unwrap_or_default();
         let author = match socket.user() {
@@ -65,7 +82,7 @@ impl Handler for ChatMessages {
         };
         let body = json!({ "id": id, "roomId": room_id, "text": text, "author": author, "timestamp": now_ms() });
         emit::to_room(socket.namespace(), &room, "chat:message", &body);
-        Outcome::ack(&json!({ "success": true, "id": id }))
+        Ok(Outcome::ack(&json!({ "success": true, "id": id })))
     }
 }
 

@@ -11,10 +11,30 @@
 
 use std::time::Duration;
 
-use iohost_guest::{Config, Event, Handler, Outcome, Registration, Socket, config, kv};
+use iohost_guest::{Config, Error, Event, Handler, Outcome, Registration, Settings, Socket, kv};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 pub struct ChatTyping;
+
+/// The sidecar's `[config]`.
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+struct Typing {
+    room_prefix: String,
+    throttle_ms: u64,
+}
+
+impl Default for Typing {
+    fn default() -> Self {
+        Self {
+            room_prefix: "chat-room-".into(),
+            throttle_ms: 1_000,
+        }
+    }
+}
+
+static TYPING: Settings<Typing> = Settings::new();
 
 /// The room id of a `chat:typing` argument: `{roomId: "7"}` or `{roomId: 7}`.
 pub fn room_id(arg: Option<&Value>) -> Option<String> {
@@ -26,34 +46,27 @@ pub fn room_id(arg: Option<&Value>) -> Option<String> {
 }
 
 impl Handler for ChatTyping {
-    fn init(_config: &Config) -> Result<Registration, String> {
+    fn init(config: &Config) -> Result<Registration, String> {
+        TYPING.init(config)?;
         Ok(Registration::events(["chat:typing"]))
     }
 
-    fn on_event(socket: &Socket, event: &Event) -> Outcome {
-        let Some(id) = room_id(event.json(0)) else {
-            return Outcome::reject("chat:typing needs {roomId}");
-        };
-        let prefix: String = config().get_or("room_prefix", "chat-room-".to_owned());
-        let room = format!("{prefix}{id}");
+    fn handle_event(socket: &Socket, event: &Event) -> Result<Outcome, Error> {
+        let id = room_id(event.json(0)).ok_or("chat:typing needs {roomId}")?;
+        let typing = TYPING.get();
+        let room = format!("{}{id}", typing.room_prefix);
         if !socket.in_room(&room) {
-            return Outcome::reject(format!("join {room} before typing in it"));
+            return Err(format!("join {room} before typing in it").into());
         }
-        let throttle = Duration::from_millis(config().get_or("throttle_ms", 1_000u64));
-        let key = format!("typing:{}:{}:{room}", socket.namespace(), socket.id());
         // The first event in each throttle window wins the key; the rest are dropped quietly.
-        match kv::compare_and_set(&key, None, "1", Some(throttle)) {
-            Ok(true) => {
-                socket.broadcast_to_room(
-                    &room,
-                    "chat:typing",
-                    &json!({ "username": socket.display_name(), "roomId": id }),
-                );
-                Outcome::ack(&json!({ "success": true }))
-            }
-            Ok(false) => Outcome::ack(&json!({ "success": true, "throttled": true })),
-            Err(e) => Outcome::reject(format!("typing unavailable: {e:?}")),
+        let key = format!("typing:{}:{}:{room}", socket.namespace(), socket.id());
+        let window = Some(Duration::from_millis(typing.throttle_ms));
+        if !kv::compare_and_set(&key, None, "1", window)? {
+            return Ok(Outcome::ack(&json!({ "success": true, "throttled": true })));
         }
+        let typed = json!({ "username": socket.display_name(), "roomId": id });
+        socket.broadcast_to_room(&room, "chat:typing", &typed);
+        Ok(Outcome::ack(&json!({ "success": true })))
     }
 }
 

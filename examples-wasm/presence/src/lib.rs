@@ -27,11 +27,30 @@
 use std::collections::BTreeMap;
 
 use iohost_guest::{
-    Config, Connect, Event, Handler, Outcome, Registration, Socket, config, emit, kv, log, strapi,
+    Config, Connect, Event, Handler, Outcome, Registration, Settings, Socket, emit, kv, strapi,
 };
 use serde_json::{Value, json};
 
 pub struct Presence;
+
+/// The sidecar's `[config]`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(default)]
+struct Options {
+    room_prefix: String,
+    update_strapi: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            room_prefix: "chat-room-".into(),
+            update_strapi: false,
+        }
+    }
+}
+
+static PRESENCE: Settings<Options> = Settings::new();
 
 /// How long a guest's name is kept for other sockets' member lists.
 const GUEST_NAME_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
@@ -74,9 +93,9 @@ pub fn people(sockets: &[Socket], leaving: Option<&str>) -> Vec<Value> {
 }
 
 fn room_arg(event: &Event) -> Result<String, String> {
-    let prefix: String = config().get_or("room_prefix", "chat-room-".to_owned());
+    let prefix = &PRESENCE.get().room_prefix;
     let room = event.json(0).and_then(Value::as_str).unwrap_or_default();
-    let valid = room.starts_with(&prefix)
+    let valid = room.starts_with(prefix.as_str())
         && room.len() <= 128
         && room
             .chars()
@@ -125,7 +144,7 @@ fn online_people(namespace: &str) -> Vec<Value> {
 /// Sets a Strapi user's `isOnline` and `lastSeen` (sent after the call; not waited for).
 fn update_strapi(socket: &Socket, online: bool) {
     let Some(user) = socket.user() else { return };
-    if !config().get_or("update_strapi", false) {
+    if !PRESENCE.get().update_strapi {
         return;
     }
     let now = std::time::UNIX_EPOCH + std::time::Duration::from_millis(iohost_guest::now_ms());
@@ -134,12 +153,13 @@ fn update_strapi(socket: &Socket, online: bool) {
         "lastSeen": humantime::format_rfc3339_millis(now).to_string(),
     });
     if let Err(e) = strapi::send_json("PUT", &format!("/api/users/{}", user.id), &body) {
-        log::warn(&format!("cannot update user {} in Strapi: {e}", user.id));
+        iohost_guest::warn!("cannot update user {} in Strapi: {e}", user.id);
     }
 }
 
 impl Handler for Presence {
-    fn init(_config: &Config) -> Result<Registration, String> {
+    fn init(config: &Config) -> Result<Registration, String> {
+        PRESENCE.init(config)?;
         Ok(Registration::events([
             "user:online",
             "presence:join",
@@ -164,8 +184,12 @@ impl Handler for Presence {
     }
 
     fn on_disconnect(socket: &Socket, _reason: &str) {
-        let prefix: String = config().get_or("room_prefix", "chat-room-".to_owned());
-        for room in socket.rooms().iter().filter(|r| r.starts_with(&prefix)) {
+        let prefix = &PRESENCE.get().room_prefix;
+        for room in socket
+            .rooms()
+            .iter()
+            .filter(|r| r.starts_with(prefix.as_str()))
+        {
             publish(socket, room, false, true);
         }
         let key = online_key(socket);
