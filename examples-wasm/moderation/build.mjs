@@ -1,6 +1,6 @@
 // Builds src/moderation.js into a WebAssembly component of the iohost:handler world.
 // Usage: node build.mjs OUT.wasm   (npm run build writes ../../target/handlers/moderation.wasm)
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -9,6 +9,8 @@ import { componentize } from '@bytecodealliance/componentize-js';
 const here = dirname(fileURLToPath(import.meta.url));
 const out = resolve(process.argv[2] ?? 'moderation.wasm');
 const started = Date.now();
+// The guest SDK's helpers, beside the source (componentize-js only follows imports inside it).
+copyFileSync(resolve(here, '../../guest-sdk/js/iohost.js'), resolve(here, 'src/iohost.js'));
 const { component } = await componentize({
   sourcePath: resolve(here, 'src/moderation.js'),
   witPath: resolve(here, '../../wit'),

@@ -22,17 +22,12 @@ from __future__ import annotations
 import json
 
 from componentize_py_types import Err
-from wit_world import WitWorld as World
+from iohost_handler import Handler, ack, arguments, payload, registration, reject
 from wit_world.imports import log, sockets, types
 
 from messages import MESSAGES, VERSION
 
 senders = ["token:shop", "admin"]
-
-
-def payload(*args):
-    """Event arguments: JSON text of the argument list, no binary attachments."""
-    return types.Payload(json=json.dumps(list(args)), attachments=[])
 
 
 def friendly(update):
@@ -56,7 +51,7 @@ def check(update):
     return update
 
 
-class WitWorld(World):
+class WitWorld(Handler):
     def init(self, config: str) -> types.Registration:
         global senders
         settings = json.loads(config)
@@ -64,34 +59,18 @@ class WitWorld(World):
             if not all(isinstance(s, str) for s in settings["senders"]):
                 raise Err("config.senders must be a list of roles")
             senders = settings["senders"]
-        return types.Registration(
-            events=["order:update"],
-            namespaces=[],
-            priority=0,
-            on_connect=False,
-            on_disconnect=False,
-            tick_ms=None,
-        )
+        return registration(["order:update"])
 
     def on_event(self, socket: types.SocketInfo, event: types.Event) -> types.EventResult:
         if socket.role not in senders:
-            return types.EventResult_Reject(f"role `{socket.role}` may not send order updates")
-        args = json.loads(event.args.json)
+            return reject(f"role `{socket.role}` may not send order updates")
+        args = arguments(event)
         try:
             update = check(args[0] if args else None)
         except ValueError as reason:
-            return types.EventResult_Reject(str(reason))
+            return reject(str(reason))
         room = f"user-{update['customerId']}"
         status = {"orderId": update["orderId"], "status": update["status"], "message": friendly(update)}
         sockets.emit_to_room(socket.namespace, room, "order:status", payload(status), None)
         log.log(log.Level.DEBUG, f"order {update['orderId']} -> {room} ({VERSION})")
-        return types.EventResult_Handled(payload({"success": True, "room": room, "message": status["message"]}))
-
-    def on_connect(self, socket: types.SocketInfo) -> types.ConnectResult:
-        return types.ConnectResult_Accept()
-
-    def on_disconnect(self, socket: types.SocketInfo, reason: str) -> None:
-        pass
-
-    def on_tick(self) -> None:
-        pass
+        return ack({"success": True, "room": room, "message": status["message"]})

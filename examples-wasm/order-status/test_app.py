@@ -1,8 +1,12 @@
 """Plain-Python tests of the handler's logic (no WebAssembly): python3 -m unittest test_app."""
 
+import os
 import sys
 import types as pytypes
 import unittest
+
+# The iohost helper module lives in the guest SDK (the build adds it with -p).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "guest-sdk", "python"))
 
 # The generated bindings exist only inside the component build; stand in for them here so the
 # module imports. The logic under test does not call them.

@@ -15,14 +15,15 @@ import { emitToSocket, disconnect } from 'iohost:handler/sockets@0.1.0';
 import { incr } from 'iohost:handler/kv@0.1.0';
 import { log } from 'iohost:handler/log@0.1.0';
 
+// The guest SDK's helpers (build.mjs copies guest-sdk/js/iohost.js here: componentize-js only
+// follows imports inside the source's folder).
+import { args, handler, pass, payload, registration, reject } from './iohost.js';
+
 let banned = ['spam', 'scam'];
 let maxStrikes = 3;
 let strikeWindowMs = 600_000;
 
-/** A payload: JSON text of the argument list, no binary attachments. */
-const payload = (...args) => ({ json: JSON.stringify(args), attachments: [] });
-
-export function init(configText) {
+function init(configText) {
   const config = JSON.parse(configText);
   if (config.banned !== undefined) {
     if (!Array.isArray(config.banned) || config.banned.some((w) => typeof w !== 'string' || !w)) {
@@ -33,15 +34,8 @@ export function init(configText) {
   }
   if (config.max_strikes !== undefined) maxStrikes = Number(config.max_strikes);
   if (config.strike_window_ms !== undefined) strikeWindowMs = Number(config.strike_window_ms);
-  return {
-    events: ['chat:message'],
-    namespaces: [],
-    // Before the chat handlers, so a dropped message never reaches them.
-    priority: 100,
-    onConnect: false,
-    onDisconnect: false,
-    tickMs: undefined,
-  };
+  // Before the chat handlers, so a dropped message never reaches them.
+  return registration(['chat:message'], { priority: 100 });
 }
 
 /** The banned word in `args`, if any (every string in them, at any depth). */
@@ -50,9 +44,9 @@ export function bannedWordIn(args, words = banned) {
   return words.find((w) => text.includes(w));
 }
 
-export function onEvent(socket, event) {
-  const word = bannedWordIn(JSON.parse(event.args.json));
-  if (word === undefined) return { tag: 'pass' };
+function onEvent(socket, event) {
+  const word = bannedWordIn(args(event));
+  if (word === undefined) return pass();
   let strikes = maxStrikes;
   try {
     // Counted per socket in KV (shared by every instance), forgotten after the window.
@@ -63,11 +57,8 @@ export function onEvent(socket, event) {
   log('info', `dropped a message from ${socket.id} (banned word, strike ${strikes} of ${maxStrikes})`);
   emitToSocket(socket.namespace, socket.id, 'moderation:warning', payload({ reason: `banned word: ${word}`, strikes, maxStrikes }));
   if (strikes >= maxStrikes) disconnect(socket.namespace, socket.id);
-  return { tag: 'reject', val: `message dropped: it contains a banned word (${word})` };
+  return reject(`message dropped: it contains a banned word (${word})`);
 }
 
-export function onConnect(_socket) {
-  return { tag: 'accept' };
-}
-export function onDisconnect(_socket, _reason) {}
-export function onTick() {}
+export const { onConnect, onDisconnect, onTick } = handler({});
+export { init, onEvent };

@@ -21,6 +21,10 @@ pub enum ScaffoldError {
 
 /// The WIT world handlers are built against, as this iohost serves it.
 pub const WIT: &str = include_str!("../../../wit/handler.wit");
+/// The guest SDK's JavaScript helpers (every export defaulted; answer builders).
+const JS_HELPERS: &str = include_str!("../../../guest-sdk/js/iohost.js");
+/// The guest SDK's Python helpers (a base class with every export defaulted; builders).
+const PYTHON_HELPERS: &str = include_str!("../../../guest-sdk/python/iohost_handler.py");
 
 /// The languages `iohost handlers new` writes projects in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -72,6 +76,7 @@ pub fn new_handler(
             ("package.json".to_owned(), js_package(name)),
             ("build.mjs".to_owned(), js_build(name)),
             (format!("src/{name}.js"), js_source(name)),
+            ("src/iohost.js".to_owned(), JS_HELPERS.to_owned()),
             ("wit/handler.wit".to_owned(), WIT.to_owned()),
             (
                 ".gitignore".to_owned(),
@@ -81,6 +86,7 @@ pub fn new_handler(
         ],
         Lang::Python => vec![
             ("app.py".to_owned(), python_app(name)),
+            ("iohost_handler.py".to_owned(), PYTHON_HELPERS.to_owned()),
             ("wit/handler.wit".to_owned(), WIT.to_owned()),
             (".gitignore".to_owned(), "__pycache__/\n*.wasm\n".to_owned()),
             ("README.md".to_owned(), python_readme(name)),
@@ -223,30 +229,27 @@ console.log(`built {name}.wasm (${{(component.length / 1e6).toFixed(1)}} MB)`);
 fn js_source(name: &str) -> String {
     format!(
         r#"// The `{name}` handler for iohost, in JavaScript. Imports are the WIT interfaces in wit/
-// (`iohost:handler/sockets@0.1.0`, `kv`, `log`, `clock`, `config`, `strapi`); exports are
-// init, onConnect, onEvent, onDisconnect, onTick. u64 values (kv TTLs, incr) are BigInts.
+// (`iohost:handler/sockets@0.1.0`, `kv`, `log`, `clock`, `config`, `strapi`); u64 values (kv
+// TTLs, incr) are BigInts. ./iohost.js fills in the exports you leave out.
 import {{ log }} from 'iohost:handler/log@0.1.0';
 
-/** Which events to receive; called once per instance with the sidecar's [config] as JSON. */
-export function init(configText) {{
-  JSON.parse(configText);
-  return {{ events: ['{name}:ping'], namespaces: [], priority: 0, onConnect: false, onDisconnect: false, tickMs: undefined }};
-}}
+import {{ ack, args, handler, registration }} from './iohost.js';
 
-/** `{name}:ping (anything, ack)` -> ack `{{pong: anything, from: <socket id>}}`. */
-export function onEvent(socket, event) {{
-  const [first] = JSON.parse(event.args.json);
-  log('debug', `ping from ${{socket.id}}`);
-  const ack = [{{ pong: first ?? null, from: socket.id }}];
-  // {{tag: 'pass'}} leaves the event to the next handler; {{tag: 'reject', val: reason}} refuses it.
-  return {{ tag: 'handled', val: {{ json: JSON.stringify(ack), attachments: [] }} }};
-}}
+export const {{ init, onConnect, onEvent, onDisconnect, onTick }} = handler({{
+  /** Which events to receive; called once per instance with the sidecar's [config] as JSON. */
+  init(configText) {{
+    JSON.parse(configText);
+    return registration(['{name}:ping']);
+  }},
 
-export function onConnect(_socket) {{
-  return {{ tag: 'accept' }};
-}}
-export function onDisconnect(_socket, _reason) {{}}
-export function onTick() {{}}
+  /** `{name}:ping (anything, ack)` -> ack `{{pong: anything, from: <socket id>}}`. */
+  onEvent(socket, event) {{
+    const [first] = args(event);
+    log('debug', `ping from ${{socket.id}}`);
+    // pass() leaves the event to the next handler; reject(reason) refuses it.
+    return ack({{ pong: first ?? null, from: socket.id }});
+  }},
+}});
 "#
     )
 }
@@ -266,46 +269,29 @@ fn python_app(name: &str) -> String {
         r#""""The `{name}` handler for iohost, in Python (componentize-py {COMPONENTIZE_PY}).
 
 Build: componentize-py -d wit -w handler componentize app -o {name}.wasm
+iohost_handler.py (beside this file) fills in the exports you leave out.
 """
 
 from __future__ import annotations
 
 import json
 
-from wit_world import WitWorld as World
+from iohost_handler import Handler, ack, arguments, registration
 from wit_world.imports import log, types
 
 
-def payload(*args):
-    """Event or ack arguments: JSON text of the argument list, no binary attachments."""
-    return types.Payload(json=json.dumps(list(args)), attachments=[])
-
-
-class WitWorld(World):
+class WitWorld(Handler):
     def init(self, config: str) -> types.Registration:
         """Which events to receive; `config` is the sidecar's [config] as JSON."""
         json.loads(config)
-        return types.Registration(
-            events=["{name}:ping"], namespaces=[], priority=0,
-            on_connect=False, on_disconnect=False, tick_ms=None,
-        )
+        return registration(["{name}:ping"])
 
     def on_event(self, socket: types.SocketInfo, event: types.Event) -> types.EventResult:
         """`{name}:ping (anything, ack)` -> ack `{{pong: anything, from: <socket id>}}`."""
-        args = json.loads(event.args.json)
+        args = arguments(event)
         log.log(log.Level.DEBUG, f"ping from {{socket.id}}")
-        # types.EventResult_Pass() leaves the event to the next handler;
-        # types.EventResult_Reject(reason) refuses it.
-        return types.EventResult_Handled(payload({{"pong": args[0] if args else None, "from": socket.id}}))
-
-    def on_connect(self, socket: types.SocketInfo) -> types.ConnectResult:
-        return types.ConnectResult_Accept()
-
-    def on_disconnect(self, socket: types.SocketInfo, reason: str) -> None:
-        pass
-
-    def on_tick(self) -> None:
-        pass
+        # pass_on() leaves the event to the next handler; reject(reason) refuses it.
+        return ack({{"pong": args[0] if args else None, "from": socket.id}})
 "#
     )
 }
