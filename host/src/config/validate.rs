@@ -26,12 +26,7 @@ impl Config {
 
     /// `[access]`: role names, and namespaces that are served.
     fn validate_access(&self) -> Result<(), ConfigError> {
-        if self
-            .access
-            .roles
-            .iter()
-            .any(|r| r.is_empty() || r.chars().any(char::is_uppercase))
-        {
+        if !role_names(&self.access.roles) {
             return Err(ConfigError::invalid(
                 "access.roles",
                 "role names are lower case (API tokens: token:<name>)",
@@ -45,7 +40,7 @@ impl Config {
                     "not a served namespace (`/` or one of server.namespaces)",
                 ));
             }
-            if roles.iter().any(|r| r.chars().any(char::is_uppercase)) {
+            if !role_names(roles) {
                 return Err(ConfigError::invalid(
                     format!("access.namespaces.\"{ns}\""),
                     "role names are lower case",
@@ -141,7 +136,7 @@ impl super::RoomsConfig {
         at_least("rooms.max_name_length", r.max_name_length as u64, 1)?;
         check_globs("rooms.allow", &r.allow)?;
         for (role, rooms) in &r.roles {
-            if role.is_empty() || role.chars().any(|c| c.is_uppercase()) {
+            if !role_names([role]) {
                 return Err(ConfigError::invalid(
                     format!("rooms.roles.{role}"),
                     "role names are lower case, as in the `io-role-<role>` rooms",
@@ -250,19 +245,14 @@ impl super::StrapiConfig {
             ));
         }
         for role in st.permissions.keys() {
-            if role.chars().any(|c| c.is_uppercase()) || role.is_empty() {
+            if !role_names([role]) {
                 return Err(ConfigError::invalid(
                     format!("strapi.permissions.{role}"),
                     "role names are lower case",
                 ));
             }
         }
-        if st
-            .drafts
-            .roles
-            .iter()
-            .any(|r| r.is_empty() || r.chars().any(char::is_uppercase))
-        {
+        if !role_names(&st.drafts.roles) {
             return Err(ConfigError::invalid(
                 "strapi.drafts.roles",
                 "role names are lower case (API tokens: token:<name>)",
@@ -307,6 +297,13 @@ impl super::HandlerLimits {
         at_least(&format!("{key}.kv_mb"), self.kv_mb, 1)?;
         Ok(())
     }
+}
+
+/// Are these role names as iohost names roles (lower case, not empty; `token:<name>` too)?
+fn role_names<'a>(roles: impl IntoIterator<Item = &'a String>) -> bool {
+    roles
+        .into_iter()
+        .all(|r| !r.is_empty() && !r.chars().any(char::is_uppercase))
 }
 
 fn at_least(key: &str, value: u64, min: u64) -> Result<(), ConfigError> {
