@@ -25,6 +25,8 @@ pub struct Node {
     pub event_log: EventLog,
     /// The link to the other nodes (or none).
     pub backplane: Backplane,
+    /// Every node's sockets (this node's alone when it runs alone).
+    pub directory: Arc<crate::sockets::Directory>,
     /// The Prometheus recorder's handle; `None` if another recorder was installed first.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// False once shutdown has begun: `/readyz` turns 503 so load balancers stop sending clients.
@@ -32,9 +34,19 @@ pub struct Node {
 }
 
 impl Node {
-    pub fn new(max_connections: usize, backplane: Backplane) -> Self {
+    pub fn new(
+        max_connections: usize,
+        backplane: Backplane,
+        cluster: &crate::config::ClusterConfig,
+    ) -> Self {
+        let id = node_id();
         Self {
-            id: node_id(),
+            directory: Arc::new(crate::sockets::Directory::new(
+                backplane.clone(),
+                cluster,
+                &id,
+            )),
+            id,
             address: OnceLock::new(),
             connections: ConnectionLimit::new(max_connections),
             rate: EventRate::new(),

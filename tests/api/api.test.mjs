@@ -73,7 +73,7 @@ describe('POST /emit', () => {
     const [a, b] = await Promise.all([connect(server.url), connect(server.url)]);
     const got = Promise.all([once(a, 'dashboard:stats'), once(b, 'dashboard:stats')]);
     const res = await json(await api('/emit', { method: 'POST', body: { event: 'dashboard:stats', data: { active: 2 } } }), 200);
-    assert.deepEqual(res, { success: true, missingSockets: [] });
+    assert.deepEqual(res, { success: true, missingSockets: [], partial: false });
     assert.deepEqual(await got, [{ active: 2 }, { active: 2 }]);
   });
 
@@ -153,8 +153,12 @@ describe('sockets', () => {
   it('lists sockets with their rooms, per namespace and per room', async () => {
     const s = await connect(server.url, { query: { page: 'home', token: 'secret' } });
     await ask(s, 'join-room', 'listed-room');
-    const all = await json(await api('/sockets'), 200);
+    const listing = await api('/sockets');
+    // One node: the list covers it all.
+    assert.deepEqual(['x-iohost-nodes', 'x-iohost-nodes-answered', 'x-iohost-partial'].map((h) => listing.headers.get(h)), ['1', '1', 'false']);
+    const all = await json(listing, 200);
     const me = all.find((v) => v.id === s.id);
+    assert.match(me.node, /^[0-9a-f]{16}$/, 'the id of the node that holds it');
     assert.deepEqual(me.rooms.sort(), ['io-role-public', 'listed-room']);
     assert.equal(me.role, 'public');
     assert.equal(me.user, null);

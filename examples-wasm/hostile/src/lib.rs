@@ -2,7 +2,10 @@
 //! asks for one thing iohost must refuse or bound, and acks what the handler saw:
 //! - `hostile:join (room)` puts the caller in `room` (iohost's reserved rooms are refused);
 //! - `hostile:emit ({room, event})` emits a fake `event` into `room`;
-//! - `hostile:peek (room)` acks the `auth` objects of the sockets in `room`;
+//! - `hostile:peek (room)` acks the `auth` objects of the sockets in `room` (on every node);
+//! - `hostile:whisper ({to, text})` emits `hostile:whisper {from, text}` to socket `to`, on
+//!   whichever node holds it;
+//! - `hostile:pull ({to, room})` puts socket `to` (any node) in `room` (reserved rooms refused);
 //! - `hostile:kv ({count, bytes})` stores `count` values of `bytes` bytes, acks how many it
 //!   could and the first error;
 //! - `hostile:hold (ms)` keeps its instance busy for `ms` milliseconds;
@@ -21,6 +24,8 @@ impl Handler for Hostile {
             "hostile:join",
             "hostile:emit",
             "hostile:peek",
+            "hostile:whisper",
+            "hostile:pull",
             "hostile:kv",
             "hostile:hold",
             "hostile:grow",
@@ -60,6 +65,28 @@ impl Handler for Hostile {
                     .map(|s| serde_json::from_str(s.auth_json()).unwrap_or(Value::Null))
                     .collect();
                 Outcome::ack(&json!({ "auth": seen }))
+            }
+            "hostile:whisper" => {
+                // Emits to any socket by id, wherever it is connected.
+                let to = arg["to"].as_str().unwrap_or_default();
+                emit::to_socket(
+                    socket.namespace(),
+                    to,
+                    "hostile:whisper",
+                    &json!({ "from": socket.id(), "text": arg["text"] }),
+                );
+                Outcome::ack(&json!({ "asked": to }))
+            }
+            "hostile:pull" => {
+                // Puts another socket in a room (or tries to: reserved rooms are refused).
+                let to = arg["to"].as_str().unwrap_or_default();
+                let room = arg["room"].as_str().unwrap_or_default();
+                iohost_guest::bindings::iohost::handler::sockets::join_room(
+                    socket.namespace(),
+                    to,
+                    room,
+                );
+                Outcome::ack(&json!({ "asked": room }))
             }
             "hostile:kv" => {
                 let count = arg["count"].as_u64().unwrap_or(1);

@@ -9,8 +9,7 @@ use super::error::{ApiError, ErrorBody};
 use super::{ApiState, Body};
 use crate::model::Args;
 use crate::rooms::USER_ROOM_PREFIX;
-use crate::sockets::deliver;
-use crate::sockets::{broadcast, find};
+use crate::sockets::{broadcast, socket_room};
 use axum::Json;
 use axum::extract::State;
 
@@ -61,9 +60,13 @@ fn root() -> String {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EmitResponse {
     pub success: bool,
-    /// Sockets named in `sockets` that are not connected (they got nothing).
+    /// Sockets named in `sockets` that are connected to no node (they got nothing).
     #[serde(rename = "missingSockets")]
     pub missing_sockets: Vec<String>,
+    /// A node did not answer within `cluster.request_timeout_ms` whether it holds the sockets
+    /// named in `sockets`: `missingSockets` may list some connected to it (the event was sent
+    /// to them all the same). Always false without `sockets`.
+    pub partial: bool,
 }
 
 impl EmitRequest {
@@ -121,18 +124,23 @@ pub async fn emit(
             .iter()
             .map(|id| format!("{USER_ROOM_PREFIX}{id}")),
     );
-    let mut missing_sockets = Vec::new();
-    for id in &request.sockets {
-        let Some(socket) = find(&state.io, ns, id) else {
-            missing_sockets.push(id.clone());
-            continue;
-        };
-        // A socket also in a target room gets the event once, from the room emit below.
-        let in_target_room = socket.rooms().iter().any(|r| rooms.iter().any(|t| t == r));
-        if Some(id) != request.except.as_ref() && !in_target_room {
-            deliver(&socket, socket.emit(&request.event, &args));
-        }
-    }
+    let (missing_sockets, partial) = if request.sockets.is_empty() {
+        (Vec::new(), false)
+    } else {
+        let located = state
+            .node
+            .directory
+            .locate(&state.io, ns, &request.sockets)
+            .await;
+        let missing = located.missing(&request.sockets);
+        (
+            missing.into_iter().cloned().collect(),
+            !located.coverage.complete,
+        )
+    };
+    // Each socket's own room reaches it on any node; one emit to every target room sends a
+    // socket the event once, whatever rooms it shares.
+    rooms.extend(request.sockets.iter().map(|id| socket_room(id)));
     let whole_namespace =
         request.rooms.is_empty() && request.users.is_empty() && request.sockets.is_empty();
     if whole_namespace || !rooms.is_empty() {
@@ -149,5 +157,6 @@ pub async fn emit(
     Ok(Json(EmitResponse {
         success: true,
         missing_sockets,
+        partial,
     }))
 }

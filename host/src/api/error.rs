@@ -21,6 +21,9 @@ pub enum ApiError {
     NoSocket { id: String, namespace: String },
     #[error("{0}")]
     Storage(String),
+    /// A cluster answer missed a node, and what was asked depends on it.
+    #[error("{0}")]
+    NodesSilent(String),
 }
 
 /// The body of every error response.
@@ -32,7 +35,8 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// Stable machine-readable code: `unauthorized`, `not_configured`, `bad_request`,
-    /// `no_namespace`, `no_socket`, `storage` (settings could not be saved).
+    /// `no_namespace`, `no_socket`, `storage` (settings could not be saved), `nodes_silent`
+    /// (the socket is on no node that answered, and some node did not answer in time).
     pub code: &'static str,
     pub message: String,
 }
@@ -46,6 +50,7 @@ impl ApiError {
             Self::NoNamespace(_) => (StatusCode::NOT_FOUND, "no_namespace"),
             Self::NoSocket { .. } => (StatusCode::NOT_FOUND, "no_socket"),
             Self::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "storage"),
+            Self::NodesSilent(_) => (StatusCode::GATEWAY_TIMEOUT, "nodes_silent"),
         }
     }
 }
@@ -60,6 +65,16 @@ impl IntoResponse for ApiError {
             },
         };
         (status, Json(body)).into_response()
+    }
+}
+
+impl From<crate::sockets::directory::ActError> for ApiError {
+    fn from(e: crate::sockets::directory::ActError) -> Self {
+        use crate::sockets::directory::ActError;
+        match e {
+            ActError::NoSocket { ns, id } => Self::NoSocket { id, namespace: ns },
+            silent @ ActError::NoAnswer { .. } => Self::NodesSilent(silent.to_string()),
+        }
     }
 }
 

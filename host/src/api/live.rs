@@ -65,7 +65,7 @@ pub async fn live(
                 Next::Tick => {
                     let snapshot = Snapshot {
                         stats: collect_stats(&state).await,
-                        sockets: all_sockets(&state),
+                        sockets: all_sockets(&state).await,
                         handlers: collect_handlers(&state),
                         settings: state.settings.now().settings.clone(),
                         permissions: (*state.settings.now().permissions).clone(),

@@ -1,19 +1,28 @@
 //! Sockets: list them (with their users), join or leave rooms for them, disconnect them (the
 //! plugin's `getSocketsInRoom`, `joinRoom`, `leaveRoom`, `disconnectSocket`). In a cluster the
-//! actions by id reach a socket on any node; the list shows this node's sockets.
+//! list covers every node and the actions reach a socket on any node; when a node does not
+//! answer in time, the list says so in its headers and an action on a socket no node that
+//! answered holds fails with `nodes_silent`.
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
 use super::{ApiState, Body, Params};
-use crate::cluster::SocketRef;
-
 use crate::model::SocketView;
 use crate::rooms::RESERVED_PREFIX;
-use crate::sockets::{find, socket_view};
+use crate::sockets::directory::{Act, Coverage};
+
+/// Header: the nodes a cluster answer should cover, this one included (1 on a single node).
+pub const NODES_HEADER: &str = "x-iohost-nodes";
+/// Header: the nodes that answered in time; fewer than [`NODES_HEADER`] means the list is
+/// partial (and `x-iohost-partial: true` says so).
+pub const ANSWERED_HEADER: &str = "x-iohost-nodes-answered";
+/// Header: `true` when a node did not answer in time, `false` otherwise.
+pub const PARTIAL_HEADER: &str = "x-iohost-partial";
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -51,41 +60,26 @@ fn namespace(ns: Option<String>) -> String {
     ns.unwrap_or_else(|| "/".to_owned())
 }
 
-/// A socket the API acts on: on this node, or (in a cluster) on another one.
-enum Target {
-    Here(SocketRef),
-    Elsewhere(socketioxide::socket::RemoteSocket<crate::cluster::Adapter>),
+/// Carries out `act` on socket `id` of `ns` (default `/`) on whichever node holds it.
+async fn act(state: &ApiState, ns: Option<String>, id: String, act: Act) -> Result<(), ApiError> {
+    let ns = namespace(ns);
+    if state.io.of(&ns).is_none() {
+        return Err(ApiError::NoNamespace(ns));
+    }
+    Ok(state.node.directory.act(&state.io, &ns, &id, act).await?)
 }
 
-/// Socket `id` of namespace `ns` (default `/`) on any node, or 404.
-async fn socket(state: &ApiState, ns: Option<String>, id: String) -> Result<Target, ApiError> {
-    let namespace = namespace(ns);
-    if let Some(here) = find(&state.io, &namespace, &id) {
-        return Ok(Target::Here(here));
-    }
-    if let (crate::cluster::Backplane::Redis(_), Some(operators)) =
-        (&state.node.backplane, state.io.of(&namespace))
-    {
-        let elsewhere = operators
-            .fetch_sockets()
-            .await
-            .unwrap_or_default()
-            .into_iter()
-            .find(|s| s.data().id.to_string() == id);
-        if let Some(remote) = elsewhere {
-            return Ok(Target::Elsewhere(remote));
-        }
-    }
-    Err(ApiError::NoSocket { id, namespace })
-}
-
-/// A remote action that did not go through: the socket or its node went away meanwhile.
-fn remote_failed(e: impl std::fmt::Display) -> ApiError {
-    tracing::info!("an API action on another node's socket did not go through: {e}");
-    ApiError::NoSocket {
-        id: "(on another node)".into(),
-        namespace: "its node did not answer".into(),
-    }
+/// The headers that tell how much of the cluster an answer covers.
+pub fn coverage_headers(coverage: Coverage) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(NODES_HEADER, coverage.nodes.into());
+    headers.insert(ANSWERED_HEADER, coverage.answered.into());
+    let partial = if coverage.complete { "false" } else { "true" };
+    headers.insert(
+        PARTIAL_HEADER,
+        axum::http::HeaderValue::from_static(partial),
+    );
+    headers
 }
 
 /// Rooms the API may put sockets in: any name but iohost's own (`io-...`).
@@ -108,7 +102,12 @@ fn check_room(room: &str) -> Result<(), ApiError> {
     path = "/sockets",
     params(ListQuery),
     responses(
-        (status = 200, description = "Connected sockets, with their users and rooms", body = Vec<SocketView>),
+        (status = 200, description = "Connected sockets of every node, with their users, rooms and nodes, sorted by id", body = Vec<SocketView>,
+            headers(
+                ("x-iohost-nodes" = usize, description = "Nodes the list should cover, this one included"),
+                ("x-iohost-nodes-answered" = usize, description = "Nodes that answered within cluster.request_timeout_ms"),
+                ("x-iohost-partial" = bool, description = "True when a node did not answer: its sockets are missing"),
+            )),
         (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 404, description = "Unknown namespace", body = ErrorBody),
@@ -117,34 +116,27 @@ fn check_room(room: &str) -> Result<(), ApiError> {
 pub async fn list(
     State(state): State<ApiState>,
     Params(query): Params<ListQuery>,
-) -> Result<Json<Vec<SocketView>>, ApiError> {
+) -> Result<(HeaderMap, Json<Vec<SocketView>>), ApiError> {
     let ns = namespace(query.namespace);
-    let operators = state
-        .io
-        .of(&ns)
-        .ok_or_else(|| ApiError::NoNamespace(ns.clone()))?;
-    let sockets = match query.room {
-        Some(room) => operators.within(room).sockets(),
-        None => operators.sockets(),
-    };
-    Ok(Json(views(&sockets)))
+    if state.io.of(&ns).is_none() {
+        return Err(ApiError::NoNamespace(ns));
+    }
+    let listed = state
+        .node
+        .directory
+        .list(&state.io, Some(&ns), query.room.as_deref())
+        .await;
+    Ok((coverage_headers(listed.coverage), Json(listed.views())))
 }
 
-fn views(sockets: &[SocketRef]) -> Vec<SocketView> {
-    let mut views: Vec<SocketView> = sockets.iter().map(socket_view).collect();
-    views.sort_by(|a, b| a.id.cmp(&b.id));
-    views
-}
-
-/// Every connected socket of every namespace.
-pub fn all_sockets(state: &ApiState) -> Vec<SocketView> {
-    let sockets: Vec<SocketRef> = state
-        .io
-        .nsps()
-        .into_iter()
-        .flat_map(|ns| ns.sockets())
-        .collect();
-    views(&sockets)
+/// Every connected socket of every namespace and node.
+pub async fn all_sockets(state: &ApiState) -> Vec<SocketView> {
+    state
+        .node
+        .directory
+        .list(&state.io, None, None)
+        .await
+        .views()
 }
 
 #[utoipa::path(
@@ -154,7 +146,8 @@ pub fn all_sockets(state: &ApiState) -> Vec<SocketView> {
     responses(
         (status = 200, description = "Disconnected", body = RoomResponse),
         (status = 401, body = ErrorBody),
-        (status = 404, description = "No such socket", body = ErrorBody),
+        (status = 404, description = "No such socket on any node", body = ErrorBody),
+        (status = 504, description = "No such socket on the nodes that answered, and some node did not answer in time (`nodes_silent`)", body = ErrorBody),
     )
 )]
 pub async fn disconnect(
@@ -162,12 +155,7 @@ pub async fn disconnect(
     Path(id): Path<String>,
     Params(query): Params<NamespaceQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    match socket(&state, query.namespace, id).await? {
-        Target::Here(socket) => {
-            let _ = socket.disconnect();
-        }
-        Target::Elsewhere(remote) => remote.disconnect().await.map_err(remote_failed)?,
-    }
+    act(&state, query.namespace, id, Act::Disconnect).await?;
     Ok(Json(serde_json::json!({ "success": true })))
 }
 
@@ -180,7 +168,8 @@ pub async fn disconnect(
         (status = 200, description = "Joined", body = RoomResponse),
         (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
-        (status = 404, description = "No such socket", body = ErrorBody),
+        (status = 404, description = "No such socket on any node", body = ErrorBody),
+        (status = 504, description = "No such socket on the nodes that answered, and some node did not answer in time (`nodes_silent`)", body = ErrorBody),
     )
 )]
 pub async fn join(
@@ -189,13 +178,13 @@ pub async fn join(
     Body(request): Body<JoinRequest>,
 ) -> Result<Json<RoomResponse>, ApiError> {
     check_room(&request.room)?;
-    match socket(&state, request.namespace, id).await? {
-        Target::Here(socket) => crate::sockets::join(&socket, request.room.clone()),
-        Target::Elsewhere(remote) => remote
-            .join(request.room.clone())
-            .await
-            .map_err(remote_failed)?,
-    }
+    act(
+        &state,
+        request.namespace,
+        id,
+        Act::Join(request.room.clone()),
+    )
+    .await?;
     Ok(Json(RoomResponse {
         success: true,
         room: request.room,
@@ -210,7 +199,8 @@ pub async fn join(
         (status = 200, description = "Left (also when it was not in the room)", body = RoomResponse),
         (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
-        (status = 404, description = "No such socket", body = ErrorBody),
+        (status = 404, description = "No such socket on any node", body = ErrorBody),
+        (status = 504, description = "No such socket on the nodes that answered, and some node did not answer in time (`nodes_silent`)", body = ErrorBody),
     )
 )]
 pub async fn leave(
@@ -219,10 +209,7 @@ pub async fn leave(
     Params(query): Params<NamespaceQuery>,
 ) -> Result<Json<RoomResponse>, ApiError> {
     check_room(&room)?;
-    match socket(&state, query.namespace, id).await? {
-        Target::Here(socket) => crate::sockets::leave(&socket, room.clone()),
-        Target::Elsewhere(remote) => remote.leave(room.clone()).await.map_err(remote_failed)?,
-    }
+    act(&state, query.namespace, id, Act::Leave(room.clone())).await?;
     Ok(Json(RoomResponse {
         success: true,
         room,

@@ -7,7 +7,6 @@ use utoipa::ToSchema;
 
 use super::ApiState;
 use super::error::ErrorBody;
-use crate::sockets::identity_of;
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -21,8 +20,11 @@ pub struct Stats {
     /// Strapi webhooks since start.
     #[schema(value_type = Object)]
     pub webhooks: serde_json::Value,
-    /// This node's namespaces (rooms and member counts cover every node of a cluster).
+    /// Every node's sockets, roles and rooms per namespace.
     pub namespaces: Vec<NamespaceStats>,
+    /// A node did not answer within `cluster.request_timeout_ms`: `namespaces` lacks its
+    /// sockets.
+    pub partial: bool,
     /// Cluster mode: every node's figures and their sums; absent on a single node.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster: Option<crate::cluster::nodes::ClusterStats>,
@@ -34,7 +36,8 @@ pub struct NamespaceStats {
     pub sockets: usize,
     /// Sockets per role.
     pub roles: std::collections::BTreeMap<String, usize>,
-    /// Rooms with their member counts (iohost's `io-role-...` rooms included).
+    /// Rooms with their member counts (iohost's `io-role-...` rooms included, sockets' own
+    /// rooms left out).
     pub rooms: Vec<RoomStats>,
 }
 
@@ -50,33 +53,21 @@ pub async fn stats(State(state): State<ApiState>) -> Json<Stats> {
 }
 
 pub async fn collect_stats(state: &ApiState) -> Stats {
-    let mut namespaces = Vec::new();
-    for ns in state.io.nsps() {
-        let mut rooms: Vec<RoomStats> = ns
-            .clone()
-            .rooms()
-            .await
-            .unwrap_or_default()
-            .into_iter()
-            .map(|room| RoomStats {
-                members: ns.clone().within(room.clone()).sockets().len(),
-                name: room.into_owned(),
-            })
-            .collect();
-        rooms.sort_by(|a, b| a.name.cmp(&b.name));
-        let sockets = ns.clone().sockets();
-        let mut roles = std::collections::BTreeMap::new();
-        for socket in &sockets {
-            *roles.entry(identity_of(socket).role).or_insert(0) += 1;
-        }
-        namespaces.push(NamespaceStats {
-            name: ns.ns_path().to_owned(),
-            sockets: sockets.len(),
-            roles,
-            rooms,
-        });
-    }
-    namespaces.sort_by(|a, b| a.name.cmp(&b.name));
+    let counted = state.node.directory.count(&state.io).await;
+    let namespaces = counted
+        .namespaces
+        .into_iter()
+        .map(|count| NamespaceStats {
+            name: count.name,
+            sockets: count.sockets,
+            roles: count.roles,
+            rooms: count
+                .rooms
+                .into_iter()
+                .map(|(name, members)| RoomStats { name, members })
+                .collect(),
+        })
+        .collect();
     let cluster = match &state.node.backplane {
         crate::cluster::Backplane::Local => None,
         crate::cluster::Backplane::Redis(link) => Some(
@@ -90,6 +81,7 @@ pub async fn collect_stats(state: &ApiState) -> Stats {
         total_events: state.node.rate.total(),
         webhooks: serde_json::to_value(&*state.webhooks).unwrap_or_default(),
         namespaces,
+        partial: !counted.coverage.complete,
         cluster,
     }
 }

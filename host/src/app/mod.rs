@@ -85,6 +85,7 @@ impl App {
         let node = Arc::new(Node::new(
             config.server.max_connections,
             cluster.backplane.clone(),
+            &config.cluster,
         ));
         let (store, memory, kv) = stores(&config, &cluster.backplane, &node.id);
         let saved = store.load().await?;
@@ -113,7 +114,11 @@ impl App {
             node: node.clone(),
         });
         let (io_layer, io) = crate::server::socket_io(server.clone(), cluster.adapter).await?;
-        runtime.attach(io.clone());
+        runtime.attach(io.clone(), node.directory.clone());
+        node.directory
+            .serve(io.clone())
+            .await
+            .context("cannot listen for the other nodes' questions on Redis")?;
 
         let api = crate::api::ApiState {
             config: config.clone(),
@@ -199,7 +204,7 @@ impl App {
         };
         let channel = RedisSettings::channel_for(&self.config.cluster.prefix);
         let mut changes = redis
-            .listen(&channel)
+            .listen(&channel, 64)
             .await
             .context("cannot follow the cluster's settings")?;
         let (settings, node) = (Arc::downgrade(&self.settings), self.node.id.clone());

@@ -161,8 +161,12 @@ impl RedisBackplane {
 
     /// Messages published on `channel`, e.g. other nodes' announcements; subscribed again
     /// after a reconnect like the adapter's channels.
-    pub async fn listen(&self, channel: &str) -> Result<mpsc::Receiver<ChanItem>, RedisError> {
-        let (tx, rx) = mpsc::channel(64);
+    pub async fn listen(
+        &self,
+        channel: &str,
+        capacity: usize,
+    ) -> Result<mpsc::Receiver<ChanItem>, RedisError> {
+        let (tx, rx) = mpsc::channel(capacity);
         if let Ok(mut subscribers) = self.subscribers.write() {
             subscribers.insert(channel.to_owned(), tx);
         }

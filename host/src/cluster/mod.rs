@@ -4,6 +4,7 @@
 //! `redis_url` the same adapter runs with a local backplane: one code path either way.
 
 pub mod backplane;
+pub mod exchange;
 pub mod nodes;
 mod scan;
 
@@ -11,6 +12,7 @@ use socketioxide::adapter::Emitter;
 use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
 
 pub use backplane::{Backplane, RedisBackplane};
+pub use exchange::{Exchange, Gathered};
 
 pub use scan::keys_with_prefix;
 
@@ -66,7 +68,9 @@ impl Cluster {
         };
         let adapter = RedisAdapterCtr::new_with_driver(
             backplane.clone(),
-            RedisAdapterConfig::new().with_prefix(format!("{}-socket.io", config.prefix)),
+            RedisAdapterConfig::new()
+                .with_prefix(format!("{}-socket.io", config.prefix))
+                .with_request_timeout(std::time::Duration::from_millis(config.request_timeout_ms)),
         );
         Ok(Self { backplane, adapter })
     }

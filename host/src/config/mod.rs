@@ -488,6 +488,9 @@ pub struct ClusterConfig {
     pub redis_url: String,
     /// Prefix of every Redis key and channel, so several clusters can share one Redis.
     pub prefix: String,
+    /// Longest wait for the other nodes' answers (the socket list, a socket's whereabouts, an
+    /// action on another node's socket); an answer missing a node says so.
+    pub request_timeout_ms: u64,
 }
 
 impl Default for ClusterConfig {
@@ -495,6 +498,7 @@ impl Default for ClusterConfig {
         Self {
             redis_url: String::new(),
             prefix: "iohost".to_owned(),
+            request_timeout_ms: 1000,
         }
     }
 }
@@ -505,6 +509,7 @@ impl std::fmt::Debug for ClusterConfig {
         f.debug_struct("ClusterConfig")
             .field("redis_url", &redact(&self.redis_url))
             .field("prefix", &self.prefix)
+            .field("request_timeout_ms", &self.request_timeout_ms)
             .finish()
     }
 }

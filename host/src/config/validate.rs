@@ -19,6 +19,11 @@ impl Config {
             self.private_messages.max_length as u64,
             1,
         )?;
+        at_least(
+            "cluster.request_timeout_ms",
+            self.cluster.request_timeout_ms,
+            10,
+        )?;
         EnvFilter::try_new(&self.log.level)
             .map_err(|e| ConfigError::invalid("log.level", e.to_string()))?;
         Ok(())

@@ -1,10 +1,11 @@
 //! What a handler asked iohost to do during a call, carried out in order once the call returns
-//! (so no socket is touched while guest code runs).
+//! (so no socket is touched while guest code runs). Each reaches its socket on whichever node
+//! holds it.
 
 use crate::cluster::Io;
 use crate::model::Args;
-use crate::sockets::deliver;
-use crate::sockets::{broadcast, find};
+use crate::sockets::directory::Act;
+use crate::sockets::{Directory, broadcast, deliver, find, socket_room};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
@@ -44,18 +45,31 @@ pub enum Action {
 }
 
 /// Carries out `actions` in order. Actions on sockets or namespaces that are gone are skipped.
-pub async fn apply(io: &Io, handler: &str, actions: Vec<Action>) {
+pub async fn apply(io: &Io, directory: &Directory, handler: &str, actions: Vec<Action>) {
     for action in actions {
-        match action {
+        let (ns, sid, act) = match action {
             Action::EmitToSocket {
                 ns,
                 sid,
                 event,
                 args,
             } => {
-                if let Some(socket) = find(io, &ns, &sid) {
-                    deliver(&socket, socket.emit(&event, &args));
+                match find(io, &ns, &sid) {
+                    Some(socket) => deliver(&socket, socket.emit(&event, &args)),
+                    None => {
+                        emit(
+                            io,
+                            handler,
+                            &ns,
+                            vec![socket_room(&sid)],
+                            None,
+                            &event,
+                            &args,
+                        )
+                        .await
+                    }
                 }
+                continue;
             }
             Action::EmitToRoom {
                 ns,
@@ -64,10 +78,17 @@ pub async fn apply(io: &Io, handler: &str, actions: Vec<Action>) {
                 args,
                 except,
             } => {
-                let result = broadcast(io, &ns, vec![room], except.as_deref(), &event, &args).await;
-                if let Err(e) = result {
-                    tracing::debug!(handler, "emit skipped: {e}");
-                }
+                emit(
+                    io,
+                    handler,
+                    &ns,
+                    vec![room],
+                    except.as_deref(),
+                    &event,
+                    &args,
+                )
+                .await;
+                continue;
             }
             Action::EmitToNamespace {
                 ns,
@@ -75,26 +96,38 @@ pub async fn apply(io: &Io, handler: &str, actions: Vec<Action>) {
                 args,
                 except,
             } => {
-                let result = broadcast(io, &ns, Vec::new(), except.as_deref(), &event, &args).await;
-                if let Err(e) = result {
-                    tracing::debug!(handler, "emit skipped: {e}");
-                }
+                emit(
+                    io,
+                    handler,
+                    &ns,
+                    Vec::new(),
+                    except.as_deref(),
+                    &event,
+                    &args,
+                )
+                .await;
+                continue;
             }
-            Action::Join { ns, sid, room } => {
-                if let Some(socket) = find(io, &ns, &sid) {
-                    crate::sockets::join(&socket, room);
-                }
-            }
-            Action::Leave { ns, sid, room } => {
-                if let Some(socket) = find(io, &ns, &sid) {
-                    crate::sockets::leave(&socket, room);
-                }
-            }
-            Action::Disconnect { ns, sid } => {
-                if let Some(socket) = find(io, &ns, &sid) {
-                    let _ = socket.disconnect();
-                }
-            }
+            Action::Join { ns, sid, room } => (ns, sid, Act::Join(room)),
+            Action::Leave { ns, sid, room } => (ns, sid, Act::Leave(room)),
+            Action::Disconnect { ns, sid } => (ns, sid, Act::Disconnect),
+        };
+        if let Err(e) = directory.act(io, &ns, &sid, act).await {
+            tracing::debug!(handler, "action skipped: {e}");
         }
+    }
+}
+
+async fn emit(
+    io: &Io,
+    handler: &str,
+    ns: &str,
+    rooms: Vec<String>,
+    except: Option<&str>,
+    event: &str,
+    args: &Args,
+) {
+    if let Err(e) = broadcast(io, ns, rooms, except, event, args).await {
+        tracing::debug!(handler, "emit skipped: {e}");
     }
 }

@@ -13,7 +13,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use super::actions::Action;
 use super::bindings::iohost::handler::types::{Payload, SocketInfo};
 use super::bindings::iohost::handler::{clock, config, kv, log, sockets, strapi, types};
-use super::socket_info::socket_info;
+use super::socket_info::member_info;
 use super::strapi_gateway::{GatewayError, StrapiGateway};
 use crate::store::{KvError, KvStore, Quota, Space};
 
@@ -74,6 +74,8 @@ impl CallMeter {
 pub struct Links {
     /// The Socket.IO server; none when a handler runs on its own (benchmarks, tools).
     pub io: Option<Io>,
+    /// Every node's sockets (`sockets-in-room`); none when a handler runs on its own.
+    pub directory: Option<Arc<crate::sockets::Directory>>,
     /// Strapi's REST API, for granted handlers.
     pub strapi: Option<Arc<StrapiGateway>>,
 }
@@ -96,7 +98,13 @@ pub struct InstanceState {
     /// Time the current call spent waiting for Strapi, bounded by `[handlers.strapi]
     /// call_budget_ms`.
     waited: Duration,
+    /// `sockets-in-room` questions the current call asked, at most [`ROOM_QUERIES_PER_CALL`].
+    room_queries: usize,
 }
+
+/// `sockets-in-room` calls one handler call may make: in a cluster each asks every node, so a
+/// handler looping on it would keep them all busy. Past it the import answers an empty list.
+pub const ROOM_QUERIES_PER_CALL: usize = 16;
 
 impl InstanceState {
     pub fn new(
@@ -123,6 +131,7 @@ impl InstanceState {
             meter: Arc::new(CallMeter::new()),
             call_limit: Duration::ZERO,
             waited: Duration::ZERO,
+            room_queries: 0,
         }
     }
 
@@ -131,6 +140,7 @@ impl InstanceState {
         self.meter.reset();
         self.call_limit = limit;
         self.waited = Duration::ZERO;
+        self.room_queries = 0;
     }
 
     /// Has the current call run for its whole limit?
@@ -236,19 +246,23 @@ impl sockets::Host for InstanceState {
     }
 
     async fn sockets_in_room(&mut self, ns: String, room: String) -> Vec<SocketInfo> {
-        let Some(ns) = self.links.io.as_ref().and_then(|io| io.of(&ns)) else {
+        let (Some(io), Some(directory)) = (&self.links.io, &self.links.directory) else {
             return Vec::new();
         };
+        self.room_queries += 1;
+        if self.room_queries > ROOM_QUERIES_PER_CALL {
+            if self.room_queries == ROOM_QUERIES_PER_CALL + 1 {
+                tracing::warn!(
+                    handler = %self.handler,
+                    "sockets-in-room called more than {ROOM_QUERIES_PER_CALL} times in one call: answering empty lists"
+                );
+            }
+            return Vec::new();
+        }
         // Other sockets' `auth` objects are theirs: a handler sees its own caller's, never
         // these (they may hold credentials iohost does not verify).
-        ns.within(room)
-            .sockets()
-            .iter()
-            .map(|socket| SocketInfo {
-                auth: "{}".to_owned(),
-                ..socket_info(socket)
-            })
-            .collect()
+        let listed = directory.list(io, Some(&ns), Some(&room)).await;
+        listed.members.into_iter().map(member_info).collect()
     }
 }
 

@@ -37,6 +37,7 @@ use arc_swap::ArcSwap;
 
 use crate::config::HandlersConfig;
 use crate::model::Args;
+use crate::sockets::Directory;
 use crate::store::KvStore;
 use bindings::iohost::handler::types::{ConnectResult, Event, EventResult, Payload, SocketInfo};
 
@@ -193,6 +194,7 @@ pub struct Runtime {
     config: HandlersConfig,
     kv: Arc<dyn KvStore>,
     io: OnceLock<Io>,
+    directory: OnceLock<Arc<Directory>>,
     strapi: OnceLock<Arc<StrapiGateway>>,
     chain: ArcSwap<Chain>,
     /// The last load error per handler name, cleared by a successful load.
@@ -246,6 +248,7 @@ impl Runtime {
             config,
             kv,
             io: OnceLock::new(),
+            directory: OnceLock::new(),
             strapi: OnceLock::new(),
             chain: ArcSwap::from_pointee(Chain::default()),
             errors: Mutex::new(HashMap::new()),
@@ -286,8 +289,10 @@ impl Runtime {
     }
 
     /// Gives the runtime the Socket.IO server its handlers act on.
-    pub fn attach(&self, io: Io) {
+    /// Connects the runtime to the sockets: `io` for this node's, `directory` for every node's.
+    pub fn attach(&self, io: Io, directory: Arc<Directory>) {
         let _ = self.io.set(io);
+        let _ = self.directory.set(directory);
     }
 
     pub fn config(&self) -> &HandlersConfig {
@@ -415,6 +420,7 @@ impl Runtime {
         };
         let links = Links {
             io: self.io.get().cloned(),
+            directory: self.directory.get().cloned(),
             strapi: self.strapi.get().cloned(),
         };
         let load = loader::load(
@@ -588,16 +594,22 @@ impl Runtime {
         acting: Option<&SocketInfo>,
         actions: Vec<actions::Action>,
     ) {
-        let actions = self.vet(handler, acting, actions);
-        if let (Some(io), false) = (self.io.get(), actions.is_empty()) {
-            actions::apply(io, &handler.name, actions).await;
+        let actions = self.vet(handler, acting, actions).await;
+        self.carry_out(&handler.name, actions).await;
+    }
+
+    async fn carry_out(&self, handler: &str, actions: Vec<actions::Action>) {
+        if let (Some(io), Some(directory), false) =
+            (self.io.get(), self.directory.get(), actions.is_empty())
+        {
+            actions::apply(io, directory, handler, actions).await;
         }
     }
 
     /// Drops the actions in iohost's reserved rooms the operator did not grant `handler`
     /// (`[handlers.reserved_rooms]`), each logged and counted; the rest stay, in order.
     /// `acting` is the socket the call was for: its own user's room is not reserved for it.
-    fn vet(
+    async fn vet(
         &self,
         handler: &Handler,
         acting: Option<&SocketInfo>,
@@ -606,43 +618,60 @@ impl Runtime {
         use actions::Action;
         let granted = self.room_grants.get(&*handler.name);
         let acting_user = acting.and_then(|s| s.user.as_ref().map(|u| u.id));
-        // A user's own room is theirs to use only for their own sockets: joining or leaving
-        // another socket needs it to be the same user's.
-        let same_user = |ns: &str, sid: &str| {
-            acting_user.filter(|user| self.user_of(ns, sid, acting) == Some(*user))
-        };
-        actions
-            .into_iter()
-            .filter(|action| {
-                let (room, owner, what) = match action {
-                    Action::EmitToRoom { room, .. } => (room, acting_user, "emit"),
-                    Action::Join { ns, sid, room } => (room, same_user(ns, sid), "join"),
-                    Action::Leave { ns, sid, room } => (room, same_user(ns, sid), "leave"),
-                    _ => return true,
-                };
-                if !crate::rooms::reserved_for(room, owner)
-                    || granted.is_some_and(|g| g.is_match(room))
-                {
-                    return true;
+        let mut kept = Vec::with_capacity(actions.len());
+        for action in actions {
+            let (room, owner, what) = match &action {
+                Action::EmitToRoom { room, .. } => (room, acting_user, "emit"),
+                // A user's own room is theirs to use only for their own sockets: joining or
+                // leaving another socket needs it to be the same user's, on any node.
+                Action::Join { ns, sid, room } | Action::Leave { ns, sid, room } => {
+                    let same_user = match acting_user {
+                        Some(user) if crate::rooms::reserved_for(room, None) => {
+                            (self.user_of(ns, sid, acting).await == Some(user)).then_some(user)
+                        }
+                        _ => None,
+                    };
+                    let what = if matches!(action, Action::Join { .. }) {
+                        "join"
+                    } else {
+                        "leave"
+                    };
+                    (room, same_user, what)
                 }
-                tracing::warn!(
-                    handler = %handler.name,
-                    "refused a handler's {what} in room `{room}`: reserved for iohost (grant it with [handlers.reserved_rooms])"
-                );
-                metrics::counter!(crate::metrics::HANDLER_ACTIONS_REFUSED, "handler" => handler.name.to_string(), "action" => what)
-                    .increment(1);
-                false
-            })
-            .collect()
+                _ => {
+                    kept.push(action);
+                    continue;
+                }
+            };
+            if !crate::rooms::reserved_for(room, owner) || granted.is_some_and(|g| g.is_match(room))
+            {
+                kept.push(action);
+                continue;
+            }
+            tracing::warn!(
+                handler = %handler.name,
+                "refused a handler's {what} in room `{room}`: reserved for iohost (grant it with [handlers.reserved_rooms])"
+            );
+            metrics::counter!(crate::metrics::HANDLER_ACTIONS_REFUSED, "handler" => handler.name.to_string(), "action" => what)
+                .increment(1);
+        }
+        kept
     }
 
-    /// The user of socket `sid` in `ns`, for the reserved-room check.
-    fn user_of(&self, ns: &str, sid: &str, acting: Option<&SocketInfo>) -> Option<u64> {
+    /// The user of socket `sid` in `ns`, on whichever node holds it, for the reserved-room
+    /// check.
+    async fn user_of(&self, ns: &str, sid: &str, acting: Option<&SocketInfo>) -> Option<u64> {
         if let Some(socket) = acting.filter(|s| s.id == sid && s.namespace == ns) {
             return socket.user.as_ref().map(|u| u.id);
         }
-        let socket = crate::sockets::find(self.io.get()?, ns, sid)?;
-        crate::sockets::identity_of(&socket).user.map(|u| u.id)
+        let io = self.io.get()?;
+        if let Some(socket) = crate::sockets::find(io, ns, sid) {
+            return crate::sockets::identity_of(&socket).user.map(|u| u.id);
+        }
+        // Its own room holds just that socket, wherever it is.
+        let room = crate::sockets::socket_room(sid);
+        let listed = self.directory.get()?.list(io, Some(ns), Some(&room)).await;
+        listed.members.first()?.view.user.as_ref().map(|u| u.id)
     }
 
     /// Does a loaded handler register this exact event name (not just `*`)?
@@ -677,7 +706,7 @@ impl Runtime {
         for handler in &interested {
             match handler.on_connect(&info).await {
                 Ok((ConnectResult::Accept, actions)) => {
-                    all.extend(self.vet(handler, Some(&info), actions));
+                    all.extend(self.vet(handler, Some(&info), actions).await);
                 }
                 Ok((ConnectResult::Reject(reason), _)) => return Err(reason),
                 Err(e) => return Err(e.to_string()),
@@ -688,9 +717,7 @@ impl Runtime {
 
     /// Carries out actions held back from `on_connect`.
     pub async fn apply_connect_actions(&self, actions: Vec<actions::Action>) {
-        if let Some(io) = self.io.get() {
-            actions::apply(io, "on-connect", actions).await;
-        }
+        self.carry_out("on-connect", actions).await;
     }
 
     /// Runs the chain for one client event.

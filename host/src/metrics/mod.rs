@@ -51,6 +51,8 @@ pub const CACHE_REJECTED: &str = "iohost_handler_cache_rejected_total";
 pub const CLUSTER_UP: &str = "iohost_cluster_up";
 /// Messages for other nodes not published: Redis down or too slow (counter).
 pub const CLUSTER_DROPPED: &str = "iohost_cluster_messages_dropped_total";
+/// Questions to the other nodes that some node did not answer in time (counter).
+pub const CLUSTER_PARTIAL_ANSWERS: &str = "iohost_cluster_partial_answers_total";
 
 /// Buckets for handler calls: from 1 µs (a warm no-op) to the default 100 ms limit and beyond.
 const CALL_BUCKETS: &[f64] = &[
@@ -102,6 +104,10 @@ fn describe() {
     metrics::describe_counter!(
         HANDLER_ACTIONS_REFUSED,
         "Handler actions in reserved rooms refused"
+    );
+    metrics::describe_counter!(
+        CLUSTER_PARTIAL_ANSWERS,
+        "Cluster questions some node did not answer in time"
     );
 }
 

@@ -1,6 +1,6 @@
 //! Who is behind a socket. Set once when the socket connects and kept in its extensions.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The role every socket without a token gets, as in Strapi's users-permissions.
 pub const PUBLIC_ROLE: &str = "public";
@@ -11,7 +11,7 @@ pub const PUBLIC_ROLE: &str = "public";
 pub const TOKEN_ROLE_PREFIX: &str = "token:";
 
 /// A Strapi end user, as much as clients and handlers may see of them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct User {
     pub id: u64,
     pub username: String,

@@ -2,18 +2,14 @@
 //! `join-room`, `leave-room`, `get-rooms`, `private-message`, and following Strapi documents:
 //! `subscribe-entity`, `unsubscribe-entity`, `get-entity-subscriptions`.
 
-use std::str::FromStr;
-
 use crate::cluster::Io;
 use serde_json::{Value, json};
-use socketioxide_core::Sid;
 
 use super::SharedRef;
 use super::reply::Reply;
 use crate::model::Args;
 use crate::rooms::RoomPolicy;
-use crate::sockets::deliver;
-use crate::sockets::identity_of;
+use crate::sockets::{broadcast, deliver, find, identity_of, socket_room};
 use crate::strapi::entities::{Entity, SubscribeError};
 
 /// The built-in client events.
@@ -28,13 +24,13 @@ pub const EVENTS: &[&str] = &[
 ];
 
 /// Runs the built-in event `reply.event()` names, or answers that nothing handles it.
-pub fn run(shared: &SharedRef, io: &Io, reply: Reply, args: &Args) {
+pub async fn run(shared: &SharedRef, io: &Io, reply: Reply, args: &Args) {
     let arg = args.first_json();
     match reply.event() {
         "join-room" => join_room(shared, reply, &arg),
         "leave-room" => leave_room(shared, reply, &arg),
         "get-rooms" => get_rooms(reply),
-        "private-message" => private_message(shared, io, reply, &arg),
+        "private-message" => private_message(shared, io, reply, &arg).await,
         "subscribe-entity" => subscribe_entity(shared, reply, &arg),
         "unsubscribe-entity" => unsubscribe_entity(reply, &arg),
         "get-entity-subscriptions" => get_entity_subscriptions(reply),
@@ -48,7 +44,7 @@ fn join_room(shared: &SharedRef, reply: Reply, arg: &Value) {
     let who = identity_of(socket);
     let live = shared.settings.now();
     let checked = live.rooms.check_name(arg.as_str()).and_then(|room| {
-        let rooms = socket.rooms();
+        let rooms = crate::sockets::rooms(socket);
         if rooms.iter().any(|r| r == room) {
             return Ok(room);
         }
@@ -82,13 +78,13 @@ fn leave_room(shared: &SharedRef, reply: Reply, arg: &Value) {
 
 /// `get-rooms (ack)` -> `{success: true, rooms: [...]}`.
 fn get_rooms(reply: Reply) {
-    let rooms = reply.socket().rooms();
+    let rooms = crate::sockets::rooms(reply.socket());
     reply.ok(&json!({ "success": true, "rooms": rooms }));
 }
 
-/// `private-message ({to, message}, ack)` -> `{success: true}`; the socket `to` (same namespace)
-/// gets `private-message {from, fromUser, message, timestamp}`.
-fn private_message(shared: &SharedRef, io: &Io, reply: Reply, arg: &Value) {
+/// `private-message ({to, message}, ack)` -> `{success: true}`; the socket `to` (same namespace,
+/// any node) gets `private-message {from, fromUser, message, timestamp}`.
+async fn private_message(shared: &SharedRef, io: &Io, reply: Reply, arg: &Value) {
     let settings = &shared.config.private_messages;
     if !settings.enabled {
         return reply
@@ -108,21 +104,44 @@ fn private_message(shared: &SharedRef, io: &Io, reply: Reply, arg: &Value) {
         ));
     }
     let sender = reply.socket();
-    let target = Sid::from_str(to)
-        .ok()
-        .and_then(|sid| io.of(sender.ns()).and_then(|ns| ns.get_socket(sid)));
-    let Some(target) = target else {
-        return reply.fail(format!("no socket `{to}` is connected to this namespace"));
-    };
-    let timestamp = crate::model::now_ms();
+    let ns = sender.ns().to_owned();
     let body = json!({
         "from": sender.id.to_string(),
         "fromUser": identity_of(sender).user,
         "message": message,
-        "timestamp": timestamp,
+        "timestamp": crate::model::now_ms(),
     });
-    deliver(&target, target.emit("private-message", &body));
-    reply.ok(&json!({ "success": true }));
+    if let Some(target) = find(io, &ns, to) {
+        deliver(&target, target.emit("private-message", &body));
+        return reply.ok(&json!({ "success": true }));
+    }
+    let ids = [to.to_owned()];
+    let located = shared.node.directory.locate(io, &ns, &ids).await;
+    if !located.found.contains(to) {
+        let error = if located.coverage.complete {
+            format!("no socket `{to}` is connected to this namespace")
+        } else {
+            format!(
+                "socket `{to}` is on no node that answered; {} of {} nodes did not answer in time",
+                located.coverage.nodes - located.coverage.answered,
+                located.coverage.nodes
+            )
+        };
+        return reply.fail(error);
+    }
+    match broadcast(
+        io,
+        &ns,
+        vec![socket_room(to)],
+        None,
+        "private-message",
+        &body,
+    )
+    .await
+    {
+        Ok(()) => reply.ok(&json!({ "success": true })),
+        Err(e) => reply.fail(e.to_string()),
+    }
 }
 
 /// `subscribe-entity ({uid, id}, ack)` -> `{success: true, room, uid, id}`; again for the same
@@ -182,8 +201,7 @@ fn get_entity_subscriptions(reply: Reply) {
 
 /// The documents a socket follows.
 fn entity_rooms(socket: &crate::cluster::SocketRef) -> Vec<Entity> {
-    socket
-        .rooms()
+    crate::sockets::rooms(socket)
         .iter()
         .filter_map(|room| Entity::from_room(room))
         .collect()

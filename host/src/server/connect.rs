@@ -135,6 +135,7 @@ async fn take_slot(
 /// could otherwise race it and have its first events dropped.
 async fn prepare(socket: SocketRef) -> Result<(), std::convert::Infallible> {
     let identity = identity_of(&socket);
+    crate::sockets::enter_own_room(&socket);
     crate::sockets::join(&socket, crate::rooms::role_room(&identity.role));
     if let Some(user) = &identity.user {
         // The private room only this user's sockets are in (join-room refuses it to others).

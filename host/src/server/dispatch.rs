@@ -51,7 +51,7 @@ pub async fn on_event(
         log_event(&shared, &reply, &verdict, builtins::EVENTS.contains(&event));
     }
     match verdict {
-        Outcome::Pass => builtins::run(&shared, &io, reply, &args),
+        Outcome::Pass => builtins::run(&shared, &io, reply, &args).await,
         Outcome::Handled(ack) => reply.ok(&ack.unwrap_or_default()),
         Outcome::Rejected(reason) | Outcome::Failed(reason) => reply.fail(reason),
     }

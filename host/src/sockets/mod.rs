@@ -1,6 +1,11 @@
 //! Finding, describing, emitting to and moving sockets: the transport's built-in events, the
 //! handlers' actions, the HTTP API and content delivery all go through here, so they behave
-//! the same.
+//! the same. This module works on this node's sockets and on the adapter, whose emits reach
+//! every node; [`directory`] asks the other nodes about theirs.
+
+pub mod directory;
+
+pub use directory::{Directory, Listed, Located};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,7 +15,7 @@ use crate::cluster::SocketRef;
 use axum::extract::ConnectInfo;
 use socketioxide_core::Sid;
 
-use crate::model::{Args, Handshake, Identity, SocketView, User};
+use crate::model::{Handshake, Identity, SocketView, User};
 use socketioxide::TransportType;
 use socketioxide::{SendError, SocketError};
 
@@ -74,12 +79,34 @@ pub fn facts(socket: &SocketRef) -> Arc<SocketFacts> {
     facts
 }
 
-/// The rooms the socket is in now.
-pub fn rooms(socket: &SocketRef) -> Vec<String> {
-    socket.rooms().into_iter().map(|r| r.into_owned()).collect()
+/// Every socket is in a room of its own, `io-socket-<id>` (under iohost's reserved `io-`
+/// prefix, so no client, API call or handler can join it). Emits to one socket then go through
+/// the adapter like room emits and reach it on whichever node holds it: socket.io's rule that a
+/// socket's id is a room, which socketioxide does not follow by itself.
+pub const SOCKET_ROOM_PREFIX: &str = "io-socket-";
+
+/// The room only socket `id` is in.
+pub fn socket_room(id: &str) -> String {
+    format!("{SOCKET_ROOM_PREFIX}{id}")
 }
 
-pub fn socket_view(socket: &SocketRef) -> SocketView {
+/// Puts a new socket in its own room; called once, as it connects.
+pub fn enter_own_room(socket: &SocketRef) {
+    socket.join(socket_room(&socket.id.to_string()));
+}
+
+/// The rooms the socket is in now, but its own room (as socket.io leaves out the socket's id).
+pub fn rooms(socket: &SocketRef) -> Vec<String> {
+    socket
+        .rooms()
+        .into_iter()
+        .filter(|r| !r.starts_with(SOCKET_ROOM_PREFIX))
+        .map(|r| r.into_owned())
+        .collect()
+}
+
+/// How `socket` looks from outside; `node` is the id of the node that holds it (this one).
+pub fn socket_view(socket: &SocketRef, node: &str) -> SocketView {
     let facts = facts(socket);
     SocketView {
         id: facts.id.clone(),
@@ -93,6 +120,7 @@ pub fn socket_view(socket: &SocketRef) -> SocketView {
             TransportType::Websocket => "websocket",
         }
         .to_owned(),
+        node: node.to_owned(),
         query: facts.query.clone(),
         auth: facts.auth.clone(),
     }
@@ -111,26 +139,30 @@ pub enum EmitError {
 }
 
 /// Emits to the sockets in any of `rooms` of namespace `ns` (all of the namespace when `rooms`
-/// is empty), except socket `except`. Packets for clients whose queue is full are dropped
-/// (the slow-client policy); that is logged, not an error of the emit.
-pub async fn broadcast(
+/// is empty), except socket `except`, on every node: each socket gets it once, whatever rooms
+/// it shares. A socket's own room ([`socket_room`]) targets that socket. Packets for clients
+/// whose queue is full are dropped (the slow-client policy); that is logged, not an error of
+/// the emit.
+pub async fn broadcast<T: serde::Serialize + ?Sized + Sync>(
     io: &Io,
     ns: &str,
     rooms: Vec<String>,
     except: Option<&str>,
     event: &str,
-    args: &Args,
+    args: &T,
 ) -> Result<(), EmitError> {
     let namespace = io
         .of(ns)
         .ok_or_else(|| EmitError::NoNamespace(ns.to_owned()))?;
-    let sender = except.and_then(|id| find(io, ns, id));
-    let result = match (sender, rooms.is_empty()) {
-        (Some(sender), false) => sender.to(rooms).emit(event, args).await,
-        (Some(sender), true) => sender.broadcast().emit(event, args).await,
-        (None, false) => namespace.to(rooms).emit(event, args).await,
-        (None, true) => namespace.emit(event, args).await,
+    let targets = match rooms.is_empty() {
+        true => namespace.broadcast(),
+        false => namespace.to(rooms),
     };
+    let targets = match except {
+        Some(id) => targets.except(socket_room(id)),
+        None => targets,
+    };
+    let result = targets.emit(event, args).await;
     if let Err(e) = result {
         tracing::debug!(ns, event, "emit partly failed: {e}");
     }
@@ -154,16 +186,24 @@ fn copy_of(socket: &SocketRef) -> RoomCopy {
     }
 }
 
-/// Puts `socket` in `room` (every join in iohost goes through here).
+/// Puts `socket` in `room` (every join in iohost goes through here). Sockets' own rooms are
+/// never joined: whoever asks, the callers' checks already refuse `io-` names.
 pub fn join(socket: &SocketRef, room: String) {
+    if room.starts_with(SOCKET_ROOM_PREFIX) {
+        tracing::warn!(sid = %socket.id, room, "refused to put a socket in another's own room");
+        return;
+    }
     if let Ok(mut rooms) = copy_of(socket).0.lock() {
         rooms.insert(room.clone());
     }
     socket.join(room);
 }
 
-/// Takes `socket` out of `room`.
+/// Takes `socket` out of `room`; never out of its own.
 pub fn leave(socket: &SocketRef, room: String) {
+    if room.starts_with(SOCKET_ROOM_PREFIX) {
+        return;
+    }
     if let Ok(mut rooms) = copy_of(socket).0.lock() {
         rooms.remove(&room);
     }

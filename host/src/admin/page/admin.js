@@ -42,7 +42,7 @@
     $('clients').replaceChildren(...sockets.map((s) => {
       const tr = row(
         cell(s.id), cell(s.namespace), cell(s.user ? `${s.user.username} (#${s.user.id})` : '—'), cell(s.role),
-        cell(s.rooms.join(', ')), cell(s.transport), cell(s.address),
+        cell(s.rooms.join(', ')), cell(s.transport), cell(s.address), cell(s.node),
         button('Disconnect', async () => {
           await api(`/sockets/${encodeURIComponent(s.id)}?namespace=${encodeURIComponent(s.namespace)}`, { method: 'DELETE' });
         }),
@@ -197,6 +197,7 @@
     if (rates.length > 120) rates.shift();
     drawChart();
     renderClients(snapshot.sockets);
+    $('clients-partial').hidden = !snapshot.stats.partial;
     renderRooms(snapshot.stats.namespaces);
     renderHandlers(snapshot.handlers);
     const cors = $('cors');
