@@ -3,17 +3,26 @@
 //! `ConnectionManager`: when Redis goes away it reconnects with exponential backoff and
 //! subscribes again to every channel, so cross-node delivery resumes by itself.
 //!
-//! While Redis is unreachable the backplane reports itself down and publishes nothing, so
-//! broadcasts still reach this node's sockets at once (socketioxide-redis would otherwise fail
-//! the whole broadcast, local delivery included) and queries count only this node.
+//! Behind Sentinel ([`Target::Sentinel`]) the link also asks the Sentinels every
+//! [`CHECK_EVERY`] which server is the master; when they name another one (a failover), it
+//! connects there, subscribes again to every channel and swaps the new connection in for
+//! everything that uses Redis (the KV store and the settings take [`Connection::current`] per
+//! operation).
+//!
+//! While Redis is unreachable the backplane reports itself down and holds what it would publish
+//! (for [`HOLD`] at most), so broadcasts still reach this node's sockets at once
+//! (socketioxide-redis would otherwise fail the whole broadcast, local delivery included),
+//! reach the other nodes once Redis is back, and queries count only this node.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncCommands, PushInfo, PushKind, RedisError, Value};
+use arc_swap::ArcSwap;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::sentinel::SentinelClient;
+use redis::{AsyncCommands, ConnectionAddr, PushInfo, PushKind, RedisError, Value};
 use socketioxide_redis::drivers::{ChanItem, Driver, MessageStream};
 use tokio::sync::mpsc;
 
@@ -36,19 +45,122 @@ impl std::fmt::Debug for Backplane {
     }
 }
 
+/// Where the cluster's Redis is.
+pub enum Target {
+    /// One server.
+    Single(redis::Client),
+    /// The master a set of Sentinels names, followed through failovers.
+    Sentinel {
+        /// The Sentinels, asked in order.
+        sentinels: Vec<redis::Client>,
+        /// The master's name in the Sentinels' configuration.
+        master: String,
+        /// Finds the master and checks its role (a server that says it is a replica is not
+        /// used).
+        client: SentinelClient,
+    },
+}
+
+/// The connection to the cluster's Redis: replaced whole when the Sentinels name another
+/// master, so users take the [`current`](Self::current) one for each operation.
+#[derive(Clone)]
+pub struct Connection(Arc<ArcSwap<ConnectionManager>>);
+
+impl Connection {
+    /// A connection that is never replaced (one server).
+    pub fn fixed(conn: ConnectionManager) -> Self {
+        Self(Arc::new(ArcSwap::from_pointee(conn)))
+    }
+
+    pub fn current(&self) -> ConnectionManager {
+        self.0.load().as_ref().clone()
+    }
+
+    fn replace(&self, conn: ConnectionManager) {
+        self.0.store(Arc::new(conn));
+    }
+}
+
+/// What following the Sentinels needs.
+struct Follow {
+    sentinels: Vec<redis::Client>,
+    master: String,
+    client: tokio::sync::Mutex<SentinelClient>,
+    /// The master in use, as `host:port`.
+    current: std::sync::Mutex<String>,
+}
+
+/// Messages for the other nodes not published yet, oldest first.
+struct Held {
+    messages: VecDeque<(Instant, ChanItem)>,
+    /// How many nodes received the last message on each channel.
+    receivers: HashMap<String, i64>,
+    /// The outages seen so far, and when publishing resumed after the last one.
+    outages_seen: u64,
+    back_since: Instant,
+}
+
+impl Default for Held {
+    fn default() -> Self {
+        Self {
+            messages: VecDeque::new(),
+            receivers: HashMap::new(),
+            outages_seen: 0,
+            // Nothing to wait for at start: no receivers are known yet.
+            back_since: Instant::now(),
+        }
+    }
+}
+
+impl Held {
+    /// Drops what waited longer than [`HOLD`].
+    fn drop_stale(&mut self) {
+        let stale = self
+            .messages
+            .iter()
+            .take_while(|(at, _)| at.elapsed() > HOLD)
+            .count();
+        if stale > 0 {
+            self.messages.drain(..stale);
+            metrics::counter!(crate::metrics::CLUSTER_DROPPED).increment(stale as u64);
+            tracing::warn!(
+                stale,
+                "cluster messages dropped: Redis was unreachable for over {} s",
+                HOLD.as_secs()
+            );
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct RedisBackplane {
-    conn: ConnectionManager,
+    conn: Connection,
     subscribers: Subscribers,
     /// False from a failed Redis call until a ping succeeds again.
     up: Arc<AtomicBool>,
+    /// How many times Redis went down.
+    outages: Arc<AtomicU64>,
     /// Messages for the other nodes, published in order by one task: a broadcast never waits
     /// for Redis (its local delivery goes on at once).
     outbox: mpsc::Sender<ChanItem>,
+    /// Behind Sentinel: how to find the master again.
+    follow: Option<Arc<Follow>>,
 }
 
 /// Messages waiting to be published at most; past it (Redis too slow) new ones are dropped.
 const OUTBOX: usize = 16_384;
+
+/// How long messages for the other nodes wait for an unreachable Redis before they are dropped.
+pub const HOLD: Duration = Duration::from_secs(5);
+
+/// How long, after an outage, held messages wait for the other nodes to subscribe again.
+const SETTLE: Duration = Duration::from_secs(2);
+
+/// How long one PUBLISH may take before Redis counts as down and the message is held.
+const PUBLISH_WAIT: Duration = Duration::from_secs(1);
+
+/// How often held messages are tried again while no new ones come.
+const RETRY_HELD: Duration = Duration::from_millis(100);
 
 /// How often a down backplane checks whether Redis is back.
 const CHECK_EVERY: Duration = Duration::from_millis(500);
@@ -79,46 +191,148 @@ fn route(push: PushInfo, subscribers: &Subscribers) {
     }
 }
 
+/// The manager's settings: pushes go to the subscribers, subscriptions come back after a
+/// reconnect, and Redis gets 2 s to connect or answer.
+fn manager_config(subscribers: &Subscribers) -> ConnectionManagerConfig {
+    let routed = subscribers.clone();
+    ConnectionManagerConfig::new()
+        .set_push_sender(move |push: PushInfo| {
+            route(push, &routed);
+            Ok::<(), std::convert::Infallible>(())
+        })
+        .set_automatic_resubscription()
+        .set_min_delay(Duration::from_millis(100))
+        .set_max_delay(Duration::from_secs(5))
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        .set_response_timeout(Some(Duration::from_secs(2)))
+}
+
+/// `host:port` of a client's server.
+fn address_of(client: &redis::Client) -> String {
+    match client.get_connection_info().addr() {
+        ConnectionAddr::Tcp(host, port) => format!("{host}:{port}"),
+        other => other.to_string(),
+    }
+}
+
 impl RedisBackplane {
-    /// Connects (RESP3, needed for pub/sub pushes on a multiplexed connection).
-    pub async fn connect(client: &redis::Client) -> Result<Self, RedisError> {
+    /// Connects (RESP3, needed for pub/sub pushes on a multiplexed connection) to the server,
+    /// or to the master the Sentinels name.
+    pub async fn connect(target: Target) -> Result<Self, RedisError> {
         let subscribers: Subscribers = Arc::default();
-        let routed = subscribers.clone();
-        let config = ConnectionManagerConfig::new()
-            .set_push_sender(move |push: PushInfo| {
-                route(push, &routed);
-                Ok::<(), std::convert::Infallible>(())
-            })
-            .set_automatic_resubscription()
-            .set_min_delay(Duration::from_millis(100))
-            .set_max_delay(Duration::from_secs(5))
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(2)));
-        let conn = ConnectionManager::new_with_config(client.clone(), config).await?;
+        let (client, follow) = match target {
+            Target::Single(client) => (client, None),
+            Target::Sentinel {
+                sentinels,
+                master,
+                mut client,
+            } => {
+                let found = client.async_get_client().await?;
+                let follow = Follow {
+                    sentinels,
+                    master,
+                    client: tokio::sync::Mutex::new(client),
+                    current: std::sync::Mutex::new(address_of(&found)),
+                };
+                tracing::info!(
+                    master = address_of(&found),
+                    "the Sentinels name this master"
+                );
+                (found, Some(Arc::new(follow)))
+            }
+        };
+        let conn = ConnectionManager::new_with_config(client, manager_config(&subscribers)).await?;
         let (outbox, pending) = mpsc::channel(OUTBOX);
         let backplane = Self {
-            conn,
+            conn: Connection::fixed(conn),
             subscribers,
             up: Arc::new(AtomicBool::new(true)),
+            outages: Arc::default(),
             outbox,
+            follow,
         };
         tokio::spawn(backplane.clone().watch());
         tokio::spawn(backplane.clone().publish_all(pending));
         Ok(backplane)
     }
 
-    /// Publishes queued messages in order; while Redis is down they are dropped (the other
-    /// nodes could not get them, and stale room emits are worse than none).
+    /// Publishes queued messages in order. While Redis is unreachable they are held, for
+    /// [`HOLD`] at most, and published once it is back (after a restart or a Sentinel
+    /// failover), still in order: a short outage delays cross-node delivery instead of losing
+    /// it. Older ones are dropped: a stale room emit is worse than none.
     async fn publish_all(self, mut pending: mpsc::Receiver<ChanItem>) {
-        let mut conn = self.conn.clone();
-        while let Some((chan, val)) = pending.recv().await {
-            if !self.is_up() {
-                metrics::counter!(crate::metrics::CLUSTER_DROPPED).increment(1);
-                continue;
+        let mut outbox = Held::default();
+        let mut retry = tokio::time::interval(RETRY_HELD);
+        retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                next = pending.recv() => match next {
+                    Some(item) => outbox.messages.push_back((Instant::now(), item)),
+                    None => return,
+                },
+                _ = retry.tick(), if !outbox.messages.is_empty() => {}
             }
-            if let Err(e) = conn.publish::<_, _, Value>(chan, val).await {
-                metrics::counter!(crate::metrics::CLUSTER_DROPPED).increment(1);
+            outbox.drop_stale();
+            while self.is_up() && !outbox.messages.is_empty() {
+                if !self.publish_front(&mut outbox).await {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Publishes the oldest held message; false when it must wait for the next try.
+    async fn publish_front(&self, outbox: &mut Held) -> bool {
+        let Some((_, (chan, val))) = outbox.messages.front() else {
+            return false;
+        };
+        let mut conn = self.conn.current();
+        // Just back from an outage: the other nodes subscribe again each at its own pace (a
+        // reconnect, or their own move to a new master), and a message published before they
+        // have is lost for them. Wait until the channel has as many receivers as before, for
+        // SETTLE at most (a node may be gone for good).
+        let outages = self.outages.load(Ordering::Relaxed);
+        if outbox.outages_seen != outages {
+            outbox.outages_seen = outages;
+            outbox.back_since = Instant::now();
+        }
+        let back_since = outbox.back_since;
+        let before = outbox.receivers.get(chan).copied().unwrap_or(0);
+        if before > 0 && back_since.elapsed() < SETTLE {
+            let mut numsub = redis::cmd("PUBSUB");
+            numsub.arg("NUMSUB").arg(chan.as_str());
+            let asked = numsub.query_async::<(String, i64)>(&mut conn);
+            match tokio::time::timeout(PUBLISH_WAIT, asked).await {
+                Ok(Ok((_, now))) if now >= before => {}
+                Ok(Ok(_)) => return false,
+                Ok(Err(e)) => {
+                    self.went_down(&e);
+                    return false;
+                }
+                Err(_) => {
+                    self.went_down(&"no answer to PUBSUB within 1 s");
+                    return false;
+                }
+            }
+        }
+        let publish = conn.publish::<_, _, i64>(chan.as_str(), val.as_slice());
+        // Bounded: a connection to a dead master can keep reconnecting for many seconds, and
+        // the held messages must go to the next master meanwhile.
+        match tokio::time::timeout(PUBLISH_WAIT, publish).await {
+            Ok(Ok(received)) => {
+                let chan = chan.clone();
+                outbox.messages.pop_front();
+                outbox.receivers.insert(chan, received);
+                true
+            }
+            // Kept for the next try once Redis is back.
+            Ok(Err(e)) => {
                 self.went_down(&e);
+                false
+            }
+            Err(_) => {
+                self.went_down(&"no answer to PUBLISH within 1 s");
+                false
             }
         }
     }
@@ -131,6 +345,7 @@ impl RedisBackplane {
     /// Marks Redis unreachable (once: the first failure is logged) until a ping succeeds.
     pub fn went_down(&self, e: &dyn std::fmt::Display) {
         if self.up.swap(false, Ordering::Relaxed) {
+            self.outages.fetch_add(1, Ordering::Relaxed);
             tracing::error!(
                 "Redis is unreachable ({e}): serving this node's clients only, retrying"
             );
@@ -139,11 +354,16 @@ impl RedisBackplane {
     }
 
     /// Pings Redis while it is down; the manager reconnects and resubscribes meanwhile.
+    /// Behind Sentinel, also asks which server is the master and follows it when it changes.
     async fn watch(self) {
         metrics::gauge!(crate::metrics::CLUSTER_UP).set(1.0);
+        let mut sentinel = None;
         loop {
             tokio::time::sleep(CHECK_EVERY).await;
-            let mut conn = self.conn.clone();
+            if let Some(follow) = &self.follow {
+                self.follow_master(follow, &mut sentinel).await;
+            }
+            let mut conn = self.conn.current();
             let ping = redis::cmd("PING");
             let pong = tokio::time::timeout(CHECK_EVERY * 2, ping.query_async::<String>(&mut conn));
             match pong.await {
@@ -159,6 +379,64 @@ impl RedisBackplane {
         }
     }
 
+    /// Asks a Sentinel which server is the master; when it is not the one in use, connects
+    /// there, subscribes again to every channel and swaps the connection in.
+    async fn follow_master(&self, follow: &Follow, sentinel: &mut Option<MultiplexedConnection>) {
+        let Some(named) = master_named(follow, sentinel).await else {
+            return;
+        };
+        let current = follow.current.lock().map(|c| c.clone()).unwrap_or_default();
+        if named == current {
+            return;
+        }
+        // The master the Sentinels name, its role checked (a failover may still be under way).
+        let found = {
+            let mut client = follow.client.lock().await;
+            tokio::time::timeout(CHECK_EVERY * 2, client.async_get_client()).await
+        };
+        let client = match found {
+            Ok(Ok(client)) => client,
+            Ok(Err(e)) => {
+                tracing::warn!(
+                    named,
+                    "the Sentinels name a new master, not usable yet: {e}"
+                );
+                return;
+            }
+            Err(_) => return,
+        };
+        let address = address_of(&client);
+        let config = manager_config(&self.subscribers);
+        let connect = ConnectionManager::new_with_config(client, config);
+        let conn = match tokio::time::timeout(CHECK_EVERY * 4, connect).await {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) => {
+                tracing::warn!(address, "cannot connect to the new master yet: {e}");
+                return;
+            }
+            Err(_) => return,
+        };
+        self.conn.replace(conn.clone());
+        let channels: Vec<String> = self
+            .subscribers
+            .read()
+            .map(|s| s.keys().cloned().collect())
+            .unwrap_or_default();
+        for channel in channels {
+            if let Err(e) = conn.clone().subscribe(channel.as_str()).await {
+                tracing::warn!(channel, "cannot subscribe again on the new master: {e}");
+            }
+        }
+        if let Ok(mut current) = follow.current.lock() {
+            current.clone_from(&address);
+        }
+        tracing::warn!(
+            from = current,
+            to = address,
+            "Redis master changed (Sentinel failover): following it"
+        );
+    }
+
     /// Messages published on `channel`, e.g. other nodes' announcements; subscribed again
     /// after a reconnect like the adapter's channels.
     pub async fn listen(
@@ -170,13 +448,48 @@ impl RedisBackplane {
         if let Ok(mut subscribers) = self.subscribers.write() {
             subscribers.insert(channel.to_owned(), tx);
         }
-        self.conn.clone().subscribe(channel).await?;
+        self.conn.current().subscribe(channel).await?;
         Ok(rx)
     }
 
-    /// A connection for other Redis work (the KV store, settings), sharing this one.
+    /// The connection for other Redis work (the settings), as of now.
     pub fn connection(&self) -> ConnectionManager {
+        self.conn.current()
+    }
+
+    /// The connection, following the master through failovers (the KV store).
+    pub fn shared_connection(&self) -> Connection {
         self.conn.clone()
+    }
+}
+
+/// `host:port` of the master, as the first Sentinel that answers names it.
+async fn master_named(
+    follow: &Follow,
+    sentinel: &mut Option<MultiplexedConnection>,
+) -> Option<String> {
+    let deadline = CHECK_EVERY * 2;
+    if sentinel.is_none() {
+        for client in &follow.sentinels {
+            let connect = client.get_multiplexed_async_connection();
+            if let Ok(Ok(conn)) = tokio::time::timeout(deadline, connect).await {
+                *sentinel = Some(conn);
+                break;
+            }
+        }
+    }
+    let conn = sentinel.as_mut()?;
+    let mut command = redis::cmd("SENTINEL");
+    command.arg("get-master-addr-by-name").arg(&follow.master);
+    let ask = command.query_async::<Option<(String, String)>>(conn);
+    match tokio::time::timeout(deadline, ask).await {
+        Ok(Ok(Some((host, port)))) => Some(format!("{host}:{port}")),
+        Ok(Ok(None)) => None,
+        // Try the next Sentinel next time.
+        Ok(Err(_)) | Err(_) => {
+            *sentinel = None;
+            None
+        }
     }
 }
 
@@ -215,7 +528,7 @@ impl Driver for Backplane {
                 if let Ok(mut subscribers) = r.subscribers.write() {
                     subscribers.insert(chan.clone(), tx);
                 }
-                if let Err(e) = r.conn.clone().subscribe(chan.as_str()).await {
+                if let Err(e) = r.conn.current().subscribe(chan.as_str()).await {
                     r.went_down(&e);
                     return Err(e.into());
                 }
@@ -231,7 +544,7 @@ impl Driver for Backplane {
                 if let Ok(mut subscribers) = r.subscribers.write() {
                     subscribers.remove(&chan);
                 }
-                r.conn.clone().unsubscribe(chan).await?;
+                r.conn.current().unsubscribe(chan).await?;
                 Ok(())
             }
         }
@@ -245,7 +558,7 @@ impl Driver for Backplane {
                 let answer: Result<(String, u16), RedisError> = redis::cmd("PUBSUB")
                     .arg("NUMSUB")
                     .arg(chan)
-                    .query_async(&mut r.conn.clone())
+                    .query_async(&mut r.conn.current())
                     .await;
                 match answer {
                     Ok((_, count)) => Ok(count.max(1)),

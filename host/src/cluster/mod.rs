@@ -11,7 +11,7 @@ mod scan;
 use socketioxide::adapter::Emitter;
 use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
 
-pub use backplane::{Backplane, RedisBackplane};
+pub use backplane::{Backplane, Connection, RedisBackplane, Target};
 pub use exchange::{Exchange, Gathered};
 
 pub use scan::keys_with_prefix;
@@ -44,27 +44,22 @@ impl Cluster {
     /// Connects to Redis when `redis_url` is set (iohost refuses to start if it cannot: a node
     /// that silently ran alone would split the cluster); a local backplane otherwise.
     pub async fn connect(config: &ClusterConfig) -> Result<Self, ClusterError> {
-        let backplane = if config.redis_url.is_empty() {
-            Backplane::Local
-        } else {
-            let url = with_resp3(&config.redis_url);
-            let client = redis::Client::open(url.as_str()).map_err(|e| ClusterError::BadUrl {
-                url: redact(&config.redis_url),
-                reason: e.to_string(),
-            })?;
-            let redis =
-                RedisBackplane::connect(&client)
-                    .await
-                    .map_err(|e| ClusterError::Unreachable {
-                        url: redact(&config.redis_url),
+        let backplane = match target(config)? {
+            None => Backplane::Local,
+            Some(target) => {
+                let redis = RedisBackplane::connect(target).await.map_err(|e| {
+                    ClusterError::Unreachable {
+                        url: described(config),
                         reason: e.to_string(),
-                    })?;
-            tracing::info!(
-                redis = redact(&config.redis_url),
-                prefix = config.prefix,
-                "cluster mode on"
-            );
-            Backplane::Redis(redis)
+                    }
+                })?;
+                tracing::info!(
+                    redis = described(config),
+                    prefix = config.prefix,
+                    "cluster mode on"
+                );
+                Backplane::Redis(redis)
+            }
         };
         let adapter = RedisAdapterCtr::new_with_driver(
             backplane.clone(),
@@ -83,6 +78,64 @@ impl Backplane {
             Self::Local => true,
             Self::Redis(r) => r.is_up(),
         }
+    }
+}
+
+/// Where Redis is, from `[cluster]`: none (this node runs alone), one server, or Sentinels.
+fn target(config: &ClusterConfig) -> Result<Option<Target>, ClusterError> {
+    let bad = |url: &str, e: redis::RedisError| ClusterError::BadUrl {
+        url: redact(url),
+        reason: e.to_string(),
+    };
+    if !config.sentinels.is_empty() {
+        let sentinels = config
+            .sentinels
+            .iter()
+            .map(|url| redis::Client::open(url.as_str()).map_err(|e| bad(url, e)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut redis =
+            redis::RedisConnectionInfo::default().set_protocol(redis::ProtocolVersion::RESP3);
+        if !config.master_password.is_empty() {
+            redis = redis.set_password(&config.master_password);
+        }
+        let nodes =
+            redis::sentinel::SentinelNodeConnectionInfo::default().set_redis_connection_info(redis);
+        let client = redis::sentinel::SentinelClient::build(
+            config.sentinels.iter().map(String::as_str).collect(),
+            config.sentinel_master.clone(),
+            Some(nodes),
+            redis::sentinel::SentinelServerType::Master,
+        )
+        .map_err(|e| bad(&config.sentinels.join(", "), e))?;
+        return Ok(Some(Target::Sentinel {
+            sentinels,
+            master: config.sentinel_master.clone(),
+            client,
+        }));
+    }
+    if config.redis_url.is_empty() {
+        return Ok(None);
+    }
+    let url = with_resp3(&config.redis_url);
+    let client = redis::Client::open(url.as_str()).map_err(|e| bad(&config.redis_url, e))?;
+    Ok(Some(Target::Single(client)))
+}
+
+/// Redis as the logs name it (no passwords).
+fn described(config: &ClusterConfig) -> String {
+    if config.sentinels.is_empty() {
+        redact(&config.redis_url)
+    } else {
+        format!(
+            "master `{}` of Sentinels {}",
+            config.sentinel_master,
+            config
+                .sentinels
+                .iter()
+                .map(|u| redact(u))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
     }
 }
 

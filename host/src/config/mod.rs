@@ -94,6 +94,8 @@ impl Config {
         }
         copy.api.keys.iter_mut().for_each(hide);
         copy.cluster.redis_url = redact(&copy.cluster.redis_url);
+        copy.cluster.sentinels = copy.cluster.sentinels.iter().map(|u| redact(u)).collect();
+        hide(&mut copy.cluster.master_password);
         copy
     }
 }
@@ -486,6 +488,13 @@ pub struct ClusterConfig {
     /// Redis for the cluster (`redis://host:6379`, `rediss://` for TLS is not built in); empty:
     /// this node runs alone.
     pub redis_url: String,
+    /// Redis behind Sentinel instead (exclusive with `redis_url`): the Sentinels' URLs
+    /// (`redis://10.0.0.1:26379`); iohost follows the master they name through failovers.
+    pub sentinels: Vec<String>,
+    /// The name of the master the Sentinels monitor.
+    pub sentinel_master: String,
+    /// The password of that master and its replicas, if they have one.
+    pub master_password: String,
     /// Prefix of every Redis key and channel, so several clusters can share one Redis.
     pub prefix: String,
     /// Longest wait for the other nodes' answers (the socket list, a socket's whereabouts, an
@@ -497,6 +506,9 @@ impl Default for ClusterConfig {
     fn default() -> Self {
         Self {
             redis_url: String::new(),
+            sentinels: Vec::new(),
+            sentinel_master: String::new(),
+            master_password: String::new(),
             prefix: "iohost".to_owned(),
             request_timeout_ms: 1000,
         }
@@ -508,6 +520,19 @@ impl std::fmt::Debug for ClusterConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClusterConfig")
             .field("redis_url", &redact(&self.redis_url))
+            .field(
+                "sentinels",
+                &self.sentinels.iter().map(|u| redact(u)).collect::<Vec<_>>(),
+            )
+            .field("sentinel_master", &self.sentinel_master)
+            .field(
+                "master_password",
+                &if self.master_password.is_empty() {
+                    ""
+                } else {
+                    "[hidden]"
+                },
+            )
             .field("prefix", &self.prefix)
             .field("request_timeout_ms", &self.request_timeout_ms)
             .finish()

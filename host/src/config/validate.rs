@@ -19,13 +19,28 @@ impl Config {
             self.private_messages.max_length as u64,
             1,
         )?;
-        at_least(
-            "cluster.request_timeout_ms",
-            self.cluster.request_timeout_ms,
-            10,
-        )?;
+        self.validate_cluster()?;
         EnvFilter::try_new(&self.log.level)
             .map_err(|e| ConfigError::invalid("log.level", e.to_string()))?;
+        Ok(())
+    }
+
+    /// `[cluster]`: one Redis or a Sentinel set, not both; a Sentinel set names its master.
+    fn validate_cluster(&self) -> Result<(), ConfigError> {
+        let c = &self.cluster;
+        at_least("cluster.request_timeout_ms", c.request_timeout_ms, 10)?;
+        if !c.sentinels.is_empty() && !c.redis_url.is_empty() {
+            return Err(ConfigError::invalid(
+                "cluster.sentinels",
+                "set either cluster.redis_url (one Redis) or cluster.sentinels (Redis behind Sentinel), not both",
+            ));
+        }
+        if !c.sentinels.is_empty() && c.sentinel_master.is_empty() {
+            return Err(ConfigError::invalid(
+                "cluster.sentinel_master",
+                "name the master the Sentinels monitor",
+            ));
+        }
         Ok(())
     }
 

@@ -14,14 +14,15 @@ use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, RedisError, Script};
 
 use super::{KvError, KvStore, Quota, Space};
-use crate::cluster::{RedisBackplane, keys_with_prefix};
+use crate::cluster::{Connection, RedisBackplane, keys_with_prefix};
 
 /// Longest one KV operation waits for Redis.
 pub const OP_TIMEOUT: Duration = Duration::from_secs(1);
 
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: ConnectionManager,
+    /// Taken anew for each operation: behind Sentinel it follows the master.
+    conn: Connection,
     /// Whether Redis is reachable; shared with the cluster link.
     link: Option<RedisBackplane>,
     /// `<cluster.prefix>:`
@@ -187,13 +188,17 @@ fn verdict(quota: Quota, reply: Vec<String>) -> Result<Option<Option<String>>, K
 impl RedisStore {
     /// The store of a cluster, on its Redis link.
     pub fn new(link: RedisBackplane, cluster_prefix: &str) -> Self {
-        let mut store = Self::on(link.connection(), cluster_prefix);
+        let mut store = Self::with(link.shared_connection(), cluster_prefix);
         store.link = Some(link);
         store
     }
 
     /// A store on a bare connection (no down-detection): for tests.
     pub fn on(conn: ConnectionManager, cluster_prefix: &str) -> Self {
+        Self::with(Connection::fixed(conn), cluster_prefix)
+    }
+
+    fn with(conn: Connection, cluster_prefix: &str) -> Self {
         let script = |body: &str| Script::new(&format!("{PRELUDE}{body}"));
         Self {
             conn,
@@ -234,7 +239,7 @@ impl RedisStore {
         space: &Space,
         call: redis::ScriptInvocation<'_>,
     ) -> Result<Option<Option<String>>, KvError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn.current();
         let reply: Vec<String> = self.run(call.invoke_async(&mut conn)).await?;
         verdict(space.quota, reply)
     }
@@ -273,7 +278,8 @@ impl RedisStore {
 #[async_trait::async_trait]
 impl KvStore for RedisStore {
     async fn get(&self, space: &Space, key: &str) -> Result<Option<String>, KvError> {
-        self.run(self.conn.clone().get(self.key(space, key))).await
+        self.run(self.conn.current().get(self.key(space, key)))
+            .await
     }
 
     async fn set(
@@ -334,7 +340,7 @@ impl KvStore for RedisStore {
     }
 
     async fn keys(&self, space: &Space, prefix: &str) -> Result<Vec<String>, KvError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn.current();
         let full = self.key(space, "");
         let keys = self
             .run(keys_with_prefix(&mut conn, &format!("{full}{prefix}")))
