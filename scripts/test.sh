@@ -14,6 +14,7 @@ step "build";   cargo build --locked
 step "handlers (wasm32-wasip2)"; ./scripts/build-handlers.sh
 step "rust tests"; ensure_redis; cargo test --workspace --locked
 step "python handler tests"; (cd examples-wasm/order-status && python3 -m unittest -q test_app)
+step "Strapi plugin unit tests"; (cd strapi-plugin && node --test test/)
 
 step "benchmark smoke run (tiny sizes, debug build: the machinery works; no timings checked)"
 ./scripts/bench.sh --smoke

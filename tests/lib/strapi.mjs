@@ -12,7 +12,8 @@ import { freePort, repoRoot, sleep } from './server.mjs';
 const app = join(repoRoot, 'tests', 'strapi', 'app');
 const secret = () => randomBytes(16).toString('hex');
 
-export async function startStrapi({ jwtManagement = 'legacy-support' } = {}) {
+/** `env`: more environment variables (e.g. the io plugin's IOHOST_URL and IOHOST_API_KEY). */
+export async function startStrapi({ jwtManagement = 'legacy-support', env = {} } = {}) {
   const port = await freePort();
   const data = mkdtempSync(join(tmpdir(), 'iohost-strapi-'));
   const jwtSecret = secret();
@@ -34,6 +35,7 @@ export async function startStrapi({ jwtManagement = 'legacy-support' } = {}) {
       JWT_MANAGEMENT: jwtManagement,
       DATABASE_FILENAME: join(data, 'data.db'),
       STRAPI_TELEMETRY_DISABLED: 'true',
+      ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

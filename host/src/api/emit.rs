@@ -40,7 +40,8 @@ pub struct EmitRequest {
     /// Namespace, default `/`.
     #[serde(default = "root")]
     pub namespace: String,
-    /// Rooms whose members get the event.
+    /// Rooms whose members get the event; a socket id counts as the room of that one socket
+    /// (as in socket.io).
     #[serde(default)]
     pub rooms: Vec<String>,
     /// Strapi user ids: their private rooms `user-<id>` get the event.
@@ -49,8 +50,27 @@ pub struct EmitRequest {
     /// Socket ids that get the event.
     #[serde(default)]
     pub sockets: Vec<String>,
-    /// A socket id that does not get it (the plugin's `broadcast(socketId, ...)`).
-    pub except: Option<String>,
+    /// Who does not get it: a socket id (the plugin's `broadcast(socketId, ...)`), a room
+    /// name (its members are left out), or a list of them; as socket.io's `except`, where a
+    /// socket id is a room too.
+    #[serde(default, deserialize_with = "one_or_many")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub except: Vec<String>,
+}
+
+/// A string or a list of strings.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match Option::<OneOrMany>::deserialize(d)? {
+        None => Vec::new(),
+        Some(OneOrMany::One(name)) => vec![name],
+        Some(OneOrMany::Many(names)) => names,
+    })
 }
 
 fn root() -> String {
@@ -117,7 +137,10 @@ pub async fn emit(
     if state.io.of(ns).is_none() {
         return Err(ApiError::NoNamespace(ns.to_owned()));
     }
+    // As in socket.io, where a socket id is a room: a name in `rooms` also reaches the socket
+    // with that id (through its own room, on any node).
     let mut rooms = request.rooms.clone();
+    rooms.extend(request.rooms.iter().map(|room| socket_room(room)));
     rooms.extend(
         request
             .users
@@ -144,15 +167,7 @@ pub async fn emit(
     let whole_namespace =
         request.rooms.is_empty() && request.users.is_empty() && request.sockets.is_empty();
     if whole_namespace || !rooms.is_empty() {
-        broadcast(
-            &state.io,
-            ns,
-            rooms,
-            request.except.as_deref(),
-            &request.event,
-            &args,
-        )
-        .await?;
+        broadcast(&state.io, ns, rooms, &request.except, &request.event, &args).await?;
     }
     Ok(Json(EmitResponse {
         success: true,

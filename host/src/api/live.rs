@@ -12,10 +12,10 @@ use futures_util::stream::{self, Stream};
 use serde::Serialize;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::ApiState;
 use super::handlers::{HandlersResponse, collect_handlers};
 use super::sockets::all_sockets;
 use super::stats::{Stats, collect_stats};
+use super::{ApiState, Params};
 use crate::metrics::LogEntry;
 use crate::model::SocketView;
 use crate::settings::Settings;
@@ -36,17 +36,46 @@ enum Next {
     Skipped(u64),
 }
 
+/// The next client event, or never when the watcher did not ask for them.
+async fn next_entry(
+    receiver: &mut Option<tokio::sync::broadcast::Receiver<LogEntry>>,
+) -> Result<LogEntry, RecvError> {
+    match receiver {
+        Some(receiver) => receiver.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 fn json_event(name: &str, body: &impl Serialize) -> Event {
     Event::default()
         .event(name)
         .data(serde_json::to_string(body).unwrap_or_else(|_| "null".to_owned()))
 }
 
+/// What a watcher wants.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveQuery {
+    /// Also each client event as it happens (default true; iohost records them only while
+    /// someone watches with this on).
+    pub events: Option<bool>,
+    /// Milliseconds between snapshots: 250 to 60000, default 1000.
+    pub interval_ms: Option<u64>,
+}
+
 pub async fn live(
     State(state): State<ApiState>,
+    Params(query): Params<LiveQuery>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let (recent, receiver) = state.node.event_log.watch();
-    let mut interval = tokio::time::interval(Duration::from_secs(1));
+    let (recent, receiver) = match query.events.unwrap_or(true) {
+        true => {
+            let (recent, receiver) = state.node.event_log.watch();
+            (recent, Some(receiver))
+        }
+        false => (Vec::new(), None),
+    };
+    let every = query.interval_ms.unwrap_or(1000).clamp(250, 60_000);
+    let mut interval = tokio::time::interval(Duration::from_millis(every));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let first: Vec<Event> = recent.iter().map(|e| json_event("event", e)).collect();
 
@@ -55,7 +84,7 @@ pub async fn live(
         |(state, mut interval, mut receiver)| async move {
             let next = tokio::select! {
                 _ = interval.tick() => Next::Tick,
-                entry = receiver.recv() => match entry {
+                entry = next_entry(&mut receiver) => match entry {
                     Ok(entry) => Next::Entry(entry),
                     Err(RecvError::Lagged(n)) => Next::Skipped(n),
                     Err(RecvError::Closed) => return None,

@@ -127,7 +127,8 @@ async fn emit(
     event: &str,
     args: &Args,
 ) {
-    if let Err(e) = broadcast(io, ns, rooms, except, event, args).await {
+    let except: Vec<String> = except.into_iter().map(str::to_owned).collect();
+    if let Err(e) = broadcast(io, ns, rooms, &except, event, args).await {
         tracing::debug!(handler, "emit skipped: {e}");
     }
 }

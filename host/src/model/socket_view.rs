@@ -22,10 +22,36 @@ pub struct SocketView {
     pub transport: String,
     /// The iohost node it is connected to (its id, as in `/api/v1/stats`' `cluster.nodes`).
     pub node: String,
-    /// Handshake query parameters, minus Engine.IO's own and any `token`.
-    #[serde(skip)]
+    /// When it connected, in ms since the Unix epoch.
+    pub connected_at: u64,
+    /// Handshake query parameters, minus Engine.IO's own and any `token` (a repeated name
+    /// shows its last value).
+    #[serde(with = "query_map")]
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
     pub query: Vec<(String, String)>,
     /// The handshake `auth` object as JSON text.
     #[serde(skip)]
     pub auth: String,
+}
+
+/// The query as a JSON object, as socket.io's `handshake.query`.
+mod query_map {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(query: &[(String, String)], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(
+            query
+                .iter()
+                .map(|(k, v)| (k, v))
+                .collect::<BTreeMap<_, _>>(),
+        )
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, String)>, D::Error> {
+        Ok(BTreeMap::<String, String>::deserialize(d)?
+            .into_iter()
+            .collect())
+    }
 }

@@ -133,7 +133,7 @@ async fn private_message(shared: &SharedRef, io: &Io, reply: Reply, arg: &Value)
         io,
         &ns,
         vec![socket_room(to)],
-        None,
+        &[],
         "private-message",
         &body,
     )

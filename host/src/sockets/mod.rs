@@ -90,8 +90,15 @@ pub fn socket_room(id: &str) -> String {
     format!("{SOCKET_ROOM_PREFIX}{id}")
 }
 
-/// Puts a new socket in its own room; called once, as it connects.
+/// When a socket connected, in ms since the Unix epoch.
+#[derive(Debug, Clone, Copy)]
+struct ConnectedAt(u64);
+
+/// Puts a new socket in its own room and notes when it connected; called once, as it connects.
 pub fn enter_own_room(socket: &SocketRef) {
+    socket
+        .extensions
+        .insert(ConnectedAt(crate::model::now_ms()));
     socket.join(socket_room(&socket.id.to_string()));
 }
 
@@ -121,6 +128,10 @@ pub fn socket_view(socket: &SocketRef, node: &str) -> SocketView {
         }
         .to_owned(),
         node: node.to_owned(),
+        connected_at: socket
+            .extensions
+            .get::<ConnectedAt>()
+            .map_or(0, |ConnectedAt(at)| at),
         query: facts.query.clone(),
         auth: facts.auth.clone(),
     }
@@ -147,7 +158,7 @@ pub async fn broadcast<T: serde::Serialize + ?Sized + Sync>(
     io: &Io,
     ns: &str,
     rooms: Vec<String>,
-    except: Option<&str>,
+    except: &[String],
     event: &str,
     args: &T,
 ) -> Result<(), EmitError> {
@@ -158,9 +169,16 @@ pub async fn broadcast<T: serde::Serialize + ?Sized + Sync>(
         true => namespace.broadcast(),
         false => namespace.to(rooms),
     };
-    let targets = match except {
-        Some(id) => targets.except(socket_room(id)),
-        None => targets,
+    // As in socket.io, where a socket id is a room: each entry leaves out the socket with
+    // that id (through its own room, on any node) and the members of a room of that name.
+    let targets = match except.is_empty() {
+        true => targets,
+        false => targets.except(
+            except
+                .iter()
+                .flat_map(|name| [socket_room(name), name.clone()])
+                .collect::<Vec<_>>(),
+        ),
     };
     let result = targets.emit(event, args).await;
     if let Err(e) = result {

@@ -299,7 +299,7 @@ async fn emit(state: &WebhookState, room: &str, event: &str, payload: &Value) ->
             &state.parts.io,
             ns,
             vec![room.to_owned()],
-            None,
+            &[],
             event,
             &args,
         )

@@ -6,4 +6,14 @@ module.exports = ({ env }) => ({
       jwtSecret: env('JWT_SECRET'),
     },
   },
+  // iohost's plugin, installed from this repository (strapi-plugin/): strapi.$io over iohost's
+  // API. The tests that use it set IOHOST_URL and IOHOST_API_KEY; the others leave them unset.
+  io: {
+    enabled: true,
+    config: {
+      url: env('IOHOST_URL', ''),
+      apiKey: env('IOHOST_API_KEY', ''),
+      mirror: { intervalMs: 250 },
+    },
+  },
 });

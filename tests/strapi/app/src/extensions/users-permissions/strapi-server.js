@@ -4,5 +4,7 @@ module.exports = (plugin) => {
   const attributes = plugin.contentTypes.user.schema.attributes;
   attributes.isOnline = { type: 'boolean', default: false };
   attributes.lastSeen = { type: 'datetime' };
+  // The usage guide's pattern 3 (room-based broadcasting) notifies premium users.
+  attributes.isPremium = { type: 'boolean', default: false };
   return plugin;
 };

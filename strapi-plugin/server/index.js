@@ -1,0 +1,93 @@
+'use strict';
+
+// The io plugin for iohost: Strapi loads it as `io` (strapi.plugin('io')), so backend code
+// written for strapi-plugin-io keeps calling `strapi.$io.*` and the `monitoring` service.
+
+const { createClient } = require('./client');
+const { createIo, entitySubscriptions } = require('./io');
+const { createMirror, createMonitoring, withFresh } = require('./monitoring');
+
+const DEFAULTS = {
+  /** iohost's base URL, e.g. `http://127.0.0.1:1338`. */
+  url: process.env.IOHOST_URL || '',
+  /** One of iohost's `api.keys`. */
+  apiKey: process.env.IOHOST_API_KEY || '',
+  /** Longest wait for one call to iohost, in ms. */
+  timeoutMs: 5000,
+  /** The socket mirror behind the synchronous getConnectionStats(). */
+  mirror: { enabled: true, intervalMs: 1000 },
+  /** Entries logEvent() keeps. */
+  eventLogSize: 100,
+};
+
+function validate(config) {
+  const problems = [];
+  if (typeof config.url !== 'string') problems.push('`url` must be a string');
+  else if (config.url && !/^https?:\/\/[^/]+/.test(config.url)) problems.push(`\`url\` must be http(s)://host:port, not ${config.url}`);
+  if (typeof config.apiKey !== 'string') problems.push('`apiKey` must be a string');
+  if (!Number.isInteger(config.timeoutMs) || config.timeoutMs < 1) problems.push('`timeoutMs` must be a positive integer');
+  const mirror = config.mirror ?? {};
+  if (typeof mirror !== 'object') problems.push('`mirror` must be an object');
+  else if (mirror.intervalMs !== undefined && (!Number.isInteger(mirror.intervalMs) || mirror.intervalMs < 250 || mirror.intervalMs > 60000)) {
+    problems.push('`mirror.intervalMs` must be an integer from 250 to 60000');
+  }
+  if (!Number.isInteger(config.eventLogSize) || config.eventLogSize < 0) problems.push('`eventLogSize` must be a non-negative integer');
+  if (problems.length) throw new Error(`io plugin (iohost) config: ${problems.join('; ')}`);
+}
+
+/** One set of parts per Strapi instance. */
+const parts = new WeakMap();
+
+function partsOf(strapi) {
+  let made = parts.get(strapi);
+  if (made) return made;
+  const config = { ...DEFAULTS, ...(strapi.config.get('plugin::io') ?? {}) };
+  config.mirror = { ...DEFAULTS.mirror, ...(config.mirror ?? {}) };
+  const log = strapi.log;
+  const client = createClient({ url: config.url, apiKey: config.apiKey, timeoutMs: config.timeoutMs });
+  const io = createIo({ client, log });
+  const mirror = createMirror({ client, intervalMs: config.mirror.intervalMs, log });
+  const monitoring = createMonitoring({ client, io, mirror, eventLogSize: config.eventLogSize });
+  /** Sync in the plugin: from the mirror at once, or `await` it for iohost's answer now. */
+  io.getEntitySubscriptions = (socketId) => {
+    const fromView = (view) => (view ? { success: true, subscriptions: entitySubscriptions(view.rooms) } : { success: false, error: 'Socket not found' });
+    const fresh = async () => fromView((await client.call('GET', '/sockets')).body.find((s) => s.id === socketId));
+    return withFresh(fromView(mirror.latest()?.sockets?.find((s) => s.id === socketId)), fresh);
+  };
+  made = { config, client, io, mirror, monitoring };
+  parts.set(strapi, made);
+  return made;
+}
+
+/** Calls the parts' service lazily, so it works whenever Strapi makes the service. */
+const monitoringService = ({ strapi }) =>
+  new Proxy(
+    {},
+    {
+      get: (_, name) => partsOf(strapi).monitoring[name],
+    },
+  );
+
+module.exports = {
+  config: { default: DEFAULTS, validator: validate },
+  register({ strapi }) {
+    // In register, so the application's own register and bootstrap already find it.
+    strapi.$io = partsOf(strapi).io;
+  },
+  bootstrap({ strapi }) {
+    const { config, mirror } = partsOf(strapi);
+    if (!config.url || !config.apiKey) {
+      strapi.log.warn('iohost: the io plugin has no `url` or `apiKey` (config/plugins.js, or IOHOST_URL and IOHOST_API_KEY): strapi.$io calls will fail');
+      return;
+    }
+    if (config.mirror.enabled) mirror.start();
+    strapi.log.info(`iohost: strapi.$io calls go to ${config.url}`);
+  },
+  destroy({ strapi }) {
+    parts.get(strapi)?.mirror.stop();
+  },
+  services: { monitoring: monitoringService },
+  controllers: {},
+  routes: {},
+  contentTypes: {},
+};

@@ -1,0 +1,241 @@
+'use strict';
+
+// `strapi.$io`: strapi-plugin-io's helpers and the parts of its Socket.IO server that backend
+// code uses, each turned into a call to iohost's HTTP API. Every method returns a promise, also
+// those the plugin answered synchronously; the promise never goes unhandled (a failure is
+// logged), so backend code that does not await them, as the usage guide's does not, neither
+// crashes Node nor loses the error, and code that awaits them gets the thrown IohostError.
+
+const { IohostError } = require('./client');
+
+/** strapi-plugin-io names namespaces without the slash (`'admin'` for `/admin`). */
+function namespaceOf(name) {
+  if (name === undefined || name === null || name === '') return '/';
+  const text = String(name);
+  return text.startsWith('/') ? text : `/${text}`;
+}
+
+const list = (value) => (Array.isArray(value) ? value : [value]).filter((v) => v !== undefined && v !== null).map(String);
+
+/** `uid:id`, the plugin's entity room. */
+const entityRoom = (uid, id) => `${uid}:${id}`;
+const ENTITY_UID = /^(api|plugin)::[a-z0-9-]+\.[a-z0-9-]+$/;
+
+/** A socket as socket.io's `fetchSockets()` describes it, from iohost's socket view. */
+function remoteSocket(view, io) {
+  const socket = {
+    id: view.id,
+    nsp: view.namespace,
+    rooms: new Set(view.rooms),
+    user: view.user ?? null,
+    data: { user: view.user ?? null, role: view.role },
+    handshake: {
+      address: addressOnly(view.address),
+      time: new Date(view.connectedAt || Date.now()).toString(),
+      query: view.query ?? {},
+    },
+    role: view.role,
+    node: view.node,
+    transport: view.transport,
+    join: (room) => Promise.all(list(room).map((r) => io.joinRoom(view.id, r, view.namespace))),
+    leave: (room) => io.leaveRoom(view.id, room, view.namespace),
+    emit: (event, ...args) => io.server.of(view.namespace).to(view.id).emit(event, ...args),
+    disconnect: () => io.disconnectSocket(view.id, undefined, view.namespace),
+  };
+  return socket;
+}
+
+/** socket.io's `handshake.address` is the address without the port. */
+function addressOnly(address = '') {
+  const v6 = /^\[(.*)\]:\d+$/.exec(address);
+  if (v6) return v6[1];
+  const v4 = /^([^:]+):\d+$/.exec(address);
+  return v4 ? v4[1] : address;
+}
+
+/**
+ * @param {object} deps
+ * @param {ReturnType<import('./client').createClient>} deps.client
+ * @param {{warn: Function, error: Function, debug: Function}} deps.log
+ * @param {(event: object) => Promise<object>} [deps.emitContent] `emit({event, schema, data})`
+ */
+function createIo({ client, log }) {
+  /** Logs a failure nobody may be waiting for; the caller can still await it. */
+  function watched(promise, what) {
+    promise.catch((e) => log.error(`iohost: ${what} failed: ${e.message}`));
+    return promise;
+  }
+
+  const emitTo = ({ namespace = '/', rooms = [], except = [], sockets = [], event, args }) => {
+    if (typeof args.at(-1) === 'function') {
+      throw new IohostError('acknowledgements are not supported on emits made through iohost\'s HTTP API', { code: 'bad_request' });
+    }
+    const body = { event, args, namespace };
+    if (rooms.length) body.rooms = rooms;
+    if (sockets.length) body.sockets = sockets;
+    if (except.length) body.except = except;
+    return client.call('POST', '/emit', body).then(({ body: answer }) => answer);
+  };
+
+  /** True when done, false when no node holds the socket (as the plugin's `false`). */
+  const onSocket = (promise) =>
+    promise.then(
+      () => true,
+      (e) => {
+        if (e.code === 'no_socket') return false;
+        throw e;
+      },
+    );
+
+  async function socketsIn({ namespace, rooms, except }) {
+    const wanted = rooms.length ? rooms : [undefined];
+    const seen = new Map();
+    for (const room of wanted) {
+      const query = new URLSearchParams({ namespace });
+      if (room !== undefined) query.set('room', room);
+      const { body } = await client.call('GET', `/sockets?${query}`);
+      for (const view of body) seen.set(view.id, view);
+    }
+    const left = new Set(except);
+    return [...seen.values()].filter((v) => !left.has(v.id) && !v.rooms.some((r) => left.has(r)));
+  }
+
+  /** socket.io's broadcast operator: `to`, `in`, `except`, `emit`, `fetchSockets`, ... */
+  function operator(namespace, rooms = [], except = []) {
+    return {
+      to: (room) => operator(namespace, [...rooms, ...list(room)], except),
+      in: (room) => operator(namespace, [...rooms, ...list(room)], except),
+      except: (room) => operator(namespace, rooms, [...except, ...list(room)]),
+      /** Also `volatile`, `compress(...)`, `local` and `timeout(...)` read as no change. */
+      get volatile() {
+        return operator(namespace, rooms, except);
+      },
+      get local() {
+        return operator(namespace, rooms, except);
+      },
+      compress: () => operator(namespace, rooms, except),
+      emit: (event, ...args) => watched(emitTo({ namespace, rooms, except, event, args }), `emit('${event}')`),
+      fetchSockets: async () => (await socketsIn({ namespace, rooms, except })).map((v) => remoteSocket(v, io)),
+      socketsJoin: (room) =>
+        watched(
+          socketsIn({ namespace, rooms, except }).then((views) =>
+            Promise.all(views.flatMap((v) => list(room).map((r) => io.joinRoom(v.id, r, namespace)))),
+          ),
+          'socketsJoin',
+        ),
+      socketsLeave: (room) =>
+        watched(
+          socketsIn({ namespace, rooms, except }).then((views) =>
+            Promise.all(views.flatMap((v) => list(room).map((r) => io.leaveRoom(v.id, r, namespace)))),
+          ),
+          'socketsLeave',
+        ),
+      disconnectSockets: () =>
+        watched(
+          socketsIn({ namespace, rooms, except }).then((views) => Promise.all(views.map((v) => io.disconnectSocket(v.id, undefined, namespace)))),
+          'disconnectSockets',
+        ),
+    };
+  }
+
+  const warnedOn = new Set();
+  function server() {
+    const root = operator('/');
+    return {
+      ...root,
+      of: (name) => ({ ...operator(namespaceOf(name)), name: namespaceOf(name) }),
+      get sockets() {
+        return { ...root, name: '/' };
+      },
+      /**
+       * Socket-level handlers (`io.on('connection', socket => socket.on(...))`) run inside
+       * iohost, as WebAssembly handlers (docs: handlers/ and guest-sdk/README.md), not in
+       * Strapi: registering one here logs that once and does nothing.
+       */
+      on(name) {
+        if (!warnedOn.has(name)) {
+          warnedOn.add(name);
+          log.warn(
+            `iohost: strapi.$io.server.on('${name}') is not supported: socket event handlers run in iohost as WebAssembly handlers (see iohost's guest-sdk/README.md)`,
+          );
+        }
+        return this;
+      },
+      use() {
+        log.warn('iohost: strapi.$io.server.use() is not supported: admission runs in iohost (handlers\' on-connect)');
+        return this;
+      },
+    };
+  }
+
+  const io = {
+    /** `{event, data, rooms}` -> the rooms (everyone when none) get `event` with `{data}`. */
+    raw({ event, data, rooms } = {}) {
+      return watched(emitTo({ rooms: list(rooms ?? []), event, args: [{ data }] }), `raw('${event}')`);
+    },
+    joinRoom(socketId, room, namespace = '/') {
+      const body = { room: String(room), namespace };
+      return watched(onSocket(client.call('POST', `/sockets/${encodeURIComponent(socketId)}/rooms`, body)), `joinRoom('${socketId}')`);
+    },
+    leaveRoom(socketId, room, namespace = '/') {
+      const path = `/sockets/${encodeURIComponent(socketId)}/rooms/${encodeURIComponent(room)}?namespace=${encodeURIComponent(namespace)}`;
+      return watched(onSocket(client.call('DELETE', path)), `leaveRoom('${socketId}')`);
+    },
+    /** `[{id, user}]` of every node's sockets in `room` (main namespace). */
+    getSocketsInRoom(room) {
+      return watched(
+        socketsIn({ namespace: '/', rooms: [String(room)], except: [] }).then((views) => views.map((v) => ({ id: v.id, user: v.user ?? null }))),
+        `getSocketsInRoom('${room}')`,
+      );
+    },
+    sendPrivateMessage(socketId, event, data) {
+      return watched(emitTo({ sockets: [String(socketId)], event, args: [data] }), `sendPrivateMessage('${socketId}')`);
+    },
+    /** Everyone in the main namespace but `socketId`. */
+    broadcast(socketId, event, data) {
+      return watched(emitTo({ except: [String(socketId)], event, args: [data] }), `broadcast('${event}')`);
+    },
+    emitToNamespace(namespace, event, data) {
+      return watched(emitTo({ namespace: namespaceOf(namespace), event, args: [data] }), `emitToNamespace('${namespace}')`);
+    },
+    disconnectSocket(socketId, _reason, namespace = '/') {
+      const path = `/sockets/${encodeURIComponent(socketId)}?namespace=${encodeURIComponent(namespace)}`;
+      return watched(onSocket(client.call('DELETE', path)), `disconnectSocket('${socketId}')`);
+    },
+    subscribeToEntity(socketId, uid, id) {
+      if (!ENTITY_UID.test(String(uid))) return Promise.resolve({ success: false, error: 'Content type not found' });
+      const room = entityRoom(uid, id);
+      return watched(
+        io.joinRoom(socketId, room).then((done) => (done ? { success: true, room, uid, id } : { success: false, error: 'Socket not found' })),
+        'subscribeToEntity',
+      );
+    },
+    unsubscribeFromEntity(socketId, uid, id) {
+      const room = entityRoom(uid, id);
+      return watched(
+        io.leaveRoom(socketId, room).then((done) => (done ? { success: true, room, uid, id } : { success: false, error: 'Socket not found' })),
+        'unsubscribeFromEntity',
+      );
+    },
+    emitToEntity(uid, id, event, data) {
+      return watched(emitTo({ rooms: [entityRoom(uid, id)], event, args: [data] }), `emitToEntity('${event}')`);
+    },
+    getEntityRoomSockets(uid, id) {
+      return io.getSocketsInRoom(entityRoom(uid, id));
+    },
+  };
+  io.server = server();
+  return io;
+}
+
+/** The entity subscriptions among a socket's rooms, as the plugin reports them. */
+function entitySubscriptions(rooms) {
+  return rooms
+    .filter((room) => /^(api|plugin)::/.test(room) && room.includes(':', room.indexOf('::') + 2))
+    .map((room) => {
+      const cut = room.lastIndexOf(':');
+      return { uid: room.slice(0, cut), id: room.slice(cut + 1), room };
+    });
+}
+
+module.exports = { createIo, namespaceOf, addressOnly, remoteSocket, entitySubscriptions };

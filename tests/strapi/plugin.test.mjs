@@ -1,0 +1,176 @@
+// iohost's Strapi plugin (strapi-plugin/, installed into the test app from this repository):
+// the usage guide's backend code, copied as written into tests/strapi/app (src/api/notification,
+// chat, document, src/guide/), calls `strapi.$io` and the `monitoring` service unchanged; the
+// plugin turns those calls into iohost API calls, and real socket.io-client sockets connected
+// to iohost get what the guide says they get.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+
+import { ask, closeAll, collect, connect, until } from '../lib/client.mjs';
+import { freePort, startServer } from '../lib/server.mjs';
+import { startStrapi } from '../lib/strapi.mjs';
+
+const KEY = 'plugin-test-api-key-0123456789abcdef0123456789ab';
+let strapi;
+let iohost;
+
+before(async () => {
+  const port = await freePort();
+  strapi = await startStrapi({ env: { IOHOST_URL: `http://127.0.0.1:${port}`, IOHOST_API_KEY: KEY, IOHOST_GUIDE: '1' } });
+  await strapi.permit('authenticated', [
+    'api::chat.chat.send',
+    'api::chat.chat.listRooms',
+    'api::document.document.startEditing',
+    'api::document.document.broadcastChange',
+  ]);
+  iohost = await startServer({
+    port,
+    config: `
+[server]
+namespaces = ["/admin"]
+
+[api]
+keys = ["${KEY}"]
+
+[strapi]
+url = "${strapi.url}"
+jwt_secret = "${strapi.jwtSecret}"
+api_token = "${strapi.apiToken}"
+admin_email = "${strapi.admin.email}"
+admin_password = "${strapi.admin.password}"
+lookup_timeout_ms = 15000
+`,
+  });
+});
+after(async () => {
+  closeAll();
+  await iohost?.stop();
+  await strapi?.stop();
+});
+
+/** A Strapi user and a socket connected to iohost with their JWT, as the guide's frontend. */
+async function user(name) {
+  const { jwt, user } = await strapi.register(`${name}-${process.pid}`);
+  const socket = await connect(iohost.url, { auth: { token: jwt } });
+  return { jwt, user, socket };
+}
+
+/** Calls Strapi's REST API as `token` (a user's JWT, or the full-access API token). */
+async function rest(path, { method = 'GET', body, token = strapi.apiToken } = {}) {
+  const res = await fetch(`${strapi.url}/api${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  assert.ok(res.ok, `${method} ${path} -> ${res.status}: ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+/** The monitoring service's synchronous answer lists `socket` (its mirror has caught up). */
+const mirrored = (socket) =>
+  until(async () => (await (await fetch(`${strapi.url}/api/io-probe/connection-stats`)).json()).sockets.some((s) => s.id === socket.id), 10000);
+
+describe('the usage guide\'s backend code through iohost\'s plugin', () => {
+  it('use case 2: the notification controller finds the user\'s socket and sends it the notification', async () => {
+    const alice = await user('alice2');
+    assert.equal((await ask(alice.socket, 'join-room', `user-${alice.user.id}`)).success, true);
+    const notifications = collect(alice.socket, 'notification');
+    const created = await rest('/notifications', { method: 'POST', body: { userId: alice.user.id, message: 'Your order shipped', type: 'info' } });
+    assert.ok(await until(() => notifications.length === 1, 5000), 'the notification arrives');
+    assert.equal(notifications[0].id, created.id);
+    assert.equal(notifications[0].message, 'Your order shipped');
+    assert.equal(notifications[0].type, 'info');
+  });
+
+  it('use case 3: the chat controller\'s strapi.$io.server.to(room).emit reaches the room\'s members', async () => {
+    const alice = await user('alice3');
+    const bob = await user('bob3');
+    const outsider = await user('carol3');
+    for (const s of [alice.socket, bob.socket]) assert.equal((await ask(s, 'join-room', 'chat-room-5')).success, true);
+    assert.equal((await ask(outsider.socket, 'join-room', `user-${outsider.user.id}`)).success, true);
+    const outsiderNotes = collect(outsider.socket, 'notification');
+    const got = [alice, bob, outsider].map((u) => collect(u.socket, 'chat:message'));
+    const answer = await rest('/chat/send', { method: 'POST', token: alice.jwt, body: { roomId: 5, message: 'hello room' } });
+    assert.equal(answer.success, true);
+    assert.ok(await until(() => got[0].length === 1 && got[1].length === 1, 5000), 'both members get the message');
+    assert.equal(got[0][0].content, 'hello room');
+    assert.deepEqual(got[0][0].author, { id: alice.user.id, username: alice.user.username });
+    // The outsider is not in the room: a notification sent to it after the message arrives,
+    // and the message did not come before it.
+    await rest('/notifications', { method: 'POST', body: { userId: outsider.user.id, message: 'later', type: 'y' } });
+    assert.ok(await until(() => outsiderNotes.length === 1, 5000));
+    assert.deepEqual(got[2], []);
+  });
+
+  it('use case 4: the bootstrap cron sends dashboard stats to the /admin namespace with getConnectionStats() figures', async () => {
+    const { jwt } = await strapi.register(`dash-${process.pid}`);
+    const dashboard = await connect(`${iohost.url}/admin`, { auth: { token: jwt } });
+    const stats = collect(dashboard, 'dashboard:stats');
+    // The cron fires every 5 s.
+    assert.ok(await until(() => stats.length >= 1, 12000), 'dashboard:stats arrives');
+    const last = stats.at(-1);
+    assert.equal(typeof last.connections.active, 'number');
+    assert.equal(typeof last.connections.rooms, 'number');
+    assert.equal(typeof last.metrics.users, 'number');
+    assert.ok(last.metrics.users >= 1);
+  });
+
+  it('use case 5: startEditing joins the editor\'s socket to the document room; broadcastChange skips its author', async () => {
+    const alice = await user('alice5');
+    const bob = await user('bob5');
+    const documentId = `doc-${process.pid}`;
+    const joined = collect(alice.socket, 'editor:joined');
+    const changes = { alice: collect(alice.socket, 'document:change'), bob: collect(bob.socket, 'document:change') };
+    for (const u of [alice, bob]) assert.ok(await mirrored(u.socket), 'the plugin\'s mirror lists the socket');
+
+    const first = await rest(`/documents/${documentId}/start-editing`, { method: 'POST', token: alice.jwt });
+    assert.deepEqual(first.activeEditors.map((u) => u.id), [alice.user.id]);
+    const second = await rest(`/documents/${documentId}/start-editing`, { method: 'POST', token: bob.jwt });
+    assert.deepEqual(second.activeEditors.map((u) => u.id).sort(), [alice.user.id, bob.user.id].sort());
+    // joinRoom was not awaited by the controller; its emit right after still found the socket
+    // in the room (the plugin sends calls in order).
+    assert.ok(await until(() => joined.length === 2, 5000), 'alice hears both editors join');
+    assert.deepEqual(joined.map((j) => j.userId), [alice.user.id, bob.user.id]);
+
+    const sent = await rest('/documents/change', { method: 'POST', token: alice.jwt, body: { documentId, changes: [{ op: 'insert', at: 3, text: 'x' }] } });
+    assert.equal(sent.success, true);
+    assert.ok(await until(() => changes.bob.length === 1, 5000), 'the other editor gets the change');
+    assert.deepEqual(changes.bob[0].changes, [{ op: 'insert', at: 3, text: 'x' }]);
+    assert.equal(changes.bob[0].author.id, alice.user.id);
+    assert.deepEqual(changes.alice, [], 'its author does not');
+  });
+
+  it('use case 6: the order lifecycle tells the customer about a status change', async () => {
+    const customer = await user('cust6');
+    assert.equal((await ask(customer.socket, 'join-room', `user-${customer.user.id}`)).success, true);
+    const updates = collect(customer.socket, 'order:status-update');
+    const order = await rest('/orders', { method: 'POST', body: { data: { orderNumber: `A-${process.pid}`, customer: customer.user.documentId } } });
+    await rest(`/orders/${order.data.documentId}?populate=customer`, { method: 'PUT', body: { data: { status: 'shipped' } } });
+    assert.ok(await until(() => updates.length === 1, 5000), 'the customer gets the status update');
+    assert.equal(updates[0].status, 'shipped');
+    assert.equal(updates[0].statusMessage, 'Your order is on its way!');
+  });
+
+  it('pattern 3: premium users found through getConnectionStats() get the premium notification', async () => {
+    const premium = await user('prem');
+    const regular = await user('reg');
+    assert.equal((await ask(regular.socket, 'join-room', `user-${regular.user.id}`)).success, true);
+    const regularNotes = collect(regular.socket, 'notification');
+    await strapi.call(`/content-manager/collection-types/plugin::users-permissions.user/${premium.user.documentId}`, {
+      method: 'PUT',
+      token: strapi.adminToken,
+      body: { isPremium: true },
+    });
+    const got = [premium, regular].map((u) => collect(u.socket, 'premium:notification'));
+    for (const u of [premium, regular]) assert.ok(await mirrored(u.socket));
+    await rest('/io-probe/premium', { method: 'POST', body: { message: 'early access' } });
+    assert.ok(await until(() => got[0].length === 1, 5000), 'the premium user is notified');
+    assert.equal(got[0][0].message, 'early access');
+    assert.equal(got[0][0].type, 'exclusive');
+    // The regular user gets a later notification, and nothing before it.
+    await rest('/notifications', { method: 'POST', body: { userId: regular.user.id, message: 'later', type: 'y' } });
+    assert.ok(await until(() => regularNotes.length === 1, 5000));
+    assert.deepEqual(got[1], [], 'the regular user is not notified');
+  });
+});
