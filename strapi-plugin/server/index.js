@@ -6,6 +6,8 @@
 const { createClient } = require('./client');
 const { createIo, entitySubscriptions } = require('./io');
 const { createMirror, createMonitoring, withFresh } = require('./monitoring');
+const { createContentEvents } = require('./content');
+const { createOutbox, schema: outboxSchema } = require('./outbox');
 
 const DEFAULTS = {
   /** iohost's base URL, e.g. `http://127.0.0.1:1338`. */
@@ -18,6 +20,14 @@ const DEFAULTS = {
   mirror: { enabled: true, intervalMs: 1000 },
   /** Entries logEvent() keeps. */
   eventLogSize: 100,
+  /**
+   * Content types whose document changes become content events: '*' (every `api::` type) or a
+   * list of uids or `{uid, populate}`; `false` for none. `populate` (default '*': one level of
+   * relations, media, components) is the REST API's populate each role's payload is read with.
+   */
+  contentTypes: '*',
+  /** Events waiting for iohost at most; past it new ones are dropped (logged, counted). */
+  outbox: { maxEvents: 10000 },
 };
 
 function validate(config) {
@@ -32,6 +42,12 @@ function validate(config) {
     problems.push('`mirror.intervalMs` must be an integer from 250 to 60000');
   }
   if (!Number.isInteger(config.eventLogSize) || config.eventLogSize < 0) problems.push('`eventLogSize` must be a non-negative integer');
+  const types = config.contentTypes;
+  if (!(types === '*' || types === false || (Array.isArray(types) && types.every((t) => typeof t === 'string' || (t && typeof t.uid === 'string'))))) {
+    problems.push("`contentTypes` must be '*', false, or a list of uids or {uid, populate}");
+  }
+  const max = config.outbox?.maxEvents;
+  if (max !== undefined && (!Number.isInteger(max) || max < 1)) problems.push('`outbox.maxEvents` must be a positive integer');
   if (problems.length) throw new Error(`io plugin (iohost) config: ${problems.join('; ')}`);
 }
 
@@ -54,7 +70,16 @@ function partsOf(strapi) {
     const fresh = async () => fromView((await client.call('GET', '/sockets')).body.find((s) => s.id === socketId));
     return withFresh(fromView(mirror.latest()?.sockets?.find((s) => s.id === socketId)), fresh);
   };
-  made = { config, client, io, mirror, monitoring };
+  const outbox = createOutbox({ strapi, client, log, maxEvents: config.outbox?.maxEvents ?? DEFAULTS.outbox.maxEvents });
+  const listed = Array.isArray(config.contentTypes) ? new Map(config.contentTypes.map((t) => (typeof t === 'string' ? [t, {}] : [t.uid, t]))) : null;
+  const content = createContentEvents({
+    strapi,
+    outbox,
+    log,
+    watches: (uid) => (config.contentTypes === '*' ? uid.startsWith('api::') : Boolean(listed?.has(uid))),
+    populateOf: (uid) => listed?.get(uid)?.populate ?? '*',
+  });
+  made = { config, client, io, mirror, monitoring, outbox, content };
   parts.set(strapi, made);
   return made;
 }
@@ -72,7 +97,10 @@ module.exports = {
   config: { default: DEFAULTS, validator: validate },
   register({ strapi }) {
     // In register, so the application's own register and bootstrap already find it.
-    strapi.$io = partsOf(strapi).io;
+    const { io, config, content } = partsOf(strapi);
+    strapi.$io = io;
+    // Unconfigured, there is nowhere to send events: none are written.
+    if (config.contentTypes !== false && config.url && config.apiKey) strapi.documents.use((ctx, next) => content.middleware(ctx, next));
   },
   bootstrap({ strapi }) {
     const { config, mirror } = partsOf(strapi);
@@ -81,13 +109,15 @@ module.exports = {
       return;
     }
     if (config.mirror.enabled) mirror.start();
+    if (config.contentTypes !== false) partsOf(strapi).outbox.start();
     strapi.log.info(`iohost: strapi.$io calls go to ${config.url}`);
   },
   destroy({ strapi }) {
     parts.get(strapi)?.mirror.stop();
+    parts.get(strapi)?.outbox.stop();
   },
   services: { monitoring: monitoringService },
   controllers: {},
   routes: {},
-  contentTypes: {},
+  contentTypes: { 'outbox-event': { schema: outboxSchema } },
 };

@@ -130,6 +130,9 @@ impl App {
         };
         let webhook = crate::webhook::Parts {
             config: Arc::new(config.strapi.clone()),
+            api: Arc::new(config.api.clone()),
+            backplane: node.backplane.clone(),
+            cluster_prefix: config.cluster.prefix.clone(),
             stats: api.webhooks.clone(),
             catalog: catalog.clone(),
             settings: settings.clone(),

@@ -463,6 +463,35 @@ impl RedisBackplane {
     }
 }
 
+impl Backplane {
+    /// True the first time any node claims `key` within `ttl` (Redis `SET NX PX`); alone, or
+    /// while Redis is unreachable, `None`: the caller decides with what this node remembers.
+    pub async fn claim_once(&self, key: &str, ttl: Duration) -> Option<bool> {
+        let Self::Redis(r) = self else {
+            return None;
+        };
+        if !r.is_up() {
+            return None;
+        }
+        let mut conn = r.conn.current();
+        let mut set = redis::cmd("SET");
+        set.arg(key)
+            .arg(1)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl.as_millis() as u64);
+        match tokio::time::timeout(PUBLISH_WAIT, set.query_async::<Option<String>>(&mut conn)).await
+        {
+            Ok(Ok(answer)) => Some(answer.is_some()),
+            Ok(Err(e)) => {
+                r.went_down(&e);
+                None
+            }
+            Err(_) => None,
+        }
+    }
+}
+
 /// `host:port` of the master, as the first Sentinel that answers names it.
 async fn master_named(
     follow: &Follow,

@@ -35,7 +35,7 @@ pub enum Action {
 }
 
 impl Action {
-    fn parse(name: &str) -> Option<Self> {
+    pub fn parse(name: &str) -> Option<Self> {
         Some(match name {
             "create" => Self::Create,
             "update" => Self::Update,

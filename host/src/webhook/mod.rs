@@ -36,6 +36,8 @@ use crate::strapi::entities::Entity;
 use crate::strapi::schema::{MEDIA_MODEL, MEDIA_UID};
 use crate::strapi::shape::{Findings, Shaper};
 
+mod plugin;
+
 /// How long a notification is remembered to drop a repeat of it.
 const REMEMBER: Duration = Duration::from_secs(600);
 /// Most notifications remembered at once (the oldest are forgotten first).
@@ -45,6 +47,12 @@ const REMEMBER_AT_MOST: usize = 10_000;
 #[derive(Clone)]
 pub struct Parts {
     pub config: Arc<StrapiConfig>,
+    /// The API keys the io plugin sends its content events with.
+    pub api: Arc<crate::config::ApiConfig>,
+    /// Repeats of a plugin event are dropped across the cluster through Redis.
+    pub backplane: crate::cluster::Backplane,
+    /// The cluster's key prefix.
+    pub cluster_prefix: String,
     pub stats: Arc<WebhookStats>,
     pub catalog: Arc<Catalog>,
     pub settings: Arc<LiveSettings>,
@@ -117,7 +125,10 @@ pub fn router(parts: Parts) -> Router {
         seen: Default::default(),
         logged: Default::default(),
     };
-    Router::new().route(&path, post(receive)).with_state(state)
+    Router::new()
+        .route(&path, post(receive))
+        .route(plugin::PATH, post(plugin::receive))
+        .with_state(state)
 }
 
 fn refuse(status: StatusCode, code: &'static str, message: impl Into<String>) -> Response {
@@ -149,6 +160,7 @@ fn count(state: &WebhookState, event: &str, result: &'static str) {
             | "media.update"
             | "media.delete"
             | "trigger-test"
+            | "plugin"
     );
     let event = if known {
         event.to_owned()
@@ -259,7 +271,7 @@ async fn change(
         known = catalog.refresh().await;
         found = check(&known, &uid, entry);
     }
-    let rooms = deliver(state, action, model, &uid, entry, known).await;
+    let rooms = deliver(state, action, model, &uid, entry, known, None).await;
     let removed: Vec<String> = found
         .unknown
         .iter()
@@ -393,7 +405,8 @@ impl Misses {
 /// Emits `<model>:<action>` to the room of every role (and API token) that may read the
 /// document and whose delivery rule wants the action, or else to its followers of this
 /// document; each with what [`Shaper`] lets it see. A draft goes only to roles that may read
-/// drafts. Returns the rooms it went to.
+/// drafts. With `given` (the io plugin's event), each role's payload is Strapi's own and a role
+/// without one gets nothing. Returns the rooms it went to.
 async fn deliver(
     state: &WebhookState,
     action: content::Action,
@@ -401,6 +414,7 @@ async fn deliver(
     uid: &str,
     entry: &Map<String, Value>,
     known: std::sync::Arc<Known>,
+    given: Option<&BTreeMap<String, Map<String, Value>>>,
 ) -> Vec<String> {
     let config = &*state.parts.config;
     let event = format!("{model}:{}", action.name());
@@ -443,13 +457,19 @@ async fn deliver(
         } else {
             continue;
         };
-        let shaper = Shaper {
-            schemas: snapshot.known.schemas.as_ref(),
-            access: &access,
-            fields: &config.fields,
-            role,
+        let visible = match given {
+            Some(payloads) => match payloads.get(role) {
+                Some(payload) => payload.clone(),
+                None => continue,
+            },
+            None => Shaper {
+                schemas: snapshot.known.schemas.as_ref(),
+                access: &access,
+                fields: &config.fields,
+                role,
+            }
+            .document(uid, entry, &mut Findings::default()),
         };
-        let visible = shaper.document(uid, entry, &mut Findings::default());
         let payload = content::payload(config.payload, action, visible);
         if emit(state, &room, &event, &payload).await {
             rooms.push(room);

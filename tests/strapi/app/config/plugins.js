@@ -14,6 +14,8 @@ module.exports = ({ env }) => ({
       url: env('IOHOST_URL', ''),
       apiKey: env('IOHOST_API_KEY', ''),
       mirror: { intervalMs: 250 },
+      // Which types send content events, with what populate (the plugin oracle sets it).
+      contentTypes: env.json('IOHOST_CONTENT_TYPES', '*'),
     },
   },
 });

@@ -1,0 +1,191 @@
+'use strict';
+
+// Content events from Strapi's document service. A middleware sees every document action
+// (create, update, delete, publish, unpublish, discardDraft) after it ran, reads the document
+// as each role and API token would get it from the REST API (Strapi's own content-API output
+// sanitiser, with that role's or token's ability), and writes one event per change to the
+// outbox; iohost then delivers each role's payload to that role's sockets only.
+
+/** Document actions and the events they become, as Strapi's webhooks name them. */
+const WATCHED = new Set(['create', 'update', 'delete', 'publish', 'unpublish', 'discardDraft']);
+
+/** iohost's name for an API token's audience: `token:` and the name as a slug. */
+function tokenAudience(name) {
+  const slug = Array.from(String(name).trim().toLowerCase(), (c) => (/^[a-z0-9_]$/.test(c) ? c : '-')).join('');
+  return `token:${slug}`;
+}
+
+const READ_SCOPE = /\.(find|findOne)$/;
+
+/** Strapi's users-permissions strategy's verify, for the sanitiser's relation checks. */
+function verifyRole(auth, config) {
+  if (!config?.scope) return;
+  const scopes = Array.isArray(config.scope) ? config.scope : [config.scope];
+  if (!scopes.every((scope) => auth.ability.can(scope))) {
+    throw Object.assign(new Error('Forbidden'), { name: 'ForbiddenError' });
+  }
+}
+
+/** Strapi's content-API token strategy's verify (expired tokens are left out before). */
+function verifyToken(auth, config) {
+  const token = auth.credentials;
+  if (token.type === 'full-access') return;
+  const scopes = Array.isArray(config?.scope) ? config.scope : [config?.scope];
+  if (token.type === 'read-only' && config?.scope && scopes.every((s) => READ_SCOPE.test(s))) return;
+  if (token.type === 'custom' && scopes.every((s) => auth.ability.can(s))) return;
+  throw Object.assign(new Error('Forbidden'), { name: 'ForbiddenError' });
+}
+
+/**
+ * Who may receive content events: every users-permissions role and every API token that has
+ * not expired, with the ability Strapi would give it; read again after `ttlMs`.
+ */
+function createAudiences({ strapi, ttlMs = 5000 }) {
+  let cached = null;
+  let readAt = 0;
+
+  async function read() {
+    const engine = strapi.contentAPI.permissions.engine;
+    const out = [];
+    const roles = strapi.plugin('users-permissions')
+      ? await strapi.db.query('plugin::users-permissions.role').findMany({ populate: ['permissions'] })
+      : [];
+    for (const role of roles) {
+      const ability = await engine.generateAbility((role.permissions ?? []).map(({ action }) => ({ action })));
+      out.push({
+        key: String(role.type).toLowerCase(),
+        can: (action) => ability.can(action),
+        auth: { strategy: { name: 'users-permissions', verify: verifyRole }, credentials: null, ability },
+      });
+    }
+    const tokens = await strapi.db.query('admin::api-token').findMany({ populate: ['permissions'] });
+    for (const token of tokens) {
+      if (token.expiresAt && new Date(token.expiresAt).getTime() <= Date.now()) continue;
+      const ability = await engine.generateAbility((token.permissions ?? []).map(({ action }) => ({ action })));
+      const can = token.type === 'full-access' ? () => true : token.type === 'read-only' ? (a) => READ_SCOPE.test(a) : (a) => ability.can(a);
+      out.push({
+        key: tokenAudience(token.name),
+        can,
+        auth: { strategy: { name: 'api-token', verify: verifyToken }, credentials: token, ability },
+      });
+    }
+    return out;
+  }
+
+  return {
+    async now() {
+      if (!cached || Date.now() - readAt > ttlMs) {
+        cached = await read();
+        readAt = Date.now();
+      }
+      return cached;
+    },
+  };
+}
+
+/** Whether `audience` may read documents of `uid` through the REST API. */
+const readable = (audience, uid) => audience.can(`${uid}.find`) || audience.can(`${uid}.findOne`);
+
+/**
+ * @param {object} deps
+ * @param {import('@strapi/strapi').Core.Strapi} deps.strapi
+ * @param {{enqueue: (event: object) => Promise<void>}} deps.outbox
+ * @param {(uid: string) => unknown} deps.populateOf the plugin's per-type `populate`
+ * @param {(uid: string) => boolean} deps.watches which content types send events
+ */
+function createContentEvents({ strapi, outbox, populateOf, watches, log }) {
+  const audiences = createAudiences({ strapi });
+
+  /**
+   * Each reader's view of one version of the document (`status`), as REST's findOne shows it:
+   * the populate narrowed by Strapi's query sanitiser for that reader (a relation it may not
+   * read is not even fetched), the document read once per distinct populate, then Strapi's
+   * output sanitiser with the reader's ability.
+   */
+  async function views(uid, documentId, status, locale) {
+    const schema = strapi.getModel(uid);
+    const sanitize = strapi.contentAPI.sanitize;
+    const read = new Map();
+    const payloads = {};
+    let shown = null;
+    for (const audience of await audiences.now()) {
+      if (!readable(audience, uid)) continue;
+      const query = await sanitize.query({ populate: populateOf(uid) }, schema, { auth: audience.auth });
+      const key = JSON.stringify(query.populate ?? null);
+      if (!read.has(key)) read.set(key, await strapi.documents(uid).findOne({ documentId, status, locale, populate: query.populate }));
+      const document = read.get(key);
+      if (!document) continue;
+      shown = document;
+      payloads[audience.key] = await sanitize.output(structuredClone(document), schema, { auth: audience.auth });
+    }
+    if (!shown) {
+      shown = await strapi.documents(uid).findOne({ documentId, status, locale });
+      if (!shown) return null;
+    }
+    return { entry: { id: shown.id, documentId: shown.documentId, publishedAt: shown.publishedAt ?? null, locale: shown.locale }, payloads };
+  }
+
+  /** `{id, documentId}` for every reader: what a removal shows. */
+  async function removal(uid, entry) {
+    const payloads = {};
+    for (const audience of await audiences.now()) {
+      if (readable(audience, uid)) payloads[audience.key] = { id: entry.id, documentId: entry.documentId };
+    }
+    return { entry, payloads };
+  }
+
+  /** The events one document action becomes (the webhooks' names and order). */
+  async function eventsOf(ctx, result) {
+    const { uid, action } = ctx;
+    const model = strapi.getModel(uid);
+    const drafts = Boolean(model.options?.draftAndPublish);
+    const documentId = result?.documentId ?? ctx.params?.documentId;
+    const locale = ctx.params?.locale;
+    if (!documentId) return [];
+    const out = [];
+    const add = (event, seen) => seen && out.push({ event, ...seen });
+    switch (action) {
+      case 'create':
+      case 'update':
+        // A document with drafts: the draft changed, and it was published too when asked
+        // (REST's default), as Strapi's webhooks send entry.create/update then entry.publish.
+        add(action, await views(uid, documentId, drafts ? 'draft' : 'published', locale));
+        if (drafts && ctx.params?.status === 'published') add('publish', await views(uid, documentId, 'published', locale));
+        break;
+      case 'publish':
+        add('publish', await views(uid, documentId, 'published', locale));
+        break;
+      case 'discardDraft':
+        add('draft-discard', await views(uid, documentId, 'draft', locale));
+        break;
+      case 'unpublish':
+      case 'delete': {
+        const entries = result?.entries ?? [];
+        const shown = entries.find((e) => e.publishedAt) ?? entries[0];
+        if (!shown) break;
+        const entry = { id: shown.id, documentId, publishedAt: shown.publishedAt ?? null, locale: shown.locale };
+        add(action, await removal(uid, entry));
+        break;
+      }
+      default:
+    }
+    return out.map((e) => ({ ...e, uid, model: model.info.singularName }));
+  }
+
+  /** The document service middleware. */
+  async function middleware(ctx, next) {
+    const result = await next();
+    if (!WATCHED.has(ctx.action) || !watches(ctx.uid)) return result;
+    try {
+      for (const event of await eventsOf(ctx, result)) await outbox.enqueue(event);
+    } catch (e) {
+      // The change itself is done; only its event is lost, and that is said.
+      log.error(`iohost: no content event for ${ctx.uid} ${ctx.action}: ${e.stack || e.message}`);
+    }
+    return result;
+  }
+
+  return { middleware, audiences, eventsOf };
+}
+
+module.exports = { createContentEvents, tokenAudience, verifyRole, verifyToken, WATCHED };
