@@ -26,8 +26,11 @@ const DEFAULTS = {
    * relations, media, components) is the REST API's populate each role's payload is read with.
    */
   contentTypes: '*',
-  /** Events waiting for iohost at most; past it new ones are dropped (logged, counted). */
-  outbox: { maxEvents: 10000 },
+  /**
+   * Events waiting for iohost at most (past it new ones are dropped, logged and counted), and
+   * the longest wait between two tries while iohost does not answer (from 250 ms, doubling).
+   */
+  outbox: { maxEvents: 10000, retryMaxMs: 5000 },
 };
 
 function validate(config) {
@@ -48,6 +51,8 @@ function validate(config) {
   }
   const max = config.outbox?.maxEvents;
   if (max !== undefined && (!Number.isInteger(max) || max < 1)) problems.push('`outbox.maxEvents` must be a positive integer');
+  const wait = config.outbox?.retryMaxMs;
+  if (wait !== undefined && (!Number.isInteger(wait) || wait < 250)) problems.push('`outbox.retryMaxMs` must be an integer of at least 250');
   if (problems.length) throw new Error(`io plugin (iohost) config: ${problems.join('; ')}`);
 }
 
@@ -60,7 +65,8 @@ function partsOf(strapi) {
   const config = { ...DEFAULTS, ...(strapi.config.get('plugin::io') ?? {}) };
   config.mirror = { ...DEFAULTS.mirror, ...(config.mirror ?? {}) };
   const log = strapi.log;
-  const client = createClient({ url: config.url, apiKey: config.apiKey, timeoutMs: config.timeoutMs });
+  const clientOptions = { url: config.url, apiKey: config.apiKey, timeoutMs: config.timeoutMs };
+  const client = createClient(clientOptions);
   const io = createIo({ client, log });
   const mirror = createMirror({ client, intervalMs: config.mirror.intervalMs, log });
   const monitoring = createMonitoring({ client, io, mirror, eventLogSize: config.eventLogSize });
@@ -70,7 +76,15 @@ function partsOf(strapi) {
     const fresh = async () => fromView((await client.call('GET', '/sockets')).body.find((s) => s.id === socketId));
     return withFresh(fromView(mirror.latest()?.sockets?.find((s) => s.id === socketId)), fresh);
   };
-  const outbox = createOutbox({ strapi, client, log, maxEvents: config.outbox?.maxEvents ?? DEFAULTS.outbox.maxEvents });
+  // The outbox and the status page each have their own client (an order of their own), so
+  // neither waits behind strapi.$io calls, nor those behind them.
+  const outbox = createOutbox({
+    strapi,
+    client: createClient(clientOptions),
+    log,
+    maxEvents: config.outbox?.maxEvents ?? DEFAULTS.outbox.maxEvents,
+    retry: { minMs: 250, maxMs: config.outbox?.retryMaxMs ?? DEFAULTS.outbox.retryMaxMs },
+  });
   const listed = Array.isArray(config.contentTypes) ? new Map(config.contentTypes.map((t) => (typeof t === 'string' ? [t, {}] : [t.uid, t]))) : null;
   const content = createContentEvents({
     strapi,
@@ -79,9 +93,24 @@ function partsOf(strapi) {
     watches: (uid) => (config.contentTypes === '*' ? uid.startsWith('api::') : Boolean(listed?.has(uid))),
     populateOf: (uid) => listed?.get(uid)?.populate ?? '*',
   });
-  made = { config, client, io, mirror, monitoring, outbox, content };
+  made = { config, client, io, mirror, monitoring, outbox, content, statusClient: createClient(clientOptions) };
   parts.set(strapi, made);
   return made;
+}
+
+/** What the admin page shows: iohost as the plugin reaches it, and the outbox. */
+async function status(strapi) {
+  const { config, statusClient: client, outbox } = partsOf(strapi);
+  const iohost = { url: config.url, reachable: false };
+  try {
+    const { body } = await client.call('GET', '/stats');
+    Object.assign(iohost, { reachable: true, connections: body.connections, eventsPerSecond: body.eventsPerSecond, partial: body.partial });
+    const { body: handlers } = await client.call('GET', '/handlers');
+    iohost.handlers = handlers.handlers?.map((h) => h.name) ?? [];
+  } catch (e) {
+    iohost.error = e.message;
+  }
+  return { iohost, outbox: await outbox.status() };
 }
 
 /** Calls the parts' service lazily, so it works whenever Strapi makes the service. */
@@ -117,7 +146,19 @@ module.exports = {
     parts.get(strapi)?.outbox.stop();
   },
   services: { monitoring: monitoringService },
-  controllers: {},
-  routes: {},
+  controllers: {
+    status: ({ strapi }) => ({
+      /** `GET /io/status` (admin): iohost's reachability and figures, and the outbox. */
+      async get(ctx) {
+        ctx.body = await status(strapi);
+      },
+    }),
+  },
+  routes: {
+    admin: {
+      type: 'admin',
+      routes: [{ method: 'GET', path: '/status', handler: 'status.get', config: { policies: ['admin::isAuthenticatedAdmin'] } }],
+    },
+  },
   contentTypes: { 'outbox-event': { schema: outboxSchema } },
 };

@@ -1,0 +1,159 @@
+// Nothing lost between Strapi and iohost: the plugin writes each content event to its outbox
+// in Strapi's database and sends it until iohost has taken it. Two iohost nodes on one Redis;
+// the plugin talks to node A, a client listens on node B (so it stays connected while A is
+// down). Node A is stopped in the middle of a burst of content changes and started again:
+// Strapi's requests all succeed meanwhile, the outbox grows and drains, and the client gets
+// every event once, in order per document. A retried event (the same id, on either node) is
+// delivered once.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+
+import { closeAll, connect, until } from '../lib/client.mjs';
+import { startRedis } from '../lib/redis.mjs';
+import { freePort, sleep, startServer } from '../lib/server.mjs';
+import { startStrapi } from '../lib/strapi.mjs';
+
+const KEY = 'plugin-outbox-api-key-0123456789abcdef0123456';
+let strapi;
+let redis;
+let portA;
+let config;
+let a;
+let b;
+
+before(async () => {
+  redis = await startRedis();
+  portA = await freePort();
+  strapi = await startStrapi({
+    env: { IOHOST_URL: `http://127.0.0.1:${portA}`, IOHOST_API_KEY: KEY, IOHOST_CONTENT_TYPES: JSON.stringify(['api::category.category']) },
+  });
+  await strapi.permit('public', ['api::category.category.find', 'api::category.category.findOne']);
+  config = `
+[cluster]
+redis_url = "redis://127.0.0.1:${redis.port}"
+prefix = "outbox-${process.pid}"
+
+[api]
+keys = ["${KEY}"]
+
+[strapi]
+url = "${strapi.url}"
+jwt_secret = "${strapi.jwtSecret}"
+api_token = "${strapi.apiToken}"
+admin_email = "${strapi.admin.email}"
+admin_password = "${strapi.admin.password}"
+lookup_timeout_ms = 15000
+payload = "flat"
+`;
+  a = await startServer({ port: portA, config });
+  b = await startServer({ config });
+});
+
+after(async () => {
+  closeAll();
+  await Promise.all([a, b].filter(Boolean).map((n) => n.stop()));
+  await strapi?.stop();
+  await redis?.stop();
+});
+
+/** The plugin's status as its admin route shows it. */
+const status = () => strapi.call('/io/status', { token: strapi.adminToken });
+
+describe('the plugin\'s outbox', () => {
+  it('iohost stopped during a burst of changes: Strapi keeps working, and every event arrives once, in order per document', async () => {
+    const reader = await connect(b.url);
+    const got = [];
+    for (const name of ['category:create', 'category:update']) reader.on(name, (p) => got.push({ name, documentId: p.data.documentId, label: p.data.name }));
+    const call = (path, method, body) => strapi.call(path, { method, token: strapi.apiToken, body });
+
+    // The way is clear: a first change reaches the client on node B.
+    await call('/api/categories', 'POST', { data: { name: 'warm-up' } });
+    assert.ok(await until(() => got.length === 1, 10000), 'the first event arrives');
+    got.length = 0;
+
+    const DOCS = 5;
+    const ROUNDS = 10;
+    const ids = [];
+    let requests = 0;
+    for (let i = 0; i < DOCS; i++) {
+      ids.push((await call('/api/categories', 'POST', { data: { name: `c${i}-created` } })).data.documentId);
+      requests++;
+    }
+    let stoppedAt;
+    let restartedAt;
+    let outboxWhileDown = 0;
+    for (let round = 0; round < ROUNDS; round++) {
+      if (round === 3) {
+        await a.stop();
+        stoppedAt = Date.now();
+      }
+      if (round === 7) {
+        outboxWhileDown = (await status()).outbox.length;
+        a = await startServer({ port: portA, config });
+        restartedAt = Date.now();
+      }
+      // While A is down the burst goes on at a human pace (2 s in all).
+      if (round >= 3 && round < 7) await sleep(500);
+      for (let i = 0; i < DOCS; i++) {
+        // strapi.call throws on any status but 2xx: every request succeeds.
+        await call(`/api/categories/${ids[i]}`, 'PUT', { data: { name: `c${i}-v${round}` } });
+        requests++;
+      }
+    }
+    const expected = DOCS * (ROUNDS + 1);
+    assert.ok(outboxWhileDown > 0, 'events waited in the outbox while iohost was down');
+    assert.ok(await until(() => got.length >= expected, 30000), `every event arrives: ${got.length} of ${expected}`);
+    const drainedAt = Date.now();
+    await sleep(500);
+    assert.equal(got.length, expected, 'no event twice');
+    for (let i = 0; i < DOCS; i++) {
+      const labels = got.filter((e) => e.documentId === ids[i]).map((e) => e.label);
+      assert.deepEqual(labels, [`c${i}-created`, ...Array.from({ length: ROUNDS }, (_, r) => `c${i}-v${r}`)], `document ${i}'s events in order`);
+    }
+    const after = await status();
+    assert.equal(after.outbox.length, 0, 'the outbox is empty');
+    assert.equal(after.iohost.reachable, true);
+    console.log(
+      `outbox: ${requests} Strapi requests, all answered; iohost down ${restartedAt - stoppedAt} ms with ${outboxWhileDown} events waiting; ` +
+        `all ${expected} delivered ${drainedAt - restartedAt} ms after the restart (the outbox retries at most every 5 s)`,
+    );
+  });
+
+  it('a retried event (same id) is delivered once, on whichever node it arrives', async () => {
+    const reader = await connect(b.url);
+    const got = [];
+    reader.on('category:update', (p) => got.push(p.data));
+    const event = {
+      id: `retry-${process.pid}`,
+      event: 'update',
+      uid: 'api::category.category',
+      model: 'category',
+      entry: { id: 1, documentId: 'retrieddocument000000000', publishedAt: new Date().toISOString() },
+      payloads: { public: { id: 1, documentId: 'retrieddocument000000000', name: 'once' } },
+    };
+    const send = (node) =>
+      fetch(`${node.url}/api/v1/content-events`, { method: 'POST', headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json' }, body: JSON.stringify(event) }).then(async (r) => [r.status, await r.json()]);
+    const first = await send(a);
+    assert.deepEqual(first, [200, { success: true, event: 'category:update', rooms: ['io-role-public'] }]);
+    assert.deepEqual(await send(a), [200, { success: true, duplicate: true, event: 'category:update' }]);
+    assert.deepEqual(await send(b), [200, { success: true, duplicate: true, event: 'category:update' }]);
+    // A later, different event is the barrier: the repeats would have come before it.
+    const later = { ...event, id: `later-${process.pid}`, payloads: { public: { ...event.payloads.public, name: 'later' } } };
+    await fetch(`${a.url}/api/v1/content-events`, { method: 'POST', headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json' }, body: JSON.stringify(later) });
+    assert.ok(await until(() => got.some((d) => d.name === 'later'), 5000));
+    assert.deepEqual(got.map((d) => d.name), ['once', 'later']);
+  });
+
+  it('refuses events without the API key and bodies that are not content events, naming the problem', async () => {
+    const post = (body, key = KEY) =>
+      fetch(`${a.url}/api/v1/content-events`, { method: 'POST', headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' }, body }).then(async (r) => [r.status, (await r.json()).error]);
+    assert.deepEqual(await post('{}', 'wrong'), [401, { code: 'unauthorized', message: 'missing or wrong API key' }]);
+    const [status, error] = await post('{"id": "x"}');
+    assert.equal(status, 400);
+    assert.match(error.message, /missing field/);
+    const good = { id: 'y', event: 'nope', uid: 'api::category.category', model: 'category', entry: { documentId: 'd' }, payloads: {} };
+    assert.deepEqual(await post(JSON.stringify(good)), [400, { code: 'bad_request', message: '`event` must be create, update, delete, publish, unpublish or draft-discard, not `nope`' }]);
+    assert.deepEqual(await post(JSON.stringify({ ...good, event: 'create', uid: 'nope' })), [400, { code: 'bad_request', message: '`uid` is not a content type uid: `nope`' }]);
+    assert.deepEqual(await post(JSON.stringify({ ...good, event: 'create', id: '' })), [400, { code: 'bad_request', message: '`id` must have 1 to 128 characters' }]);
+  });
+});
