@@ -156,4 +156,24 @@ describe('the plugin\'s outbox', () => {
     assert.deepEqual(await post(JSON.stringify({ ...good, event: 'create', uid: 'nope' })), [400, { code: 'bad_request', message: '`uid` is not a content type uid: `nope`' }]);
     assert.deepEqual(await post(JSON.stringify({ ...good, event: 'create', id: '' })), [400, { code: 'bad_request', message: '`id` must have 1 to 128 characters' }]);
   });
+
+  it('a full outbox (iohost away too long) drops new events, logging and counting each, and Strapi keeps working', async () => {
+    const nowhere = await freePort();
+    const lonely = await startStrapi({
+      env: { IOHOST_URL: `http://127.0.0.1:${nowhere}`, IOHOST_API_KEY: KEY, IOHOST_CONTENT_TYPES: JSON.stringify(['api::category.category']), IOHOST_OUTBOX_MAX: '3' },
+    });
+    try {
+      for (let i = 0; i < 5; i++) await lonely.call('/api/categories', { method: 'POST', token: lonely.apiToken, body: { data: { name: `full-${i}` } } });
+      const { iohost, outbox } = await lonely.call('/io/status', { token: lonely.adminToken });
+      assert.equal(iohost.reachable, false);
+      assert.match(iohost.error, /unreachable/);
+      assert.equal(outbox.length, 3, 'the outbox holds its limit');
+      assert.equal(outbox.dropped, 2, 'the rest are counted');
+      assert.equal(outbox.written, 3);
+      assert.ok(outbox.oldest > 0);
+      assert.equal((lonely.logs().match(/outbox full \(3 events\): dropped category:create/g) ?? []).length, 2, 'each drop is logged');
+    } finally {
+      await lonely.stop();
+    }
+  });
 });

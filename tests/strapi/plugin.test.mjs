@@ -4,10 +4,15 @@
 // plugin turns those calls into iohost API calls, and real socket.io-client sockets connected
 // to iohost get what the guide says they get.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 
 import { ask, closeAll, collect, connect, until } from '../lib/client.mjs';
-import { freePort, startServer } from '../lib/server.mjs';
+import { binary, freePort, startServer } from '../lib/server.mjs';
 import { startStrapi } from '../lib/strapi.mjs';
 
 const KEY = 'plugin-test-api-key-0123456789abcdef0123456789ab';
@@ -172,5 +177,35 @@ describe('the usage guide\'s backend code through iohost\'s plugin', () => {
     await rest('/notifications', { method: 'POST', body: { userId: regular.user.id, message: 'later', type: 'y' } });
     assert.ok(await until(() => regularNotes.length === 1, 5000));
     assert.deepEqual(got[1], [], 'the regular user is not notified');
+  });
+
+  // Last: setup regenerates the `iohost` API token the iohost above uses.
+  it('iohost strapi setup --plugin: no webhook, an API key for the plugin, and the lines to add to Strapi', async () => {
+    await strapi.webhook(`${iohost.url}/strapi/webhook`, 'an-old-secret', 'iohost');
+    const configFile = join(mkdtempSync(join(tmpdir(), 'iohost-setup-plugin-')), 'iohost.toml');
+    writeFileSync(configFile, '');
+    const setup = () =>
+      promisify(execFile)(binary, ['--config', configFile, 'strapi', 'setup', '--plugin', '--strapi-url', strapi.url, '--public-url', 'http://10.0.0.5:1338'], {
+        env: { ...process.env, STRAPI_ADMIN_EMAIL: strapi.admin.email, STRAPI_ADMIN_PASSWORD: strapi.admin.password },
+      });
+    const first = (await setup()).stdout;
+    assert.match(first, /Strapi webhook `iohost` deleted/);
+    assert.match(first, /wrote a new API key for the plugin to api\.keys/);
+    assert.match(first, /npm install <iohost>\/strapi-plugin/);
+    assert.match(first, /config\/plugins\.js: io: \{ enabled: true, config: \{ url: env\('IOHOST_URL'\), apiKey: env\('IOHOST_API_KEY'\) \} \}/);
+    assert.match(first, /IOHOST_URL=http:\/\/10\.0\.0\.5:1338/);
+    const written = readFileSync(configFile, 'utf8');
+    const key = /keys = \["([0-9a-f]{64})"\]/.exec(written)?.[1];
+    assert.ok(key, written);
+    assert.ok(!first.includes(key), 'the key is not printed');
+    assert.doesNotMatch(written, /webhook_secret/);
+    assert.equal(statSync(configFile).mode & 0o777, 0o600);
+    const hooks = await strapi.call('/admin/webhooks', { token: strapi.adminToken });
+    assert.ok(!hooks.data.some((h) => h.name === 'iohost'), 'no webhook would send changes a second time');
+
+    const second = (await setup()).stdout;
+    assert.doesNotMatch(second, /webhook/i);
+    assert.doesNotMatch(second, /new API key/);
+    assert.equal(/keys = \["([0-9a-f]{64})"\]/.exec(readFileSync(configFile, 'utf8'))?.[1], key, 'the key is kept');
   });
 });

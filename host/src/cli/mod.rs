@@ -69,6 +69,11 @@ pub enum StrapiCommand {
         /// Extra trusted certificates (PEM) for an https Strapi behind a private authority.
         #[arg(long)]
         ca_file: Option<PathBuf>,
+        /// Set up for iohost's Strapi plugin (strapi-plugin/) instead of the webhook: deletes
+        /// the `iohost` webhook if there is one, makes an API key for the plugin if api.keys
+        /// has none, and prints what to add to the Strapi project.
+        #[arg(long)]
+        plugin: bool,
     },
 }
 

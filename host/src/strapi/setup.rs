@@ -50,11 +50,19 @@ pub struct Options<'a> {
     pub config_file: &'a Path,
     /// Extra trusted certificates (PEM) for an https Strapi.
     pub ca_file: Option<&'a Path>,
+    /// Set up for iohost's Strapi plugin instead of the webhook: no webhook (an existing one
+    /// named [`NAME`] is deleted, or every change would arrive twice), and an API key for the
+    /// plugin in `api.keys`.
+    pub plugin: bool,
 }
 
 pub struct Report {
     pub webhook_url: String,
-    pub webhook_created: bool,
+    /// The webhook: created, updated, or (with `plugin`) deleted or absent.
+    pub webhook: WebhookChange,
+    /// With `plugin`: the API key the plugin sends (the first of `api.keys`, made if none), and
+    /// whether it was made now.
+    pub plugin_key: Option<(String, bool)>,
     pub token_created: bool,
     pub reader_created: bool,
 }
@@ -159,27 +167,98 @@ pub async fn run(options: &Options<'_>) -> Result<Report, SetupError> {
         options.public_url.trim_end_matches('/'),
         options.webhook_path
     );
-    let webhook_created = ensure_webhook(&admin, &webhook_url, &secret).await?;
+    let webhook = match options.plugin {
+        false => match ensure_webhook(&admin, &webhook_url, &secret).await? {
+            true => WebhookChange::Created,
+            false => WebhookChange::Updated,
+        },
+        true => remove_webhook(&admin).await?,
+    };
     let (access_key, token_created) = fresh_api_token(&admin).await?;
     let reader_password = format!("Io{}7", random_secret()?);
     let reader_created = token_reader(&admin, &reader_password).await?;
 
-    write_config(
-        options.config_file,
-        &[
-            ("url", admin.base.as_str()),
-            ("webhook_secret", &secret),
-            ("api_token", &access_key),
-            ("admin_email", READER_EMAIL),
-            ("admin_password", &reader_password),
-        ],
-    )?;
+    let mut keys = vec![
+        ("url", admin.base.as_str()),
+        ("api_token", access_key.as_str()),
+        ("admin_email", READER_EMAIL),
+        ("admin_password", reader_password.as_str()),
+    ];
+    if !options.plugin {
+        keys.push(("webhook_secret", &secret));
+    }
+    write_config(options.config_file, &keys)?;
+    let plugin_key = match options.plugin {
+        true => Some(ensure_api_key(options.config_file)?),
+        false => None,
+    };
     Ok(Report {
         webhook_url,
-        webhook_created,
+        webhook,
+        plugin_key,
         token_created,
         reader_created,
     })
+}
+
+/// What became of the webhook named [`NAME`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookChange {
+    Created,
+    Updated,
+    Deleted,
+    Absent,
+}
+
+/// Deletes the webhook named [`NAME`], if there is one: with the plugin, it would send every
+/// change a second time.
+async fn remove_webhook(admin: &Admin) -> Result<WebhookChange, SetupError> {
+    match admin
+        .find("/admin/webhooks", NAME, "listing webhooks")
+        .await?
+    {
+        Some(id) => {
+            let path = format!("/admin/webhooks/{id}");
+            admin
+                .call(reqwest::Method::DELETE, &path, None, "deleting the webhook")
+                .await?;
+            Ok(WebhookChange::Deleted)
+        }
+        None => Ok(WebhookChange::Absent),
+    }
+}
+
+/// The first of `api.keys` in the config file, or a new one written there; true if new.
+fn ensure_api_key(path: &Path) -> Result<(String, bool), SetupError> {
+    let error = |reason: String| SetupError::Config {
+        path: path.display().to_string(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
+    let mut doc: toml_edit::DocumentMut = text
+        .parse()
+        .map_err(|e: toml_edit::TomlError| error(e.to_string()))?;
+    let existing = doc
+        .get("api")
+        .and_then(|api| api.get("keys"))
+        .and_then(|keys| keys.as_array())
+        .and_then(|keys| keys.get(0))
+        .and_then(|key| key.as_str())
+        .map(str::to_owned);
+    if let Some(key) = existing {
+        return Ok((key, false));
+    }
+    let key = crate::random::hex(32).map_err(|e| error(e.to_string()))?;
+    let api = doc
+        .entry("api")
+        .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()))
+        .as_table_mut()
+        .ok_or_else(|| error("`api` is not a table".into()))?;
+    let mut keys = toml_edit::Array::new();
+    keys.push(key.as_str());
+    api["keys"] = toml_edit::value(keys);
+    write_private(path, doc.to_string().as_bytes()).map_err(|e| error(e.to_string()))?;
+    Ok((key, true))
 }
 
 /// Creates or updates the webhook named [`NAME`] to post to `url` with `secret`; true if

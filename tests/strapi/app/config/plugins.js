@@ -16,6 +16,7 @@ module.exports = ({ env }) => ({
       mirror: { intervalMs: 250 },
       // Which types send content events, with what populate (the plugin oracle sets it).
       contentTypes: env.json('IOHOST_CONTENT_TYPES', '*'),
+      outbox: { maxEvents: env.int('IOHOST_OUTBOX_MAX', 10000), retryMaxMs: 5000 },
     },
   },
 });
