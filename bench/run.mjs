@@ -6,6 +6,7 @@
 // makes them); the smoke run uses the debug builds the test run already has: it checks the
 // machinery, not the numbers, and fails on anything lost.
 import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { appendFileSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -55,6 +56,7 @@ const S = smoke
       storm: { sockets: 50, users: 5 },
       reload: { sockets: 10, rate: 200, seconds: 5, swaps: 1 },
       webhook: [{ sockets: 20, rate: 10, seconds: 1 }],
+      content: { listeners: 5, sequential: 5, burst: 10, concurrency: 4 },
     }
   : {
       fanout: [
@@ -77,6 +79,7 @@ const S = smoke
         { sockets: 1000, rate: 20, seconds: 5 },
         { sockets: 1000, rate: 100, seconds: 5 },
       ],
+      content: { listeners: 100, sequential: 100, burst: 500, concurrency: 8 },
     };
 // Equal handler settings on both servers: limits high enough that nothing is refused.
 // The typing throttle is shorter than the time between one socket's events at every rate here,
@@ -114,7 +117,7 @@ function iohostConfig(dir, port, { handlers = [], strapi } = {}) {
       `[handlers.limits]\ncall_timeout_ms = ${smoke ? 2000 : 100}\n` +
       `[strapi]\nwebhook_secret = "${WEBHOOK_SECRET}"\n` +
       (strapi ? `url = "${strapi.url}"\njwt_secret = "${strapi.jwtSecret}"\napi_token = "${strapi.apiToken}"\n` : '') +
-      `[strapi.permissions.public]\narticle = ["find"]\n` +
+      `[strapi.permissions.public]\narticle = ["find"]\ncategory = ["find"]\n` +
       `[settings]\nfile = "${join(dir, 'settings.json')}"\n[log]\nlevel = "warn"\n`,
   );
   return { config, handlerDir };
@@ -227,7 +230,7 @@ const results = []; // {scenario, params, kind, figure, value}
 
 async function run(kind, scenario, params, options, fn) {
   for (let rep = 0; rep < reps; rep++) {
-    const server = await startServer(kind, await freePort(), options);
+    const server = await startServer(kind, options.port ?? (await freePort()), options);
     try {
       const figures = await fn(server);
       for (const [figure, value] of Object.entries(figures)) results.push({ scenario, params, kind, figure, value });
@@ -269,6 +272,90 @@ if (wanted('webhook')) {
         return { 'p50 ms': r.latencyP50Ms, 'p99 ms': r.latencyP99Ms, 'deliveries/s': r.deliveriesPerSecond, lost: r.lost };
       });
     }
+  }
+}
+
+if (wanted('content')) {
+  // A real Strapi's content change to clients: REST writes to Strapi, each measured from the
+  // request until every listener has the event. Through iohost's plugin (document-service
+  // middleware, outbox, per-role payloads from Strapi's sanitiser), through Strapi's webhook to
+  // iohost, and through the webhook to the Node reference. One Strapi per path (the plugin would
+  // otherwise send every change a second time); each server runs on the port its Strapi knows.
+  const { listeners, sequential, burst, concurrency } = S.content;
+  const { io: connectClient } = createRequire(join(root, 'bench', 'node', 'package.json'))('socket.io-client');
+  const pluginPort = await freePort();
+  const webhookPort = await freePort();
+  const types = JSON.stringify(['api::category.category']);
+  const viaPlugin = await startStrapi({ env: { IOHOST_URL: `http://127.0.0.1:${pluginPort}`, IOHOST_API_KEY: KEY, IOHOST_CONTENT_TYPES: types } });
+  const viaWebhook = await startStrapi();
+  try {
+    for (const strapi of [viaPlugin, viaWebhook]) await strapi.permit('public', ['api::category.category.find', 'api::category.category.findOne']);
+    await viaWebhook.webhook(`http://127.0.0.1:${webhookPort}/strapi/webhook`, WEBHOOK_SECRET, 'bench');
+    const measure = (strapi) => async (server) => {
+      const clients = await Promise.all(
+        Array.from({ length: listeners }, () => new Promise((res, rej) => {
+          const socket = connectClient(server.url, { transports: ['websocket'], forceNew: true });
+          socket.once('connect', () => res(socket));
+          socket.once('connect_error', rej);
+        })),
+      );
+      // name -> listeners that have it, and when the last one got it
+      const arrivals = new Map();
+      for (const socket of clients) {
+        socket.on('category:update', (payload) => {
+          const name = payload?.data?.name ?? payload?.data?.attributes?.name;
+          const seen = arrivals.get(name) ?? { count: 0, last: 0 };
+          seen.count += 1;
+          seen.last = performance.now();
+          arrivals.set(name, seen);
+        });
+      }
+      const all = async (names, ms) => {
+        const deadline = performance.now() + ms;
+        while (names.some((n) => (arrivals.get(n)?.count ?? 0) < listeners) && performance.now() < deadline) await sleep(2);
+        return names.filter((n) => (arrivals.get(n)?.count ?? 0) < listeners).length;
+      };
+      const write = (documentId, name) => strapi.call(`/api/categories/${documentId}`, { method: 'PUT', token: strapi.apiToken, body: { data: { name } } });
+      const docs = [];
+      for (let d = 0; d < concurrency; d++) docs.push((await strapi.call('/api/categories', { method: 'POST', token: strapi.apiToken, body: { data: { name: `doc-${d}-${server.pid}` } } })).data.documentId);
+      await write(docs[0], `warm-${server.pid}`);
+      let missing = await all([`warm-${server.pid}`], 30000);
+      const latencies = [];
+      for (let i = 0; i < sequential; i++) {
+        const name = `seq-${server.pid}-${i}`;
+        const t0 = performance.now();
+        await write(docs[i % docs.length], name);
+        missing += await all([name], 10000);
+        if (arrivals.has(name)) latencies.push(arrivals.get(name).last - t0);
+      }
+      const names = Array.from({ length: burst }, (_, i) => `burst-${server.pid}-${i}`);
+      const t0 = performance.now();
+      let next = 0;
+      await Promise.all(docs.map(async (documentId) => {
+        while (next < names.length) await write(documentId, names[next++]);
+      }));
+      const written = performance.now();
+      missing += await all(names, 30000);
+      const done = Math.max(...names.map((n) => arrivals.get(n)?.last ?? 0));
+      clients.forEach((c) => c.close());
+      lost(`${server.url} content events`, missing);
+      const sorted = [...latencies].sort((a, b) => a - b);
+      return {
+        'p50 ms': median(latencies),
+        'p99 ms': sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))],
+        'events/s (burst)': (burst * 1000) / (done - t0),
+        'Strapi writes/s (burst)': (burst * 1000) / (written - t0),
+        lost: missing,
+      };
+    };
+    const params = (path) => `${path}, ${listeners} listeners, ${concurrency} writers`;
+    await run('iohost', 'content change to clients', params('plugin'), { port: pluginPort }, measure(viaPlugin));
+    for (const kind of kinds) {
+      await run(kind, 'content change to clients', params('webhook'), { port: webhookPort }, measure(viaWebhook));
+    }
+  } finally {
+    await viaPlugin.stop();
+    await viaWebhook.stop();
   }
 }
 
