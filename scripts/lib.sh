@@ -55,6 +55,15 @@ ensure_strapi() {
   npm_config_nodedir=/usr ensure_npm_packages tests/strapi/app
 }
 
+# The test Strapi's admin panel, with the io plugin's settings page (tests/browser/), built when
+# missing or older than the plugin's admin code (~40 s).
+ensure_strapi_admin() {
+  local app=tests/strapi/app
+  if stale "$app/build/index.html" strapi-plugin/admin "$app/package-lock.json"; then
+    (cd "$app" && node node_modules/@strapi/strapi/bin/strapi.js build)
+  fi
+}
+
 # componentize-py builds the Python example handler (examples-wasm/order-status).
 COMPONENTIZE_PY_VERSION=0.25.1
 ensure_componentize_py() {

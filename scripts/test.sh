@@ -25,6 +25,7 @@ step "HTTP API fuzz (schemathesis, from the OpenAPI document: no 5xx)"
 step "end-to-end suites (real socket.io-client, headless Chromium)"
 ensure_npm_packages tests
 ensure_strapi
+ensure_strapi_admin
 ensure_demo_assets
 ensure_chromium
 cd tests && node --test --test-concurrency=2 --test-timeout=300000 protocol/ client/ handlers/ api/ strapi/ browser/ cluster/ edge/

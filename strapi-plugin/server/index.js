@@ -6,7 +6,7 @@
 const { createClient } = require('./client');
 const { createIo, entitySubscriptions } = require('./io');
 const { createMirror, createMonitoring, withFresh } = require('./monitoring');
-const { createContentEvents } = require('./content');
+const { createContentEvents, tokenAudience } = require('./content');
 const { createOutbox, schema: outboxSchema } = require('./outbox');
 
 const DEFAULTS = {
@@ -113,6 +113,50 @@ async function status(strapi) {
   return { iohost, outbox: await outbox.status() };
 }
 
+/** The actions iohost's permission matrix knows. */
+const ACTIONS = ['find', 'create', 'update', 'delete', 'publish', 'unpublish'];
+
+/**
+ * The matrix the admin page edits: every role and API token (iohost's names for them), the
+ * site's content types, the actions, and the matrix iohost has in force.
+ */
+async function permissions(strapi) {
+  const { statusClient: client } = partsOf(strapi);
+  const roles = strapi.plugin('users-permissions') ? await strapi.db.query('plugin::users-permissions.role').findMany() : [];
+  const tokens = await strapi.db.query('admin::api-token').findMany();
+  const contentTypes = Object.values(strapi.contentTypes)
+    .filter((t) => t.uid.startsWith('api::') || t.uid === 'plugin::users-permissions.user')
+    .map((t) => ({ uid: t.uid, model: t.info.singularName, displayName: t.info.displayName }))
+    .sort((a, b) => a.displayName.localeCompare(b.displayName));
+  const { body } = await client.call('GET', '/settings');
+  return {
+    audience: [...roles.map((r) => String(r.type).toLowerCase()), ...tokens.map((t) => tokenAudience(t.name))],
+    contentTypes,
+    actions: ACTIONS,
+    matrix: body.permissionsInForce ?? {},
+  };
+}
+
+/** Saves `matrix` as iohost's run-time `permissions` (read, changed, written back). */
+async function savePermissions(strapi, matrix) {
+  const { statusClient: client } = partsOf(strapi);
+  const problems = [];
+  if (!matrix || typeof matrix !== 'object' || Array.isArray(matrix)) problems.push('`matrix` must be an object');
+  for (const [role, types] of Object.entries(matrix ?? {})) {
+    for (const [model, actions] of Object.entries(types ?? {})) {
+      if (!Array.isArray(actions) || actions.some((a) => !ACTIONS.includes(a))) problems.push(`${role}.${model}: actions must be among ${ACTIONS.join(', ')}`);
+    }
+  }
+  if (problems.length) {
+    const e = new Error(problems.join('; '));
+    e.status = 400;
+    throw e;
+  }
+  const { body } = await client.call('GET', '/settings');
+  const settings = { ...body.settings, permissions: matrix };
+  return (await client.call('PUT', '/settings', settings)).body;
+}
+
 /** Calls the parts' service lazily, so it works whenever Strapi makes the service. */
 const monitoringService = ({ strapi }) =>
   new Proxy(
@@ -153,11 +197,30 @@ module.exports = {
         ctx.body = await status(strapi);
       },
     }),
+    permissions: ({ strapi }) => ({
+      /** `GET /io/permissions` (admin): roles, tokens, types, actions, the matrix in force. */
+      async get(ctx) {
+        ctx.body = await permissions(strapi);
+      },
+      /** `PUT /io/permissions {matrix}` (admin): saved to iohost's run-time settings. */
+      async put(ctx) {
+        try {
+          ctx.body = await savePermissions(strapi, ctx.request.body?.matrix);
+        } catch (e) {
+          ctx.status = e.status ?? 502;
+          ctx.body = { error: { status: ctx.status, name: e.name, message: e.message } };
+        }
+      },
+    }),
   },
   routes: {
     admin: {
       type: 'admin',
-      routes: [{ method: 'GET', path: '/status', handler: 'status.get', config: { policies: ['admin::isAuthenticatedAdmin'] } }],
+      routes: [
+        { method: 'GET', path: '/status', handler: 'status.get', config: { policies: ['admin::isAuthenticatedAdmin'] } },
+        { method: 'GET', path: '/permissions', handler: 'permissions.get', config: { policies: ['admin::isAuthenticatedAdmin'] } },
+        { method: 'PUT', path: '/permissions', handler: 'permissions.put', config: { policies: ['admin::isAuthenticatedAdmin'] } },
+      ],
     },
   },
   contentTypes: { 'outbox-event': { schema: outboxSchema } },

@@ -17,18 +17,24 @@ pub struct SettingsResponse {
     pub settings: Settings,
     /// The settings that apply at once; every other key of iohost.toml needs a restart.
     pub applies_without_restart: Vec<&'static str>,
+    /// The permission matrix in force: the settings' `permissions`, else the config file's
+    /// `[strapi.permissions]` (role -> content type -> permissions).
+    #[schema(value_type = Object)]
+    pub permissions_in_force: crate::strapi::content::Permissions,
 }
 
-fn response(settings: Settings) -> Json<SettingsResponse> {
+fn response(state: &ApiState) -> Json<SettingsResponse> {
+    let now = state.settings.now();
     Json(SettingsResponse {
-        settings,
+        settings: now.settings.clone(),
         applies_without_restart: LIVE.to_vec(),
+        permissions_in_force: (*now.permissions).clone(),
     })
 }
 
 #[utoipa::path(get, path = "/settings", responses((status = 200, body = SettingsResponse), (status = 401, body = ErrorBody)))]
 pub async fn get_settings(State(state): State<ApiState>) -> Json<SettingsResponse> {
-    response(state.settings.now().settings.clone())
+    response(&state)
 }
 
 #[utoipa::path(
@@ -46,8 +52,8 @@ pub async fn put_settings(
     State(state): State<ApiState>,
     Body(settings): Body<Settings>,
 ) -> Result<Json<SettingsResponse>, ApiError> {
-    state.settings.replace(settings.clone()).await?;
-    Ok(response(settings))
+    state.settings.replace(settings).await?;
+    Ok(response(&state))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -78,7 +84,7 @@ pub async fn set_enabled(
             "`{name}` is not a handler name"
         )));
     }
-    let settings = state
+    state
         .settings
         .modify(|settings| {
             if request.enabled {
@@ -88,5 +94,5 @@ pub async fn set_enabled(
             }
         })
         .await?;
-    Ok(response(settings))
+    Ok(response(&state))
 }
