@@ -36,9 +36,13 @@ function verifyToken(auth, config) {
   throw Object.assign(new Error('Forbidden'), { name: 'ForbiddenError' });
 }
 
+/** The tables whose changes change who may read what. */
+const AUDIENCE_MODELS = ['plugin::users-permissions.role', 'plugin::users-permissions.permission', 'admin::api-token', 'admin::api-token-permission'];
+
 /**
  * Who may receive content events: every users-permissions role and every API token that has
- * not expired, with the ability Strapi would give it; read again after `ttlMs`.
+ * not expired, with the ability Strapi would give it; read again after `ttlMs`, or at once
+ * after a role, token or permission changed (see `watchAudiences`).
  */
 function createAudiences({ strapi, ttlMs = 5000 }) {
   let cached = null;
@@ -79,6 +83,10 @@ function createAudiences({ strapi, ttlMs = 5000 }) {
         readAt = Date.now();
       }
       return cached;
+    },
+    /** Read again next time: a role, a token or a permission changed. */
+    invalidate() {
+      cached = null;
     },
   };
 }
@@ -188,4 +196,12 @@ function createContentEvents({ strapi, outbox, populateOf, watches, log }) {
   return { middleware, audiences, eventsOf };
 }
 
-module.exports = { createContentEvents, tokenAudience, verifyRole, verifyToken, WATCHED };
+/** Forgets the audiences whenever Strapi writes a role, a token or a permission. */
+function watchAudiences(strapi, audiences) {
+  const forget = () => audiences.invalidate();
+  const hooks = {};
+  for (const hook of ['afterCreate', 'afterCreateMany', 'afterUpdate', 'afterUpdateMany', 'afterDelete', 'afterDeleteMany']) hooks[hook] = forget;
+  strapi.db.lifecycles.subscribe({ models: AUDIENCE_MODELS.filter((uid) => strapi.getModel(uid)), ...hooks });
+}
+
+module.exports = { createContentEvents, watchAudiences, tokenAudience, verifyRole, verifyToken, WATCHED };

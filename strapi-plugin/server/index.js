@@ -6,7 +6,7 @@
 const { createClient } = require('./client');
 const { createIo, entitySubscriptions } = require('./io');
 const { createMirror, createMonitoring, withFresh } = require('./monitoring');
-const { createContentEvents, tokenAudience } = require('./content');
+const { createContentEvents, tokenAudience, watchAudiences } = require('./content');
 const { createOutbox, schema: outboxSchema } = require('./outbox');
 
 const DEFAULTS = {
@@ -182,7 +182,10 @@ module.exports = {
       return;
     }
     if (config.mirror.enabled) mirror.start();
-    if (config.contentTypes !== false) partsOf(strapi).outbox.start();
+    if (config.contentTypes !== false) {
+      watchAudiences(strapi, partsOf(strapi).content.audiences);
+      partsOf(strapi).outbox.start();
+    }
     strapi.log.info(`iohost: strapi.$io calls go to ${config.url}`);
   },
   destroy({ strapi }) {

@@ -83,7 +83,7 @@ export function keysOf(value, out = new Set()) {
 
 /** How many content events each kind of change sends iohost: Strapi's webhooks (one per row). */
 export const WEBHOOK_EVENTS = {
-  category: 1, file: 1, order: 1, 'order-delete': 1,
+  user: 1, category: 1, file: 1, order: 1, 'order-delete': 1,
   'create-published': 2, 'create-draft': 1, 'edit-draft': 1, publish: 2, 'edit-and-publish': 2,
   unpublish: 1, discard: 1, 'delete-published': 2, 'delete-draft': 1,
 };
@@ -190,6 +190,8 @@ export async function runOracle({ name, strapi, iohostUrl, fullToken, editorRole
   };
 
   await checkAll('users made');
+  // A user who signs up while everyone listens.
+  authors.push((await step('user signed up', 'user', () => strapi.register('oracle-late'))).user);
 
   // Categories and media (types without draft & publish), then orders with customers.
   const categories = [];

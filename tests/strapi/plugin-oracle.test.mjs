@@ -30,12 +30,14 @@ const CONTENT_TYPES = [
   },
   'api::category.category',
   { uid: 'api::order.order', populate: { customer: true } },
+  // Users too (the plugin sends them only when listed).
+  { uid: 'plugin::users-permissions.user', populate: { role: true } },
 ];
 
-/** Content events per kind of change through the plugin: one per document action, none for
- * uploads (not a content type of the site's API) and users. */
+/** Content events per kind of change through the plugin: one per document action (users
+ * included, as they are listed), none for uploads (not listed). */
 const PLUGIN_EVENTS = {
-  category: 1, file: 0, order: 1, 'order-delete': 1,
+  user: 1, category: 1, file: 0, order: 1, 'order-delete': 1,
   'create-published': 2, 'create-draft': 1, 'edit-draft': 1, publish: 2, 'edit-and-publish': 2,
   unpublish: 1, discard: 1, 'delete-published': 1, 'delete-draft': 1,
 };
