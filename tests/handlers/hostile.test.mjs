@@ -110,8 +110,9 @@ describe('a hostile handler', () => {
   it('events piling up behind a busy handler are refused as busy, not queued without end', async () => {
     const s = await connect(server.url);
     // One instance (max_instances = 1): one holds it, two wait (max_waiting = 2), the rest are
-    // refused. Each holds it for 1.5 s, so all six have arrived before the first is done.
-    const answers = await Promise.all(Array.from({ length: 6 }, () => s.timeout(15000).emitWithAck('hostile:hold', 1500)));
+    // refused. Each holds it for 1 s (a third under its 1.5 s call limit, so a slow machine
+    // does not turn a hold into a timeout), so all six have arrived before the first is done.
+    const answers = await Promise.all(Array.from({ length: 6 }, () => s.timeout(15000).emitWithAck('hostile:hold', 1000)));
     const held = answers.filter((a) => a.held === true).length;
     const busy = answers.filter((a) => /^handler `hostile` is busy: 2 events are waiting for it already/.test(a.error ?? ''));
     assert.equal(held, 3, JSON.stringify(answers));

@@ -71,6 +71,21 @@ export async function startStrapi({ jwtManagement = 'legacy-support', env = {} }
 
   return {
     url,
+    /**
+     * iohost's `[strapi]` section for this Strapi (its URL, JWT secret, the full-access token,
+     * the admin to read roles and tokens with, a patient lookup timeout), then `extra` lines.
+     */
+    iohostSection(extra = '') {
+      return `[strapi]
+url = "${url}"
+jwt_secret = "${jwtSecret}"
+api_token = "${apiToken}"
+admin_email = "${admin.email}"
+admin_password = "${admin.password}"
+# A busy test machine (other suites compile handlers meanwhile) can slow Strapi down.
+lookup_timeout_ms = 15000
+${extra}`;
+    },
     jwtSecret,
     apiToken,
     adminToken,

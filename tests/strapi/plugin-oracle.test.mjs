@@ -63,16 +63,7 @@ before(async () => {
 [api]
 keys = ["${KEY}"]
 
-[strapi]
-url = "${strapi.url}"
-jwt_secret = "${strapi.jwtSecret}"
-api_token = "${strapi.apiToken}"
-admin_email = "${strapi.admin.email}"
-admin_password = "${strapi.admin.password}"
-payload = "flat"
-identity_cache_ms = 60000
-lookup_timeout_ms = 15000
-refresh_ms = 1000
+${strapi.iohostSection('payload = "flat"\nidentity_cache_ms = 60000\nrefresh_ms = 1000')}
 
 [strapi.drafts]
 roles = ["editor", "token:oracle-full"]

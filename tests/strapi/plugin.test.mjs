@@ -37,13 +37,7 @@ namespaces = ["/admin"]
 [api]
 keys = ["${KEY}"]
 
-[strapi]
-url = "${strapi.url}"
-jwt_secret = "${strapi.jwtSecret}"
-api_token = "${strapi.apiToken}"
-admin_email = "${strapi.admin.email}"
-admin_password = "${strapi.admin.password}"
-lookup_timeout_ms = 15000
+${strapi.iohostSection()}
 `,
   });
 });
