@@ -47,6 +47,8 @@ const AUDIENCE_MODELS = ['plugin::users-permissions.role', 'plugin::users-permis
 function createAudiences({ strapi, ttlMs = 5000 }) {
   let cached = null;
   let readAt = 0;
+  /** Answers worked out from the audiences (populates per reader), forgotten with them. */
+  let memos = new Map();
 
   async function read() {
     const engine = strapi.contentAPI.permissions.engine;
@@ -81,12 +83,19 @@ function createAudiences({ strapi, ttlMs = 5000 }) {
       if (!cached || Date.now() - readAt > ttlMs) {
         cached = await read();
         readAt = Date.now();
+        memos = new Map();
       }
       return cached;
+    },
+    /** `make()`'s answer for `key`, kept until the audiences are read again. */
+    memo(key, make) {
+      if (!memos.has(key)) memos.set(key, make());
+      return memos.get(key);
     },
     /** Read again next time: a role, a token or a permission changed. */
     invalidate() {
       cached = null;
+      memos = new Map();
     },
   };
 }
@@ -113,23 +122,33 @@ function createContentEvents({ strapi, outbox, populateOf, watches, log }) {
   async function views(uid, documentId, status, locale) {
     const schema = strapi.getModel(uid);
     const sanitize = strapi.contentAPI.sanitize;
-    const read = new Map();
+    const readers = (await audiences.now()).filter((audience) => readable(audience, uid));
+    // What each reader may populate depends on its permissions only: worked out once per
+    // reader and type until they change.
+    const populates = await Promise.all(
+      readers.map((audience) =>
+        audiences.memo(`${audience.key}\u0000${uid}`, async () => {
+          const query = await sanitize.query({ populate: populateOf(uid) }, schema, { auth: audience.auth });
+          return JSON.stringify(query.populate ?? null);
+        }),
+      ),
+    );
+    const distinct = [...new Set(populates)];
+    const read = new Map(
+      await Promise.all(distinct.map(async (key) => [key, await strapi.documents(uid).findOne({ documentId, status, locale, populate: JSON.parse(key) ?? undefined })])),
+    );
+    const outputs = await Promise.all(
+      readers.map((audience, i) => {
+        const document = read.get(populates[i]);
+        return document ? sanitize.output(structuredClone(document), schema, { auth: audience.auth }) : null;
+      }),
+    );
     const payloads = {};
-    let shown = null;
-    for (const audience of await audiences.now()) {
-      if (!readable(audience, uid)) continue;
-      const query = await sanitize.query({ populate: populateOf(uid) }, schema, { auth: audience.auth });
-      const key = JSON.stringify(query.populate ?? null);
-      if (!read.has(key)) read.set(key, await strapi.documents(uid).findOne({ documentId, status, locale, populate: query.populate }));
-      const document = read.get(key);
-      if (!document) continue;
-      shown = document;
-      payloads[audience.key] = await sanitize.output(structuredClone(document), schema, { auth: audience.auth });
-    }
-    if (!shown) {
-      shown = await strapi.documents(uid).findOne({ documentId, status, locale });
-      if (!shown) return null;
-    }
+    readers.forEach((audience, i) => {
+      if (outputs[i]) payloads[audience.key] = outputs[i];
+    });
+    const shown = [...read.values()].find(Boolean) ?? (await strapi.documents(uid).findOne({ documentId, status, locale }));
+    if (!shown) return null;
     return { entry: { id: shown.id, documentId: shown.documentId, publishedAt: shown.publishedAt ?? null, locale: shown.locale }, payloads };
   }
 
@@ -180,17 +199,23 @@ function createContentEvents({ strapi, outbox, populateOf, watches, log }) {
     return out.map((e) => ({ ...e, uid, model: model.info.singularName }));
   }
 
-  /** The document service middleware. */
+  /**
+   * The document service middleware. The change and its events' outbox rows commit in one
+   * transaction (Strapi's own joins it): no change without its events, and one commit instead
+   * of two. Reading and sanitising the payloads happens inside it too.
+   */
   async function middleware(ctx, next) {
-    const result = await next();
-    if (!WATCHED.has(ctx.action) || !watches(ctx.uid)) return result;
-    try {
-      for (const event of await eventsOf(ctx, result)) await outbox.enqueue(event);
-    } catch (e) {
-      // The change itself is done; only its event is lost, and that is said.
-      log.error(`iohost: no content event for ${ctx.uid} ${ctx.action}: ${e.stack || e.message}`);
-    }
-    return result;
+    if (!WATCHED.has(ctx.action) || !watches(ctx.uid)) return next();
+    return strapi.db.transaction(async () => {
+      const result = await next();
+      try {
+        for (const event of await eventsOf(ctx, result)) await outbox.enqueue(event);
+      } catch (e) {
+        // The change itself stands; only its event is lost, and that is said.
+        log.error(`iohost: no content event for ${ctx.uid} ${ctx.action}: ${e.stack || e.message}`);
+      }
+      return result;
+    });
   }
 
   return { middleware, audiences, eventsOf };

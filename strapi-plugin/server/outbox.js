@@ -26,6 +26,9 @@ const schema = {
   },
 };
 
+/** Events read, sent and deleted together at most. */
+const BATCH = 100;
+
 /** iohost's answers that retrying cannot change: the event is dropped, logged and counted. */
 const PERMANENT = new Set(['bad_request', 'unknown_event']);
 
@@ -36,23 +39,30 @@ function createOutbox({ strapi, client, log, maxEvents, retry = { minMs: 500, ma
   let wake = null;
   let stopped = false;
   let lastError = null;
+  /** Rows in the table as far as this process knows (counted again near the limit). */
+  let rows = null;
 
   /** Writes `event` (in the caller's transaction, if any) and wakes the sender after commit. */
   async function enqueue(event) {
     await strapi.db.transaction(async ({ onCommit }) => {
-      if ((await table().count()) >= maxEvents) {
+      if (rows === null || rows >= maxEvents - 1) rows = await table().count();
+      if (rows >= maxEvents) {
         counts.dropped++;
         log.error(`iohost: outbox full (${maxEvents} events): dropped ${event.model}:${event.event} of ${event.entry.documentId}`);
         return;
       }
       const eventId = randomUUID();
       await table().create({ data: { eventId, body: { id: eventId, ...event }, attempts: 0 } });
+      rows++;
       counts.written++;
       onCommit(() => kick());
     });
   }
 
+  /** Set by a new event, so one written while a batch was on its way is not left waiting. */
+  let dirty = false;
   function kick() {
+    dirty = true;
     if (wake) wake();
   }
 
@@ -73,29 +83,47 @@ function createOutbox({ strapi, client, log, maxEvents, retry = { minMs: 500, ma
         : null;
     });
 
-  /** Sends the oldest event; true when the table may hold more to send at once. */
+  /** Rows sent (or refused for good) but not deleted yet: deleted together, BATCH at most. */
+  const done = [];
+  async function forget() {
+    if (!done.length) return;
+    const ids = done.splice(0);
+    await table().deleteMany({ where: { id: { $in: ids } } });
+    if (rows !== null) rows = Math.max(0, rows - ids.length);
+  }
+
+  /**
+   * Sends the oldest events, one at a time and in order, BATCH at most, then deletes those
+   * iohost took in one statement (a crash in between sends them again: iohost drops repeats).
+   * True when the table may hold more.
+   */
   async function sendHead() {
-    const [head] = await table().findMany({ orderBy: { id: 'asc' }, limit: 1 });
-    if (!head) return false;
+    dirty = false;
+    const heads = await table().findMany({ orderBy: { id: 'asc' }, limit: BATCH });
+    if (!heads.length) return false;
     try {
-      await client.call('POST', '/content-events', head.body);
-      await table().delete({ where: { id: head.id } });
-      counts.sent++;
-      lastError = null;
-      return true;
-    } catch (e) {
-      if (e.status && e.status < 500 && PERMANENT.has(e.code)) {
-        counts.rejected++;
-        log.error(`iohost refused content event ${head.eventId} (${e.message}): dropped`);
-        await table().delete({ where: { id: head.id } });
-        return true;
+      for (const head of heads) {
+        try {
+          await client.call('POST', '/content-events', head.body);
+          counts.sent++;
+          lastError = null;
+        } catch (e) {
+          if (!(e.status && e.status < 500 && PERMANENT.has(e.code))) {
+            counts.retries++;
+            if (lastError !== e.message) log.warn(`iohost: content events wait (${e.message}); retrying`);
+            lastError = e.message;
+            await table().update({ where: { id: head.id }, data: { attempts: (head.attempts ?? 0) + 1, lastError: e.message } });
+            throw e;
+          }
+          counts.rejected++;
+          log.error(`iohost refused content event ${head.eventId} (${e.message}): dropped`);
+        }
+        done.push(head.id);
       }
-      counts.retries++;
-      if (lastError !== e.message) log.warn(`iohost: content events wait (${e.message}); retrying`);
-      lastError = e.message;
-      await table().update({ where: { id: head.id }, data: { attempts: (head.attempts ?? 0) + 1, lastError: e.message } });
-      throw e;
+    } finally {
+      await forget();
     }
+    return heads.length === BATCH;
   }
 
   async function run() {
@@ -112,7 +140,7 @@ function createOutbox({ strapi, client, log, maxEvents, retry = { minMs: 500, ma
         delay = Math.min(delay * 2, retry.maxMs);
         continue;
       }
-      if (!more) await sleep(retry.maxMs, true);
+      if (!more && !dirty) await sleep(retry.maxMs, true);
     }
     running = false;
   }

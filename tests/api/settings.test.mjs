@@ -27,6 +27,8 @@ describe('settings', () => {
       assert.deepEqual(body, {
         settings: { corsOrigins: null, rooms: null, disabledHandlers: [], permissions: null, handlerConfig: {}, access: null },
         appliesWithoutRestart: ['corsOrigins', 'rooms', 'disabledHandlers', 'permissions', 'handlerConfig', 'access'],
+        // No [strapi.permissions] in the file and none in the settings.
+        permissionsInForce: {},
       });
     } finally {
       await server.stop();

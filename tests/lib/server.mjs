@@ -134,13 +134,21 @@ export function once(emitter, event, ms = 5000) {
 }
 
 /** A TCP port free on 127.0.0.1 right now (for servers the tests start themselves). */
-export function freePort() {
-  return new Promise((res, rej) => {
+export async function freePort() {
+  // Below the kernel's ephemeral range (32768-60999 here): a port handed out for a server that
+  // starts later (after Strapi, after `iohost strapi setup`) cannot meanwhile become the local
+  // port of one of the many outgoing connections the tests make, as a port 0 answer could.
+  for (let tries = 0; tries < 200; tries++) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    if (await canListen(port)) return port;
+  }
+  throw new Error('no free port found between 20000 and 32000');
+}
+
+function canListen(port) {
+  return new Promise((res) => {
     const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-    s.on('error', rej);
+    s.once('error', () => res(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => res(true)));
   });
 }

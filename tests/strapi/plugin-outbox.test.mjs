@@ -96,7 +96,10 @@ describe('the plugin\'s outbox', () => {
     }
     const expected = DOCS * (ROUNDS + 1);
     assert.ok(outboxWhileDown > 0, 'events waited in the outbox while iohost was down');
-    assert.ok(await until(() => got.length >= expected, 30000), `every event arrives: ${got.length} of ${expected}`);
+    await until(() => got.length >= expected, 30000);
+    const seen = new Set(got.map((e) => e.label));
+    const missing = ids.flatMap((_, i) => [`c${i}-created`, ...Array.from({ length: ROUNDS }, (_, r) => `c${i}-v${r}`)]).filter((l) => !seen.has(l));
+    assert.deepEqual(missing, [], `every event arrives (${got.length} of ${expected})`);
     const drainedAt = Date.now();
     await sleep(500);
     assert.equal(got.length, expected, 'no event twice');

@@ -90,6 +90,10 @@ pub async fn live(
                     Err(RecvError::Closed) => return None,
                 },
             };
+            // A stopping node ends the stream, so that its drain does not wait for it.
+            if !state.node.is_ready() {
+                return None;
+            }
             let event = match next {
                 Next::Tick => {
                     let snapshot = Snapshot {

@@ -133,6 +133,7 @@ impl App {
             api: Arc::new(config.api.clone()),
             backplane: node.backplane.clone(),
             cluster_prefix: config.cluster.prefix.clone(),
+            node: node.clone(),
             stats: api.webhooks.clone(),
             catalog: catalog.clone(),
             settings: settings.clone(),

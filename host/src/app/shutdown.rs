@@ -10,6 +10,9 @@ use tokio::sync::Notify;
 
 use super::App;
 
+/// How long a stopping node waits for its messages to the other nodes to be published.
+const FLUSH_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub async fn serve_until_signal(
     listener: TcpListener,
     app: App,
@@ -27,6 +30,7 @@ pub async fn serve_until_signal(
     let started = drain_started.clone();
     let drain = config.server.shutdown_drain();
     let timeouts = (&config.server).into();
+    let backplane = node.backplane.clone();
 
     let graceful = async move {
         let signal = signals.recv().await;
@@ -46,6 +50,12 @@ pub async fn serve_until_signal(
         () = async { drain_started.notified().await; tokio::time::sleep(drain).await } => {
             tracing::warn!("drain time (server.shutdown_drain_ms) is over; exiting with requests still open");
         }
+    }
+    // What the last requests emitted to other nodes still goes out.
+    if !backplane.flush(FLUSH_WITHIN).await {
+        tracing::warn!(
+            "exiting with messages for the other nodes not yet published (Redis too slow)"
+        );
     }
     tracing::info!("iohost stopped");
     Ok(())

@@ -15,7 +15,7 @@
 //! reach the other nodes once Redis is back, and queries count only this node.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -113,8 +113,8 @@ impl Default for Held {
 }
 
 impl Held {
-    /// Drops what waited longer than [`HOLD`].
-    fn drop_stale(&mut self) {
+    /// Drops what waited longer than [`HOLD`]; how many.
+    fn drop_stale(&mut self) -> usize {
         let stale = self
             .messages
             .iter()
@@ -129,6 +129,7 @@ impl Held {
                 HOLD.as_secs()
             );
         }
+        stale
     }
 }
 
@@ -140,6 +141,8 @@ pub struct RedisBackplane {
     up: Arc<AtomicBool>,
     /// How many times Redis went down.
     outages: Arc<AtomicU64>,
+    /// Messages queued for the other nodes and not yet published (or dropped).
+    unpublished: Arc<AtomicUsize>,
     /// Messages for the other nodes, published in order by one task: a broadcast never waits
     /// for Redis (its local delivery goes on at once).
     outbox: mpsc::Sender<ChanItem>,
@@ -248,6 +251,7 @@ impl RedisBackplane {
             subscribers,
             up: Arc::new(AtomicBool::new(true)),
             outages: Arc::default(),
+            unpublished: Arc::default(),
             outbox,
             follow,
         };
@@ -272,7 +276,8 @@ impl RedisBackplane {
                 },
                 _ = retry.tick(), if !outbox.messages.is_empty() => {}
             }
-            outbox.drop_stale();
+            let dropped = outbox.drop_stale();
+            self.unpublished.fetch_sub(dropped, Ordering::Relaxed);
             while self.is_up() && !outbox.messages.is_empty() {
                 if !self.publish_front(&mut outbox).await {
                     break;
@@ -322,6 +327,7 @@ impl RedisBackplane {
             Ok(Ok(received)) => {
                 let chan = chan.clone();
                 outbox.messages.pop_front();
+                self.unpublished.fetch_sub(1, Ordering::Relaxed);
                 outbox.receivers.insert(chan, received);
                 true
             }
@@ -463,28 +469,94 @@ impl RedisBackplane {
     }
 }
 
+/// What [`Backplane::claim`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The key was free: this node holds it now.
+    Mine,
+    /// Another claim holds it, with this value.
+    Taken(String),
+}
+
 impl Backplane {
-    /// True the first time any node claims `key` within `ttl` (Redis `SET NX PX`); alone, or
-    /// while Redis is unreachable, `None`: the caller decides with what this node remembers.
-    pub async fn claim_once(&self, key: &str, ttl: Duration) -> Option<bool> {
-        let Self::Redis(r) = self else {
-            return None;
-        };
-        if !r.is_up() {
-            return None;
-        }
+    /// Claims `key` for the whole cluster with `value`, for `ttl` (Redis `SET NX PX`, then
+    /// `GET` when it is taken). Alone, or while Redis is unreachable, `None`: the caller
+    /// decides with what this node remembers.
+    pub async fn claim(&self, key: &str, value: &str, ttl: Duration) -> Option<Claim> {
+        let r = self.reachable()?;
         let mut conn = r.conn.current();
         let mut set = redis::cmd("SET");
         set.arg(key)
-            .arg(1)
+            .arg(value)
             .arg("NX")
             .arg("PX")
             .arg(ttl.as_millis() as u64);
-        match tokio::time::timeout(PUBLISH_WAIT, set.query_async::<Option<String>>(&mut conn)).await
+        if r.bounded(set.query_async::<Option<String>>(&mut conn))
+            .await?
+            .is_some()
         {
-            Ok(Ok(answer)) => Some(answer.is_some()),
+            return Some(Claim::Mine);
+        }
+        let mut get = redis::cmd("GET");
+        get.arg(key);
+        let held = r
+            .bounded(get.query_async::<Option<String>>(&mut conn))
+            .await?;
+        // Expired between the two calls: free again, but one try is enough.
+        Some(Claim::Taken(held.unwrap_or_default()))
+    }
+
+    /// Sets `key` to `value` for `ttl`, whoever held it; false if Redis did not take it.
+    pub async fn overwrite(&self, key: &str, value: &str, ttl: Duration) -> bool {
+        let Some(r) = self.reachable() else {
+            return false;
+        };
+        let mut conn = r.conn.current();
+        let mut set = redis::cmd("SET");
+        set.arg(key)
+            .arg(value)
+            .arg("PX")
+            .arg(ttl.as_millis() as u64);
+        r.bounded(set.query_async::<Option<String>>(&mut conn))
+            .await
+            .is_some()
+    }
+
+    /// Waits until the messages queued for the other nodes are published, `within` at most
+    /// (a stopping node's last emits, which would otherwise go down with it); false if some
+    /// were still waiting.
+    pub async fn flush(&self, within: Duration) -> bool {
+        let Self::Redis(r) = self else {
+            return true;
+        };
+        let deadline = Instant::now() + within;
+        while r.unpublished.load(Ordering::Relaxed) > 0 {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        true
+    }
+
+    fn reachable(&self) -> Option<&RedisBackplane> {
+        match self {
+            Self::Redis(r) if r.is_up() => Some(r),
+            _ => None,
+        }
+    }
+}
+
+impl RedisBackplane {
+    /// A Redis call given [`PUBLISH_WAIT`] at most; a failure marks Redis down.
+    async fn bounded<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, RedisError>>,
+    ) -> Option<T> {
+        match tokio::time::timeout(PUBLISH_WAIT, call).await {
+            Ok(Ok(answer)) => Some(answer),
             Ok(Err(e)) => {
-                r.went_down(&e);
+                self.went_down(&e);
                 None
             }
             Err(_) => None,
@@ -533,7 +605,10 @@ impl Driver for Backplane {
         match self {
             Self::Local => Ok(()),
             Self::Redis(r) => {
+                // Counted before it is queued, so the publisher never counts below zero.
+                r.unpublished.fetch_add(1, Ordering::Relaxed);
                 if r.outbox.try_send((chan, val)).is_err() {
+                    r.unpublished.fetch_sub(1, Ordering::Relaxed);
                     metrics::counter!(crate::metrics::CLUSTER_DROPPED).increment(1);
                     tracing::warn!(
                         "cluster message dropped: {OUTBOX} are already waiting for Redis"

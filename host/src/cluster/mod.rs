@@ -11,7 +11,7 @@ mod scan;
 use socketioxide::adapter::Emitter;
 use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
 
-pub use backplane::{Backplane, Connection, RedisBackplane, Target};
+pub use backplane::{Backplane, Claim, Connection, RedisBackplane, Target};
 pub use exchange::{Exchange, Gathered};
 
 pub use scan::keys_with_prefix;

@@ -53,6 +53,8 @@ pub struct Parts {
     pub backplane: crate::cluster::Backplane,
     /// The cluster's key prefix.
     pub cluster_prefix: String,
+    /// This node: a stopping one takes no more plugin events (its sockets are closing).
+    pub node: Arc<crate::node::Node>,
     pub stats: Arc<WebhookStats>,
     pub catalog: Arc<Catalog>,
     pub settings: Arc<LiveSettings>,
@@ -64,6 +66,8 @@ pub struct Parts {
 struct WebhookState {
     parts: Parts,
     seen: std::sync::Arc<Seen>,
+    /// The plugin's event ids, when this node cannot share them through Redis.
+    plugin_ids: std::sync::Arc<plugin::Ids>,
     /// Messages already logged (events delivered to nobody, entries that do not fit the
     /// schema): each once, not once per webhook.
     logged: std::sync::Arc<Mutex<HashSet<String>>>,
@@ -123,6 +127,7 @@ pub fn router(parts: Parts) -> Router {
     let state = WebhookState {
         parts,
         seen: Default::default(),
+        plugin_ids: Default::default(),
         logged: Default::default(),
     };
     Router::new()

@@ -3,10 +3,12 @@
 //! read the document, the payload Strapi's own content-API sanitiser made for it; iohost
 //! delivers them as it delivers webhook events (same event names, shapes, rooms, draft rule
 //! and delivery rule), but never shapes them itself. Authenticated with an API key; an event
-//! id seen before (a retry of the plugin's outbox) is answered `duplicate` and not delivered.
+//! id delivered before (a retry of the plugin's outbox) is answered `duplicate` and not
+//! delivered again; one being delivered is answered 503 `in_progress` (the plugin retries).
 
-use std::collections::BTreeMap;
-use std::time::Duration;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::body::Bytes;
@@ -17,12 +19,19 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::{WebhookState, count, deliver, refuse};
+use crate::cluster::Claim;
 use crate::strapi::content::Action;
 
 pub const PATH: &str = "/api/v1/content-events";
 
-/// How long an event id is remembered: longer than the plugin's retries of one event.
+/// How long a delivered event id is remembered: longer than the plugin's retries of one event.
 const REMEMBER_IDS: Duration = Duration::from_secs(24 * 3600);
+/// How long an id stays claimed by a node that is delivering it: if that node dies meanwhile,
+/// a retry after this delivers it (rather than being dropped as a repeat of what never went
+/// out).
+const DELIVERING: Duration = Duration::from_secs(10);
+/// Ids this node remembers at most when it runs alone (the oldest are forgotten first).
+const IDS_AT_MOST: usize = 100_000;
 
 /// One change of one document.
 #[derive(Debug, Deserialize)]
@@ -117,9 +126,31 @@ pub(super) async fn receive(
         }
     };
     let name = format!("{}:{}", event.model, action.name());
-    if !first_time(&state, &event.id).await {
-        count(&state, "plugin", "duplicate");
-        return Json(json!({ "success": true, "duplicate": true, "event": name })).into_response();
+    // A stopping node has closed its sockets: what it emitted now would reach nobody, and the
+    // event would still count as delivered.
+    if !state.parts.node.is_ready() {
+        count(&state, "plugin", "shutting_down");
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "this node is stopping: send the event again (to another node, or to this one once it is back)",
+        );
+    }
+    match begin(&state, &event.id).await {
+        Seen::First => {}
+        Seen::Delivered => {
+            count(&state, "plugin", "duplicate");
+            return Json(json!({ "success": true, "duplicate": true, "event": name }))
+                .into_response();
+        }
+        Seen::Delivering => {
+            count(&state, "plugin", "busy");
+            return refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "in_progress",
+                "this event is being delivered (by this or another node): send it again later",
+            );
+        }
     }
     let known = state.parts.catalog.ready().await;
     let rooms = deliver(
@@ -132,16 +163,143 @@ pub(super) async fn receive(
         Some(&event.payloads),
     )
     .await;
+    if !state.parts.node.is_ready() {
+        // Stopping began meanwhile: the sockets may have closed before the emits went out.
+        // Not marked delivered, so the plugin's retry delivers it (perhaps twice to a few).
+        release(&state, &event.id).await;
+        count(&state, "plugin", "shutting_down");
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "this node began stopping while delivering the event: send it again",
+        );
+    }
+    finish(&state, &event.id).await;
+    tracing::debug!(
+        id = event.id,
+        event = name,
+        ?rooms,
+        "plugin content event delivered"
+    );
     count(&state, "plugin", "delivered");
     Json(json!({ "success": true, "event": name, "rooms": rooms })).into_response()
 }
 
-/// Is this the first time any node sees event `id`? Across the cluster through Redis; alone,
-/// or while Redis is unreachable, by what this node remembers.
-async fn first_time(state: &WebhookState, id: &str) -> bool {
-    let key = format!("{}:content-event:{id}", state.parts.cluster_prefix);
-    match state.parts.backplane.claim_once(&key, REMEMBER_IDS).await {
-        Some(first) => first,
-        None => state.seen.first_time(format!("plugin {id}").as_bytes()),
+/// Where an event id stands.
+enum Seen {
+    /// Not seen: this node delivers it now.
+    First,
+    /// Delivered before: a repeat.
+    Delivered,
+    /// Being delivered, here or by another node.
+    Delivering,
+}
+
+/// Claims event `id` as being delivered: across the cluster through Redis (the claim lapses
+/// after [`DELIVERING`] unless [`finish`] marks it delivered), alone or while Redis is
+/// unreachable by what this node remembers.
+async fn begin(state: &WebhookState, id: &str) -> Seen {
+    let key = id_key(state, id);
+    match state
+        .parts
+        .backplane
+        .claim(&key, "delivering", DELIVERING)
+        .await
+    {
+        Some(Claim::Mine) => Seen::First,
+        Some(Claim::Taken(value)) if value == "delivered" => Seen::Delivered,
+        Some(Claim::Taken(_)) => Seen::Delivering,
+        None => state.plugin_ids.begin(id),
+    }
+}
+
+/// Marks event `id` delivered, for [`REMEMBER_IDS`].
+async fn finish(state: &WebhookState, id: &str) {
+    let key = id_key(state, id);
+    state.plugin_ids.finish(id);
+    if !state
+        .parts
+        .backplane
+        .overwrite(&key, "delivered", REMEMBER_IDS)
+        .await
+    {
+        tracing::debug!(id, "content event delivered, but not marked so in Redis");
+    }
+}
+
+/// Frees event `id` at once: it was not delivered after all.
+async fn release(state: &WebhookState, id: &str) {
+    state.plugin_ids.release(id);
+    let key = id_key(state, id);
+    state
+        .parts
+        .backplane
+        .overwrite(&key, "released", Duration::from_millis(1))
+        .await;
+}
+
+fn id_key(state: &WebhookState, id: &str) -> String {
+    format!("{}:content-event:{id}", state.parts.cluster_prefix)
+}
+
+/// Event ids this node has seen: id -> (when, delivered).
+#[derive(Default)]
+pub(super) struct Ids(Mutex<HashMap<String, (Instant, bool)>>);
+
+impl Ids {
+    fn begin(&self, id: &str) -> Seen {
+        let Ok(mut ids) = self.0.lock() else {
+            return Seen::First;
+        };
+        let now = Instant::now();
+        if ids.len() >= IDS_AT_MOST {
+            ids.retain(|_, (at, done)| {
+                now.duration_since(*at) < if *done { REMEMBER_IDS } else { DELIVERING }
+            });
+            if ids.len() >= IDS_AT_MOST
+                && let Some(oldest) = ids
+                    .iter()
+                    .min_by_key(|(_, (at, _))| *at)
+                    .map(|(k, _)| k.clone())
+            {
+                ids.remove(&oldest);
+            }
+        }
+        match ids.get(id) {
+            Some((_, true)) => Seen::Delivered,
+            Some((at, false)) if now.duration_since(*at) < DELIVERING => Seen::Delivering,
+            _ => {
+                ids.insert(id.to_owned(), (now, false));
+                Seen::First
+            }
+        }
+    }
+
+    fn release(&self, id: &str) {
+        if let Ok(mut ids) = self.0.lock() {
+            ids.remove(id);
+        }
+    }
+
+    fn finish(&self, id: &str) {
+        if let Ok(mut ids) = self.0.lock() {
+            ids.insert(id.to_owned(), (Instant::now(), true));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_id_is_delivered_once_and_waits_while_delivering() {
+        let ids = Ids::default();
+        assert!(matches!(ids.begin("a"), Seen::First));
+        // A retry while the first delivery is under way waits (503), it is not dropped.
+        assert!(matches!(ids.begin("a"), Seen::Delivering));
+        ids.finish("a");
+        assert!(matches!(ids.begin("a"), Seen::Delivered));
+        assert!(matches!(ids.begin("b"), Seen::First));
     }
 }
