@@ -1,7 +1,7 @@
 'use strict';
 
 // The outbox: content events written to Strapi's own database (table `iohost_outbox`) when the
-// change is made, in the change's transaction when there is one, and sent to iohost one at a
+// change is made, in the change's own transaction (content.js opens it), and sent to iohost one at a
 // time in the order they were written. An event leaves the table only once iohost has answered
 // it (delivered, or already delivered: iohost drops a repeat of an event id). While iohost is
 // unreachable the head is tried again with backoff and the table grows, up to `maxEvents`;
