@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use super::{ConfigCommand, config_error};
+use super::{ConfigCommand, config_error, warn_ignored};
 use crate::config;
 
 pub fn run(command: &ConfigCommand, file: Option<&std::path::Path>) -> ExitCode {
@@ -10,6 +10,7 @@ pub fn run(command: &ConfigCommand, file: Option<&std::path::Path>) -> ExitCode 
         Ok(loaded) => loaded,
         Err(e) => return config_error(&e),
     };
+    warn_ignored(&source);
     match command {
         ConfigCommand::Check => {
             let file = source

@@ -118,9 +118,19 @@ pub fn run() -> ExitCode {
         Command::Strapi { command } => strapi_cmd::run(command, config_file),
         Command::Config { command } => config_cmd::run(command, config_file),
         Command::Serve => match config::load(config_file) {
-            Ok((config, _)) => serve::run(config),
+            Ok((config, source)) => {
+                warn_ignored(&source);
+                serve::run(config)
+            }
             Err(e) => config_error(&e),
         },
+    }
+}
+
+/// Variables that look like misspelt keys, named (before logging starts; never their values).
+pub(crate) fn warn_ignored(source: &config::ConfigSource) {
+    for warning in &source.ignored {
+        eprintln!("warning: {warning}");
     }
 }
 

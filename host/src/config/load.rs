@@ -19,6 +19,9 @@ const ENV_NOT_KEYS: &[&str] = &["config"];
 pub struct ConfigSource {
     /// The TOML file that was read, if any.
     pub file: Option<PathBuf>,
+    /// `IOHOST_*` variables that name no configuration key but look like a misspelt one
+    /// (ignored), as warnings to show; never their values.
+    pub ignored: Vec<String>,
 }
 
 /// Loads and validates the configuration. `explicit` is the `--config` path: it must exist, while
@@ -38,11 +41,20 @@ pub fn load(explicit: Option<&Path>) -> Result<(Config, ConfigSource), ConfigErr
     if let Some(path) = &file {
         figment = figment.merge(Toml::file_exact(path));
     }
-    figment = figment.merge(Env::prefixed(ENV_PREFIX).ignore(ENV_NOT_KEYS).split("__"));
+    // Only variables that name a key are read: the same environment often holds a backend's
+    // own IOHOST_URL or IOHOST_API_KEY (README's examples), which are not iohost's to read.
+    let keys = KeyPaths::of_defaults();
+    figment = figment.merge(
+        Env::prefixed(ENV_PREFIX)
+            .ignore(ENV_NOT_KEYS)
+            .filter(move |name| keys.names_a_key(name.as_str()))
+            .split("__"),
+    );
 
     let config: Config = figment.extract().map_err(describe)?;
     config.validate()?;
-    Ok((config, ConfigSource { file }))
+    let ignored = misspelt(std::env::vars().map(|(name, _)| name));
+    Ok((config, ConfigSource { file, ignored }))
 }
 
 /// Parses a TOML document on its own (no environment), for tests and `config check`.
@@ -133,5 +145,125 @@ mod tests {
             .expect_err("not a rule")
             .to_string();
         assert!(!error.contains(secret), "{error}");
+    }
+}
+
+/// The key paths of the configuration, read from its defaults: a section is an object with
+/// fields; an empty object is a map that takes any key (`strapi.permissions`, ...).
+#[derive(Clone)]
+struct KeyPaths(serde_json::Value);
+
+impl KeyPaths {
+    fn of_defaults() -> Self {
+        Self(serde_json::to_value(Config::default()).unwrap_or_default())
+    }
+
+    /// Does `name` (a variable's name without the prefix, `SERVER__LISTEN`) name a key?
+    fn names_a_key(&self, name: &str) -> bool {
+        let mut at = &self.0;
+        let lower = name.to_lowercase();
+        let mut parts = lower.split("__").peekable();
+        // A whole section from one variable is not a key: `IOHOST_SERVER=x`.
+        if parts.clone().count() < 2 {
+            return false;
+        }
+        for part in parts.by_ref() {
+            match at {
+                serde_json::Value::Object(fields) if fields.is_empty() => return true,
+                serde_json::Value::Object(fields) => match fields.get(part) {
+                    Some(next) => at = next,
+                    None => return false,
+                },
+                _ => return false,
+            }
+        }
+        true
+    }
+}
+
+/// Warnings for `IOHOST_*` variables that name no key but look like one: a known section with
+/// an unknown key, or a section and key joined by one underscore instead of two.
+fn misspelt(names: impl Iterator<Item = String>) -> Vec<String> {
+    let keys = KeyPaths::of_defaults();
+    let sections: Vec<String> = match &keys.0 {
+        serde_json::Value::Object(fields) => fields.keys().cloned().collect(),
+        _ => Vec::new(),
+    };
+    let mut warnings = Vec::new();
+    for name in names {
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        if ENV_NOT_KEYS.iter().any(|k| rest.eq_ignore_ascii_case(k)) || keys.names_a_key(rest) {
+            continue;
+        }
+        let lower = rest.to_lowercase();
+        if let Some((section, _)) = lower.split_once("__") {
+            warnings.push(format!(
+                "{name} is not a configuration key ({}): ignored",
+                if sections.iter().any(|s| s == section) {
+                    format!("`{section}` has no such key")
+                } else {
+                    format!("there is no section `{section}`")
+                }
+            ));
+            continue;
+        }
+        let fixed = sections.iter().find_map(|section| {
+            let key = lower.strip_prefix(&format!("{section}_"))?;
+            let candidate = format!("{section}__{key}");
+            keys.names_a_key(&candidate)
+                .then(|| format!("{ENV_PREFIX}{}", candidate.to_uppercase()))
+        });
+        if let Some(fixed) = fixed {
+            warnings.push(format!(
+                "{name} is not a configuration key (did you mean {fixed}?): ignored"
+            ));
+        }
+    }
+    warnings
+}
+
+#[cfg(test)]
+mod env_tests {
+    use super::*;
+
+    #[test]
+    fn only_variables_naming_a_key_are_read() {
+        let keys = KeyPaths::of_defaults();
+        assert!(keys.names_a_key("SERVER__LISTEN"));
+        assert!(keys.names_a_key("handlers__limits__call_timeout_ms"));
+        assert!(
+            keys.names_a_key("STRAPI__PERMISSIONS__PUBLIC"),
+            "a map takes any key"
+        );
+        assert!(!keys.names_a_key("API_KEY"), "README's backend variable");
+        assert!(!keys.names_a_key("URL"));
+        assert!(!keys.names_a_key("SERVER"));
+        assert!(!keys.names_a_key("SERVER__LISTN"));
+        assert!(!keys.names_a_key("SERVER__LISTEN__X"));
+    }
+
+    #[test]
+    fn misspelt_keys_are_named_and_others_left_alone() {
+        let names = [
+            "IOHOST_SERVER_LISTEN",
+            "IOHOST_SERVR__LISTEN",
+            "IOHOST_SERVER__LISTN",
+            "IOHOST_API_KEY",
+            "IOHOST_URL",
+            "IOHOST_SERVER__LISTEN",
+            "IOHOST_CONFIG",
+            "PATH",
+        ];
+        let warnings = misspelt(names.iter().map(|n| (*n).to_owned()));
+        assert_eq!(
+            warnings,
+            vec![
+                "IOHOST_SERVER_LISTEN is not a configuration key (did you mean IOHOST_SERVER__LISTEN?): ignored",
+                "IOHOST_SERVR__LISTEN is not a configuration key (there is no section `servr`): ignored",
+                "IOHOST_SERVER__LISTN is not a configuration key (`server` has no such key): ignored",
+            ]
+        );
     }
 }
