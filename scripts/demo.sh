@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds iohost and the example handlers, then runs iohost doing its main job: the handlers in
-# ./handlers loaded (and hot-reloaded), the demo chat at http://127.0.0.1:1338/.
+# ./handlers loaded (and hot-reloaded), the demo chat at http://127.0.0.1:1338/, the admin page
+# at /admin with an API key made for this run (printed).
 #   ./scripts/demo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,5 +13,5 @@ step "handlers"; ./scripts/build-handlers.sh
 install_demo_handlers
 ensure_demo_assets
 
-step "serving: open http://127.0.0.1:1338/ in two windows (Ctrl-C stops)"
-exec ./target/release/iohost serve --config demo/iohost.toml
+step "serving (Ctrl-C stops)"
+exec ./scripts/demo-serve.sh ./target/release/iohost

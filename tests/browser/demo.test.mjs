@@ -1,12 +1,15 @@
 // The demo page in real headless Chromium: two people in the lobby see each other online,
 // see each other typing and exchange messages, through the WASM handlers.
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium } from 'playwright-core';
 
-import { repoRoot, startServer } from '../lib/server.mjs';
+import { until } from '../lib/client.mjs';
+import { binary, freePort, installHandler, repoRoot, startServer } from '../lib/server.mjs';
 
 const artifacts = join(repoRoot, 'tests', 'artifacts');
 const demoHandlers = ['rate-limit', 'moderation', 'presence', 'chat-typing', 'chat-messages'];
@@ -95,5 +98,42 @@ describe('demo chat in Chromium', () => {
     await alice.waitForFunction(() => document.querySelectorAll('#online li').length === 1);
     assert.deepEqual(await onlineNames(alice), ['alice']);
     assert.deepEqual(alice.errors, []);
+  });
+});
+
+describe('the demo\'s admin page (scripts/demo-serve.sh, as scripts/demo.sh runs it)', () => {
+  it('prints the admin URL and a key made for this run, and the admin page shows the demo\'s handlers', async () => {
+    // The demo's handlers folder, as install_demo_handlers fills ./handlers.
+    const dir = mkdtempSync(join(tmpdir(), 'iohost-demo-'));
+    for (const name of demoHandlers) {
+      installHandler(dir, name);
+      writeFileSync(join(dir, `${name}.toml`), sidecars[name]);
+    }
+    const port = await freePort();
+    const proc = spawn(join(repoRoot, 'scripts', 'demo-serve.sh'), [binary], {
+      env: { ...process.env, IOHOST_SERVER__LISTEN: `127.0.0.1:${port}`, IOHOST_HANDLERS__DIR: dir, IOHOST_HANDLERS__BASELINE_FIRST: 'false' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    proc.stdout.on('data', (c) => (out += c));
+    proc.stderr.on('data', (c) => (out += c));
+    try {
+      const url = `http://127.0.0.1:${port}`;
+      await until(() => /listening on/.test(out), 60000);
+      assert.match(out, new RegExp(`admin page: ${url.replace(/\./g, '\\.')}/admin`));
+      const key = /API key for this run: ([0-9a-f]{48})/.exec(out)?.[1];
+      assert.ok(key, out);
+      const page = await (await browser.newContext()).newPage();
+      await page.goto(`${url}/admin`);
+      await page.fill('#key', key);
+      await page.click('#sign-in button');
+      await page.waitForSelector('#app:not([hidden])');
+      // The handlers load in the background: the live page lists them all once they have.
+      for (const name of demoHandlers) await page.waitForSelector(`tr[data-handler="${name}"]`, { timeout: 60000 });
+      await page.screenshot({ path: join(artifacts, 'demo-admin.png'), fullPage: true });
+    } finally {
+      proc.kill('SIGTERM');
+      await new Promise((r) => proc.once('exit', r));
+    }
   });
 });
