@@ -218,7 +218,7 @@ function createContentEvents({ strapi, outbox, populateOf, watches, log }) {
     });
   }
 
-  return { middleware, audiences, eventsOf };
+  return { middleware, audiences };
 }
 
 /** Forgets the audiences whenever Strapi writes a role, a token or a permission. */
@@ -229,4 +229,4 @@ function watchAudiences(strapi, audiences) {
   strapi.db.lifecycles.subscribe({ models: AUDIENCE_MODELS.filter((uid) => strapi.getModel(uid)), ...hooks });
 }
 
-module.exports = { createContentEvents, watchAudiences, tokenAudience, verifyRole, verifyToken, WATCHED };
+module.exports = { createContentEvents, watchAudiences, tokenAudience };

@@ -57,7 +57,6 @@ function addressOnly(address = '') {
  * @param {object} deps
  * @param {ReturnType<import('./client').createClient>} deps.client
  * @param {{warn: Function, error: Function, debug: Function}} deps.log
- * @param {(event: object) => Promise<object>} [deps.emitContent] `emit({event, schema, data})`
  */
 function createIo({ client, log }) {
   /** Logs a failure nobody may be waiting for; the caller can still await it. */
@@ -238,4 +237,4 @@ function entitySubscriptions(rooms) {
     });
 }
 
-module.exports = { createIo, namespaceOf, addressOnly, remoteSocket, entitySubscriptions };
+module.exports = { createIo, namespaceOf, addressOnly, entitySubscriptions };

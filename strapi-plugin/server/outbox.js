@@ -152,7 +152,6 @@ function createOutbox({ strapi, client, log, maxEvents, retry = { minMs: 500, ma
       stopped = true;
       kick();
     },
-    counts,
     /** `{length, oldest (ms since the epoch, or null), written, sent, dropped, rejected, retries, lastError}` */
     async status() {
       const length = await table().count();

@@ -307,40 +307,23 @@ impl RedisBackplane {
             let mut numsub = redis::cmd("PUBSUB");
             numsub.arg("NUMSUB").arg(chan.as_str());
             let asked = numsub.query_async::<(String, i64)>(&mut conn);
-            match tokio::time::timeout(PUBLISH_WAIT, asked).await {
-                Ok(Ok((_, now))) if now >= before => {}
-                Ok(Ok(_)) => return false,
-                Ok(Err(e)) => {
-                    self.went_down(&e);
-                    return false;
-                }
-                Err(_) => {
-                    self.went_down(&"no answer to PUBSUB within 1 s");
-                    return false;
-                }
+            match self.bounded("PUBSUB", asked).await {
+                Some((_, now)) if now >= before => {}
+                _ => return false,
             }
         }
-        let publish = conn.publish::<_, _, i64>(chan.as_str(), val.as_slice());
         // Bounded: a connection to a dead master can keep reconnecting for many seconds, and
-        // the held messages must go to the next master meanwhile.
-        match tokio::time::timeout(PUBLISH_WAIT, publish).await {
-            Ok(Ok(received)) => {
-                let chan = chan.clone();
-                outbox.messages.pop_front();
-                self.unpublished.fetch_sub(1, Ordering::Relaxed);
-                outbox.receivers.insert(chan, received);
-                true
-            }
-            // Kept for the next try once Redis is back.
-            Ok(Err(e)) => {
-                self.went_down(&e);
-                false
-            }
-            Err(_) => {
-                self.went_down(&"no answer to PUBLISH within 1 s");
-                false
-            }
-        }
+        // the held messages must go to the next master meanwhile. On failure the message is
+        // kept for the next try once Redis is back.
+        let publish = conn.publish::<_, _, i64>(chan.as_str(), val.as_slice());
+        let Some(received) = self.bounded("PUBLISH", publish).await else {
+            return false;
+        };
+        let chan = chan.clone();
+        outbox.messages.pop_front();
+        self.unpublished.fetch_sub(1, Ordering::Relaxed);
+        outbox.receivers.insert(chan, received);
+        true
     }
 
     /// Is Redis reachable (as of the last call or check)?
@@ -491,7 +474,7 @@ impl Backplane {
             .arg("NX")
             .arg("PX")
             .arg(ttl.as_millis() as u64);
-        if r.bounded(set.query_async::<Option<String>>(&mut conn))
+        if r.bounded("SET", set.query_async::<Option<String>>(&mut conn))
             .await?
             .is_some()
         {
@@ -500,7 +483,7 @@ impl Backplane {
         let mut get = redis::cmd("GET");
         get.arg(key);
         let held = r
-            .bounded(get.query_async::<Option<String>>(&mut conn))
+            .bounded("GET", get.query_async::<Option<String>>(&mut conn))
             .await?;
         // Expired between the two calls: free again, but one try is enough.
         Some(Claim::Taken(held.unwrap_or_default()))
@@ -517,7 +500,7 @@ impl Backplane {
             .arg(value)
             .arg("PX")
             .arg(ttl.as_millis() as u64);
-        r.bounded(set.query_async::<Option<String>>(&mut conn))
+        r.bounded("SET", set.query_async::<Option<String>>(&mut conn))
             .await
             .is_some()
     }
@@ -548,9 +531,11 @@ impl Backplane {
 }
 
 impl RedisBackplane {
-    /// A Redis call given [`PUBLISH_WAIT`] at most; a failure marks Redis down.
+    /// Redis command `what`, given [`PUBLISH_WAIT`] at most; an error or no answer in time
+    /// marks Redis down (the watch brings it back up with a ping).
     async fn bounded<T>(
         &self,
+        what: &str,
         call: impl std::future::Future<Output = Result<T, RedisError>>,
     ) -> Option<T> {
         match tokio::time::timeout(PUBLISH_WAIT, call).await {
@@ -559,7 +544,10 @@ impl RedisBackplane {
                 self.went_down(&e);
                 None
             }
-            Err(_) => None,
+            Err(_) => {
+                self.went_down(&format!("no answer to {what} within 1 s"));
+                None
+            }
         }
     }
 }

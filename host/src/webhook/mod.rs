@@ -104,14 +104,12 @@ impl Seen {
         let Ok(mut seen) = self.0.lock() else {
             return true;
         };
-        if seen.len() >= REMEMBER_AT_MOST {
-            seen.retain(|_, at| now.duration_since(*at) < REMEMBER);
-            if seen.len() >= REMEMBER_AT_MOST
-                && let Some(oldest) = seen.iter().min_by_key(|(_, at)| **at).map(|(k, _)| *k)
-            {
-                seen.remove(&oldest);
-            }
-        }
+        make_room(
+            &mut seen,
+            REMEMBER_AT_MOST,
+            |at| *at,
+            |at| now.duration_since(*at) >= REMEMBER,
+        );
         match seen.get(&key) {
             Some(at) if now.duration_since(*at) < REMEMBER => false,
             _ => {
@@ -119,6 +117,28 @@ impl Seen {
                 true
             }
         }
+    }
+}
+
+/// Keeps `map` under `at_most` entries before one more goes in: drops the stale ones, then,
+/// if that was not enough, the oldest (`since` says when an entry was written).
+fn make_room<K: Clone + Eq + Hash, V>(
+    map: &mut HashMap<K, V>,
+    at_most: usize,
+    since: impl Fn(&V) -> Instant,
+    stale: impl Fn(&V) -> bool,
+) {
+    if map.len() < at_most {
+        return;
+    }
+    map.retain(|_, v| !stale(v));
+    if map.len() >= at_most
+        && let Some(oldest) = map
+            .iter()
+            .min_by_key(|(_, v)| since(v))
+            .map(|(k, _)| k.clone())
+    {
+        map.remove(&oldest);
     }
 }
 

@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::{WebhookState, count, deliver, refuse};
+use super::{WebhookState, count, deliver, make_room, refuse};
 use crate::cluster::Claim;
 use crate::strapi::content::Action;
 
@@ -252,19 +252,12 @@ impl Ids {
             return Seen::First;
         };
         let now = Instant::now();
-        if ids.len() >= IDS_AT_MOST {
-            ids.retain(|_, (at, done)| {
-                now.duration_since(*at) < if *done { REMEMBER_IDS } else { DELIVERING }
-            });
-            if ids.len() >= IDS_AT_MOST
-                && let Some(oldest) = ids
-                    .iter()
-                    .min_by_key(|(_, (at, _))| *at)
-                    .map(|(k, _)| k.clone())
-            {
-                ids.remove(&oldest);
-            }
-        }
+        make_room(
+            &mut ids,
+            IDS_AT_MOST,
+            |(at, _)| *at,
+            |(at, done)| now.duration_since(*at) >= if *done { REMEMBER_IDS } else { DELIVERING },
+        );
         match ids.get(id) {
             Some((_, true)) => Seen::Delivered,
             Some((at, false)) if now.duration_since(*at) < DELIVERING => Seen::Delivering,
