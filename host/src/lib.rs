@@ -4,12 +4,13 @@
 //! `tests/layers.rs`):
 //! - foundations: [`config`], [`model`], [`random`], [`metrics`], [`cluster`], [`store`],
 //!   [`sockets`], [`node`], [`edge`];
-//! - core: [`rooms`], [`strapi`], [`auth`], [`handlers`], [`settings`];
+//! - core: [`rooms`], [`strapi`], [`auth`], [`handlers`], [`relay`], [`settings`];
 //! - edges: [`server`] (the Socket.IO transport), [`api`], [`webhook`], [`admin`];
 //! - [`app`]: the composition root; [`cli`]: the command line.
 //!
 //! An event goes one way: [`edge`] -> [`server`] (admission: [`auth`], the handlers'
-//! `on-connect`, a slot) -> the handler chain ([`handlers`]) -> the built-in events -> emits
+//! `on-connect`, a slot) -> the handler chain ([`handlers`]) -> Strapi's listeners ([`relay`])
+//! -> the built-in events -> emits
 //! through [`sockets`].
 
 pub mod admin;
@@ -25,6 +26,7 @@ pub mod metrics;
 pub mod model;
 pub mod node;
 pub mod random;
+pub mod relay;
 pub mod rooms;
 pub mod server;
 pub mod settings;

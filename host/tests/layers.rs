@@ -10,7 +10,7 @@ const ORDER: &[&str] = &[
     // foundations
     "config", "model", "random", "metrics", "cluster", "store", "sockets", "node", "edge",
     // core
-    "rooms", "strapi", "auth", "handlers", "settings", // edges
+    "rooms", "strapi", "auth", "handlers", "relay", "settings", // edges
     "server", "api", "webhook", "admin", // composition root and command line
     "app", "cli",
 ];

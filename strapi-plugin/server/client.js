@@ -97,4 +97,48 @@ function createClient({ url, apiKey, timeoutMs, fetch = globalThis.fetch }) {
   };
 }
 
-module.exports = { createClient, IohostError };
+/** The messages of a server-sent event stream (`fetch` response): `{event, data}` each. */
+async function* serverSentEvents(res) {
+  const decoder = new TextDecoder();
+  let buffer = '';
+  for await (const chunk of res.body) {
+    buffer += decoder.decode(chunk, { stream: true });
+    let end;
+    while ((end = buffer.indexOf('\n\n')) >= 0) {
+      const message = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const event = /^event: ?(.*)$/m.exec(message)?.[1] ?? 'message';
+      const data = message
+        .split('\n')
+        .filter((line) => line.startsWith('data:'))
+        .map((line) => line.slice(5).replace(/^ /, ''))
+        .join('\n');
+      if (data) yield { event, data };
+    }
+  }
+}
+
+/**
+ * Runs `readOnce` (one stream) again and again until stopped, with backoff (0.5 s to 10 s)
+ * after a failure; says once when it lost iohost (`onLost(error)`).
+ */
+async function keepReading({ readOnce, stopped, onLost }) {
+  let delay = 500;
+  let lost = false;
+  while (!stopped()) {
+    try {
+      await readOnce();
+      delay = 500;
+      lost = false;
+    } catch (e) {
+      if (stopped()) return;
+      if (!lost) onLost(e);
+      lost = true;
+    }
+    if (stopped()) return;
+    await new Promise((r) => setTimeout(r, delay).unref?.());
+    delay = Math.min(delay * 2, 10000);
+  }
+}
+
+module.exports = { createClient, IohostError, serverSentEvents, keepReading };

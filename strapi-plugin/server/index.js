@@ -8,6 +8,7 @@ const { createIo, entitySubscriptions } = require('./io');
 const { createMirror, createMonitoring, withFresh } = require('./monitoring');
 const { createContentEvents, tokenAudience, watchAudiences } = require('./content');
 const { createOutbox, schema: outboxSchema } = require('./outbox');
+const { createRelay } = require('./relay');
 
 const DEFAULTS = {
   /** iohost's base URL, e.g. `http://127.0.0.1:1338`. */
@@ -67,7 +68,9 @@ function partsOf(strapi) {
   const log = strapi.log;
   const clientOptions = { url: config.url, apiKey: config.apiKey, timeoutMs: config.timeoutMs };
   const client = createClient(clientOptions);
-  const io = createIo({ client, log });
+  let relay = null;
+  const io = createIo({ client, log, onConnection: (namespace, listener) => relay.onConnection(namespace, listener) });
+  relay = createRelay({ client, answers: createClient(clientOptions), io, log });
   const mirror = createMirror({ client, intervalMs: config.mirror.intervalMs, log });
   const monitoring = createMonitoring({ client, io, mirror, eventLogSize: config.eventLogSize });
   /** Sync in the plugin: from the mirror at once, or `await` it for iohost's answer now. */
@@ -93,7 +96,7 @@ function partsOf(strapi) {
     watches: (uid) => (config.contentTypes === '*' ? uid.startsWith('api::') : Boolean(listed?.has(uid))),
     populateOf: (uid) => listed?.get(uid)?.populate ?? '*',
   });
-  made = { config, client, io, mirror, monitoring, outbox, content, statusClient: createClient(clientOptions) };
+  made = { config, client, io, relay, mirror, monitoring, outbox, content, statusClient: createClient(clientOptions) };
   parts.set(strapi, made);
   return made;
 }
@@ -176,12 +179,13 @@ module.exports = {
     if (config.contentTypes !== false && config.url && config.apiKey) strapi.documents.use((ctx, next) => content.middleware(ctx, next));
   },
   bootstrap({ strapi }) {
-    const { config, mirror } = partsOf(strapi);
+    const { config, mirror, relay } = partsOf(strapi);
     if (!config.url || !config.apiKey) {
       strapi.log.warn('iohost: the io plugin has no `url` or `apiKey` (config/plugins.js, or IOHOST_URL and IOHOST_API_KEY): strapi.$io calls will fail');
       return;
     }
     if (config.mirror.enabled) mirror.start();
+    relay.start();
     if (config.contentTypes !== false) {
       watchAudiences(strapi, partsOf(strapi).content.audiences);
       partsOf(strapi).outbox.start();
@@ -190,6 +194,7 @@ module.exports = {
   },
   destroy({ strapi }) {
     parts.get(strapi)?.mirror.stop();
+    parts.get(strapi)?.relay.stop();
     parts.get(strapi)?.outbox.stop();
   },
   services: { monitoring: monitoringService },

@@ -57,8 +57,10 @@ function addressOnly(address = '') {
  * @param {object} deps
  * @param {ReturnType<import('./client').createClient>} deps.client
  * @param {{warn: Function, error: Function, debug: Function}} deps.log
+ * @param {(namespace: string, listener: Function) => void} [deps.onConnection] where
+ *   `server.on('connection', listener)` goes (the relay)
  */
-function createIo({ client, log }) {
+function createIo({ client, log, onConnection = () => {} }) {
   /** Logs a failure nobody may be waiting for; the caller can still await it. */
   function watched(promise, what) {
     promise.catch((e) => log.error(`iohost: ${what} failed: ${e.message}`));
@@ -138,26 +140,38 @@ function createIo({ client, log }) {
   }
 
   const warnedOn = new Set();
+  /** `on('connection', listener)` of namespace `namespace`; other server events are not relayed. */
+  function listen(namespace, target, name, listener) {
+    if (name === 'connection' || name === 'connect') {
+      onConnection(namespace, listener);
+    } else if (!warnedOn.has(name)) {
+      warnedOn.add(name);
+      log.warn(`iohost: strapi.$io.server.on('${name}') is not supported: only 'connection' listeners run in Strapi`);
+    }
+    return target;
+  }
+
   function server() {
     const root = operator('/');
+    const namespace = (name) => {
+      const ns = { ...operator(name), name };
+      ns.on = (event, listener) => listen(name, ns, event, listener);
+      ns.use = () => {
+        log.warn(`iohost: strapi.$io.server.of('${name}').use() is not supported: admission runs in iohost (handlers' on-connect)`);
+        return ns;
+      };
+      return ns;
+    };
+    const main = namespace('/');
     return {
-      ...root,
-      of: (name) => ({ ...operator(namespaceOf(name)), name: namespaceOf(name) }),
+      ...main,
+      of: (name) => namespace(namespaceOf(name)),
       get sockets() {
-        return { ...root, name: '/' };
+        return main;
       },
-      /**
-       * Socket-level handlers (`io.on('connection', socket => socket.on(...))`) run inside
-       * iohost, as WebAssembly handlers (docs: handlers/ and guest-sdk/README.md), not in
-       * Strapi: registering one here logs that once and does nothing.
-       */
-      on(name) {
-        if (!warnedOn.has(name)) {
-          warnedOn.add(name);
-          log.warn(
-            `iohost: strapi.$io.server.on('${name}') is not supported: socket event handlers run in iohost as WebAssembly handlers (see iohost's guest-sdk/README.md)`,
-          );
-        }
+      /** `io.on('connection', socket => ...)`: runs in Strapi for every socket (see relay.js). */
+      on(name, listener) {
+        listen('/', this, name, listener);
         return this;
       },
       use() {
@@ -237,4 +251,4 @@ function entitySubscriptions(rooms) {
     });
 }
 
-module.exports = { createIo, namespaceOf, addressOnly, entitySubscriptions };
+module.exports = { createIo, namespaceOf, addressOnly, entitySubscriptions, remoteSocket };

@@ -8,6 +8,7 @@
 // and the same object is also a promise-like: `await getConnectionStats()` asks iohost now.
 
 const { addressOnly, entitySubscriptions } = require('./io');
+const { serverSentEvents, keepReading } = require('./client');
 
 /** Makes `value` awaitable: `await value` resolves with `fresh()` instead. */
 function withFresh(value, fresh) {
@@ -61,45 +62,24 @@ function createMirror({ client, intervalMs, log }) {
     controller = new AbortController();
     const res = await client.stream(`/live?events=false&interval_ms=${intervalMs}`, controller.signal);
     if (!res.ok) throw new Error(`iohost answered /live with ${res.status}`);
-    const decoder = new TextDecoder();
-    let buffer = '';
-    for await (const chunk of res.body) {
-      buffer += decoder.decode(chunk, { stream: true });
-      let end;
-      while ((end = buffer.indexOf('\n\n')) >= 0) {
-        const message = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        const event = /^event: ?(.*)$/m.exec(message)?.[1];
-        const data = message
-          .split('\n')
-          .filter((line) => line.startsWith('data:'))
-          .map((line) => line.slice(5).replace(/^ /, ''))
-          .join('\n');
-        if (event === 'snapshot' && data) {
-          latest = JSON.parse(data);
-          receivedAt = Date.now();
-          if (healthy !== true) log.info(healthy === false ? 'iohost: reachable again, mirroring its sockets' : 'iohost: mirroring its sockets');
-          healthy = true;
-        }
-      }
+    for await (const { event, data } of serverSentEvents(res)) {
+      if (event !== 'snapshot') continue;
+      latest = JSON.parse(data);
+      receivedAt = Date.now();
+      if (healthy !== true) log.info(healthy === false ? 'iohost: reachable again, mirroring its sockets' : 'iohost: mirroring its sockets');
+      healthy = true;
     }
   }
 
-  async function run() {
-    let delay = 500;
-    while (!stopped) {
-      try {
-        await readOnce();
-        delay = 500;
-      } catch (e) {
-        if (stopped) return;
-        if (healthy !== false) log.warn(`iohost: cannot mirror its sockets (${e.message}); retrying`);
+  function run() {
+    return keepReading({
+      readOnce,
+      stopped: () => stopped,
+      onLost: (e) => {
+        log.warn(`iohost: cannot mirror its sockets (${e.message}); retrying`);
         healthy = false;
-      }
-      if (stopped) return;
-      await new Promise((r) => setTimeout(r, delay).unref?.());
-      delay = Math.min(delay * 2, 10000);
-    }
+      },
+    });
   }
 
   return {

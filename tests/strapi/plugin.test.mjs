@@ -173,6 +173,49 @@ describe('the usage guide\'s backend code through iohost\'s plugin', () => {
     assert.deepEqual(got[1], [], 'the regular user is not notified');
   });
 
+  it('pattern 1: user:online marks the user online in Strapi and tells the others; disconnecting marks them offline', async () => {
+    const alice = await user('alice');
+    const bob = await user('bob');
+    const bobHears = collect(bob.socket, 'friend:online');
+    const aliceHears = collect(alice.socket, 'friend:online');
+    // Emitted at once after connecting: the event waits for Strapi's listeners of this socket.
+    alice.socket.emit('user:online');
+    assert.ok(await until(() => bobHears.length === 1, 5000), 'bob hears that alice is online');
+    assert.deepEqual(bobHears[0], { userId: alice.user.id, username: alice.user.username });
+    const stored = async () =>
+      (await strapi.call(`/content-manager/collection-types/plugin::users-permissions.user/${alice.user.documentId}`, { token: strapi.adminToken })).data;
+    assert.ok(await until(async () => (await stored()).isOnline === true, 5000), 'Strapi has alice online');
+    const online = await stored();
+    assert.ok(Date.now() - Date.parse(online.lastSeen) < 60000, `lastSeen is now: ${online.lastSeen}`);
+    assert.deepEqual(aliceHears, [], 'socket.broadcast leaves out alice herself');
+
+    alice.socket.disconnect();
+    assert.ok(await until(async () => (await stored()).isOnline === false, 5000), 'Strapi has alice offline after she disconnects');
+    // A socket without a user: the listener does nothing, and nothing fails.
+    const guest = await connect(iohost.url);
+    const errors = collect(guest, 'error');
+    guest.emit('user:online');
+    assert.deepEqual(await ask(guest, 'get-rooms'), { success: true, rooms: ['io-role-public'] });
+    assert.deepEqual(errors, []);
+    assert.equal(bobHears.length, 1, 'nobody hears of a guest');
+  });
+
+  it('pattern 2: socket.use refuses the 61st event within a minute with the middleware\'s message; other sockets are not limited', async () => {
+    const busy = await connect(iohost.url);
+    const answers = [];
+    for (let i = 0; i < 61; i++) answers.push(await ask(busy, 'get-rooms'));
+    assert.deepEqual(answers.slice(0, 60).map((a) => a.success), Array(60).fill(true), 'the first 60 events pass');
+    assert.deepEqual(answers[60], { success: false, error: 'Rate limit exceeded' });
+    // Without an ack the refusal is an `error` event naming the event.
+    const errors = collect(busy, 'error');
+    busy.emit('join-room', 'limited');
+    assert.ok(await until(() => errors.length === 1, 5000));
+    assert.deepEqual(errors[0], { event: 'join-room', error: 'Rate limit exceeded' });
+    assert.deepEqual(await ask(busy, 'get-rooms'), { success: false, error: 'Rate limit exceeded' }, 'the room was not joined either');
+    const calm = await connect(iohost.url);
+    assert.deepEqual(await ask(calm, 'get-rooms'), { success: true, rooms: ['io-role-public'] });
+  });
+
   // Last: setup regenerates the `iohost` API token the iohost above uses.
   it('iohost strapi setup --plugin: no webhook, an API key for the plugin, and the lines to add to Strapi', async () => {
     await strapi.webhook(`${iohost.url}/strapi/webhook`, 'an-old-secret', 'iohost');

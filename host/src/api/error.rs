@@ -21,6 +21,12 @@ pub enum ApiError {
     NoSocket { id: String, namespace: String },
     #[error("{0}")]
     Storage(String),
+    /// Nothing by that name (a relayed socket, an event waiting for an answer).
+    #[error("{0}")]
+    NotFound(String),
+    /// A bound was reached; try later.
+    #[error("{0}")]
+    Busy(String),
     /// A cluster answer missed a node, and what was asked depends on it.
     #[error("{0}")]
     NodesSilent(String),
@@ -36,7 +42,8 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// Stable machine-readable code: `unauthorized`, `not_configured`, `bad_request`,
     /// `no_namespace`, `no_socket`, `storage` (settings could not be saved), `nodes_silent`
-    /// (the socket is on no node that answered, and some node did not answer in time).
+    /// (the socket is on no node that answered, and some node did not answer in time),
+    /// `not_found` (no such relayed socket or waiting event), `busy` (a bound was reached).
     pub code: &'static str,
     pub message: String,
 }
@@ -51,6 +58,8 @@ impl ApiError {
             Self::NoSocket { .. } => (StatusCode::NOT_FOUND, "no_socket"),
             Self::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "storage"),
             Self::NodesSilent(_) => (StatusCode::GATEWAY_TIMEOUT, "nodes_silent"),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Self::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
         }
     }
 }

@@ -6,6 +6,7 @@ mod emit;
 mod error;
 mod handlers;
 mod live;
+mod relay;
 mod settings;
 mod sockets;
 mod stats;
@@ -36,6 +37,7 @@ pub struct ApiState {
     pub node: Arc<Node>,
     pub webhooks: Arc<WebhookStats>,
     pub io: Io,
+    pub relay: Arc<crate::relay::Relay>,
 }
 
 /// A JSON body whose errors are API errors (400 with a reason), not axum's plain text.
@@ -59,6 +61,9 @@ pub fn router(state: ApiState) -> Router {
         .route("/sockets/{id}/rooms/{room}", delete(sockets::leave))
         .route("/stats", get(stats::stats))
         .route("/live", get(live::live))
+        .route("/relay", get(relay::stream))
+        .route("/relay/sockets/{id}", put(relay::register))
+        .route("/relay/answers/{id}", post(relay::answer))
         .route("/handlers", get(handlers::handlers))
         .route("/handlers/{name}/enabled", put(settings::set_enabled))
         .route(
@@ -79,7 +84,7 @@ pub fn router(state: ApiState) -> Router {
     info(title = "iohost HTTP API", version = "1", description = "Emit to Socket.IO clients and manage their sockets from a backend (a Strapi controller). Authenticate with `Authorization: Bearer <api key>`."),
     paths(
         emit::emit, sockets::list, sockets::disconnect, sockets::join, sockets::leave,
-        stats::stats, handlers::handlers, settings::get_settings, settings::put_settings, settings::set_enabled
+        stats::stats, relay::register, relay::answer, handlers::handlers, settings::get_settings, settings::put_settings, settings::set_enabled
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []))

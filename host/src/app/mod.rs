@@ -104,6 +104,7 @@ impl App {
             (&config.server).into(),
             Proxies::new(config.server.trusted_proxies()?),
         ));
+        let relay = crate::relay::Relay::new(config.relay.clone());
         let server = Arc::new(ServerState {
             config: config.clone(),
             settings: settings.clone(),
@@ -112,6 +113,7 @@ impl App {
             catalog: catalog.clone(),
             gate: gate.clone(),
             node: node.clone(),
+            relay: relay.clone(),
         });
         let (io_layer, io) = crate::server::socket_io(server.clone(), cluster.adapter).await?;
         runtime.attach(io.clone(), node.directory.clone());
@@ -127,6 +129,7 @@ impl App {
             node: node.clone(),
             webhooks: Default::default(),
             io: io.clone(),
+            relay,
         };
         let webhook = crate::webhook::Parts {
             config: Arc::new(config.strapi.clone()),

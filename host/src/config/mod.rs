@@ -54,6 +54,7 @@ pub struct Config {
     pub private_messages: PrivateMessagesConfig,
     pub handlers: HandlersConfig,
     pub api: ApiConfig,
+    pub relay: RelayConfig,
     pub strapi: StrapiConfig,
     pub access: AccessConfig,
     pub settings: SettingsConfig,
@@ -462,6 +463,33 @@ impl std::fmt::Debug for ApiConfig {
         f.debug_struct("ApiConfig")
             .field("keys", &format_args!("[{} hidden]", self.keys.len()))
             .finish()
+    }
+}
+
+/// `[relay]`: the Strapi plugin's socket listeners (`strapi.$io.server.on('connection', ...)`),
+/// which run in Strapi and get this node's connections, events and disconnects over
+/// `GET /api/v1/relay`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RelayConfig {
+    /// Longest wait for Strapi's answer: a new socket's listeners before its first event is
+    /// handled (past it, the socket's events skip Strapi), a `socket.use` verdict or a
+    /// listener's ack (past it, the event is refused).
+    pub answer_timeout_ms: u64,
+    /// Messages waiting for one Strapi stream; when full, a new socket is not relayed and an
+    /// event that needs Strapi's answer is refused.
+    pub queue_size: usize,
+    /// Strapi streams this node serves at once (one per Strapi process).
+    pub max_streams: usize,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            answer_timeout_ms: 2000,
+            queue_size: 1024,
+            max_streams: 16,
+        }
     }
 }
 

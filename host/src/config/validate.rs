@@ -20,6 +20,9 @@ impl Config {
             1,
         )?;
         self.validate_cluster()?;
+        at_least("relay.answer_timeout_ms", self.relay.answer_timeout_ms, 10)?;
+        at_least("relay.queue_size", self.relay.queue_size as u64, 1)?;
+        at_least("relay.max_streams", self.relay.max_streams as u64, 1)?;
         EnvFilter::try_new(&self.log.level)
             .map_err(|e| ConfigError::invalid("log.level", e.to_string()))?;
         Ok(())

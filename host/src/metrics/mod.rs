@@ -24,10 +24,14 @@ pub const CONNECTIONS_REFUSED: &str = "iohost_connections_refused_total";
 /// Client events received, by `namespace` and `event` (counter).
 pub const EVENTS: &str = "iohost_events_total";
 /// Client events refused by handlers or unknown, by `reason`: `rejected` (a handler said no),
-/// `failed` (a handler failed), `no_handler` (nothing knows the event) (counter).
+/// `failed` (a handler failed), `no_handler` (nothing knows the event), `strapi` (the Strapi
+/// plugin's `socket.use` said no), `relay` (Strapi did not answer in time, or its queue was full)
+/// (counter).
 pub const EVENTS_REFUSED: &str = "iohost_events_refused_total";
 /// Events per second over the last 10 seconds (gauge, set at each scrape).
 pub const EVENTS_PER_SECOND: &str = "iohost_events_per_second";
+/// Messages for Strapi's socket listeners dropped because its relay queue was full (counter).
+pub const RELAY_DROPPED: &str = "iohost_relay_dropped_total";
 /// Packets dropped because a client's queue was full (counter).
 pub const PACKETS_DROPPED: &str = "iohost_packets_dropped_total";
 /// Handler call durations, by `handler` (histogram, seconds).
@@ -87,6 +91,7 @@ fn describe() {
     metrics::describe_counter!(EVENTS_REFUSED, "Client events refused");
     metrics::describe_gauge!(EVENTS_PER_SECOND, "Client events per second, last 10 s");
     metrics::describe_counter!(PACKETS_DROPPED, "Packets dropped for slow clients");
+    metrics::describe_counter!(RELAY_DROPPED, "Messages for Strapi's listeners dropped");
     metrics::describe_histogram!(
         HANDLER_CALL_SECONDS,
         metrics::Unit::Seconds,

@@ -133,7 +133,10 @@ async fn take_slot(
 /// Rooms and event handlers are set up here, before socketioxide sends the CONNECT packet:
 /// the connect handler runs as its own task after that packet, so a client that emits at once
 /// could otherwise race it and have its first events dropped.
-async fn prepare(socket: SocketRef) -> Result<(), std::convert::Infallible> {
+async fn prepare(
+    socket: SocketRef,
+    State(shared): State<SharedRef>,
+) -> Result<(), std::convert::Infallible> {
     let identity = identity_of(&socket);
     crate::sockets::enter_own_room(&socket);
     crate::sockets::join(&socket, crate::rooms::role_room(&identity.role));
@@ -143,6 +146,8 @@ async fn prepare(socket: SocketRef) -> Result<(), std::convert::Infallible> {
     }
     socket.on_fallback(dispatch::on_event);
     socket.on_disconnect(on_disconnect);
+    // Its first events wait for Strapi's listeners, if Strapi has any here.
+    shared.relay.admit(&socket.id.to_string(), socket.ns());
     Ok(())
 }
 
@@ -159,6 +164,9 @@ async fn on_connect(socket: SocketRef, State(shared): State<SharedRef>) {
             .unwrap_or_default();
         shared.runtime.apply_connect_actions(actions).await;
     }
+    shared
+        .relay
+        .announce(crate::sockets::socket_view(&socket, &shared.node.id));
 }
 
 /// The connections gauge of the socket's namespace and role. API tokens are all `token`
@@ -187,6 +195,9 @@ async fn on_disconnect(
     State(shared): State<SharedRef>,
 ) {
     connections_gauge(&shared, &socket, &identity_of(&socket)).decrement(1.0);
+    shared
+        .relay
+        .disconnected(&socket.id.to_string(), socket.ns(), &reason.to_string());
     shared
         .runtime
         .on_disconnect(&socket, &reason.to_string())

@@ -8,6 +8,7 @@ use super::{SharedRef, builtins};
 use crate::handlers::Outcome;
 use crate::metrics::{EVENTS, EVENTS_REFUSED, LogEntry};
 use crate::model::Args;
+use crate::relay::Relayed;
 
 pub async fn on_event(
     State(shared): State<SharedRef>,
@@ -37,23 +38,60 @@ pub async fn on_event(
     metrics::counter!(EVENTS, "namespace" => reply.socket().ns().to_owned(), "event" => label)
         .increment(1);
 
+    let builtin = builtins::EVENTS.contains(&event);
     let verdict = shared.runtime.on_event(reply.socket(), event, &args).await;
     let refused = match &verdict {
         Outcome::Rejected(_) => Some("rejected"),
         Outcome::Failed(_) => Some("failed"),
-        Outcome::Pass if !known => Some("no_handler"),
         _ => None,
     };
     if let Some(reason) = refused {
         metrics::counter!(EVENTS_REFUSED, "reason" => reason).increment(1);
     }
     if shared.node.event_log.watched() {
-        log_event(&shared, &reply, &verdict, builtins::EVENTS.contains(&event));
+        log_event(&shared, &reply, &verdict, builtin);
     }
     match verdict {
-        Outcome::Pass => builtins::run(&shared, &io, reply, &args).await,
+        Outcome::Pass => after_handlers(&shared, &io, reply, &args, (builtin, known)).await,
         Outcome::Handled(ack) => reply.ok(&ack.unwrap_or_default()),
         Outcome::Rejected(reason) | Outcome::Failed(reason) => reply.fail(reason),
+    }
+}
+
+/// Strapi's socket listeners (if any), then the built-in events. A built-in event is answered
+/// by iohost even when a listener in Strapi also got it.
+async fn after_handlers(
+    shared: &SharedRef,
+    io: &Io,
+    reply: Reply,
+    args: &Args,
+    (builtin, known): (bool, bool),
+) {
+    let socket = reply.socket();
+    let relayed = shared
+        .relay
+        .on_event(
+            &socket.id.to_string(),
+            socket.ns(),
+            reply.event(),
+            args,
+            reply.wants_ack(),
+        )
+        .await;
+    match relayed {
+        Relayed::Refused(refusal) => {
+            metrics::counter!(EVENTS_REFUSED, "reason" => refusal.label()).increment(1);
+            reply.fail(refusal)
+        }
+        _ if builtin => builtins::run(shared, io, reply, args).await,
+        Relayed::Acked(ack) => reply.ok(&ack),
+        Relayed::Listened => {}
+        Relayed::NotListened => {
+            if !known {
+                metrics::counter!(EVENTS_REFUSED, "reason" => "no_handler").increment(1);
+            }
+            builtins::run(shared, io, reply, args).await
+        }
     }
 }
 

@@ -40,6 +40,8 @@ pub struct ServerState {
     pub gate: Arc<Gate>,
     /// This node's sockets, event rate, live log and readiness.
     pub node: Arc<Node>,
+    /// Socket listeners in Strapi (the plugin's `server.on('connection')`).
+    pub relay: Arc<crate::relay::Relay>,
 }
 
 pub type SharedRef = Arc<ServerState>;

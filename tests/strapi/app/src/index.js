@@ -1,10 +1,22 @@
-// The usage guide's use case 4 (a stats broadcaster started in bootstrap, src/guide/) runs in the
-// tests that run the guide with iohost's plugin (IOHOST_GUIDE set).
-const guide = process.env.IOHOST_GUIDE ? require('./guide/stats-broadcaster') : null;
+// The usage guide's code that runs at start, in the tests that run the guide with iohost's
+// plugin (IOHOST_GUIDE set): use case 4 (a stats broadcaster started in bootstrap), pattern 1
+// (presence listeners) and pattern 2 (a rate-limiting socket.use), all in src/guide/.
+const guide = process.env.IOHOST_GUIDE
+  ? {
+      stats: require('./guide/stats-broadcaster'),
+      presence: require('./guide/socket-handlers'),
+      rateLimit: require('./guide/rate-limit'),
+    }
+  : null;
 
 module.exports = {
-  register() {},
+  register({ strapi }) {
+    if (guide) {
+      guide.presence.register({ strapi });
+      guide.rateLimit.register({ strapi });
+    }
+  },
   async bootstrap({ strapi }) {
-    if (guide) await guide.bootstrap({ strapi });
+    if (guide) await guide.stats.bootstrap({ strapi });
   },
 };
