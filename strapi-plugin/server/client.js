@@ -89,6 +89,8 @@ function createClient({ url, apiKey, timeoutMs, fetch = globalThis.fetch }) {
       );
       return result;
     },
+    /** Resolves once every call made so far has finished (failed or not). */
+    idle: () => tail,
     /** Sends at once, beside the queue (the monitoring mirror's stream). */
     stream(path, signal) {
       if (!url || !apiKey) return Promise.reject(new IohostError('iohost is not configured', { code: 'not_configured' }));

@@ -32,6 +32,12 @@ const DEFAULTS = {
    * the longest wait between two tries while iohost does not answer (from 250 ms, doubling).
    */
   outbox: { maxEvents: 10000, retryMaxMs: 5000 },
+  /**
+   * `strapi.$io.server.on('connection', ...)` listeners get each iohost node's sockets from
+   * that node: in a cluster list every node's own URL here (not a load balancer's); empty:
+   * `url` alone (IOHOST_RELAY_URLS, comma-separated, when unset here).
+   */
+  relay: { urls: (process.env.IOHOST_RELAY_URLS || '').split(',').map((u) => u.trim()).filter(Boolean) },
 };
 
 function validate(config) {
@@ -54,6 +60,10 @@ function validate(config) {
   if (max !== undefined && (!Number.isInteger(max) || max < 1)) problems.push('`outbox.maxEvents` must be a positive integer');
   const wait = config.outbox?.retryMaxMs;
   if (wait !== undefined && (!Number.isInteger(wait) || wait < 250)) problems.push('`outbox.retryMaxMs` must be an integer of at least 250');
+  const urls = config.relay?.urls;
+  if (urls !== undefined && !(Array.isArray(urls) && urls.every((u) => typeof u === 'string' && /^https?:\/\/[^/]+/.test(u)))) {
+    problems.push('`relay.urls` must be a list of http(s)://host:port URLs');
+  }
   if (problems.length) throw new Error(`io plugin (iohost) config: ${problems.join('; ')}`);
 }
 
@@ -65,12 +75,13 @@ function partsOf(strapi) {
   if (made) return made;
   const config = { ...DEFAULTS, ...(strapi.config.get('plugin::io') ?? {}) };
   config.mirror = { ...DEFAULTS.mirror, ...(config.mirror ?? {}) };
+  config.relay = { ...DEFAULTS.relay, ...(config.relay ?? {}) };
   const log = strapi.log;
   const clientOptions = { url: config.url, apiKey: config.apiKey, timeoutMs: config.timeoutMs };
   const client = createClient(clientOptions);
   let relay = null;
   const io = createIo({ client, log, onConnection: (namespace, listener) => relay.onConnection(namespace, listener) });
-  relay = createRelay({ client, answers: createClient(clientOptions), io, log });
+  relay = createRelay({ client, clientOptions, urls: config.relay?.urls ?? [], io, log });
   const mirror = createMirror({ client, intervalMs: config.mirror.intervalMs, log });
   const monitoring = createMonitoring({ client, io, mirror, eventLogSize: config.eventLogSize });
   /** Sync in the plugin: from the mirror at once, or `await` it for iohost's answer now. */

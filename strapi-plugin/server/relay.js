@@ -18,8 +18,11 @@
 // When the stream breaks (iohost restarting or unreachable), the sockets the plugin knew get
 // their `disconnect` listeners (reason `relay closed`); when it is back, iohost announces its
 // sockets again and the connection listeners run for them.
+//
+// Each iohost node relays its own sockets: in a cluster the plugin reads one stream per node
+// (`relay.urls`, each node's own address), and answers each node on its own stream's URL.
 
-const { serverSentEvents, keepReading } = require('./client');
+const { createClient, serverSentEvents, keepReading } = require('./client');
 const { remoteSocket } = require('./io');
 
 /** Events that are the socket's own, not the client's. */
@@ -29,27 +32,29 @@ const LOCAL_EVENTS = new Set(['disconnect', 'disconnecting', 'error']);
  * @param {object} deps
  * @param {ReturnType<import('./client').createClient>} deps.client strapi.$io's ordered client:
  *   a socket's listeners are registered after the calls its connection listeners made
- * @param {ReturnType<import('./client').createClient>} deps.answers a client for answers, so
- *   that they never wait behind other calls
+ * @param {object} deps.clientOptions `{url, apiKey, timeoutMs}` of `client`
+ * @param {string[]} deps.urls the iohost nodes to stream from (default: `client`'s URL)
  * @param {object} deps.io strapi.$io
  */
-function createRelay({ client, answers, io, log }) {
+function createRelay({ client, clientOptions, urls = [], io, log }) {
+  // Per node, a client of its own: answers and registrations never wait behind other calls.
+  const nodes = (urls.length ? urls : [clientOptions.url]).map((url) => ({ url, client: createClient({ ...clientOptions, url }), controller: null }));
   /** namespace -> connection listeners */
   const connectionListeners = new Map();
   /** socket id -> the socket object listeners got */
   const sockets = new Map();
   let started = false;
+  let running = false;
   let stopped = false;
-  let controller = null;
 
-  function answer(id, body) {
-    answers.call('POST', `/relay/answers/${id}`, body).catch((e) => {
+  function answer(node, id, body) {
+    node.client.call('POST', `/relay/answers/${id}`, body).catch((e) => {
       // 404: iohost stopped waiting (its relay.answer_timeout_ms passed).
       log.warn(`iohost: answering event ${id} failed: ${e.message}`);
     });
   }
 
-  function makeSocket(view) {
+  function makeSocket(view, node) {
     const socket = remoteSocket(view, io);
     const listeners = new Map();
     const middlewares = [];
@@ -60,7 +65,11 @@ function createRelay({ client, answers, io, log }) {
       const key = JSON.stringify(body);
       if (key === registered || !socket.connected) return;
       registered = key;
-      client.call('PUT', `/relay/sockets/${encodeURIComponent(view.id)}`, body).catch((e) => log.warn(`iohost: registering socket ${view.id}'s listeners failed: ${e.message}`));
+      // After the calls the listeners made (socket.join(...)), to the node that holds the socket.
+      client
+        .idle()
+        .then(() => node.client.call('PUT', `/relay/sockets/${encodeURIComponent(view.id)}`, body))
+        .catch((e) => log.warn(`iohost: registering socket ${view.id}'s listeners failed: ${e.message}`));
     };
     let pending = false;
     /** Listeners added later (after an await) are registered once the current task is done. */
@@ -126,7 +135,7 @@ function createRelay({ client, answers, io, log }) {
         }
       }
     };
-    return { socket, listeners, middlewares, register, call };
+    return { socket, node, listeners, middlewares, register, call };
   }
 
   /** socket.io's order: each middleware calls `next()` (or `next(error)`) to go on. */
@@ -145,11 +154,11 @@ function createRelay({ client, answers, io, log }) {
     next();
   }
 
-  function onConnection(view) {
+  function onConnection(node, view) {
     // Announced again (a new stream): the old object is done with.
     const old = sockets.get(view.id);
     if (old) old.socket.connected = false;
-    const made = makeSocket(view);
+    const made = makeSocket(view, node);
     sockets.set(view.id, made);
     for (const fn of connectionListeners.get(view.namespace) ?? []) {
       try {
@@ -161,17 +170,17 @@ function createRelay({ client, answers, io, log }) {
     made.register();
   }
 
-  function onEvent(message) {
+  function onEvent(node, message) {
     const made = sockets.get(message.socket);
     if (!made) {
-      if (message.answer) answer(message.id, {});
+      if (message.answer) answer(node, message.id, {});
       return;
     }
     const packet = [message.event, ...(message.args ?? [])];
     runMiddlewares(made.middlewares, packet, (error) => {
       if (error) {
         const text = error instanceof Error ? error.message : String(error);
-        if (message.answer) answer(message.id, { error: text });
+        if (message.answer) answer(node, message.id, { error: text });
         made.call('error', [error]);
         return;
       }
@@ -180,10 +189,10 @@ function createRelay({ client, answers, io, log }) {
       const ack = (...values) => {
         if (acked) return;
         acked = true;
-        answer(message.id, { ack: values });
+        answer(node, message.id, { ack: values });
       };
       made.call(event, message.ack ? [...args, ack] : args);
-      if (message.answer && !message.ack) answer(message.id, {});
+      if (message.answer && !message.ack) answer(node, message.id, {});
     });
   }
 
@@ -196,34 +205,38 @@ function createRelay({ client, answers, io, log }) {
     made.call('disconnect', [reason]);
   }
 
-  function forgetAll(reason) {
-    for (const id of [...sockets.keys()]) onDisconnect(id, reason);
+  /** The node's stream ended: its sockets are gone for Strapi's listeners. */
+  function forgetAll(node, reason) {
+    for (const [id, made] of [...sockets]) if (made.node === node) onDisconnect(id, reason);
   }
 
-  async function readOnce() {
-    controller = new AbortController();
+  async function readOnce(node) {
+    node.controller = new AbortController();
     const namespaces = [...connectionListeners.keys()].join(',');
-    const res = await client.stream(`/relay?namespaces=${encodeURIComponent(namespaces)}`, controller.signal);
+    const res = await node.client.stream(`/relay?namespaces=${encodeURIComponent(namespaces)}`, node.controller.signal);
     if (!res.ok) throw new Error(`iohost answered /relay with ${res.status}`);
     try {
       for await (const { data } of serverSentEvents(res)) {
         const message = JSON.parse(data);
-        if (message.type === 'hello') log.info(`iohost: socket listeners in Strapi get ${namespaces}'s connections (node ${message.node})`);
-        else if (message.type === 'connection') onConnection(message.socket);
-        else if (message.type === 'event') onEvent(message);
+        if (message.type === 'hello') log.info(`iohost: socket listeners in Strapi get ${namespaces}'s connections from ${node.url} (node ${message.node})`);
+        else if (message.type === 'connection') onConnection(node, message.socket);
+        else if (message.type === 'event') onEvent(node, message);
         else if (message.type === 'disconnect') onDisconnect(message.socket, message.reason);
       }
     } finally {
-      forgetAll('relay closed');
+      forgetAll(node, 'relay closed');
     }
   }
 
   function run() {
-    keepReading({
-      readOnce,
-      stopped: () => stopped,
-      onLost: (e) => log.warn(`iohost: socket listeners in Strapi get no connections (${e.message}); retrying`),
-    });
+    running = true;
+    for (const node of nodes) {
+      keepReading({
+        readOnce: () => readOnce(node),
+        stopped: () => stopped,
+        onLost: (e) => log.warn(`iohost: socket listeners in Strapi get no connections from ${node.url} (${e.message}); retrying`),
+      });
+    }
   }
 
   return {
@@ -231,9 +244,9 @@ function createRelay({ client, answers, io, log }) {
     onConnection(namespace, fn) {
       const known = connectionListeners.has(namespace);
       connectionListeners.set(namespace, [...(connectionListeners.get(namespace) ?? []), fn]);
-      // A new namespace needs a new stream; the old one closes (its sockets come again).
-      if (started && !known) controller?.abort();
-      if (started && !controller) run();
+      // A new namespace needs new streams; the old ones close (their sockets come again).
+      if (running && !known) for (const node of nodes) node.controller?.abort();
+      if (started && !running) run();
     },
     /** Starts streaming once there are connection listeners (Strapi's bootstrap). */
     start() {
@@ -242,7 +255,7 @@ function createRelay({ client, answers, io, log }) {
     },
     stop() {
       stopped = true;
-      controller?.abort();
+      for (const node of nodes) node.controller?.abort();
     },
     /** The sockets whose listeners run here (for tests and the status page). */
     size: () => sockets.size,

@@ -4,11 +4,12 @@
 // down). Node A is stopped in the middle of a burst of content changes and started again:
 // Strapi's requests all succeed meanwhile, the outbox grows and drains, and the client gets
 // every event once, in order per document. A retried event (the same id, on either node) is
-// delivered once.
+// delivered once. And the usage guide's pattern 1 (socket listeners in Strapi) across the two
+// nodes: the plugin reads both nodes' relay streams.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
-import { closeAll, connect, until } from '../lib/client.mjs';
+import { ask, closeAll, connect, until } from '../lib/client.mjs';
 import { startRedis } from '../lib/redis.mjs';
 import { freePort, sleep, startServer } from '../lib/server.mjs';
 import { startStrapi } from '../lib/strapi.mjs';
@@ -17,6 +18,7 @@ const KEY = 'plugin-outbox-api-key-0123456789abcdef0123456';
 let strapi;
 let redis;
 let portA;
+let portB;
 let config;
 let a;
 let b;
@@ -24,8 +26,15 @@ let b;
 before(async () => {
   redis = await startRedis();
   portA = await freePort();
+  portB = await freePort();
   strapi = await startStrapi({
-    env: { IOHOST_URL: `http://127.0.0.1:${portA}`, IOHOST_API_KEY: KEY, IOHOST_CONTENT_TYPES: JSON.stringify(['api::category.category']) },
+    env: {
+      IOHOST_URL: `http://127.0.0.1:${portA}`,
+      IOHOST_API_KEY: KEY,
+      IOHOST_CONTENT_TYPES: JSON.stringify(['api::category.category']),
+      IOHOST_GUIDE_LISTENERS: '1',
+      IOHOST_RELAY_URLS: `http://127.0.0.1:${portA},http://127.0.0.1:${portB}`,
+    },
   });
   await strapi.permit('public', ['api::category.category.find', 'api::category.category.findOne']);
   config = `
@@ -40,7 +49,7 @@ ${strapi.iohostSection()}
 payload = "flat"
 `;
   a = await startServer({ port: portA, config });
-  b = await startServer({ config });
+  b = await startServer({ port: portB, config });
 });
 
 after(async () => {
@@ -52,6 +61,31 @@ after(async () => {
 
 /** The plugin's status as its admin route shows it. */
 const status = () => strapi.call('/io/status', { token: strapi.adminToken });
+
+describe('socket listeners in Strapi on two nodes', () => {
+  it('pattern 1: a user:online on either node reaches Strapi\'s listener, which tells the sockets on both nodes', async () => {
+    const people = [];
+    for (const [name, node] of [['ann', a], ['ben', b], ['cat', a]]) {
+      const { jwt, user } = await strapi.register(`${name}-${process.pid}`);
+      const socket = await connect(node.url, { auth: { token: jwt } });
+      const person = { user, socket, heard: [] };
+      people.push(person);
+      socket.on('friend:online', (p) => person.heard.push(p.username));
+    }
+    const [ann, ben, cat] = people;
+    ben.socket.emit('user:online');
+    ann.socket.emit('user:online');
+    assert.ok(await until(() => ann.heard.length === 1 && ben.heard.length === 1 && cat.heard.length === 2, 10000), JSON.stringify(people.map((p) => p.heard)));
+    assert.deepEqual(ann.heard, [ben.user.username], 'ann (node A) hears ben (node B)');
+    assert.deepEqual(ben.heard, [ann.user.username], 'ben (node B) hears ann (node A)');
+    assert.deepEqual(cat.heard.sort(), [ann.user.username, ben.user.username].sort());
+    // Pattern 2's socket.use counts each node's sockets too.
+    const answers = [];
+    for (let i = 0; i < 61; i++) answers.push(await ask(ben.socket, 'get-rooms'));
+    assert.deepEqual(answers.at(-1), { success: false, error: 'Rate limit exceeded' });
+    for (const p of people) p.socket.disconnect();
+  });
+});
 
 describe('the plugin\'s outbox', () => {
   it('iohost stopped during a burst of changes: Strapi keeps working, and every event arrives once, in order per document', async () => {
