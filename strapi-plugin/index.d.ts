@@ -26,6 +26,8 @@ export interface IohostPluginConfig {
   timeoutMs?: number;
   /** The socket mirror behind the synchronous answers (default on, every 1000 ms; 250 to 60000). */
   mirror?: { enabled?: boolean; intervalMs?: number };
+  /** Every iohost node's own URL, for socket listeners in Strapi in a cluster (default: `url`). */
+  relay?: { urls?: string[] };
   /** Entries logEvent() keeps (default 100). */
   eventLogSize?: number;
 }
@@ -83,10 +85,35 @@ export interface IohostServer extends Operator {
   /** A namespace: `'admin'` or `'/admin'`. */
   of(namespace: string): Operator & { name: string };
   readonly sockets: Operator & { name: string };
-  /** Not supported (logs a warning once): socket handlers run in iohost as WebAssembly handlers. */
+  /**
+   * `'connection'` (or `'connect'`): runs in Strapi for every socket iohost relays (README:
+   * "Socket listeners in Strapi"). Other server events are not supported (a warning, once).
+   */
+  on(event: 'connection' | 'connect', listener: (socket: RelayedSocket) => void): this;
   on(event: string, listener: (...args: any[]) => void): this;
-  /** Not supported (logs a warning). */
+  /** Not supported (logs a warning): admission runs in iohost (handlers' `on-connect`). */
   use(middleware: (...args: any[]) => void): this;
+}
+
+/** A socket as Strapi's connection listeners get it; its methods are iohost API calls. */
+export interface RelayedSocket extends Omit<RemoteSocket, 'nsp'> {
+  connected: boolean;
+  nsp: { name: string };
+  /** Everyone in the namespace but this socket. */
+  readonly broadcast: Operator;
+  /** Everyone in `room` but this socket. */
+  to(room: string | string[]): Operator;
+  in(room: string | string[]): Operator;
+  except(room: string | string[]): Operator;
+  /** A client event; the last argument is the ack function when the client asked for one. */
+  on(event: string, listener: (...args: any[]) => unknown): this;
+  on(event: 'disconnect' | 'disconnecting', listener: (reason: string) => unknown): this;
+  once(event: string, listener: (...args: any[]) => unknown): this;
+  off(event: string, listener: (...args: any[]) => unknown): this;
+  removeAllListeners(event?: string): this;
+  listeners(event: string): Array<(...args: any[]) => unknown>;
+  /** Sees every event as `[event, ...args]`; `next(new Error(message))` refuses it. */
+  use(middleware: (packet: [string, ...unknown[]], next: (error?: Error) => void) => void): this;
 }
 
 export interface EntitySubscriptionResult {

@@ -113,6 +113,8 @@ pub async fn stream(
     params(("id" = String, Path, description = "Socket id")),
     responses(
         (status = 204, description = "Registered"),
+        (status = 400, description = "The body is not a list of listened events, or names too many", body = ErrorBody),
+        (status = 401, description = "Missing or wrong API key", body = ErrorBody),
         (status = 404, description = "No such socket is relayed on this node", body = ErrorBody)
     ))]
 pub async fn register(
@@ -127,16 +129,22 @@ pub async fn register(
 /// Answer a relayed event iohost waits on: `{}` to let it through, `{error}` to refuse it,
 /// `{ack: [...]}` with a listener's ack arguments.
 #[utoipa::path(post, path = "/relay/answers/{id}", request_body = Answer,
-    params(("id" = u64, Path, description = "The event's `id` in the stream")),
+    params(("id" = String, Path, description = "The event's `id` in the stream")),
     responses(
         (status = 204, description = "Taken"),
+        (status = 400, description = "The body is not an answer", body = ErrorBody),
+        (status = 401, description = "Missing or wrong API key", body = ErrorBody),
         (status = 404, description = "Nothing waits for this answer (answered, or its wait ended)", body = ErrorBody)
     ))]
 pub async fn answer(
     State(state): State<ApiState>,
-    Path(id): Path<u64>,
+    Path(id): Path<String>,
     Body(answer): Body<Answer>,
 ) -> Result<StatusCode, ApiError> {
+    // An id that is no number names no waiting event either.
+    let id = id
+        .parse()
+        .map_err(|_| ApiError::NotFound(format!("no event {id} waits for an answer")))?;
     state.relay.answer(id, answer)?;
     Ok(StatusCode::NO_CONTENT)
 }
