@@ -1,8 +1,8 @@
 'use strict';
 
 // The outbox: content events written to Strapi's own database (table `iohost_outbox`) when the
-// change is made, in the change's own transaction (content.js opens it), and sent to iohost one at a
-// time in the order they were written. An event leaves the table only once iohost has answered
+// change is made, in the change's own transaction (content.js opens it), and sent to iohost in the
+// order they were written, up to 50 in one request. An event leaves the table only once iohost has answered
 // it (delivered, or already delivered: iohost drops a repeat of an event id). While iohost is
 // unreachable the head is tried again with backoff and the table grows, up to `maxEvents`;
 // past it new events are dropped, each logged and counted.
@@ -28,6 +28,27 @@ const schema = {
 
 /** Events read, sent and deleted together at most. */
 const BATCH = 100;
+/** Events in one request to iohost at most (iohost takes 100), and about this many bytes. */
+const SEND_AT_ONCE = 50;
+const SEND_BYTES = 512 * 1024;
+
+/** `heads` cut, in order, into requests of SEND_AT_ONCE events and about SEND_BYTES each. */
+function requests(heads) {
+  const out = [];
+  let bytes = 0;
+  for (const head of heads) {
+    const size = JSON.stringify(head.body).length;
+    const last = out.at(-1);
+    if (last && last.length < SEND_AT_ONCE && bytes + size <= SEND_BYTES) {
+      last.push(head);
+      bytes += size;
+    } else {
+      out.push([head]);
+      bytes = size;
+    }
+  }
+  return out;
+}
 
 /** iohost's answers that retrying cannot change: the event is dropped, logged and counted. */
 const PERMANENT = new Set(['bad_request', 'unknown_event']);
@@ -92,33 +113,56 @@ function createOutbox({ strapi, client, log, maxEvents, retry = { minMs: 500, ma
     if (rows !== null) rows = Math.max(0, rows - ids.length);
   }
 
+  /** Marks `head` as tried once more and throws: the sender backs off and tries again. */
+  async function retryLater(head, message) {
+    counts.retries++;
+    if (lastError !== message) log.warn(`iohost: content events wait (${message}); retrying`);
+    lastError = message;
+    await table().update({ where: { id: head.id }, data: { attempts: (head.attempts ?? 0) + 1, lastError: message } });
+    throw new Error(message);
+  }
+
   /**
-   * Sends the oldest events, one at a time and in order, BATCH at most, then deletes those
-   * iohost took in one statement (a crash in between sends them again: iohost drops repeats).
-   * True when the table may hold more.
+   * Sends the oldest events in order, BATCH at most, in requests of SEND_AT_ONCE events (and
+   * about SEND_BYTES) each; iohost takes each request's events in order and answers each.
+   * Those iohost took (or refused for good) are deleted in one statement (a crash in between
+   * sends them again: iohost drops repeats). True when the table may hold more.
    */
   async function sendHead() {
     dirty = false;
     const heads = await table().findMany({ orderBy: { id: 'asc' }, limit: BATCH });
     if (!heads.length) return false;
     try {
-      for (const head of heads) {
+      for (const group of requests(heads)) {
+        let results;
         try {
-          await client.call('POST', '/content-events', head.body);
-          counts.sent++;
-          lastError = null;
+          ({
+            body: { results },
+          } = await client.call('POST', '/content-events', group.map((head) => head.body)));
         } catch (e) {
-          if (!(e.status && e.status < 500 && PERMANENT.has(e.code))) {
-            counts.retries++;
-            if (lastError !== e.message) log.warn(`iohost: content events wait (${e.message}); retrying`);
-            lastError = e.message;
-            await table().update({ where: { id: head.id }, data: { attempts: (head.attempts ?? 0) + 1, lastError: e.message } });
-            throw e;
+          // One event too big for iohost's body limit never fits: dropped, as a refused one.
+          if (e.status === 413 && group.length === 1) {
+            counts.rejected++;
+            log.error(`iohost refused content event ${group[0].eventId} (too large: ${e.message}): dropped`);
+            done.push(group[0].id);
+            continue;
           }
-          counts.rejected++;
-          log.error(`iohost refused content event ${head.eventId} (${e.message}): dropped`);
+          await retryLater(group[0], e.message);
         }
-        done.push(head.id);
+        for (const [i, head] of group.entries()) {
+          const result = results?.[i];
+          // No answer past the first that may succeed later: sent again after it.
+          if (!result) await retryLater(head, results?.at(-1)?.error?.message ?? 'iohost answered fewer events than it was sent');
+          if (!result.success && !PERMANENT.has(result.error?.code)) await retryLater(head, result.error?.message ?? 'refused');
+          if (result.success) {
+            counts.sent++;
+            lastError = null;
+          } else {
+            counts.rejected++;
+            log.error(`iohost refused content event ${head.eventId} (${result.error.message}): dropped`);
+          }
+          done.push(head.id);
+        }
       }
     } finally {
       await forget();
@@ -161,4 +205,4 @@ function createOutbox({ strapi, client, log, maxEvents, retry = { minMs: 500, ma
   };
 }
 
-module.exports = { createOutbox, schema, UID };
+module.exports = { createOutbox, schema, UID, requests };

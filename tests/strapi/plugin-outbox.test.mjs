@@ -64,6 +64,8 @@ const status = () => strapi.call('/io/status', { token: strapi.adminToken });
 
 describe('socket listeners in Strapi on two nodes', () => {
   it('pattern 1: a user:online on either node reaches Strapi\'s listener, which tells the sockets on both nodes', async () => {
+    // The plugin reads both nodes' relay streams (it retries with backoff until they are up).
+    for (const node of [a, b]) assert.ok(await until(() => strapi.logs().includes(`connections from ${node.url}`), 20000), `the plugin streams from ${node.url}`);
     const people = [];
     for (const [name, node] of [['ann', a], ['ben', b], ['cat', a]]) {
       const { jwt, user } = await strapi.register(`${name}-${process.pid}`);
@@ -165,14 +167,47 @@ describe('the plugin\'s outbox', () => {
     const send = (node) =>
       fetch(`${node.url}/api/v1/content-events`, { method: 'POST', headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json' }, body: JSON.stringify(event) }).then(async (r) => [r.status, await r.json()]);
     const first = await send(a);
-    assert.deepEqual(first, [200, { success: true, event: 'category:update', rooms: ['io-role-public'] }]);
-    assert.deepEqual(await send(a), [200, { success: true, duplicate: true, event: 'category:update' }]);
-    assert.deepEqual(await send(b), [200, { success: true, duplicate: true, event: 'category:update' }]);
+    assert.deepEqual(first, [200, { id: event.id, success: true, event: 'category:update', rooms: ['io-role-public'] }]);
+    assert.deepEqual(await send(a), [200, { id: event.id, success: true, duplicate: true, event: 'category:update' }]);
+    assert.deepEqual(await send(b), [200, { id: event.id, success: true, duplicate: true, event: 'category:update' }]);
     // A later, different event is the barrier: the repeats would have come before it.
     const later = { ...event, id: `later-${process.pid}`, payloads: { public: { ...event.payloads.public, name: 'later' } } };
     await fetch(`${a.url}/api/v1/content-events`, { method: 'POST', headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json' }, body: JSON.stringify(later) });
     assert.ok(await until(() => got.some((d) => d.name === 'later'), 5000));
     assert.deepEqual(got.map((d) => d.name), ['once', 'later']);
+  });
+
+  it('a batch is taken in order, each event answered: delivered, repeated, or refused for good', async () => {
+    const reader = await connect(b.url);
+    const got = [];
+    reader.on('category:update', (p) => got.push(p.data.name));
+    const event = (id, name) => ({
+      id: `${id}-${process.pid}`,
+      event: 'update',
+      uid: 'api::category.category',
+      model: 'category',
+      entry: { id: 2, documentId: 'batcheddocument000000000', publishedAt: new Date().toISOString() },
+      payloads: { public: { id: 2, documentId: 'batcheddocument000000000', name } },
+    });
+    const post = (body) =>
+      fetch(`${a.url}/api/v1/content-events`, { method: 'POST', headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json' }, body: JSON.stringify(body) }).then(async (r) => [r.status, await r.json()]);
+    const batch = [event('b1', 'one'), event('b1', 'one again'), { ...event('b2', 'bad'), event: 'nope' }, event('b3', 'three')];
+    const [status, { results }] = await post(batch);
+    assert.equal(status, 200);
+    assert.deepEqual(
+      results.map((r) => [r.id, r.success, r.duplicate ?? false, r.error?.code ?? null]),
+      [
+        [batch[0].id, true, false, null],
+        [batch[1].id, true, true, null],
+        [batch[2].id, false, false, 'bad_request'],
+        [batch[3].id, true, false, null],
+      ],
+    );
+    assert.ok(await until(() => got.length === 2, 5000));
+    assert.deepEqual(got, ['one', 'three'], 'in order, the repeat once');
+    const [tooMany, { error }] = await post(Array.from({ length: 101 }, (_, i) => event(`many-${i}`, 'x')));
+    assert.deepEqual([tooMany, error.code], [400, 'bad_request']);
+    assert.match(error.message, /at most 100 content events at once, not 101/);
   });
 
   it('refuses events without the API key and bodies that are not content events, naming the problem', async () => {

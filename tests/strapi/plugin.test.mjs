@@ -174,6 +174,8 @@ describe('the usage guide\'s backend code through iohost\'s plugin', () => {
   });
 
   it('pattern 1: user:online marks the user online in Strapi and tells the others; disconnecting marks them offline', async () => {
+    // The plugin reads iohost's relay stream (it retries with backoff until iohost is up).
+    assert.ok(await until(() => strapi.logs().includes(`connections from ${iohost.url}`), 20000), 'the plugin streams from iohost');
     const alice = await user('alice');
     const bob = await user('bob');
     const bobHears = collect(bob.socket, 'friend:online');

@@ -5,6 +5,8 @@
 //! and delivery rule), but never shapes them itself. Authenticated with an API key; an event
 //! id delivered before (a retry of the plugin's outbox) is answered `duplicate` and not
 //! delivered again; one being delivered is answered 503 `in_progress` (the plugin retries).
+//! The body is one event, or a JSON array of up to [`MAX_BATCH`] taken in order (the
+//! plugin's outbox sends them so).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -30,6 +32,8 @@ const REMEMBER_IDS: Duration = Duration::from_secs(24 * 3600);
 /// a retry after this delivers it (rather than being dropped as a repeat of what never went
 /// out).
 const DELIVERING: Duration = Duration::from_secs(10);
+/// Events one request may carry at most (a JSON array of them).
+pub const MAX_BATCH: usize = 100;
 /// Ids this node remembers at most when it runs alone (the oldest are forgotten first).
 const IDS_AT_MOST: usize = 100_000;
 
@@ -107,54 +111,122 @@ pub(super) async fn receive(
             "missing or wrong API key",
         );
     }
-    let event: PluginEvent = match serde_json::from_slice(&body) {
-        Ok(event) => event,
+    match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Array(events)) => receive_batch(&state, events).await,
+        Ok(event) => match take(&state, event).await {
+            Ok(taken) => Json(taken).into_response(),
+            Err(refusal) => refuse(refusal.status, refusal.code, refusal.message),
+        },
         Err(e) => {
             count(&state, "", "bad_request");
-            return refuse(
+            refuse(
                 StatusCode::BAD_REQUEST,
                 "bad_request",
                 format!("body is not a content event: {e}"),
-            );
+            )
         }
-    };
-    let action = match event.check() {
-        Ok(action) => action,
-        Err(reason) => {
-            count(&state, "", "bad_request");
-            return refuse(StatusCode::BAD_REQUEST, "bad_request", reason);
+    }
+}
+
+/// A list of events, taken in order: `{results: [...]}`, one per event up to and including
+/// the first that may succeed later (`in_progress`, `shutting_down`); the sender sends the
+/// rest again after it.
+async fn receive_batch(state: &WebhookState, events: Vec<Value>) -> Response {
+    if events.len() > MAX_BATCH {
+        count(state, "", "bad_request");
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!(
+                "at most {MAX_BATCH} content events at once, not {}",
+                events.len()
+            ),
+        );
+    }
+    let mut results = Vec::with_capacity(events.len());
+    for event in events {
+        let id = event.get("id").cloned().unwrap_or(Value::Null);
+        match take(state, event).await {
+            Ok(taken) => results.push(taken),
+            Err(refusal) => {
+                let again = refusal.status.is_server_error();
+                results.push(json!({
+                    "id": id,
+                    "success": false,
+                    "error": { "code": refusal.code, "message": refusal.message },
+                }));
+                if again {
+                    break;
+                }
+            }
         }
-    };
+    }
+    Json(json!({ "results": results })).into_response()
+}
+
+/// Why one event was not delivered; a 5xx `status` may succeed later.
+struct Refusal {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Delivers one event, unless it was delivered before: `{id, success, event, rooms}` or
+/// `{id, success, duplicate, event}`.
+async fn take(state: &WebhookState, body: Value) -> Result<Value, Refusal> {
+    let event: PluginEvent = serde_json::from_value(body).map_err(|e| {
+        count(state, "", "bad_request");
+        Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("body is not a content event: {e}"),
+        )
+    })?;
+    let action = event.check().map_err(|reason| {
+        count(state, "", "bad_request");
+        Refusal::new(StatusCode::BAD_REQUEST, "bad_request", reason)
+    })?;
     let name = format!("{}:{}", event.model, action.name());
     // A stopping node has closed its sockets: what it emitted now would reach nobody, and the
     // event would still count as delivered.
     if !state.parts.node.is_ready() {
-        count(&state, "plugin", "shutting_down");
-        return refuse(
+        count(state, "plugin", "shutting_down");
+        return Err(Refusal::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "shutting_down",
             "this node is stopping: send the event again (to another node, or to this one once it is back)",
-        );
+        ));
     }
-    match begin(&state, &event.id).await {
+    match begin(state, &event.id).await {
         Seen::First => {}
         Seen::Delivered => {
-            count(&state, "plugin", "duplicate");
-            return Json(json!({ "success": true, "duplicate": true, "event": name }))
-                .into_response();
+            count(state, "plugin", "duplicate");
+            return Ok(
+                json!({ "id": event.id, "success": true, "duplicate": true, "event": name }),
+            );
         }
         Seen::Delivering => {
-            count(&state, "plugin", "busy");
-            return refuse(
+            count(state, "plugin", "busy");
+            return Err(Refusal::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "in_progress",
                 "this event is being delivered (by this or another node): send it again later",
-            );
+            ));
         }
     }
     let known = state.parts.catalog.ready().await;
     let rooms = deliver(
-        &state,
+        state,
         action,
         &event.model,
         &event.uid,
@@ -166,23 +238,23 @@ pub(super) async fn receive(
     if !state.parts.node.is_ready() {
         // Stopping began meanwhile: the sockets may have closed before the emits went out.
         // Not marked delivered, so the plugin's retry delivers it (perhaps twice to a few).
-        release(&state, &event.id).await;
-        count(&state, "plugin", "shutting_down");
-        return refuse(
+        release(state, &event.id).await;
+        count(state, "plugin", "shutting_down");
+        return Err(Refusal::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "shutting_down",
             "this node began stopping while delivering the event: send it again",
-        );
+        ));
     }
-    finish(&state, &event.id).await;
+    finish(state, &event.id).await;
     tracing::debug!(
         id = event.id,
         event = name,
         ?rooms,
         "plugin content event delivered"
     );
-    count(&state, "plugin", "delivered");
-    Json(json!({ "success": true, "event": name, "rooms": rooms })).into_response()
+    count(state, "plugin", "delivered");
+    Ok(json!({ "id": event.id, "success": true, "event": name, "rooms": rooms }))
 }
 
 /// Where an event id stands.
