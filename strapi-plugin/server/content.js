@@ -6,6 +6,11 @@
 // sanitiser, with that role's or token's ability), and writes one event per change to the
 // outbox; iohost then delivers each role's payload to that role's sockets only.
 
+const { AsyncLocalStorage } = require('node:async_hooks');
+
+/** Set while the document service runs an action the middleware turns into events. */
+const inDocumentService = new AsyncLocalStorage();
+const USER_UID = 'plugin::users-permissions.user';
 /** Document actions and the events they become, as Strapi's webhooks name them. */
 const WATCHED = new Set(['create', 'update', 'delete', 'publish', 'unpublish', 'discardDraft']);
 
@@ -207,7 +212,7 @@ function createContentEvents({ strapi, outbox, populateOf, watches, log }) {
   async function middleware(ctx, next) {
     if (!WATCHED.has(ctx.action) || !watches(ctx.uid)) return next();
     return strapi.db.transaction(async () => {
-      const result = await next();
+      const result = await inDocumentService.run(true, next);
       try {
         for (const event of await eventsOf(ctx, result)) await outbox.enqueue(event);
       } catch (e) {
@@ -218,7 +223,31 @@ function createContentEvents({ strapi, outbox, populateOf, watches, log }) {
     });
   }
 
-  return { middleware, audiences };
+  /**
+   * Users deleted below the document service: the users-permissions API's `DELETE /api/users/:id`
+   * calls `strapi.db.query(...).delete`, which the middleware never sees. Its `afterDelete`
+   * becomes the `delete` event (in the delete's transaction, if it has one); a delete the
+   * document service made is the middleware's, not sent twice.
+   */
+  function watchUserDeletes() {
+    if (!watches(USER_UID) || !strapi.getModel(USER_UID)) return;
+    strapi.db.lifecycles.subscribe({
+      models: [USER_UID],
+      async afterDelete(event) {
+        const row = event.result;
+        if (inDocumentService.getStore() || !row?.documentId) return;
+        try {
+          const entry = { id: row.id, documentId: row.documentId, publishedAt: row.publishedAt ?? null, locale: row.locale ?? null };
+          const model = strapi.getModel(USER_UID).info.singularName;
+          await outbox.enqueue({ event: 'delete', ...(await removal(USER_UID, entry)), uid: USER_UID, model });
+        } catch (e) {
+          log.error(`iohost: no content event for the deleted user ${row.documentId}: ${e.stack || e.message}`);
+        }
+      },
+    });
+  }
+
+  return { middleware, audiences, watchUserDeletes };
 }
 
 /** Forgets the audiences whenever Strapi writes a role, a token or a permission. */

@@ -199,6 +199,7 @@ module.exports = {
     relay.start();
     if (config.contentTypes !== false) {
       watchAudiences(strapi, partsOf(strapi).content.audiences);
+      partsOf(strapi).content.watchUserDeletes();
       partsOf(strapi).outbox.start();
     }
     strapi.log.info(`iohost: strapi.$io calls go to ${config.url}`);

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
-import { closeAll } from '../lib/client.mjs';
+import { closeAll, collect, connect, until } from '../lib/client.mjs';
 import { runOracle } from '../lib/oracle.mjs';
 import { freePort, startServer } from '../lib/server.mjs';
 import { startStrapi } from '../lib/strapi.mjs';
@@ -97,5 +97,27 @@ describe('content events through the plugin against Strapi\'s REST API (oracle)'
       seen: pluginEventsSeen,
       compare: (payload, rest, where) => assert.deepEqual(payload, rest, where),
     });
+  });
+
+  it('a user deleted through the users-permissions API (below the document service) is one user:delete; one deleted in the admin panel is one too', async () => {
+    const reader = await strapi.register(`reader-${process.pid}`);
+    const socket = await connect(iohost.url, { auth: { token: reader.jwt } });
+    const deleted = collect(socket, 'user:delete');
+    const created = collect(socket, 'user:create');
+    const gone = await strapi.register(`gone-api-${process.pid}`);
+    const alsoGone = await strapi.register(`gone-admin-${process.pid}`);
+    const res = await fetch(`${strapi.url}/api/users/${gone.user.id}`, { method: 'DELETE', headers: { Authorization: `Bearer ${strapi.apiToken}` } });
+    assert.equal(res.status, 200, await res.text());
+    await strapi.call(`/content-manager/collection-types/plugin::users-permissions.user/${alsoGone.user.documentId}`, { method: 'DELETE', token: strapi.adminToken });
+    // Written after the deletes, so it arrives after them: the barrier for a repeat.
+    const last = await strapi.register(`barrier-${process.pid}`);
+    assert.ok(await until(() => created.some((p) => p.data.documentId === last.user.documentId), 10000), 'the barrier arrives');
+    assert.deepEqual(
+      deleted.map((p) => p.data),
+      [
+        { id: gone.user.id, documentId: gone.user.documentId },
+        { id: alsoGone.user.id, documentId: alsoGone.user.documentId },
+      ],
+    );
   });
 });
