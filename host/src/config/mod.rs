@@ -113,6 +113,9 @@ pub struct ServerConfig {
     pub cors_origins: Vec<String>,
     /// Engine.IO transports offered to clients.
     pub transports: Vec<Transport>,
+    /// Also accept socket.io-client v2 (Engine.IO 3, Socket.IO protocol 4), as
+    /// strapi-plugin-io's `allowEIO3: true` did.
+    pub allow_eio3: bool,
     pub ping_interval_ms: u64,
     pub ping_timeout_ms: u64,
     /// Time a client has to join a namespace after the Engine.IO handshake.
@@ -167,6 +170,7 @@ impl Default for ServerConfig {
             namespaces: Vec::new(),
             cors_origins: vec!["http://localhost:3000".to_owned()],
             transports: vec![Transport::Polling, Transport::Websocket],
+            allow_eio3: true,
             ping_interval_ms: 25_000,
             ping_timeout_ms: 20_000,
             connect_timeout_ms: 10_000,

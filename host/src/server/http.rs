@@ -129,6 +129,14 @@ pub async fn open_session(
     next: Next,
 ) -> Response {
     if request.uri().path().starts_with(SOCKET_IO_PATH) && !has_session(request.uri()) {
+        if !shared.config.server.allow_eio3 && asks_eio3(request.uri()) {
+            // Engine.IO's own answer to a version it does not speak (error code 5).
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({ "code": 5, "message": "Unsupported protocol version" })),
+            )
+                .into_response();
+        }
         let client = client_address(&shared, &request);
         if let Some(client) = client
             && let Err(refusal) = shared.gate.admit_session(client)
@@ -158,6 +166,13 @@ fn client_address<B>(shared: &SharedRef, request: &axum::http::Request<B>) -> Op
         .extensions()
         .get::<ConnectInfo<std::net::SocketAddr>>()?;
     Some(shared.gate.proxies().client(peer.ip(), request.headers()))
+}
+
+/// socket.io-client v2 opens its session with `EIO=3`.
+fn asks_eio3(uri: &Uri) -> bool {
+    uri.query().is_some_and(|q| {
+        form_urlencoded::parse(q.as_bytes()).any(|(key, value)| key == "EIO" && value == "3")
+    })
 }
 
 fn has_session(uri: &Uri) -> bool {
