@@ -2,6 +2,8 @@
 // and load generator pinned to separate cores, several repetitions; prints medians, min-max and
 // the iohost/Node ratio of each figure as a Markdown table (BENCHMARKS.md explains them).
 //   node bench/run.mjs [--smoke] [--reps 3] [--only fanout,handler-path,...]
+//   node bench/run.mjs --cores N     the handler path on N cores (iohost: one process; Node: N
+//                                    processes and the Redis adapter); generators on other cores
 // Expects release builds of iohost and iohost-bench and the example handlers (scripts/bench.sh
 // makes them); the smoke run uses the debug builds the test run already has: it checks the
 // machinery, not the numbers, and fails on anything lost.
@@ -21,12 +23,19 @@ const flag = (name) => (args.includes(name) ? args[args.indexOf(name) + 1] : und
 const smoke = args.includes('--smoke');
 const reps = Number(flag('--reps')) || (smoke ? 1 : 3);
 const only = flag('--only')?.split(',');
-const wanted = (scenario) => !only || only.includes(scenario);
+// `--cores N` runs the multi-core scenario (alone unless --only says more); the smoke run runs
+// it on one core beside the rest.
+const cores = Number(flag('--cores')) || (smoke ? 1 : 0);
+const wanted = (scenario) => (only ? only.includes(scenario) : scenario === 'cores' ? cores > 0 : smoke || !flag('--cores'));
 const KEY = 'bench-key-0123456789abcdef0123456789abcdef';
 const WEBHOOK_SECRET = 'bench-webhook-secret-0123456789';
 const profile = smoke && !args.includes('--release') ? 'debug' : 'release';
 const twoCores = cpus().length >= 2;
-const pin = (core, cmd, cmdArgs) => (twoCores ? ['taskset', ['-c', String(core), cmd, ...cmdArgs]] : [cmd, cmdArgs]);
+// `core`: a core number or a range `a-b`; beyond this machine's cores (a smoke run of --cores)
+// it wraps around.
+const cpuTotal = cpus().length;
+const onCores = (core) => (typeof core === 'number' ? String(core % cpuTotal) : core.replace(/\d+$/, (last) => String(Math.min(Number(last), cpuTotal - 1))));
+const pin = (core, cmd, cmdArgs) => (twoCores ? ['taskset', ['-c', onCores(core), cmd, ...cmdArgs]] : [cmd, cmdArgs]);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const median = (v) => {
   const s = [...v].sort((a, b) => a - b);
@@ -123,53 +132,70 @@ function iohostConfig(dir, port, { handlers = [], strapi } = {}) {
   return { config, handlerDir };
 }
 
-/** Starts one server; resolves with {url, pid, handlerDir, stop} once it accepts connections. */
+/**
+ * Starts one server (with `options.cores`, the service on that many cores: iohost one process
+ * on them all, Node one process per core joined by Redis); resolves with {url (comma-separated
+ * when several processes), pid, handlerDir, stop} once every process accepts connections.
+ */
 async function startServer(kind, port, options = {}) {
   const dir = mkdtempSync(join(work, `${kind}-`));
-  let proc;
+  const n = options.cores ?? 0;
+  const procs = [];
+  const urls = [];
   let handlerDir;
   if (kind === 'iohost') {
     const made = iohostConfig(dir, port, options);
     handlerDir = made.handlerDir;
-    const [cmd, cmdArgs] = pin(0, join(root, 'target', profile, 'iohost'), ['serve', '--config', made.config]);
-    proc = track(spawn(cmd, cmdArgs, { stdio: ['ignore', 'ignore', 'inherit'] }));
+    const onCores = n > 1 ? `0-${n - 1}` : 0;
+    const [cmd, cmdArgs] = pin(onCores, join(root, 'target', profile, 'iohost'), ['serve', '--config', made.config]);
+    procs.push(track(spawn(cmd, cmdArgs, { stdio: ['ignore', 'ignore', 'inherit'] })));
+    urls.push(`http://127.0.0.1:${port}`);
   } else {
-    const env = {
-      ...process.env,
-      PORT: String(port),
-      API_KEY: KEY,
-      EVENTS_PER_MINUTE: String(LIMITS.eventsPerMinute),
-      BURST: String(LIMITS.burst),
-      THROTTLE_MS: String(LIMITS.throttleMs),
-      WEBHOOK_SECRET,
-      ...(options.strapi ? { STRAPI_URL: options.strapi.url, JWT_SECRET: options.strapi.jwtSecret, API_TOKEN: options.strapi.apiToken } : {}),
-    };
-    const [cmd, cmdArgs] = pin(0, process.execPath, [join(root, 'bench', 'node', 'server.mjs')]);
-    proc = track(spawn(cmd, cmdArgs, { stdio: ['ignore', 'ignore', 'inherit'], env }));
-  }
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
-    if (proc.exitCode !== null) throw new Error(`${kind} exited with ${proc.exitCode} at start`);
-    try {
-      await fetch(`${url}/socket.io/?EIO=4&transport=polling`);
-      break;
-    } catch {
-      if (i > 600) throw new Error(`${kind} did not start in 60 s`);
-      await sleep(100);
+    const ports = [port];
+    while (ports.length < Math.max(1, n)) ports.push(await freePort());
+    const redis = n ? { REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', REDIS_PREFIX: `bench-${process.pid}-${port}` } : {};
+    for (const [i, p] of ports.entries()) {
+      const env = {
+        ...process.env,
+        PORT: String(p),
+        API_KEY: KEY,
+        EVENTS_PER_MINUTE: String(LIMITS.eventsPerMinute),
+        BURST: String(LIMITS.burst),
+        THROTTLE_MS: String(LIMITS.throttleMs),
+        WEBHOOK_SECRET,
+        ...redis,
+        ...(options.strapi ? { STRAPI_URL: options.strapi.url, JWT_SECRET: options.strapi.jwtSecret, API_TOKEN: options.strapi.apiToken } : {}),
+      };
+      const [cmd, cmdArgs] = pin(i, process.execPath, [join(root, 'bench', 'node', 'server.mjs')]);
+      procs.push(track(spawn(cmd, cmdArgs, { stdio: ['ignore', 'ignore', 'inherit'], env })));
+      urls.push(`http://127.0.0.1:${p}`);
     }
   }
-  if (kind === 'iohost' && options.handlers?.length) await handlersLoaded(url, options.handlers);
+  for (const [i, url] of urls.entries()) {
+    for (let tries = 0; ; tries++) {
+      if (procs[i].exitCode !== null) throw new Error(`${kind} exited with ${procs[i].exitCode} at start`);
+      try {
+        await fetch(`${url}/socket.io/?EIO=4&transport=polling`);
+        break;
+      } catch {
+        if (tries > 600) throw new Error(`${kind} did not start in 60 s`);
+        await sleep(100);
+      }
+    }
+  }
+  if (kind === 'iohost' && options.handlers?.length) await handlersLoaded(urls[0], options.handlers);
   await sleep(300);
+  const stopOne = (proc) =>
+    new Promise((r) => {
+      if (proc.exitCode !== null) return r();
+      proc.once('exit', r);
+      proc.kill('SIGKILL');
+    });
   return {
-    url,
-    pid: proc.pid,
+    url: urls.join(','),
+    pid: procs[0].pid,
     handlerDir,
-    stop: () =>
-      new Promise((r) => {
-        if (proc.exitCode !== null) return r();
-        proc.once('exit', r);
-        proc.kill('SIGKILL');
-      }),
+    stop: () => Promise.all(procs.map(stopOne)),
   };
 }
 
@@ -190,8 +216,8 @@ async function handlersLoaded(url, names) {
 }
 
 /** Runs the load generator; resolves with its JSON result. `hold` keeps it alive for the caller. */
-function generator(url, scenarioArgs, { hold = false } = {}) {
-  const [cmd, cmdArgs] = pin(1, join(root, 'target', profile, 'iohost-bench'), ['--url', url, ...scenarioArgs]);
+function generator(url, scenarioArgs, { hold = false, core = 1 } = {}) {
+  const [cmd, cmdArgs] = pin(core, join(root, 'target', profile, 'iohost-bench'), ['--url', url, ...scenarioArgs]);
   const proc = track(spawn(cmd, cmdArgs, { stdio: ['pipe', 'pipe', 'inherit'] }));
   return new Promise((res, rej) => {
     let out = '';
@@ -219,6 +245,23 @@ async function holdIdle(url, n) {
   const started = Date.now();
   const held = await Promise.all(parts.map((k) => generator(url, ['idle', '--sockets', String(k)], { hold: true })));
   return { seconds: (Date.now() - started) / 1000, release: () => Promise.all(held.map((h) => h.release())) };
+}
+
+/** Several generators' `events` results as one: rates and counts added, latencies merged from
+ * their histograms (2% buckets). */
+function mergeEvents(parts) {
+  const sum = (key) => parts.reduce((a, p) => a + p[key], 0);
+  const buckets = parts.flatMap((p) => p.latencyHistogram).sort((a, b) => a[0] - b[0]);
+  const total = buckets.reduce((a, [, n]) => a + n, 0);
+  const at = (q) => {
+    let seen = 0;
+    for (const [bound, n] of buckets) {
+      seen += n;
+      if (seen >= q * total) return bound / 1000;
+    }
+    return 0;
+  };
+  return { eventsPerSecond: sum('eventsPerSecond'), lost: sum('lost'), broadcastsLost: sum('broadcastsLost'), p50: at(0.5), p99: at(0.99) };
 }
 
 let lostTotal = 0;
@@ -374,6 +417,40 @@ if (wanted('handler-path')) {
   }
 }
 
+// The handler path on N cores: iohost as one process on cores 0..N-1; Node as N processes, one
+// per core, joined by the Redis adapter (the way Node users scale); the sockets spread over the
+// processes in turn, as a load balancer would, so a chat room's members sit in different
+// processes. G generators (as many as the cores left allow, at most N) on cores of their own,
+// each with a share of the sockets, the rate and rooms of its own; their latencies merged.
+const corePath = []; // {kind, rate, eventsPerSecond, p99}
+if (wanted('cores')) {
+  const cpuCount = cpus().length;
+  const generators = Math.max(1, Math.min(cores, cpuCount - cores));
+  if (cores + generators > cpuCount && !smoke) throw new Error(`--cores ${cores} needs at least ${cores + 1} cores (this machine has ${cpuCount})`);
+  const rates = smoke ? [200] : [5000, 10000, 20000, 30000, 40000].map((r) => r * cores);
+  const sockets = smoke ? 40 : 1000 * cores;
+  for (const kind of kinds) {
+    for (const rate of rates) {
+      await run(kind, `handler path on ${cores} core(s)`, `${sockets} sockets, ${rate} chat:typing/s offered`, { handlers: ['rate-limit', 'chat-typing'], cores }, async (server) => {
+        const parts = await Promise.all(
+          Array.from({ length: generators }, (_, g) =>
+            generator(
+              server.url,
+              ['events', '--sockets', String(Math.ceil(sockets / generators)), '--rate', String(Math.ceil(rate / generators)), '--seconds', smoke ? '1' : '5', '--room-size', String(S.roomSize), '--room-prefix', `g${g}-`],
+              { core: cores + g },
+            ),
+          ),
+        );
+        const merged = mergeEvents(parts);
+        lost(`${kind} ${cores}-core acks`, merged.lost);
+        lost(`${kind} ${cores}-core broadcasts`, merged.broadcastsLost);
+        corePath.push({ kind, rate, eventsPerSecond: merged.eventsPerSecond, p99: merged.p99 });
+        return { 'events/s': merged.eventsPerSecond, 'p50 ms': merged.p50, 'p99 ms': merged.p99, lost: merged.lost + merged.broadcastsLost };
+      });
+    }
+  }
+}
+
 if (wanted('idle')) {
   for (const kind of kinds) {
     for (const n of S.idle) {
@@ -473,7 +550,7 @@ if (wanted('reload')) {
 const fmt = (x) => (x === undefined ? '—' : Math.abs(x) >= 100 ? x.toFixed(0) : Math.abs(x) >= 10 ? x.toFixed(1) : x.toFixed(2));
 const cell = (values) => (values.length === 0 ? '—' : values.length > 1 ? `${fmt(median(values))} (${fmt(Math.min(...values))}–${fmt(Math.max(...values))})` : fmt(values[0]));
 
-console.log(`\n${reps} repetition(s); median (min–max); server on core 0, load generator on core 1${twoCores ? '' : ' (one core: not pinned)'}\n`);
+console.log(`\n${reps} repetition(s); median (min–max); server on core 0, load generator on core 1${cores ? ` (on ${cores} core(s): servers on cores 0-${cores - 1}, generators on the next)` : ''}${twoCores ? '' : ' (one core: not pinned)'}\n`);
 console.log('| scenario | | figure | iohost | Node socket.io | iohost / Node |');
 console.log('|---|---|---|---|---|---|');
 const keys = [...new Set(results.map((r) => `${r.scenario}\u0000${r.params}\u0000${r.figure}`))];
@@ -507,6 +584,24 @@ if (handlerPath.length) {
     const row = best ? [fmt(best.eventsPerSecond), fmt(best.p99), (best.eventsPerSecond / n.eventsPerSecond).toFixed(2)] : ['none', '—', '—'];
     console.log(`| ${fmt(n.eventsPerSecond)} | ${fmt(n.p99)} | ${row.join(' | ')} |`);
   }
+}
+
+// On N cores: the top rate each sustains (at least 98% of the offered rate), and its p99.
+if (corePath.length) {
+  const top = (kind) =>
+    [...new Set(corePath.filter((p) => p.kind === kind).map((p) => p.rate))]
+      .map((rate) => {
+        const runs = corePath.filter((p) => p.kind === kind && p.rate === rate);
+        return { rate, eventsPerSecond: median(runs.map((p) => p.eventsPerSecond)), p99: median(runs.map((p) => p.p99)) };
+      })
+      .filter((p) => p.eventsPerSecond >= 0.98 * p.rate)
+      .reduce((a, p) => (!a || p.eventsPerSecond > a.eventsPerSecond ? p : a), undefined);
+  const [a, b] = [top('iohost'), top('node')];
+  console.log(`\nOn ${cores} core(s) (iohost: one process; Node: ${cores} process(es) and the Redis adapter), the top sustained rate (medians)\n`);
+  console.log('| | iohost | Node socket.io | iohost / Node |');
+  console.log('|---|---|---|---|');
+  console.log(`| events/s | ${a ? fmt(a.eventsPerSecond) : 'none'} | ${b ? fmt(b.eventsPerSecond) : 'none'} | ${a && b ? (a.eventsPerSecond / b.eventsPerSecond).toFixed(2) : '—'} |`);
+  console.log(`| p99 ms there | ${a ? fmt(a.p99) : '—'} | ${b ? fmt(b.p99) : '—'} | ${a && b ? (a.p99 / b.p99).toFixed(2) : '—'} |`);
 }
 
 // Anything lost (deliveries, acks, connections, events across a reload) is a failure: in the

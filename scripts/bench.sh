@@ -3,6 +3,7 @@
 #   ./scripts/bench.sh            full run (~30 min), prints the tables of BENCHMARKS.md
 #   ./scripts/bench.sh --smoke    tiny sizes, one repetition: checks the machinery works (CI)
 #   ./scripts/bench.sh --only handler-path,storm --reps 5
+#   ./scripts/bench.sh --cores 8  the handler path on 8 cores: iohost one process, Node 8 and Redis
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -18,6 +19,8 @@ fi
 ensure_wasm_target
 ./scripts/build-handlers.sh
 ensure_npm_packages bench/node
+# The Node reference on several cores (--cores, and the smoke run's one-core pass) uses Redis.
+ensure_redis
 # The connection storm's JWTs come from a real Strapi (tests/strapi/app).
 ensure_strapi
 node bench/run.mjs "$@"

@@ -14,7 +14,8 @@
 // - Strapi webhooks at `POST /strapi/webhook` (Bearer WEBHOOK_SECRET): `entry.update` of an
 //   article reaches `io-role-public` as `article:update {data: {id, attributes}, meta}`, the
 //   plugin's event and payload (Public may read articles in the benchmark).
-//   PORT=3001 API_KEY=... [JWT_SECRET=... STRAPI_URL=... API_TOKEN=...] node server.mjs
+// - with REDIS_URL (and REDIS_PREFIX), one of several processes joined by the Redis adapter.
+//   PORT=3001 API_KEY=... [JWT_SECRET=... STRAPI_URL=... API_TOKEN=...] [REDIS_URL=...] node server.mjs
 import { createServer } from 'node:http';
 
 import jwt from 'jsonwebtoken';
@@ -66,6 +67,17 @@ const http = createServer((req, res) => {
 });
 
 const io = new Server(http, { cors: { origin: '*' }, maxHttpBufferSize: 1e6 });
+
+// Several processes as one service (`bench.sh --cores N`): the Redis adapter between them, the
+// way Node users scale socket.io out.
+if (env.REDIS_URL) {
+  const { createClient } = await import('redis');
+  const { createAdapter } = await import('@socket.io/redis-adapter');
+  const pub = createClient({ url: env.REDIS_URL });
+  const sub = pub.duplicate();
+  await Promise.all([pub.connect(), sub.connect()]);
+  io.adapter(createAdapter(pub, sub, { key: env.REDIS_PREFIX ?? 'socket.io' }));
+}
 
 // Users looked up in Strapi: id -> {at, user}; lookups in flight: id -> promise.
 const users = new Map();

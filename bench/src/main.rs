@@ -18,7 +18,8 @@ use serde_json::json;
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
-    /// The server, e.g. http://127.0.0.1:1338
+    /// The server, e.g. http://127.0.0.1:1338; several, comma-separated (the processes of
+    /// one service), take the sockets in turn.
     #[arg(long)]
     url: String,
     #[command(subcommand)]
@@ -65,6 +66,9 @@ enum Scenario {
         /// Sockets per chat room; 0: no rooms, send `--event` with `--arg`.
         #[arg(long, default_value_t = 0)]
         room_size: usize,
+        /// Before each chat room's number, so that several generators use rooms of their own.
+        #[arg(long, default_value = "")]
+        room_prefix: String,
         #[arg(long, default_value = "message-with-ack")]
         event: String,
         /// The event's one argument, JSON.
@@ -118,10 +122,11 @@ async fn connect_batched(
     let mut clients = Vec::with_capacity(n);
     let mut failures = Vec::new();
     let mut pending = Vec::new();
+    let urls: Vec<&str> = url.split(',').collect();
     for i in 0..n {
         let auth = (!auths.is_empty()).then(|| auths[i % auths.len()].clone());
         pending.push(tokio::spawn(client::Client::connect(
-            url.to_owned(),
+            urls[i % urls.len()].trim_end_matches('/').to_owned(),
             auth,
             stats.clone(),
         )));
@@ -141,6 +146,25 @@ async fn connect_batched(
         started.elapsed().as_secs_f64()
     );
     (clients, failures)
+}
+
+/// Latencies (µs, sorted) as `[[upper bound µs, count], ...]` in buckets 2% wide, so that the
+/// results of several generators can be merged into percentiles (within 2%).
+fn histogram(sorted: &[u64]) -> serde_json::Value {
+    let mut buckets: Vec<(u64, u64)> = Vec::new();
+    for &us in sorted {
+        match buckets.last_mut() {
+            Some((bound, count)) if us <= *bound => *count += 1,
+            _ => buckets.push((upper_bound(us), 1)),
+        }
+    }
+    json!(buckets)
+}
+
+/// The upper bound of the 2%-wide bucket `us` falls in: the least 1.02^k at or above it.
+fn upper_bound(us: u64) -> u64 {
+    let k = (us.max(1) as f64).ln() / 1.02f64.ln();
+    (1.02f64.powf(k.ceil()).ceil() as u64).max(us)
 }
 
 fn percentile(sorted: &[u64], p: f64) -> f64 {
@@ -264,15 +288,28 @@ async fn idle(url: &str, sockets: usize) -> anyhow::Result<serde_json::Value> {
     Ok(serde_json::Value::Null)
 }
 
-async fn events(
-    url: &str,
+/// The scenario's sizes.
+struct EventLoad<'a> {
     sockets: usize,
     rate: u32,
     seconds: u64,
     room_size: usize,
+    room_prefix: &'a str,
+}
+
+async fn events(
+    url: &str,
+    load: EventLoad<'_>,
     event: &str,
     arg: &str,
 ) -> anyhow::Result<serde_json::Value> {
+    let EventLoad {
+        sockets,
+        rate,
+        seconds,
+        room_size,
+        room_prefix,
+    } = load;
     let stats = Arc::new(client::Stats::default());
     let clients = connect_all(url, sockets, stats.clone()).await?;
     // Socket i's chat room (none with --room-size 0).
@@ -282,8 +319,9 @@ async fn events(
             let mut args = Vec::with_capacity(sockets);
             for (i, c) in clients.iter().enumerate() {
                 let room = room_of(i).unwrap_or_default();
-                c.join(&format!("chat-room-{room}")).await?;
-                args.push(json!({ "roomId": room.to_string() }).to_string());
+                let id = format!("{room_prefix}{room}");
+                c.join(&format!("chat-room-{id}")).await?;
+                args.push(json!({ "roomId": id }).to_string());
             }
             ("chat:typing", args)
         }
@@ -355,6 +393,7 @@ async fn events(
         "latencyP50Ms": percentile(&latencies, 0.50),
         "latencyP99Ms": percentile(&latencies, 0.99),
         "latencyMaxMs": latencies.last().map_or(0.0, |&us| us as f64 / 1000.0),
+        "latencyHistogram": histogram(&latencies),
         "broadcastsPromised": promised,
         "broadcastsReceived": typing,
         "broadcastsLost": promised.saturating_sub(typing),
@@ -427,9 +466,19 @@ async fn main() -> anyhow::Result<()> {
             rate,
             seconds,
             room_size,
+            room_prefix,
             event,
             arg,
-        } => events(url, sockets, rate, seconds, room_size, &event, &arg).await?,
+        } => {
+            let load = EventLoad {
+                sockets,
+                rate,
+                seconds,
+                room_size,
+                room_prefix: &room_prefix,
+            };
+            events(url, load, &event, &arg).await?
+        }
         Scenario::Storm { sockets, tokens } => storm(url, sockets, &tokens).await?,
     };
     if !result.is_null() {

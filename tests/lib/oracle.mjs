@@ -111,6 +111,15 @@ export async function runOracle({ name, strapi, iohostUrl, fullToken, editorRole
     { role: 'token:oracle-articles', credential: await newToken('Oracle Articles', 'custom', ['api::article.article.find', 'api::article.article.findOne']), strategy: 'api-token', drafts: false },
     { role: 'token:oracle-full', credential: await newToken('Oracle Full', 'full-access'), strategy: 'api-token', drafts: true },
   ];
+  // The events of the users made above have all arrived once the count stays put: only then
+  // does the audience connect, so that none gets a user's event older than what REST shows.
+  let awaited = await seen();
+  for (let quiet = 0; quiet < 10; quiet++) {
+    await sleep(100);
+    const now = await seen();
+    if (now !== awaited) quiet = 0;
+    awaited = now;
+  }
   for (const member of audience) {
     const auth = member.credential ? { token: member.credential, ...(member.strategy ? { strategy: member.strategy } : {}) } : {};
     member.socket = await connect(iohostUrl, { auth });
@@ -129,14 +138,6 @@ export async function runOracle({ name, strapi, iohostUrl, fullToken, editorRole
 
   let actions = 0;
   let comparisons = 0;
-  // The events of the users made above have all arrived once the count stays put.
-  let awaited = await seen();
-  for (let quiet = 0; quiet < 10; quiet++) {
-    await sleep(100);
-    const now = await seen();
-    if (now !== awaited) quiet = 0;
-    awaited = now;
-  }
   /** Runs `act` (a change of kind `kind`) and checks every event it caused. */
   const step = async (label, kind, act) => {
     actions += 1;
