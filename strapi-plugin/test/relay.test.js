@@ -55,12 +55,18 @@ async function until(check, ms = 2000) {
 
 const view = (id, namespace = '/') => ({ id, namespace, rooms: ['io-role-authenticated'], role: 'authenticated', user: { id: 7, username: 'ann' }, address: '127.0.0.1:5000', transport: 'websocket', node: 'n', connectedAt: 1, query: {} });
 
-it('runs connection listeners, registers what they listen to, answers verdicts and acks, and calls disconnect listeners', async () => {
+/** strapi.$io and the relay, wired as the plugin wires them, against the loopback server. */
+function wired() {
   const options = { url, apiKey: 'k', timeoutMs: 2000 };
   const client = createClient(options);
   let relay = null;
   const io = createIo({ client, log, onConnection: (ns, fn) => relay.onConnection(ns, fn) });
   relay = createRelay({ client, clientOptions: options, io, log });
+  return { io, relay };
+}
+
+it('runs connection listeners, registers what they listen to, answers verdicts and acks, and calls disconnect listeners', async () => {
+  const { io, relay } = wired();
 
   const seen = [];
   io.server.on('connection', (socket) => {
@@ -109,11 +115,7 @@ it('runs connection listeners, registers what they listen to, answers verdicts a
 });
 
 it('socket.broadcast.emit and socket.to(room).emit leave the socket itself out', async () => {
-  const options = { url, apiKey: 'k', timeoutMs: 2000 };
-  const client = createClient(options);
-  let relay = null;
-  const io = createIo({ client, log, onConnection: (ns, fn) => relay.onConnection(ns, fn) });
-  relay = createRelay({ client, clientOptions: options, io, log });
+  const { io, relay } = wired();
   io.server.on('connection', (socket) => {
     socket.broadcast.emit('b', 1);
     socket.to('room').emit('r', 2);
