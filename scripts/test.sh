@@ -28,4 +28,4 @@ ensure_strapi
 ensure_strapi_admin
 ensure_demo_assets
 ensure_chromium
-cd tests && node --test --test-concurrency=2 --test-timeout=300000 protocol/ client/ handlers/ api/ strapi/ browser/ cluster/ edge/
+cd tests && node --test --test-concurrency=2 --test-timeout=300000 protocol/ client/ handlers/ api/ strapi/ browser/ cluster/ edge/ ops/
