@@ -54,6 +54,18 @@ function createRelay({ client, clientOptions, urls = [], io, log }) {
     });
   }
 
+  /** Calls each of `fns` with `args`; a throw or a rejection is logged as `what` failing. */
+  function callEach(fns, args, what) {
+    const failed = (e) => log.error(`iohost: ${what} failed: ${e?.message ?? e}`);
+    for (const fn of fns) {
+      try {
+        Promise.resolve(fn(...args)).catch(failed);
+      } catch (e) {
+        failed(e);
+      }
+    }
+  }
+
   function makeSocket(view, node) {
     const socket = remoteSocket(view, io);
     const listeners = new Map();
@@ -126,16 +138,8 @@ function createRelay({ client, clientOptions, urls = [], io, log }) {
         return socket;
       },
     });
-    const call = (event, args) => {
-      for (const fn of listeners.get(event) ?? []) {
-        try {
-          Promise.resolve(fn(...args)).catch((e) => log.error(`iohost: a '${event}' listener failed: ${e.message}`));
-        } catch (e) {
-          log.error(`iohost: a '${event}' listener failed: ${e.message}`);
-        }
-      }
-    };
-    return { socket, node, listeners, middlewares, register, call };
+    const call = (event, args) => callEach(listeners.get(event) ?? [], args, `a '${event}' listener`);
+    return { socket, node, middlewares, register, call };
   }
 
   /** socket.io's order: each middleware calls `next()` (or `next(error)`) to go on. */
@@ -160,13 +164,7 @@ function createRelay({ client, clientOptions, urls = [], io, log }) {
     if (old) old.socket.connected = false;
     const made = makeSocket(view, node);
     sockets.set(view.id, made);
-    for (const fn of connectionListeners.get(view.namespace) ?? []) {
-      try {
-        Promise.resolve(fn(made.socket)).catch((e) => log.error(`iohost: a connection listener failed: ${e.message}`));
-      } catch (e) {
-        log.error(`iohost: a connection listener failed: ${e.message}`);
-      }
-    }
+    callEach(connectionListeners.get(view.namespace) ?? [], [made.socket], 'a connection listener');
     made.register();
   }
 

@@ -73,7 +73,7 @@ pub async fn stream(
             continue;
         };
         for socket in operator.sockets() {
-            if state.relay.adopt(&socket.id.to_string(), ns) {
+            if state.relay.adopt(socket.id.as_str(), ns) {
                 state
                     .relay
                     .announce(crate::sockets::socket_view(&socket, &state.node.id));

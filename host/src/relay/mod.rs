@@ -10,6 +10,7 @@
 //! (`relay.queue_size`), and each wait for Strapi (`relay.answer_timeout_ms`).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -147,10 +148,22 @@ struct Inner {
     next_question: u64,
 }
 
+impl Inner {
+    /// The socket, if relayed, and the stream it is relayed on.
+    fn relayed(&self, socket: &str) -> Option<(&RelayedSocket, &Stream)> {
+        let relayed = self.sockets.get(socket)?;
+        let stream = self.streams.iter().find(|s| s.id == relayed.stream)?;
+        Some((relayed, stream))
+    }
+}
+
 /// This node's streams to Strapi and the sockets relayed on them.
 pub struct Relay {
     config: RelayConfig,
     inner: Mutex<Inner>,
+    /// Open streams, read without the lock: with none (no Strapi listeners), every event and
+    /// connection passes by without touching `inner`.
+    streams: AtomicUsize,
 }
 
 impl std::fmt::Debug for Relay {
@@ -179,6 +192,7 @@ impl Relay {
         Arc::new(Self {
             config,
             inner: Mutex::default(),
+            streams: AtomicUsize::new(0),
         })
     }
 
@@ -193,7 +207,7 @@ impl Relay {
 
     /// Is any Strapi stream open (on any namespace)?
     pub fn is_active(&self) -> bool {
-        !self.inner().streams.is_empty()
+        self.streams.load(Ordering::Relaxed) > 0
     }
 
     /// Opens a stream for the connection listeners of `namespaces`.
@@ -213,6 +227,7 @@ impl Relay {
             namespaces,
             sender,
         });
+        self.streams.store(inner.streams.len(), Ordering::Relaxed);
         tracing::info!(stream = id, "a Strapi relay stream opened");
         Ok(Subscription {
             relay: self.clone(),
@@ -226,6 +241,7 @@ impl Relay {
     fn close(&self, id: u64) {
         let mut inner = self.inner();
         inner.streams.retain(|s| s.id != id);
+        self.streams.store(inner.streams.len(), Ordering::Relaxed);
         inner.sockets.retain(|_, s| s.stream != id);
         inner.questions.retain(|_, (stream, _)| *stream != id);
         tracing::info!(stream = id, "a Strapi relay stream closed");
@@ -234,6 +250,9 @@ impl Relay {
     /// Before the socket's CONNECT packet: gives it to a stream listening on its namespace, so
     /// that its first events wait for its listeners. False when no stream listens.
     pub fn admit(&self, socket: &str, namespace: &str) -> bool {
+        if !self.is_active() {
+            return false;
+        }
         let mut inner = self.inner();
         let serving: Vec<u64> = inner
             .streams
@@ -282,13 +301,13 @@ impl Relay {
     }
 
     fn sender_of(&self, socket: &str) -> Option<mpsc::Sender<Message>> {
+        if !self.is_active() {
+            return None;
+        }
         let inner = self.inner();
-        let stream = inner.sockets.get(socket)?.stream;
         inner
-            .streams
-            .iter()
-            .find(|s| s.id == stream)
-            .map(|s| s.sender.clone())
+            .relayed(socket)
+            .map(|(_, stream)| stream.sender.clone())
     }
 
     /// Strapi says what the socket's listeners want (again when they change).
@@ -314,17 +333,17 @@ impl Relay {
     }
 
     pub fn disconnected(&self, socket: &str, namespace: &str, reason: &str) {
-        let sender = self.sender_of(socket);
+        let Some(sender) = self.sender_of(socket) else {
+            return;
+        };
         self.inner().sockets.remove(socket);
-        if let Some(sender) = sender {
-            let message = Message::Disconnect {
-                socket: socket.to_owned(),
-                namespace: namespace.to_owned(),
-                reason: reason.to_owned(),
-            };
-            if sender.try_send(message).is_err() {
-                metrics::counter!(crate::metrics::RELAY_DROPPED).increment(1);
-            }
+        let message = Message::Disconnect {
+            socket: socket.to_owned(),
+            namespace: namespace.to_owned(),
+            reason: reason.to_owned(),
+        };
+        if sender.try_send(message).is_err() {
+            metrics::counter!(crate::metrics::RELAY_DROPPED).increment(1);
         }
     }
 
@@ -337,12 +356,12 @@ impl Relay {
         args: &Args,
         wants_ack: bool,
     ) -> Relayed {
+        if !self.is_active() {
+            return Relayed::NotListened;
+        }
         let (stream_id, sender, mut registered) = {
             let inner = self.inner();
-            let Some(relayed) = inner.sockets.get(socket) else {
-                return Relayed::NotListened;
-            };
-            let Some(stream) = inner.streams.iter().find(|s| s.id == relayed.stream) else {
+            let Some((relayed, stream)) = inner.relayed(socket) else {
                 return Relayed::NotListened;
             };
             (

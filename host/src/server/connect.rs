@@ -147,7 +147,7 @@ async fn prepare(
     socket.on_fallback(dispatch::on_event);
     socket.on_disconnect(on_disconnect);
     // Its first events wait for Strapi's listeners, if Strapi has any here.
-    shared.relay.admit(&socket.id.to_string(), socket.ns());
+    shared.relay.admit(socket.id.as_str(), socket.ns());
     Ok(())
 }
 
@@ -195,11 +195,9 @@ async fn on_disconnect(
     State(shared): State<SharedRef>,
 ) {
     connections_gauge(&shared, &socket, &identity_of(&socket)).decrement(1.0);
+    let reason = reason.to_string();
     shared
         .relay
-        .disconnected(&socket.id.to_string(), socket.ns(), &reason.to_string());
-    shared
-        .runtime
-        .on_disconnect(&socket, &reason.to_string())
-        .await;
+        .disconnected(socket.id.as_str(), socket.ns(), &reason);
+    shared.runtime.on_disconnect(&socket, &reason).await;
 }

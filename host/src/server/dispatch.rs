@@ -71,7 +71,7 @@ async fn after_handlers(
     let relayed = shared
         .relay
         .on_event(
-            &socket.id.to_string(),
+            socket.id.as_str(),
             socket.ns(),
             reply.event(),
             args,
