@@ -4,6 +4,7 @@
 // its handshake is refused with Engine.IO's "Unsupported protocol version" and v4 clients are
 // unaffected.
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { after, before, describe, it } from 'node:test';
 
@@ -24,7 +25,8 @@ function connectV2(url, options = {}) {
   return new Promise((resolve, reject) => {
     socket.once('connect', () => resolve(socket));
     socket.once('connect_error', (e) => reject(e));
-    socket.once('error', (e) => reject(e instanceof Error ? e : new Error(String(e))));
+    // v2 reports a refused connection as an `error` event with the server's `{message}`.
+    socket.once('error', (e) => reject(e instanceof Error ? e : new Error(e?.message ?? String(e))));
   });
 }
 
@@ -137,6 +139,27 @@ describe('socket.io-client v2 and binary attachments', () => {
     const answer = await poll();
     assert.ok(answer.includes('451-["message-back",{"_placeholder":true,"num":0}]'), 'the event and its attachment arrived');
     assert.ok(answer.endsWith('\u0000\u0005\u00ffbAQID'), `the attachment goes back as the text "bAQID", not a binary packet "\\x01\\x04\\xff\\x04\\x01\\x02\\x03": ${JSON.stringify(answer)}`);
+  });
+});
+
+describe('socket.io-client v2 and admission', () => {
+  /** An HS256 JWT `{id}` signed with `secret`, as Strapi's users-permissions issues. */
+  const jwt = (secret, claims) => {
+    const part = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const body = `${part({ alg: 'HS256', typ: 'JWT' })}.${part(claims)}`;
+    return `${body}.${createHmac('sha256', secret).update(body).digest('base64url')}`;
+  };
+
+  it('gets no way around the access rules: no token or a forged one is refused, as for v4 clients', async () => {
+    const strict = await startServer({ config: '[access]\nrequire_auth = true\n\n[strapi]\njwt_secret = "eio3-real-secret-0123456789abcdef0123"\n' });
+    try {
+      await assert.rejects(connectV2(strict.url, { transports: ['websocket'] }), { message: 'Authentication required' });
+      const forged = jwt('some-other-secret-0123456789abcdef0123', { id: 1, iat: Math.floor(Date.now() / 1000) });
+      await assert.rejects(connectV2(strict.url, { transports: ['websocket'], query: { token: forged } }), { message: 'Invalid token.' });
+      await assert.rejects(connect(strict.url, { auth: { token: forged } }), { message: 'Invalid token.' }, 'the same for a v4 client');
+    } finally {
+      await strict.stop();
+    }
   });
 });
 

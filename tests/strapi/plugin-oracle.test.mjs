@@ -104,6 +104,10 @@ describe('content events through the plugin against Strapi\'s REST API (oracle)'
     const socket = await connect(iohost.url, { auth: { token: reader.jwt } });
     const deleted = collect(socket, 'user:delete');
     const created = collect(socket, 'user:create');
+    // Public may not read users through REST: it gets none of their events.
+    const guest = await connect(iohost.url);
+    const guestHears = [];
+    guest.onAny((name) => name.startsWith('user:') && guestHears.push(name));
     const gone = await strapi.register(`gone-api-${process.pid}`);
     const alsoGone = await strapi.register(`gone-admin-${process.pid}`);
     const res = await fetch(`${strapi.url}/api/users/${gone.user.id}`, { method: 'DELETE', headers: { Authorization: `Bearer ${strapi.apiToken}` } });
@@ -119,5 +123,6 @@ describe('content events through the plugin against Strapi\'s REST API (oracle)'
         { id: alsoGone.user.id, documentId: alsoGone.user.documentId },
       ],
     );
+    assert.deepEqual(guestHears, [], 'Public, which REST shows no users, hears of none');
   });
 });
