@@ -24,8 +24,9 @@ step "HTTP API fuzz (schemathesis, from the OpenAPI document: no 5xx)"
 
 step "end-to-end suites (real socket.io-client, headless Chromium)"
 ensure_npm_packages tests
+ensure_npm_packages types
 ensure_strapi
 ensure_strapi_admin
 ensure_demo_assets
 ensure_chromium
-cd tests && node --test --test-concurrency=2 --test-timeout=300000 protocol/ client/ handlers/ api/ strapi/ browser/ cluster/ edge/ ops/
+cd tests && node --test --test-concurrency=2 --test-timeout=300000 protocol/ client/ handlers/ api/ strapi/ browser/ cluster/ edge/ ops/ types/
