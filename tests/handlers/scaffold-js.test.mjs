@@ -12,6 +12,6 @@ describe('iohost handlers new --lang js', () => {
     const dir = await scaffold('greeter-js', 'js');
     await run('npm', ['install', '--no-audit', '--no-fund'], { cwd: dir });
     await run('npm', ['run', 'build'], { cwd: dir });
-    await installAndPing(join(dir, 'greeter-js.wasm'), 'greeter-js');
+    await installAndPing(join(dir, 'greeter-js.wasm'), 'greeter-js', dir);
   });
 });

@@ -11,6 +11,6 @@ describe('iohost handlers new --lang python', () => {
   it('--lang python: componentize-py, and it answers', async () => {
     const dir = await scaffold('greeter_py', 'python');
     await run('componentize-py', ['-d', 'wit', '-w', 'handler', 'componentize', 'app', '-o', 'greeter_py.wasm'], { cwd: dir });
-    await installAndPing(join(dir, 'greeter_py.wasm'), 'greeter_py');
+    await installAndPing(join(dir, 'greeter_py.wasm'), 'greeter_py', dir);
   });
 });

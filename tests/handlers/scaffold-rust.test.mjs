@@ -16,6 +16,6 @@ describe('iohost handlers new --lang rust', () => {
       cwd: dir,
       env: { ...process.env, CARGO_TARGET_DIR: join(repoRoot, 'target', 'scaffolded') },
     });
-    await installAndPing(join(repoRoot, 'target', 'scaffolded', 'wasm32-wasip2', 'release', 'greeter_rs.wasm'), 'greeter-rs');
+    await installAndPing(join(repoRoot, 'target', 'scaffolded', 'wasm32-wasip2', 'release', 'greeter_rs.wasm'), 'greeter-rs', dir);
   });
 });

@@ -33,8 +33,14 @@ export function scaffoldSuite() {
     return join(workspace, name);
   }
 
-  /** Copies a built component into the running server's folder (by rename) and pings it. */
-  async function installAndPing(file, name) {
+  /**
+   * Runs the project's own test script on the built component (`iohost handlers test`), then
+   * copies it into the running server's folder (by rename) and pings it.
+   */
+  async function installAndPing(file, name, project) {
+    const tested = await run(binary, ['handlers', 'test', file, join(project, 'test.toml')]);
+    assert.match(tested.stdout, /^ok 1 - event \S+:ping from s1$/m, tested.stdout);
+    assert.match(tested.stdout, /2 steps, 0 failed/, tested.stdout);
     const partial = join(server.handlersDir, `.${name}.wasm.partial`);
     copyFileSync(file, partial);
     renameSync(partial, join(server.handlersDir, `${name}.wasm`));

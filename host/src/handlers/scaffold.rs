@@ -71,6 +71,7 @@ pub fn new_handler(
             ("src/lib.rs".to_owned(), lib_rs(name, &type_name)),
             (".gitignore".to_owned(), "/target\n".to_owned()),
             ("README.md".to_owned(), readme(name)),
+            ("test.toml".to_owned(), test_script(name, "ann")),
         ],
         Lang::Js => vec![
             ("package.json".to_owned(), js_package(name)),
@@ -83,6 +84,7 @@ pub fn new_handler(
                 "node_modules/\n*.wasm\n".to_owned(),
             ),
             ("README.md".to_owned(), js_readme(name)),
+            ("test.toml".to_owned(), test_script(name, "s1")),
         ],
         Lang::Python => vec![
             ("app.py".to_owned(), python_app(name)),
@@ -90,6 +92,7 @@ pub fn new_handler(
             ("wit/handler.wit".to_owned(), WIT.to_owned()),
             (".gitignore".to_owned(), "__pycache__/\n*.wasm\n".to_owned()),
             ("README.md".to_owned(), python_readme(name)),
+            ("test.toml".to_owned(), test_script(name, "s1")),
         ],
     };
     for (file, text) in files {
@@ -174,9 +177,39 @@ iohost_guest::export_handler!({type_name});
 fn readme(name: &str) -> String {
     format!(
         "# {name}\n\nAn iohost handler.\n\n```sh\ncargo build --release --target wasm32-wasip2\n\
+         iohost handlers test target/wasm32-wasip2/release/{file}.wasm test.toml   # its own tests, in-process\n\
          cp target/wasm32-wasip2/release/{file}.wasm /path/to/handlers/{name}.wasm\n\
          iohost handlers check /path/to/handlers/{name}.wasm\n```\n",
         file = name.replace('-', "_")
+    )
+}
+
+/// The project's own test script (`iohost handlers test`); `from` is what the template's ack
+/// says the scripted socket is (Rust: its user's name; JavaScript and Python: its id).
+fn test_script(name: &str, from: &str) -> String {
+    format!(
+        r#"# `iohost handlers test {name}.wasm test.toml` runs the built handler in-process against
+# these steps: scripted sockets, events with arguments, and what each must answer and emit
+# (also `connect`, `disconnect`, `tick` steps, `[kv]` contents at the end). Add your own.
+
+[[socket]]
+id = "s1"
+role = "authenticated"
+user = {{ id = 1, username = "ann" }}
+
+[[step]]
+socket = "s1"
+event = "{name}:ping"
+args = ["hello"]
+expect = {{ ack = [{{ pong = "hello", from = "{from}" }}] }}
+actions = []
+
+# Events it did not register pass to the next handler.
+[[step]]
+socket = "s1"
+event = "other"
+expect = "pass"
+"#
     )
 }
 
@@ -258,6 +291,7 @@ fn js_readme(name: &str) -> String {
     format!(
         "# {name}\n\nAn iohost handler in JavaScript (componentize-js {COMPONENTIZE_JS}).\n\n```sh\n\
          npm install\nnpm run build            # -> {name}.wasm (about 12 MB)\n\
+         iohost handlers test {name}.wasm test.toml   # its own tests, in-process\n\
          cp {name}.wasm /path/to/handlers/{name}.wasm\n\
          iohost handlers check /path/to/handlers/{name}.wasm\n```\n\n\
          wit/handler.wit is the world this iohost serves; keep it in step when you upgrade iohost.\n"
@@ -301,6 +335,7 @@ fn python_readme(name: &str) -> String {
         "# {name}\n\nAn iohost handler in Python (componentize-py {COMPONENTIZE_PY}).\n\n```sh\n\
          pip install componentize-py=={COMPONENTIZE_PY}\n\
          componentize-py -d wit -w handler componentize app -o {name}.wasm   # about 18 MB\n\
+         iohost handlers test {name}.wasm test.toml   # its own tests, in-process\n\
          cp {name}.wasm /path/to/handlers/{name}.wasm\n\
          iohost handlers check /path/to/handlers/{name}.wasm\n```\n\n\
          wit/handler.wit is the world this iohost serves; keep it in step when you upgrade iohost.\n"
