@@ -294,7 +294,8 @@ mod tests {
     async fn without_admin_credentials_token_logins_are_refused() {
         let config = StrapiConfig::default();
         let http = crate::strapi::client::client(Duration::from_secs(1), None).expect("client");
-        let tokens = ApiTokens::new(&config, Arc::new(AdminApi::new(&config, http)));
+        let credentials = crate::strapi::credentials::LiveCredentials::of(&config);
+        let tokens = ApiTokens::new(&config, Arc::new(AdminApi::new(credentials, http)));
         assert!(!tokens.enabled());
         assert_eq!(
             tokens.verify("key", None).await,

@@ -21,6 +21,7 @@ use serde_json::Value;
 
 use crate::config::StrapiConfig;
 use crate::model::{Identity, User};
+use crate::strapi::credentials::LiveCredentials;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
@@ -102,11 +103,10 @@ struct StrapiRole {
 
 #[derive(Debug)]
 pub struct Authenticator {
-    key: Option<DecodingKey>,
+    /// `jwt_secret`, `url` and `api_token` at each use: they may change while iohost runs.
+    credentials: LiveCredentials,
     /// How users' JWTs are checked: HS256, `exp` required, `nbf` checked, leeway as configured.
     validation: Validation,
-    base_url: String,
-    api_token: Option<String>,
     http: reqwest::Client,
     cache: Mutex<HashMap<u64, (Instant, StrapiUser)>>,
     /// One lookup per user at a time: a storm of connections by one user asks Strapi once,
@@ -120,15 +120,13 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
-    pub fn new(config: &StrapiConfig) -> anyhow::Result<Self> {
-        let key = (!config.jwt_secret.is_empty())
-            .then(|| DecodingKey::from_secret(config.jwt_secret.as_bytes()));
+    pub fn new(config: &StrapiConfig, credentials: LiveCredentials) -> anyhow::Result<Self> {
         let http = crate::strapi::client::client(
             Duration::from_millis(config.lookup_timeout_ms),
             Some(&config.ca_file),
         )?;
         let admin = Arc::new(crate::strapi::admin_api::AdminApi::new(
-            config,
+            credentials.clone(),
             http.clone(),
         ));
         let mut validation = Validation::new(Algorithm::HS256);
@@ -139,10 +137,8 @@ impl Authenticator {
         Ok(Self {
             tokens: api_tokens::ApiTokens::new(config, admin.clone()),
             admin,
-            key,
+            credentials,
             validation,
-            base_url: config.url.trim_end_matches('/').to_owned(),
-            api_token: (!config.api_token.is_empty()).then(|| config.api_token.clone()),
             http,
             cache: Mutex::new(HashMap::new()),
             lookups: Mutex::new(HashMap::new()),
@@ -176,7 +172,7 @@ impl Authenticator {
             let token = self.tokens.verify(token, from).await?;
             return Ok(Identity::token(&token.slug()));
         }
-        if self.key.is_none() && !self.tokens.enabled() {
+        if self.credentials.now().jwt_secret.is_empty() && !self.tokens.enabled() {
             // Strapi authentication is off: the token is not ours to judge.
             return Ok(Identity::public());
         }
@@ -206,8 +202,12 @@ impl Authenticator {
 
     /// Checks the signature, expiry and not-before time; returns the user id.
     fn verify(&self, token: &str) -> Result<u64, AuthError> {
-        let key = self.key.as_ref().ok_or(AuthError::NotConfigured)?;
-        let claims = jsonwebtoken::decode::<Claims>(token, key, &self.validation)
+        let credentials = self.credentials.now();
+        if credentials.jwt_secret.is_empty() {
+            return Err(AuthError::NotConfigured);
+        }
+        let key = DecodingKey::from_secret(credentials.jwt_secret.as_bytes());
+        let claims = jsonwebtoken::decode::<Claims>(token, &key, &self.validation)
             .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => AuthError::Expired,
                 _ => AuthError::Invalid,
@@ -254,14 +254,16 @@ impl Authenticator {
     /// Asks Strapi: with iohost's API token (which shows the role), or else with the user's
     /// own token.
     async fn look_up(&self, id: u64, token: &str) -> Result<StrapiUser, AuthError> {
-        let request = match &self.api_token {
-            Some(api_token) => self
+        let credentials = self.credentials.now();
+        let with_api_token = !credentials.api_token.is_empty();
+        let request = match with_api_token {
+            true => self
                 .http
-                .get(format!("{}/api/users/{id}?populate=role", self.base_url))
-                .bearer_auth(api_token),
-            None => self
+                .get(format!("{}/api/users/{id}?populate=role", credentials.url))
+                .bearer_auth(&credentials.api_token),
+            false => self
                 .http
-                .get(format!("{}/api/users/me", self.base_url))
+                .get(format!("{}/api/users/me", credentials.url))
                 .bearer_auth(token),
         };
         let response = request.send().await.map_err(|e| {
@@ -276,7 +278,7 @@ impl Authenticator {
             reqwest::StatusCode::UNAUTHORIZED,
             reqwest::StatusCode::FORBIDDEN,
         ];
-        if self.api_token.is_none() && refused.contains(&status) {
+        if !with_api_token && refused.contains(&status) {
             // Strapi refuses the token of a user it has blocked or deleted.
             return Err(AuthError::Invalid);
         }
@@ -322,12 +324,16 @@ mod tests {
 
     const SECRET: &str = "test-jwt-secret";
 
+    fn build(config: &StrapiConfig) -> anyhow::Result<Authenticator> {
+        Authenticator::new(config, LiveCredentials::of(config))
+    }
+
     fn authenticator() -> Authenticator {
         let config = StrapiConfig {
             jwt_secret: SECRET.into(),
             ..StrapiConfig::default()
         };
-        Authenticator::new(&config).expect("authenticator")
+        build(&config).expect("authenticator")
     }
 
     fn token(claims: Value) -> String {
@@ -384,7 +390,7 @@ mod tests {
     async fn a_storm_of_one_users_connections_asks_strapi_once_per_user() {
         let (url, asked) = counting_users_endpoint().await;
         let a = Arc::new(
-            Authenticator::new(&StrapiConfig {
+            build(&StrapiConfig {
                 jwt_secret: SECRET.into(),
                 api_token: "api-token".into(),
                 url,
@@ -460,7 +466,7 @@ mod tests {
             a.verify(&token(json!({"id": 7, "exp": now + 600, "nbf": now}))),
             Ok(7)
         );
-        let skewed = Authenticator::new(&StrapiConfig {
+        let skewed = build(&StrapiConfig {
             jwt_secret: SECRET.into(),
             jwt_leeway_s: 60,
             ..StrapiConfig::default()
@@ -488,7 +494,7 @@ mod tests {
         )
         .expect("token");
         assert_eq!(a.verify(&forged), Err(AuthError::Invalid));
-        let none = Authenticator::new(&StrapiConfig::default()).expect("authenticator");
+        let none = build(&StrapiConfig::default()).expect("authenticator");
         assert_eq!(none.verify(&forged), Err(AuthError::NotConfigured));
     }
 

@@ -15,6 +15,9 @@ pub fn run(command: &StrapiCommand, config: Option<&std::path::Path>) -> ExitCod
         public_url,
         ca_file,
         plugin,
+        strapi_dir,
+        jwt_secret,
+        rotate_token,
     } = command;
     let config_file = config.map_or_else(
         || PathBuf::from(config::DEFAULT_FILE),
@@ -30,6 +33,9 @@ pub fn run(command: &StrapiCommand, config: Option<&std::path::Path>) -> ExitCod
         config_file: &config_file,
         ca_file: ca_file.as_deref(),
         plugin: *plugin,
+        jwt_secret: jwt_secret.as_deref(),
+        strapi_dir: strapi_dir.as_deref(),
+        rotate_token: *rotate_token,
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -69,24 +75,44 @@ fn print_report(report: &setup::Report, config_file: &std::path::Path, public_ur
         ),
         setup::WebhookChange::Absent => {}
     }
+    let token = match report.token {
+        setup::Change::Created => "created",
+        setup::Change::Renewed => "regenerated (its old key no longer works)",
+        setup::Change::Kept => {
+            "kept (the key in the config file still works; --rotate-token makes a new one)"
+        }
+    };
+    println!("Strapi API token `{}` {token}", setup::NAME);
+    let reader = match report.reader {
+        setup::Change::Created => "created",
+        setup::Change::Renewed => "updated, with a new password",
+        setup::Change::Kept => "kept (its password in the config file still works)",
+    };
     println!(
-        "Strapi API token `{}` {}",
-        setup::NAME,
-        verb(report.token_created)
-    );
-    println!(
-        "Strapi admin user `{}` (role `{}`: may only read API tokens and role permissions) {}",
+        "Strapi admin user `{}` (role `{}`: may only read API tokens and role permissions) {reader}",
         setup::READER_EMAIL,
         setup::READER_ROLE,
-        verb(report.reader_created)
     );
-    let written = match report.webhook {
-        setup::WebhookChange::Created | setup::WebhookChange::Updated => {
-            "strapi.url, webhook_secret, api_token, admin_email and admin_password"
-        }
-        _ => "strapi.url, api_token, admin_email and admin_password",
+    let list = |changed: bool| {
+        report
+            .written
+            .iter()
+            .filter(|(_, c)| *c == changed)
+            .map(|(key, _)| format!("strapi.{key}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
-    println!("wrote {written} to {}", config_file.display());
+    let (changed, unchanged) = (list(true), list(false));
+    match changed.is_empty() {
+        true => println!("{}: nothing changed", config_file.display()),
+        false => println!("{}: set {changed}", config_file.display()),
+    }
+    if !unchanged.is_empty() {
+        println!("{}: unchanged {unchanged}", config_file.display());
+    }
+    if let Some(from) = &report.jwt_secret_from {
+        println!("strapi.jwt_secret from {from}");
+    }
     if let Some((_, made)) = &report.plugin_key {
         if *made {
             println!(
@@ -105,7 +131,18 @@ fn print_report(report: &setup::Report, config_file: &std::path::Path, public_ur
             config_file.display()
         );
     }
-    println!(
-        "still to do: set strapi.jwt_secret to Strapi's JWT_SECRET (IOHOST_STRAPI__JWT_SECRET), then restart iohost"
-    );
+    if report.jwt_secret_from.is_none() && !report.has_jwt_secret {
+        println!(
+            "still to do: strapi.jwt_secret (Strapi's JWT_SECRET): run again with --strapi-dir <Strapi project> or JWT_SECRET=..., or set IOHOST_STRAPI__JWT_SECRET"
+        );
+    }
+    if report.written.iter().any(|(_, changed)| *changed) {
+        println!(
+            "an iohost running with {} applies the [strapi] keys at once (no restart)",
+            config_file.display()
+        );
+    }
+    if report.plugin_key.as_ref().is_some_and(|(_, made)| *made) {
+        println!("restart a running iohost for the new api.keys");
+    }
 }

@@ -124,6 +124,16 @@ fn without_values(kind: &figment::error::Kind) -> String {
         Kind::UnknownVariant(_, expected) => {
             format!("unknown variant, expected one of {}", expected.join(", "))
         }
+        // A TOML syntax error quotes the line it is on, which may hold a secret: keep where
+        // and what, drop the quoted source (its lines are `N | ...` and `  | ^`).
+        Kind::Message(message) => message
+            .lines()
+            .filter(|line| {
+                let before_bar = line.split('|').next().unwrap_or_default();
+                !(line.contains('|') && before_bar.trim().chars().all(|c| c.is_ascii_digit()))
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
         other => other.to_string(),
     }
 }
@@ -145,6 +155,12 @@ mod tests {
             .expect_err("not a rule")
             .to_string();
         assert!(!error.contains(secret), "{error}");
+        // A syntax error says where, not what the line holds.
+        let error = from_toml_str(&format!("[strapi]\napi_token = \"{secret}\nurl = 1\n"))
+            .expect_err("an unterminated string")
+            .to_string();
+        assert!(!error.contains(secret), "{error}");
+        assert!(error.contains("line 2, column"), "{error}");
     }
 }
 

@@ -347,6 +347,70 @@ pub struct HandlersConfig {
     /// Handler -> glob patterns of iohost's reserved rooms (`io-*`, `user-<id>`, entity rooms)
     /// it may put sockets in, take them out of and emit into. None by default.
     pub reserved_rooms: std::collections::BTreeMap<String, Vec<String>>,
+    /// What a handler's faults do: refuse or pass the event, switch the handler off.
+    pub failure: FailureConfig,
+}
+
+/// `[handlers.failure]`: what happens when a handler faults (traps, runs past its time or
+/// memory limit, answers with a bad payload). `busy` refusals are load, not faults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FailureConfig {
+    /// Consecutive faults after which a handler is switched off (0: never), until it is
+    /// enabled by hand or a new version of its file is installed.
+    pub disable_after: u64,
+    /// `fail_closed`: the event (or connection) a fault hits is refused, and a switched-off
+    /// handler's events are refused; `fail_open`: they go on down the chain as if it passed.
+    pub on_fault: OnFault,
+    /// Per handler name, over the two above: `[handlers.failure.handlers.<name>]`.
+    pub handlers: std::collections::BTreeMap<String, FailurePolicy>,
+}
+
+impl Default for FailureConfig {
+    fn default() -> Self {
+        Self {
+            disable_after: 20,
+            on_fault: OnFault::FailClosed,
+            handlers: std::collections::BTreeMap::new(),
+        }
+    }
+}
+
+impl FailureConfig {
+    /// The policy handler `name` runs under.
+    pub fn policy(&self, name: &str) -> Policy {
+        let own = self.handlers.get(name);
+        Policy {
+            disable_after: own
+                .and_then(|p| p.disable_after)
+                .unwrap_or(self.disable_after),
+            on_fault: own.and_then(|p| p.on_fault).unwrap_or(self.on_fault),
+        }
+    }
+}
+
+/// One handler's `[handlers.failure.handlers.<name>]`: unset keys are `[handlers.failure]`'s.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FailurePolicy {
+    pub disable_after: Option<u64>,
+    pub on_fault: Option<OnFault>,
+}
+
+/// The failure policy a handler runs under, as the API shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Policy {
+    /// Consecutive faults after which it is switched off (0: never).
+    pub disable_after: u64,
+    pub on_fault: OnFault,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OnFault {
+    FailClosed,
+    FailOpen,
 }
 
 /// `[handlers.strapi]`: the grant to call Strapi (the `strapi` import). An operator's decision,
@@ -392,6 +456,7 @@ impl Default for HandlersConfig {
             limits: HandlerLimits::default(),
             strapi: HandlerStrapiConfig::default(),
             reserved_rooms: std::collections::BTreeMap::new(),
+            failure: FailureConfig::default(),
         }
     }
 }

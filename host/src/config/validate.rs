@@ -214,6 +214,17 @@ impl super::HandlersConfig {
             }
             super::globs(&key, patterns)?;
         }
+        if let Some(name) = h
+            .failure
+            .handlers
+            .keys()
+            .find(|n| !super::valid_handler_name(n))
+        {
+            return Err(ConfigError::invalid(
+                format!("handlers.failure.handlers.{name}"),
+                "not a handler name (lower-case letters, digits, - and _)",
+            ));
+        }
 
         Ok(())
     }
@@ -396,6 +407,30 @@ mod tests {
     fn defaults_are_valid() {
         Config::default().validate().expect("defaults validate");
         assert_eq!(from_toml_str("").expect("empty file"), Config::default());
+    }
+
+    #[test]
+    fn failure_policy_per_handler_over_the_defaults() {
+        let config = from_toml_str(
+            "[handlers.failure]\ndisable_after = 7\n\
+             [handlers.failure.handlers]\nanalytics = { on_fault = 'fail_open' }\n\
+             audit = { disable_after = 0 }\n",
+        )
+        .expect("valid");
+        let failure = &config.handlers.failure;
+        let policy = |disable_after, on_fault| super::super::Policy {
+            disable_after,
+            on_fault,
+        };
+        use super::super::OnFault::{FailClosed, FailOpen};
+        assert_eq!(failure.policy("analytics"), policy(7, FailOpen));
+        assert_eq!(failure.policy("audit"), policy(0, FailClosed));
+        assert_eq!(failure.policy("other"), policy(7, FailClosed));
+        assert_eq!(
+            invalid_key("[handlers.failure.handlers]\nBad = { disable_after = 1 }"),
+            "handlers.failure.handlers.Bad"
+        );
+        assert!(from_toml_str("[handlers.failure]\non_fault = 'ignore'").is_err());
     }
 
     #[test]

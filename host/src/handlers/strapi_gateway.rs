@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 
 use crate::config::{HandlerStrapiConfig, StrapiConfig};
+use crate::strapi::credentials::LiveCredentials;
 
 /// Why a request was not made (or not answered); maps onto the WIT `strapi.error`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,8 +26,8 @@ pub enum GatewayError {
 
 #[derive(Debug)]
 pub struct StrapiGateway {
-    base_url: String,
-    api_token: String,
+    /// `url` and `api_token` at each request: they may change while iohost runs.
+    credentials: LiveCredentials,
     allow: BTreeSet<String>,
     http: reqwest::Client,
     timeout: Duration,
@@ -50,11 +51,14 @@ pub struct Response {
 }
 
 impl StrapiGateway {
-    pub fn new(strapi: &StrapiConfig, grants: &HandlerStrapiConfig) -> anyhow::Result<Self> {
+    pub fn new(
+        strapi: &StrapiConfig,
+        credentials: LiveCredentials,
+        grants: &HandlerStrapiConfig,
+    ) -> anyhow::Result<Self> {
         let timeout = Duration::from_millis(grants.timeout_ms);
         Ok(Self {
-            base_url: strapi.url.trim_end_matches('/').to_owned(),
-            api_token: strapi.api_token.clone(),
+            credentials,
             allow: grants.allow.iter().cloned().collect(),
             http: crate::strapi::client::client(timeout, Some(&strapi.ca_file))?,
             timeout,
@@ -128,9 +132,10 @@ impl StrapiGateway {
                 return Err("no encoded `/`, `\\`, `%` or control characters in a segment");
             }
         }
-        let url = reqwest::Url::parse(&format!("{}{path}", self.base_url))
-            .map_err(|_| "not a valid URL")?;
-        let base = reqwest::Url::parse(&self.base_url).map_err(|_| "strapi.url is not a URL")?;
+        let base_url = &self.credentials.now().url;
+        let url =
+            reqwest::Url::parse(&format!("{base_url}{path}")).map_err(|_| "not a valid URL")?;
+        let base = reqwest::Url::parse(base_url).map_err(|_| "strapi.url is not a URL")?;
         let under = format!("{}/api/", base.path().trim_end_matches('/'));
         if url.origin() != base.origin() || !url.path().starts_with(&under) {
             return Err("it leaves /api/");
@@ -140,9 +145,17 @@ impl StrapiGateway {
 
     /// Sends and waits for the answer.
     pub async fn request(&self, request: Request) -> Result<Response, GatewayError> {
+        let credentials = self.credentials.now();
+        // Checked against one strapi.url; the token must be for the same one (the URL may
+        // have changed since, with the config file).
+        if !request.url.starts_with(&format!("{}/", credentials.url)) {
+            return Err(GatewayError::Unavailable(
+                "strapi.url changed while the request was made; try again".to_owned(),
+            ));
+        }
         let mut builder = self.http.request(request.method, &request.url);
-        if !self.api_token.is_empty() {
-            builder = builder.bearer_auth(&self.api_token);
+        if !credentials.api_token.is_empty() {
+            builder = builder.bearer_auth(&credentials.api_token);
         }
         if let Some(body) = request.body {
             builder = builder
@@ -242,7 +255,12 @@ mod tests {
             allow: vec!["presence".into()],
             ..HandlerStrapiConfig::default()
         };
-        StrapiGateway::new(&StrapiConfig::default(), &grants).expect("gateway")
+        StrapiGateway::new(
+            &StrapiConfig::default(),
+            LiveCredentials::of(&StrapiConfig::default()),
+            &grants,
+        )
+        .expect("gateway")
     }
 
     #[test]
@@ -316,7 +334,8 @@ mod tests {
             url: "http://127.0.0.1:9".into(),
             ..StrapiConfig::default()
         };
-        let g = StrapiGateway::new(&strapi, &grants).expect("gateway");
+        let g =
+            StrapiGateway::new(&strapi, LiveCredentials::of(&strapi), &grants).expect("gateway");
         let request = g.check("presence", "GET", "/api/x", None).expect("valid");
         assert!(matches!(
             g.request(request).await,

@@ -1,13 +1,14 @@
 //! Reading Strapi's admin API as `strapi.admin_email` (the user `iohost strapi setup` creates,
 //! which may only read API tokens, role permissions and content types). One signed-in session
 //! is kept and shared by everything that reads (API tokens, content types, roles), and renewed
-//! when Strapi refuses it; a login hashes a password, so it is slow.
+//! when Strapi refuses it; a login hashes a password, so it is slow. New credentials (the
+//! config file changed) end the session.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde::de::DeserializeOwned;
 
-use crate::config::StrapiConfig;
+use super::credentials::{Credentials, LiveCredentials};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -33,10 +34,10 @@ impl AdminError {
 
 #[derive(Debug)]
 pub struct AdminApi {
-    base_url: String,
-    login: Option<(String, String)>,
+    credentials: LiveCredentials,
     http: reqwest::Client,
-    session: Mutex<Option<String>>,
+    /// The session, with the credentials it was signed in with.
+    session: Mutex<Option<(Arc<Credentials>, String)>>,
 }
 
 #[derive(serde::Deserialize)]
@@ -50,12 +51,9 @@ struct LoginData {
 }
 
 impl AdminApi {
-    pub fn new(config: &StrapiConfig, http: reqwest::Client) -> Self {
-        let login = (!config.admin_email.is_empty() && !config.admin_password.is_empty())
-            .then(|| (config.admin_email.clone(), config.admin_password.clone()));
+    pub fn new(credentials: LiveCredentials, http: reqwest::Client) -> Self {
         Self {
-            base_url: config.url.trim_end_matches('/').to_owned(),
-            login,
+            credentials,
             http,
             session: Mutex::new(None),
         }
@@ -63,31 +61,37 @@ impl AdminApi {
 
     /// Is an admin login configured at all?
     pub fn enabled(&self) -> bool {
-        self.login.is_some()
+        self.credentials.now().admin_login().is_some()
     }
 
-    /// `GET <path>` as the admin, signing in first when there is no session or Strapi refuses
-    /// the kept one (expired).
+    /// `GET <path>` as the admin, signing in first when there is no session (or one signed in
+    /// with other credentials) or Strapi refuses the kept one (expired).
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, AdminError> {
-        let kept = self.session.lock().ok().and_then(|s| s.clone());
-        if let Some(session) = kept {
-            match self.get_as(&session, path).await {
+        let credentials = self.credentials.now();
+        let kept = self
+            .session
+            .lock()
+            .ok()
+            .and_then(|s| s.clone())
+            .filter(|(with, _)| Arc::ptr_eq(with, &credentials));
+        if let Some((_, session)) = kept {
+            match self.get_as(&credentials.url, &session, path).await {
                 Err(AdminError::Status { status, .. })
                     if status == reqwest::StatusCode::UNAUTHORIZED => {}
                 answer => return answer,
             }
         }
-        let session = self.log_in().await?;
-        self.get_as(&session, path).await
+        let session = self.log_in(&credentials).await?;
+        self.get_as(&credentials.url, &session, path).await
     }
 
-    async fn log_in(&self) -> Result<String, AdminError> {
-        let Some((email, password)) = &self.login else {
+    async fn log_in(&self, credentials: &Arc<Credentials>) -> Result<String, AdminError> {
+        let Some((email, password)) = credentials.admin_login() else {
             return Err(AdminError::NotConfigured);
         };
         let login = self
             .http
-            .post(format!("{}/admin/login", self.base_url))
+            .post(format!("{}/admin/login", credentials.url))
             .json(&serde_json::json!({ "email": email, "password": password }))
             .send()
             .await?;
@@ -96,19 +100,20 @@ impl AdminApi {
         }
         let token = login.json::<Login>().await?.data.token;
         if let Ok(mut session) = self.session.lock() {
-            *session = Some(token.clone());
+            *session = Some((credentials.clone(), token.clone()));
         }
         Ok(token)
     }
 
     async fn get_as<T: DeserializeOwned>(
         &self,
+        base_url: &str,
         session: &str,
         path: &str,
     ) -> Result<T, AdminError> {
         let response = self
             .http
-            .get(format!("{}{path}", self.base_url))
+            .get(format!("{base_url}{path}"))
             .bearer_auth(session)
             .send()
             .await?;

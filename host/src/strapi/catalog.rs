@@ -102,11 +102,9 @@ impl Catalog {
         known
     }
 
-    /// Reads Strapi every `refresh_ms` while the catalog lives (the first read at once).
+    /// Reads Strapi every `refresh_ms` while the catalog lives (the first read at once), once
+    /// admin credentials are set (they may come while iohost runs).
     pub fn spawn_upkeep(self: &Arc<Self>) {
-        if !self.enabled() {
-            return;
-        }
         let catalog = Arc::downgrade(self);
         let every = self.every;
         tokio::spawn(async move {
@@ -116,7 +114,9 @@ impl Catalog {
                 let Some(catalog) = catalog.upgrade() else {
                     return;
                 };
-                catalog.refresh().await;
+                if catalog.enabled() {
+                    catalog.refresh().await;
+                }
             }
         });
     }

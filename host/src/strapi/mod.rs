@@ -7,7 +7,8 @@
 //! - [`shape`]: the one rule for what of an entry a role receives.
 //! - [`entities`]: clients following one document.
 //! - [`schema`]: content types and components, as Strapi's admin API describes them.
-//! - [`admin_api`], [`client`]: talking to Strapi; [`tokens`]: API tokens as iohost sees them.
+//! - [`admin_api`], [`client`]: talking to Strapi; [`credentials`]: what with, swapped while
+//!   iohost runs; [`tokens`]: API tokens as iohost sees them.
 //! - [`setup`]: `iohost strapi setup`.
 
 pub mod access;
@@ -15,6 +16,7 @@ pub mod admin_api;
 pub mod catalog;
 pub mod client;
 pub mod content;
+pub mod credentials;
 pub mod entities;
 pub mod schema;
 pub mod setup;

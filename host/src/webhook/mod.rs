@@ -47,6 +47,8 @@ const REMEMBER_AT_MOST: usize = 10_000;
 #[derive(Clone)]
 pub struct Parts {
     pub config: Arc<StrapiConfig>,
+    /// `webhook_secret` at each request: it may change while iohost runs.
+    pub credentials: crate::strapi::credentials::LiveCredentials,
     /// The API keys the io plugin sends its content events with.
     pub api: Arc<crate::config::ApiConfig>,
     /// Repeats of a plugin event are dropped across the cluster through Redis.
@@ -247,8 +249,8 @@ async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body: By
 
 /// The shared secret, compared in constant time; a refusal is counted and answered.
 fn authorize(state: &WebhookState, headers: &HeaderMap) -> Result<(), Box<Response>> {
-    let config = &*state.parts.config;
-    if config.webhook_secret.is_empty() {
+    let credentials = state.parts.credentials.now();
+    if credentials.webhook_secret.is_empty() {
         count(state, "", "not_configured");
         return Err(Box::new(refuse(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -256,7 +258,7 @@ fn authorize(state: &WebhookState, headers: &HeaderMap) -> Result<(), Box<Respon
             "the webhook is off: set strapi.webhook_secret",
         )));
     }
-    let expected = format!("Bearer {}", config.webhook_secret);
+    let expected = format!("Bearer {}", credentials.webhook_secret);
     let presented = headers
         .get(header::AUTHORIZATION)
         .map(|v| v.as_bytes())
