@@ -70,11 +70,22 @@ export interface Operator {
   in(room: string | string[]): Operator;
   /** Socket ids or rooms, as in socket.io. */
   except(room: string | string[]): Operator;
+  /** Dropped for clients that cannot take it now. */
   readonly volatile: Operator;
   readonly local: Operator;
   compress(compress: boolean): Operator;
-  /** No acknowledgement callback: iohost's API emits without acks. */
-  emit(event: string, ...args: unknown[]): Promise<EmitResult>;
+  /** How long `emitWithAck` (or an emit with a callback) waits for acks, ms (1 to 60000). */
+  timeout(ms: number): Operator;
+  /**
+   * With `timeout(ms)`, a last-argument callback gets `(err, responses)` as in socket.io;
+   * without, an acknowledgement callback is refused (`bad_request`).
+   */
+  emit(event: string, ...args: unknown[]): Promise<EmitResult | boolean>;
+  /**
+   * Each client's ack (its first argument); rejects with `operation has timed out` when one
+   * gave none in time (the error has `responses` and `timedOut`). Default wait 10000 ms.
+   */
+  emitWithAck<T = unknown>(event: string, ...args: unknown[]): Promise<T[]>;
   fetchSockets(): Promise<RemoteSocket[]>;
   socketsJoin(room: string | string[]): Promise<unknown>;
   socketsLeave(room: string | string[]): Promise<unknown>;

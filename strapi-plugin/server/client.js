@@ -29,7 +29,7 @@ function createClient({ url, apiKey, timeoutMs, fetch = globalThis.fetch }) {
   const base = `${String(url || '').replace(/\/+$/, '')}/api/v1`;
   let tail = Promise.resolve();
 
-  async function send(method, path, body) {
+  async function send(method, path, body, deadlineMs = timeoutMs) {
     if (!url || !apiKey) {
       throw new IohostError(
         'iohost is not configured: set the io plugin\'s `url` and `apiKey` in config/plugins.js (or IOHOST_URL and IOHOST_API_KEY)',
@@ -45,11 +45,11 @@ function createClient({ url, apiKey, timeoutMs, fetch = globalThis.fetch }) {
           ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
         },
         body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(timeoutMs),
+        signal: AbortSignal.timeout(deadlineMs),
       });
     } catch (e) {
       if (e?.name === 'TimeoutError' || e?.name === 'AbortError') {
-        throw new IohostError(`iohost did not answer ${method} ${path} within ${timeoutMs} ms`, { code: 'timeout', method, path });
+        throw new IohostError(`iohost did not answer ${method} ${path} within ${deadlineMs} ms`, { code: 'timeout', method, path });
       }
       const why = e?.cause?.code || e?.cause?.message || e?.message;
       throw new IohostError(`iohost is unreachable at ${url} (${why})`, { code: 'unreachable', method, path });
@@ -80,8 +80,13 @@ function createClient({ url, apiKey, timeoutMs, fetch = globalThis.fetch }) {
 
   return {
     base,
-    /** Sends after every call made before it has finished (failed or not). */
-    call(method, path, body) {
+    /**
+     * Sends after every call made before it has finished (failed or not). `extraMs` lengthens
+     * this call's deadline; such a call (an emit waiting for clients' acks) does not hold up
+     * the calls made after it: they wait for the ones before it only.
+     */
+    call(method, path, body, extraMs = 0) {
+      if (extraMs > 0) return tail.then(() => send(method, path, body, timeoutMs + extraMs));
       const result = tail.then(() => send(method, path, body));
       tail = result.then(
         () => undefined,

@@ -60,6 +60,11 @@ function addressOnly(address = '') {
  * @param {(namespace: string, listener: Function) => void} [deps.onConnection] where
  *   `server.on('connection', listener)` goes (the relay)
  */
+/** How long `emitWithAck` waits without `timeout(ms)`, ms. */
+const ACK_TIMEOUT_MS = 10000;
+/** The longest ack wait iohost allows (its `POST /emit` `ack.timeoutMs`). */
+const MAX_ACK_TIMEOUT_MS = 60000;
+
 function createIo({ client, log, onConnection = () => {} }) {
   /** Logs a failure nobody may be waiting for; the caller can still await it. */
   function watched(promise, what) {
@@ -67,16 +72,34 @@ function createIo({ client, log, onConnection = () => {} }) {
     return promise;
   }
 
-  const emitTo = ({ namespace = '/', rooms = [], except = [], sockets = [], event, args }) => {
+  const emitTo = ({ namespace = '/', rooms = [], except = [], sockets = [], event, args, volatile = false, ackMs }) => {
     if (typeof args.at(-1) === 'function') {
-      throw new IohostError('acknowledgements are not supported on emits made through iohost\'s HTTP API', { code: 'bad_request' });
+      throw new IohostError('an acknowledgement callback needs a timeout: server.timeout(ms).emit(event, ..., (err, responses) => ...), or await server.timeout(ms).emitWithAck(event, ...)', { code: 'bad_request' });
     }
     const body = { event, args, namespace };
     if (rooms.length) body.rooms = rooms;
     if (sockets.length) body.sockets = sockets;
     if (except.length) body.except = except;
-    return client.call('POST', '/emit', body).then(({ body: answer }) => answer);
+    if (volatile) body.volatile = true;
+    if (ackMs !== undefined) body.ack = { timeoutMs: ackMs };
+    return client.call('POST', '/emit', body, ackMs ?? 0).then(({ body: answer }) => answer);
   };
+
+  /**
+   * socket.io's `timeout(ms).emitWithAck(...)`: resolves with each client's ack (its first
+   * argument), or rejects with `operation has timed out` when a client gave none in time (the
+   * error carries `responses`, those that came, and `timedOut`, the silent sockets).
+   */
+  async function emitWithAck(target, ackMs, event, args) {
+    const answer = await emitTo({ ...target, event, args, ackMs });
+    const responses = (answer.acks ?? []).map((a) => a.args[0]);
+    if (answer.timedOut?.length) {
+      const error = new IohostError('operation has timed out', { code: 'timeout' });
+      Object.assign(error, { responses, timedOut: answer.timedOut });
+      throw error;
+    }
+    return responses;
+  }
 
   /** True when done, false when no node holds the socket (as the plugin's `false`). */
   const onSocket = (promise) =>
@@ -101,21 +124,52 @@ function createIo({ client, log, onConnection = () => {} }) {
     return [...seen.values()].filter((v) => !left.has(v.id) && !v.rooms.some((r) => left.has(r)));
   }
 
-  /** socket.io's broadcast operator: `to`, `in`, `except`, `emit`, `fetchSockets`, ... */
-  function operator(namespace, rooms = [], except = []) {
+  /**
+   * socket.io's broadcast operator: `to`, `in`, `except`, `volatile`, `timeout(ms)`, `emit`,
+   * `emitWithAck`, `fetchSockets`, ...
+   */
+  function operator(namespace, rooms = [], except = [], flags = {}) {
+    const target = { namespace, rooms, except, volatile: flags.volatile };
+    const ackMs = flags.timeoutMs ?? ACK_TIMEOUT_MS;
     return {
-      to: (room) => operator(namespace, [...rooms, ...list(room)], except),
-      in: (room) => operator(namespace, [...rooms, ...list(room)], except),
-      except: (room) => operator(namespace, rooms, [...except, ...list(room)]),
-      /** Also `volatile`, `compress(...)`, `local` and `timeout(...)` read as no change. */
+      to: (room) => operator(namespace, [...rooms, ...list(room)], except, flags),
+      in: (room) => operator(namespace, [...rooms, ...list(room)], except, flags),
+      except: (room) => operator(namespace, rooms, [...except, ...list(room)], flags),
+      /** Dropped for clients that cannot take it now. */
       get volatile() {
-        return operator(namespace, rooms, except);
+        return operator(namespace, rooms, except, { ...flags, volatile: true });
       },
+      /** How long `emitWithAck` (or an emit with a callback) waits for acks: 1 to 60000 ms. */
+      timeout: (ms) => {
+        if (!Number.isInteger(ms) || ms < 1 || ms > MAX_ACK_TIMEOUT_MS) {
+          throw new IohostError(`timeout(ms) takes a whole number of milliseconds from 1 to ${MAX_ACK_TIMEOUT_MS}, not ${ms}`, { code: 'bad_request' });
+        }
+        return operator(namespace, rooms, except, { ...flags, timeoutMs: ms });
+      },
+      /** `local` and `compress(...)` read as no change. */
       get local() {
-        return operator(namespace, rooms, except);
+        return operator(namespace, rooms, except, flags);
       },
-      compress: () => operator(namespace, rooms, except),
-      emit: (event, ...args) => watched(emitTo({ namespace, rooms, except, event, args }), `emit('${event}')`),
+      compress: () => operator(namespace, rooms, except, flags),
+      emit: (event, ...args) => {
+        // socket.io's `timeout(ms).emit(event, ..., (err, responses) => ...)`.
+        if (typeof args.at(-1) === 'function' && flags.timeoutMs !== undefined) {
+          const callback = args.pop();
+          const done = emitWithAck(target, ackMs, event, args);
+          // A callback that throws is logged, not an unhandled rejection.
+          const call = (...results) => {
+            try {
+              callback(...results);
+            } catch (e) {
+              log.error(`iohost: the acknowledgement callback of emit('${event}') threw: ${e?.message ?? e}`);
+            }
+          };
+          done.then((responses) => call(null, responses), (e) => call(e, e.responses ?? []));
+          return done.then(() => true, () => false);
+        }
+        return watched(emitTo({ ...target, event, args }), `emit('${event}')`);
+      },
+      emitWithAck: (event, ...args) => emitWithAck(target, ackMs, event, args),
       fetchSockets: async () => (await socketsIn({ namespace, rooms, except })).map((v) => remoteSocket(v, io)),
       socketsJoin: (room) =>
         watched(

@@ -153,12 +153,49 @@ describe('strapi.$io over the HTTP API', () => {
     await assert.rejects(unset.getSocketsInRoom('a'), (e) => e.code === 'not_configured' && /IOHOST_API_KEY/.test(e.message));
   });
 
-  it('an emit with an acknowledgement callback is refused clearly', () => {
+  it('an emit with an acknowledgement callback but no timeout is refused clearly', () => {
     const io = make();
     assert.throws(
       () => io.server.emit('x', 1, () => {}),
-      (e) => e.code === 'bad_request' && /acknowledgements/.test(e.message),
+      (e) => e.code === 'bad_request' && /needs a timeout: server\.timeout\(ms\)/.test(e.message),
     );
+  });
+
+  it('timeout(ms).emitWithAck waits for the clients\' acks (first arguments); a silent one rejects as socket.io does', async () => {
+    const io = make({ timeoutMs: 200 });
+    // iohost answers after the acks came in: later than the client's own deadline (200 ms).
+    answers['POST /api/v1/emit'] = async () => {
+      await new Promise((r) => setTimeout(r, 400));
+      return [200, { success: true, missingSockets: [], partial: false, acks: [{ socket: 'a', args: [{ ok: 1 }, 'extra'] }, { socket: 'b', args: [2] }], timedOut: [] }];
+    };
+    assert.deepEqual(await io.server.to('quiz').timeout(1000).emitWithAck('question', { q: 1 }), [{ ok: 1 }, 2]);
+    assert.deepEqual(requests.at(-1).body, { event: 'question', args: [{ q: 1 }], namespace: '/', rooms: ['quiz'], ack: { timeoutMs: 1000 } });
+    answers['POST /api/v1/emit'] = [200, { success: true, missingSockets: [], partial: false, acks: [{ socket: 'a', args: ['yes'] }], timedOut: ['b'] }];
+    await assert.rejects(io.server.of('/admin').volatile.timeout(50).emitWithAck('question'), (e) => {
+      assert.equal(e.message, 'operation has timed out');
+      assert.deepEqual(e.responses, ['yes']);
+      assert.deepEqual(e.timedOut, ['b']);
+      return true;
+    });
+    assert.deepEqual(requests.at(-1).body, { event: 'question', args: [], namespace: '/admin', volatile: true, ack: { timeoutMs: 50 } });
+    // Without timeout(ms): 10 s, the plugin's default.
+    answers['POST /api/v1/emit'] = [200, { success: true, missingSockets: [], partial: false, acks: [], timedOut: [] }];
+    assert.deepEqual(await io.server.emitWithAck('question'), []);
+    assert.deepEqual(requests.at(-1).body.ack, { timeoutMs: 10000 });
+    // socket.io's callback form: (err, responses).
+    const called = await new Promise((resolve) => io.server.timeout(100).emit('question', 'q', (err, responses) => resolve([err, responses])));
+    assert.deepEqual(called, [null, []]);
+    for (const ms of [0, 1.5, 60001, '10']) assert.throws(() => io.server.timeout(ms), (e) => e.code === 'bad_request' && /1 to 60000/.test(e.message));
+    // A waiting emit does not hold up the calls made after it.
+    answers['POST /api/v1/emit'] = async () => {
+      await new Promise((r) => setTimeout(r, 500));
+      return [200, { success: true, missingSockets: [], partial: false, acks: [], timedOut: [] }];
+    };
+    let answered = false;
+    const waiting = io.server.timeout(1000).emitWithAck('slow').then(() => (answered = true));
+    await io.joinRoom('s1', 'r');
+    assert.equal(answered, false, 'the join was answered while the emit still waited for acks');
+    await waiting;
   });
 
   it('entity subscriptions join and leave the plugin\'s <uid>:<id> room', async () => {

@@ -9,7 +9,7 @@ use super::error::{ApiError, ErrorBody};
 use super::{ApiState, Body};
 use crate::model::Args;
 use crate::rooms::USER_ROOM_PREFIX;
-use crate::sockets::{broadcast, socket_room};
+use crate::sockets::{Acks, emit_with_ack, socket_room, targets};
 use axum::Json;
 use axum::extract::State;
 
@@ -32,10 +32,10 @@ pub struct EmitRequest {
     #[schema(min_length = 1, max_length = 200)]
     pub event: String,
     /// The event's single argument (what most clients expect). Exclusive with `args`.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Value>)]
     pub data: Option<Value>,
     /// Several arguments, in order. Exclusive with `data`.
-    #[schema(value_type = Option<Vec<Object>>)]
+    #[schema(value_type = Option<Vec<Value>>)]
     pub args: Option<Vec<Value>>,
     /// Namespace, default `/`.
     #[serde(default = "root")]
@@ -56,6 +56,35 @@ pub struct EmitRequest {
     #[serde(default, deserialize_with = "one_or_many")]
     #[schema(value_type = Option<Vec<String>>)]
     pub except: Vec<String>,
+    /// Dropped for a client that cannot take it now (not connected yet, or its transport
+    /// busy), as socket.io's `volatile`: for values that are stale soon anyway.
+    #[serde(default)]
+    pub volatile: bool,
+    /// Wait for each client's ack (the client's `socket.on(event, (data, ack) => ack(...))`),
+    /// as socket.io's `timeout(ms).emitWithAck()`: the answer lists the acks and the sockets
+    /// that gave none in time.
+    pub ack: Option<AckRequest>,
+}
+
+/// How long to wait for acks.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AckRequest {
+    /// 1 to 60000 ([`MAX_ACK_TIMEOUT_MS`]).
+    #[schema(minimum = 1, maximum = 60000)]
+    pub timeout_ms: u64,
+}
+
+/// The longest wait for acks one emit may ask for.
+pub const MAX_ACK_TIMEOUT_MS: u64 = 60_000;
+
+/// One socket's ack.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SocketAck {
+    pub socket: String,
+    /// The ack's arguments (binary ones as arrays of byte values).
+    #[schema(value_type = Vec<Value>)]
+    pub args: Value,
 }
 
 /// A string or a list of strings.
@@ -87,6 +116,13 @@ pub struct EmitResponse {
     /// named in `sockets`: `missingSockets` may list some connected to it (the event was sent
     /// to them all the same). Always false without `sockets`.
     pub partial: bool,
+    /// With `ack`: each socket's ack, in the order they came.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acks: Option<Vec<SocketAck>>,
+    /// With `ack`: sockets the event reached that gave no ack within `timeoutMs` (or left
+    /// before they could).
+    #[serde(rename = "timedOut", skip_serializing_if = "Option::is_none")]
+    pub timed_out: Option<Vec<String>>,
 }
 
 impl EmitRequest {
@@ -126,6 +162,7 @@ impl EmitRequest {
         (status = 400, description = "Invalid body", body = ErrorBody),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
         (status = 404, description = "Unknown namespace", body = ErrorBody),
+        (status = 503, description = "With `ack`: the other nodes could not be reached (`cluster_unavailable`)", body = ErrorBody),
     )
 )]
 pub async fn emit(
@@ -133,6 +170,17 @@ pub async fn emit(
     Body(request): Body<EmitRequest>,
 ) -> Result<Json<EmitResponse>, ApiError> {
     let args = request.args()?;
+    let wait = match &request.ack {
+        Some(AckRequest { timeout_ms }) if (1..=MAX_ACK_TIMEOUT_MS).contains(timeout_ms) => {
+            Some(std::time::Duration::from_millis(*timeout_ms))
+        }
+        Some(_) => {
+            return Err(ApiError::BadRequest(format!(
+                "`ack.timeoutMs` must be 1 to {MAX_ACK_TIMEOUT_MS}"
+            )));
+        }
+        None => None,
+    };
     let ns = request.namespace.as_str();
     if state.io.of(ns).is_none() {
         return Err(ApiError::NoNamespace(ns.to_owned()));
@@ -166,12 +214,44 @@ pub async fn emit(
     rooms.extend(request.sockets.iter().map(|id| socket_room(id)));
     let whole_namespace =
         request.rooms.is_empty() && request.users.is_empty() && request.sockets.is_empty();
+    let mut acks = wait.map(|_| Acks::default());
     if whole_namespace || !rooms.is_empty() {
-        broadcast(&state.io, ns, rooms, &request.except, &request.event, &args).await?;
+        let mut to = targets(&state.io, ns, rooms, &request.except)?;
+        if request.volatile {
+            to = to.volatile();
+        }
+        match wait {
+            None => {
+                if let Err(e) = to.emit(&request.event, &args).await {
+                    tracing::debug!(ns, event = %request.event, "emit partly failed: {e}");
+                }
+            }
+            Some(timeout) => {
+                let answered = emit_with_ack(to, &request.event, &args, timeout).await;
+                acks = Some(answered.map_err(ApiError::ClusterUnavailable)?);
+            }
+        }
     }
+    let (acks, timed_out) = match acks {
+        Some(Acks { answered, silent }) => (
+            Some(
+                answered
+                    .into_iter()
+                    .map(|(socket, args)| SocketAck {
+                        socket,
+                        args: serde_json::to_value(&args).unwrap_or_default(),
+                    })
+                    .collect(),
+            ),
+            Some(silent),
+        ),
+        None => (None, None),
+    };
     Ok(Json(EmitResponse {
         success: true,
         missing_sockets,
         partial,
+        acks,
+        timed_out,
     }))
 }

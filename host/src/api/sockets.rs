@@ -25,6 +25,7 @@ pub const ANSWERED_HEADER: &str = "x-iohost-nodes-answered";
 pub const PARTIAL_HEADER: &str = "x-iohost-partial";
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Namespace, default `/`.
@@ -34,6 +35,7 @@ pub struct ListQuery {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct NamespaceQuery {
     /// Namespace, default `/`.
@@ -145,6 +147,7 @@ pub async fn all_sockets(state: &ApiState) -> Vec<SocketView> {
     params(("id" = String, Path, description = "Socket id"), NamespaceQuery),
     responses(
         (status = 200, description = "Disconnected", body = RoomResponse),
+        (status = 400, description = "Unknown query parameter", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 404, description = "No such socket on any node", body = ErrorBody),
         (status = 504, description = "No such socket on the nodes that answered, and some node did not answer in time (`nodes_silent`)", body = ErrorBody),

@@ -10,9 +10,10 @@ pub use directory::{Directory, Listed, Located};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use crate::cluster::Io;
-use crate::cluster::SocketRef;
+use crate::cluster::{Adapter, Io, SocketRef};
+use crate::model::Args;
 use axum::extract::ConnectInfo;
+use socketioxide::operators::BroadcastOperators;
 use socketioxide_core::Sid;
 
 use crate::model::{Handshake, Identity, SocketView, User};
@@ -162,6 +163,21 @@ pub async fn broadcast<T: serde::Serialize + ?Sized + Sync>(
     event: &str,
     args: &T,
 ) -> Result<(), EmitError> {
+    let result = targets(io, ns, rooms, except)?.emit(event, args).await;
+    if let Err(e) = result {
+        tracing::debug!(ns, event, "emit partly failed: {e}");
+    }
+    Ok(())
+}
+
+/// The sockets [`broadcast`] reaches, as socketioxide's operator (to add `volatile`, `timeout`
+/// or acks).
+pub fn targets(
+    io: &Io,
+    ns: &str,
+    rooms: Vec<String>,
+    except: &[String],
+) -> Result<BroadcastOperators<Adapter>, EmitError> {
     let namespace = io
         .of(ns)
         .ok_or_else(|| EmitError::NoNamespace(ns.to_owned()))?;
@@ -171,7 +187,7 @@ pub async fn broadcast<T: serde::Serialize + ?Sized + Sync>(
     };
     // As in socket.io, where a socket id is a room: each entry leaves out the socket with
     // that id (through its own room, on any node) and the members of a room of that name.
-    let targets = match except.is_empty() {
+    Ok(match except.is_empty() {
         true => targets,
         false => targets.except(
             except
@@ -179,12 +195,51 @@ pub async fn broadcast<T: serde::Serialize + ?Sized + Sync>(
                 .flat_map(|name| [socket_room(name), name.clone()])
                 .collect::<Vec<_>>(),
         ),
-    };
-    let result = targets.emit(event, args).await;
-    if let Err(e) = result {
-        tracing::debug!(ns, event, "emit partly failed: {e}");
+    })
+}
+
+/// What the sockets an event reached answered (socket.io's `timeout(ms).emitWithAck`).
+#[derive(Debug, Default)]
+pub struct Acks {
+    /// Each socket that acked, with its ack's arguments, in the order they came.
+    pub answered: Vec<(String, Args)>,
+    /// Sockets that gave no ack in time (or were gone before they could).
+    pub silent: Vec<String>,
+}
+
+/// Emits through `targets` and waits (at most `timeout`, on every node) for each socket's ack.
+/// An error: the event could not be sent (its arguments, or the other nodes unreachable).
+pub async fn emit_with_ack<T: serde::Serialize + ?Sized + Sync>(
+    targets: BroadcastOperators<Adapter>,
+    event: &str,
+    args: &T,
+    timeout: std::time::Duration,
+) -> Result<Acks, String> {
+    use futures_util::stream::{FusedStream, Stream};
+    let mut acks = Acks::default();
+    let stream = targets
+        .timeout(timeout)
+        .emit_with_ack::<_, Args>(event, args)
+        .await
+        .map_err(|e| format!("the event could not be sent to every node: {e}"))?;
+    let mut stream = std::pin::pin!(stream);
+    loop {
+        // socketioxide-core 0.20 leaves the stream pending, though it is over, when the last
+        // thing it reads is another node's count of 0 sockets: it would end only at its
+        // timeout. Over is over (docs/upstream.md).
+        let next = std::future::poll_fn(|cx| match stream.as_mut().poll_next(cx) {
+            std::task::Poll::Pending if stream.is_terminated() => std::task::Poll::Ready(None),
+            other => other,
+        })
+        .await;
+        let Some((sid, answer)) = next else {
+            return Ok(acks);
+        };
+        match answer {
+            Ok(args) => acks.answered.push((sid.to_string(), args)),
+            Err(_) => acks.silent.push(sid.to_string()),
+        }
     }
-    Ok(())
 }
 
 /// The rooms a socket is in, as iohost put it there. socketioxide can drop a socket's rooms
