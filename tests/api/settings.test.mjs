@@ -26,7 +26,7 @@ describe('settings', () => {
       const body = await (await client(server)('/settings')).json();
       assert.deepEqual(body, {
         settings: { corsOrigins: null, rooms: null, disabledHandlers: [], permissions: null, handlerConfig: {}, access: null },
-        appliesWithoutRestart: ['corsOrigins', 'rooms', 'disabledHandlers', 'permissions', 'handlerConfig', 'access'],
+        appliesWithoutRestart: ['corsOrigins', 'rooms', 'disabledHandlers', 'faultedHandlers', 'permissions', 'handlerConfig', 'access'],
         // No [strapi.permissions] in the file and none in the settings.
         permissionsInForce: {},
       });

@@ -1,5 +1,6 @@
 // The admin page in real headless Chromium: sign in, watch a client connect live, read the
-// event log, disconnect a client, switch a handler off and on (and see delivery change), send
+// event log, disconnect a client, switch a handler off and on (and see delivery change), see a
+// handler switched off after its faults and switch it on, send
 // a test event and change a setting.
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
@@ -36,8 +37,8 @@ let page;
 before(async () => {
   mkdirSync(artifacts, { recursive: true });
   server = await startServer({
-    config: `[api]\nkeys = ["${KEY}"]\n[strapi]\nwebhook_secret = "${WEBHOOK_SECRET}"\n`,
-    handlers: ['echo'],
+    config: `[api]\nkeys = ["${KEY}"]\n[strapi]\nwebhook_secret = "${WEBHOOK_SECRET}"\n[handlers.failure.handlers.faults]\ndisable_after = 2\n`,
+    handlers: ['echo', 'faults'],
   });
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
@@ -102,6 +103,17 @@ describe('admin page in Chromium', () => {
     await page.click(`${rowOf('handler', 'echo')} button`);
     await page.waitForFunction(() => document.querySelector('tr[data-handler="echo"]').textContent.includes('loaded'));
     assert.equal(await ask(client, 'message-with-ack', 'back'), 'back');
+  });
+
+  it('shows a handler switched off after its faults, and switches it on again', async () => {
+    const client = await connect(server.url);
+    await ask(client, 'trap');
+    await ask(client, 'trap');
+    await page.waitForFunction(() => document.querySelector('tr[data-handler="faults"]').textContent.includes('switched off after 2 consecutive faults (its events are refused)'));
+    assert.deepEqual(await ask(client, 'fine'), { success: false, error: 'handler `faults` is switched off after 2 consecutive faults' });
+    await page.click(`${rowOf('handler', 'faults')} button`);
+    await page.waitForFunction(() => !document.querySelector('tr[data-handler="faults"]').textContent.includes('switched off'));
+    assert.equal(await ask(client, 'fine'), 'fine');
   });
 
   it('sends a test event', async () => {

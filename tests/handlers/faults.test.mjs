@@ -10,6 +10,9 @@ import { once, startServer } from '../lib/server.mjs';
 let server;
 before(async () => {
   server = await startServer({
+    // Never switched off: these tests make it fault many times in a row (failure.test.mjs
+    // tests switching off).
+    config: '[handlers.failure]\ndisable_after = 0\n',
     handlers: ['faults', 'echo'],
     sidecars: { faults: '[limits]\ncall_timeout_ms = 100\nmemory_mb = 16\n' },
   });

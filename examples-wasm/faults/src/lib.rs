@@ -1,5 +1,6 @@
 //! A misbehaving handler for tests: `trap` panics, `spin` never returns, `hog` allocates until
-//! the memory cap stops it. Any other event passes, so the host's other work goes on.
+//! the memory cap stops it; `fine` is handled normally (acked `"fine"`). Any other event
+//! passes, so the host's other work goes on.
 
 use iohost_guest::{Config, Event, Handler, Outcome, Registration, Socket};
 
@@ -7,7 +8,7 @@ pub struct Faults;
 
 impl Handler for Faults {
     fn init(_config: &Config) -> Result<Registration, String> {
-        Ok(Registration::events(["trap", "spin", "hog"]))
+        Ok(Registration::events(["trap", "spin", "hog", "fine"]))
     }
 
     fn on_event(_socket: &Socket, event: &Event) -> Outcome {
@@ -25,6 +26,7 @@ impl Handler for Faults {
                     hoard.push(std::hint::black_box(vec![1u8; 1 << 20]));
                 }
             }
+            "fine" => Outcome::ack("fine"),
             _ => Outcome::Pass,
         }
     }

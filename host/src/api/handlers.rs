@@ -43,6 +43,14 @@ pub struct HandlerStats {
     /// The limits it runs under (keys as in `[handlers.limits]`): the operator's, or lower
     /// where its sidecar asks.
     pub limits: crate::config::HandlerLimits,
+    /// What its faults do (`[handlers.failure]`).
+    pub failure: crate::config::Policy,
+    /// Faults since its last call that returned normally.
+    pub consecutive_faults: u64,
+    /// Set when this version is switched off after its faults: it is not run, and its events
+    /// are refused (`fail_closed`) or passed on (`fail_open`) until it is enabled again
+    /// (`PUT /handlers/{name}/enabled`) or a new version is installed.
+    pub switched_off: Option<crate::handlers::failure::Faulted>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -89,6 +97,9 @@ pub fn collect_handlers(state: &ApiState) -> HandlersResponse {
             p99_micros: micros(h.stats.durations.quantile(0.99)),
             last_error: h.stats.last_error.lock().ok().and_then(|e| e.clone()),
             limits: h.limits,
+            failure: state.runtime.policy(&h.name),
+            consecutive_faults: h.stats.consecutive_faults.load(Relaxed),
+            switched_off: h.stats.switched_off(),
             busy: h.stats.busy.load(Relaxed),
             idle_instances,
             idle_memory_bytes,

@@ -52,7 +52,16 @@ pub async fn put_settings(
     State(state): State<ApiState>,
     Body(settings): Body<Settings>,
 ) -> Result<Json<SettingsResponse>, ApiError> {
-    state.settings.replace(settings).await?;
+    // `faultedHandlers` is iohost's record (PUT /handlers/{name}/enabled ends one): a page
+    // sending back what it read earlier neither clears nor brings back a switch-off.
+    state
+        .settings
+        .modify(|current| {
+            let faulted = std::mem::take(&mut current.faulted_handlers);
+            *current = settings;
+            current.faulted_handlers = faulted;
+        })
+        .await?;
     Ok(response(&state))
 }
 
@@ -68,7 +77,7 @@ pub struct EnabledRequest {
     params(("name" = String, Path, description = "Handler name (its file name without .wasm)")),
     request_body = EnabledRequest,
     responses(
-        (status = 200, description = "Saved and applied: the handler is unloaded or loaded again", body = SettingsResponse),
+        (status = 200, description = "Saved and applied: the handler is unloaded or loaded again; enabling also switches on a version iohost switched off after its faults", body = SettingsResponse),
         (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 500, body = ErrorBody),
@@ -89,6 +98,7 @@ pub async fn set_enabled(
         .modify(|settings| {
             if request.enabled {
                 settings.disabled_handlers.remove(&name);
+                settings.faulted_handlers.remove(&name);
             } else {
                 settings.disabled_handlers.insert(name);
             }

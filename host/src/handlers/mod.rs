@@ -8,6 +8,8 @@
 //!   [`limits`]: what one instance may hold.
 //! - [`loader`]: checking and loading a `.wasm` file ([`files`]: only regular files);
 //!   [`cache`]: authenticated compiled code; [`watch`]: hot reload.
+//! - [`failure`]: what a handler's faults do (refuse or pass the event; switch it off).
+//! - [`testing`]: `iohost handlers test`, a component run in-process against a script.
 //! - [`actions`]: what handlers asked for, carried out after the call (reserved rooms vetted
 //!   in this file).
 //! - This file: the [`Runtime`] and its chain, which every event goes through in priority order.
@@ -16,6 +18,7 @@ mod actions;
 pub mod bindings;
 mod cache;
 mod engine;
+pub mod failure;
 mod files;
 mod host_api;
 mod limits;
@@ -24,10 +27,12 @@ mod payload;
 pub mod scaffold;
 mod socket_info;
 pub mod strapi_gateway;
+pub mod testing;
 mod version;
 mod watch;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -35,13 +40,15 @@ use crate::cluster::Io;
 use crate::cluster::SocketRef;
 use arc_swap::ArcSwap;
 
-use crate::config::HandlersConfig;
+use crate::config::{HandlersConfig, OnFault, Policy};
 use crate::model::Args;
 use crate::sockets::Directory;
 use crate::store::KvStore;
 use bindings::iohost::handler::types::{ConnectResult, Event, EventResult, Payload, SocketInfo};
 
 use cache::CodeCache;
+use failure::{FaultNotice, Faulted};
+use tokio::sync::mpsc;
 
 pub use actions::Action;
 pub use engine::{Engine, Tier};
@@ -73,6 +80,8 @@ pub enum CallError {
     Unloaded { handler: String },
     #[error("handler `{handler}` answered with a bad payload: {reason}")]
     BadPayload { handler: String, reason: String },
+    #[error("handler `{handler}` is switched off after {faults} consecutive faults")]
+    SwitchedOff { handler: String, faults: u64 },
 }
 
 /// Why a file could not become a handler. A loaded version stays in service meanwhile.
@@ -112,12 +121,23 @@ pub async fn load_standalone(
     kv: Arc<dyn KvStore>,
     name: &str,
 ) -> Result<Arc<Handler>, LoadError> {
-    let engine = Engine::new().map_err(|e| LoadError::Compile(format!("{e:#}")))?;
     // Optimised code only: what is measured is what a server runs once warm.
+    load_alone(config, kv, name, None, false).await
+}
+
+/// [`load_standalone`], with `overrides` over the sidecar's `[config]` and the code tier.
+async fn load_alone(
+    config: &HandlersConfig,
+    kv: Arc<dyn KvStore>,
+    name: &str,
+    overrides: Option<&serde_json::Map<String, serde_json::Value>>,
+    baseline_first: bool,
+) -> Result<Arc<Handler>, LoadError> {
+    let engine = Engine::new().map_err(|e| LoadError::Compile(format!("{e:#}")))?;
     let context = loader::LoadContext {
         current: None,
-        overrides: None,
-        baseline_first: false,
+        overrides,
+        baseline_first,
         cache: Arc::new(CodeCache::open(&config.cache_dir)),
         held: None,
     };
@@ -212,6 +232,11 @@ pub struct Runtime {
     overrides: ArcSwap<ConfigOverrides>,
     /// `[handlers.reserved_rooms]`: the reserved rooms each handler may act in.
     room_grants: HashMap<String, globset::GlobSet>,
+    /// Handler versions switched off after their faults (the run-time setting, and this
+    /// node's own switch-offs before the setting comes back).
+    faulted: ArcSwap<BTreeMap<String, Faulted>>,
+    /// Where switch-offs are told, to become the setting on every node.
+    notices: OnceLock<mpsc::Sender<FaultNotice>>,
 }
 
 pub use crate::config::ConfigOverrides;
@@ -256,7 +281,83 @@ impl Runtime {
             optimizing: tokio::sync::Mutex::new(()),
             disabled: ArcSwap::from_pointee(std::collections::BTreeSet::new()),
             overrides: ArcSwap::from_pointee(ConfigOverrides::new()),
+            faulted: ArcSwap::from_pointee(BTreeMap::new()),
+            notices: OnceLock::new(),
         }))
+    }
+
+    /// Switch-offs and new versions of switched-off handlers, for the settings to record
+    /// (`faultedHandlers`). `None` after the first call.
+    pub fn fault_notices(&self) -> Option<mpsc::Receiver<FaultNotice>> {
+        let (sender, receiver) = mpsc::channel(failure::NOTICES);
+        self.notices.set(sender).ok().map(|()| receiver)
+    }
+
+    /// Which handler versions are switched off after their faults (the run-time setting). A
+    /// handler missing from `faulted` is on again.
+    pub fn set_faulted(&self, faulted: BTreeMap<String, Faulted>) {
+        for handler in self.chain.load().handlers.iter() {
+            let off = faulted
+                .get(&*handler.name)
+                .filter(|f| f.version == handler.sha256);
+            if off.is_none() && handler.stats.switched_off().is_some() {
+                // Switched on again: its count starts over.
+                handler.stats.consecutive_faults.store(0, Ordering::Relaxed);
+            }
+            handler.stats.set_switched_off(off.cloned());
+        }
+        self.faulted.store(Arc::new(faulted));
+    }
+
+    /// The failure policy of handler `name` (`[handlers.failure]`).
+    pub fn policy(&self, name: &str) -> Policy {
+        self.config.failure.policy(name)
+    }
+
+    /// After a failed call: switches the handler off once its consecutive faults reach its
+    /// `disable_after`.
+    fn after_fault(&self, handler: &Handler, error: &CallError) {
+        // A version replaced while its call ran is not the one in service.
+        if !failure::is_fault(error) || handler.is_retired() {
+            return;
+        }
+        let limit = self.policy(&handler.name).disable_after;
+        let faults = handler.stats.consecutive_faults.load(Ordering::Relaxed);
+        if limit == 0 || faults < limit || handler.stats.switched_off().is_some() {
+            return;
+        }
+        let faulted = Faulted {
+            version: handler.sha256.clone(),
+            faults,
+            error: error.to_string(),
+            at: crate::model::now_ms(),
+        };
+        handler.stats.set_switched_off(Some(faulted.clone()));
+        let name = handler.name.to_string();
+        self.faulted.rcu(|all| {
+            let mut all = (**all).clone();
+            all.insert(name.clone(), faulted.clone());
+            all
+        });
+        tracing::error!(
+            handler = %name,
+            version = short(&handler.sha256),
+            faults,
+            "handler switched off after {faults} consecutive faults (handlers.failure.disable_after); \
+             enable it again on the admin page or install a new version"
+        );
+        loads(&name, "switched_off");
+        self.notify(FaultNotice::SwitchedOff(name, faulted));
+    }
+
+    fn notify(&self, notice: FaultNotice) {
+        if let Some(sender) = self.notices.get()
+            && sender.try_send(notice).is_err()
+        {
+            tracing::warn!(
+                "the settings are not keeping up with handler switch-offs: one is not recorded"
+            );
+        }
     }
 
     /// Sets which handlers are switched off; returns the names whose state changed (reload
@@ -555,6 +656,22 @@ impl Runtime {
 
     /// Puts `handler` in the chain in place of `old` (same name), which is retired.
     fn put_in_service(self: &Arc<Self>, handler: Arc<Handler>, old: Option<Arc<Handler>>) {
+        match self.faulted.load().get(&*handler.name) {
+            Some(f) if f.version == handler.sha256 => {
+                handler.stats.set_switched_off(Some(f.clone()));
+            }
+            Some(_) => {
+                // A new version: it starts with a clean record.
+                let name = handler.name.to_string();
+                self.faulted.rcu(|all| {
+                    let mut all = (**all).clone();
+                    all.remove(&name);
+                    all
+                });
+                self.notify(FaultNotice::NewVersion(name));
+            }
+            None => {}
+        }
         self.chain.rcu(|chain| chain.with(handler.clone()));
         if let Some(old) = old {
             old.retire();
@@ -581,8 +698,12 @@ impl Runtime {
                 if handler.is_retired() {
                     return;
                 }
-                if let Ok(((), actions)) = handler.on_tick().await {
-                    runtime.apply(&handler, None, actions).await;
+                if handler.stats.switched_off().is_some() {
+                    continue;
+                }
+                match handler.on_tick().await {
+                    Ok(((), actions)) => runtime.apply(&handler, None, actions).await,
+                    Err(e) => runtime.after_fault(&handler, &e),
                 }
             }
         });
@@ -694,6 +815,33 @@ impl Runtime {
             .collect()
     }
 
+    /// Does the event (connection) go on past `handler` after `error`? Under `fail_open`, for
+    /// a fault or a switched-off handler; never for `busy` (a flood must not open a limiter).
+    fn passes(&self, handler: &Handler, error: &CallError) -> bool {
+        let open = self.policy(&handler.name).on_fault == OnFault::FailOpen;
+        open && (failure::is_fault(error) || matches!(error, CallError::SwitchedOff { .. }))
+    }
+
+    /// Runs `call` into `handler` unless the handler is switched off; a failure counts
+    /// toward switching it off.
+    async fn guarded<T>(
+        &self,
+        handler: &Handler,
+        call: impl Future<Output = Result<T, CallError>>,
+    ) -> Result<T, CallError> {
+        if let Some(faulted) = handler.stats.switched_off() {
+            return Err(CallError::SwitchedOff {
+                handler: handler.name.to_string(),
+                faults: faulted.faults,
+            });
+        }
+        let result = call.await;
+        if let Err(e) = &result {
+            self.after_fault(handler, e);
+        }
+        result
+    }
+
     /// Runs `on-connect` of the handlers that asked for it. `Err` is the reason to refuse the
     /// socket with. Actions are returned, to be carried out once the socket is connected.
     pub async fn on_connect(&self, socket: &SocketRef) -> Result<Vec<actions::Action>, String> {
@@ -704,12 +852,15 @@ impl Runtime {
         let info = socket_info::socket_info(socket);
         let mut all = Vec::new();
         for handler in &interested {
-            match handler.on_connect(&info).await {
+            match self.guarded(handler, handler.on_connect(&info)).await {
                 Ok((ConnectResult::Accept, actions)) => {
                     all.extend(self.vet(handler, Some(&info), actions).await);
                 }
                 Ok((ConnectResult::Reject(reason), _)) => return Err(reason),
-                Err(e) => return Err(e.to_string()),
+                Err(e) => match self.passes(handler, &e) {
+                    false => return Err(e.to_string()),
+                    true => tracing::debug!("fail_open: the connection goes on: {e}"),
+                },
             }
         }
         Ok(all)
@@ -746,7 +897,7 @@ impl Runtime {
             args: Payload::from_args(args),
         };
         for handler in &interested {
-            match handler.on_event(info, &event).await {
+            match self.guarded(handler, handler.on_event(info, &event)).await {
                 Ok((result, actions)) => {
                     self.apply(handler, Some(info), actions).await;
                     match result {
@@ -767,7 +918,10 @@ impl Runtime {
                         }
                     }
                 }
-                Err(e) => return Outcome::Failed(e.to_string()),
+                Err(e) => match self.passes(handler, &e) {
+                    false => return Outcome::Failed(e.to_string()),
+                    true => tracing::debug!("fail_open: the event goes on: {e}"),
+                },
             }
         }
         Outcome::Pass
@@ -783,7 +937,10 @@ impl Runtime {
         // socketioxide may already have dropped the socket's rooms: use iohost's copy.
         info.rooms = crate::sockets::joined_rooms(socket);
         for handler in &interested {
-            match handler.on_disconnect(&info, reason).await {
+            match self
+                .guarded(handler, handler.on_disconnect(&info, reason))
+                .await
+            {
                 Ok(((), actions)) => self.apply(handler, Some(&info), actions).await,
                 Err(e) => tracing::debug!("on-disconnect failed: {e}"),
             }

@@ -15,6 +15,7 @@ use super::bindings::iohost::handler::types::{
 };
 use super::bindings::{Handler as Bindings, HandlerPre};
 use super::engine::{Prepared, Tier};
+use super::failure::Faulted;
 use super::host_api::{CallMeter, InstanceState, Links};
 use crate::config::HandlerLimits;
 use crate::store::KvStore;
@@ -34,6 +35,29 @@ pub struct Stats {
     pub durations: crate::metrics::Durations,
     /// The last failure, for the admin page.
     pub last_error: Mutex<Option<String>>,
+    /// Faults since the last call that returned normally (`handlers.failure.disable_after`).
+    pub consecutive_faults: AtomicU64,
+    /// Set when this version is switched off after its faults (`off` is the quick check).
+    off: AtomicBool,
+    switched_off: Mutex<Option<Faulted>>,
+}
+
+impl Stats {
+    /// Why this version is switched off, if it is.
+    pub fn switched_off(&self) -> Option<Faulted> {
+        if !self.off.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.switched_off.lock().ok().and_then(|f| f.clone())
+    }
+
+    /// Switches this version off (`Some`) or on again (`None`).
+    pub fn set_switched_off(&self, faulted: Option<Faulted>) {
+        if let Ok(mut off) = self.switched_off.lock() {
+            self.off.store(faulted.is_some(), Ordering::Relaxed);
+            *off = faulted;
+        }
+    }
 }
 
 pub struct Handler {
@@ -341,6 +365,9 @@ impl Handler {
     fn fault(&self, error: wasmtime::Error, limit: Duration) -> CallError {
         let handler = self.name.to_string();
         self.stats.errors.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .consecutive_faults
+            .fetch_add(1, Ordering::Relaxed);
         let detail = format!("{error:#}");
         let fault = if matches!(
             error.downcast_ref::<wasmtime::Trap>(),
@@ -470,6 +497,7 @@ impl Lease<'_> {
                 let actions = std::mem::take(&mut instance.store.data_mut().outbox);
                 let took = started.elapsed();
                 handler.stats.durations.record(took);
+                handler.stats.consecutive_faults.store(0, Ordering::Relaxed);
                 metrics::histogram!(crate::metrics::HANDLER_CALL_SECONDS, "handler" => handler.name.to_string())
                     .record(took.as_secs_f64());
                 tracing::trace!(handler = %handler.name, ?took, "call done");

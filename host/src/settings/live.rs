@@ -67,6 +67,7 @@ impl LiveSettings {
     ) -> Result<Self, ConfigError> {
         let live = Live::new(config, saved)?;
         runtime.set_disabled(live.settings.disabled_handlers.clone());
+        runtime.set_faulted(live.settings.faulted_handlers.clone());
         runtime.set_overrides(live.settings.handler_config.clone());
         Ok(Self {
             config: config.clone(),
@@ -135,6 +136,7 @@ impl LiveSettings {
             Live::new(&self.config, settings.clone()).map_err(SettingsUpdateError::Invalid)?;
         self.live.store(Arc::new(live));
         let mut changed = self.runtime.set_disabled(settings.disabled_handlers);
+        self.runtime.set_faulted(settings.faulted_handlers);
         changed.extend(self.runtime.set_overrides(settings.handler_config));
         changed.sort();
         changed.dedup();

@@ -6,11 +6,13 @@
 //! | `corsOrigins` | `server.cors_origins` | at once, for new requests |
 //! | `rooms` | `[rooms]` | at once, for the next `join-room` / `leave-room` |
 //! | `disabledHandlers` | handler files present | at once: unloaded / loaded again |
+//! | `faultedHandlers` | (set by iohost: handler versions switched off after their faults) | at once: their events refused or passed on |
 //! | `permissions` | `[strapi.permissions]` | at once, for the next content event |
 //! | `handlerConfig` | handlers' sidecar `[config]` | the handler reloads with it |
 //! | `access` | `[access]` | for the next connection (connected sockets stay) |
 //!
-//! Everything else in `iohost.toml` needs a restart.
+//! Everything else in `iohost.toml` needs a restart, but the Strapi credentials, which the app
+//! follows in the file itself (`app/config_watch.rs`).
 
 mod file;
 mod live;
@@ -37,6 +39,11 @@ pub struct Settings {
     pub rooms: Option<RoomsConfig>,
     /// Handlers switched off: their files stay, they are not loaded.
     pub disabled_handlers: BTreeSet<String>,
+    /// Handler versions iohost switched off after `handlers.failure.disable_after`
+    /// consecutive faults; gone when the handler is enabled by hand or a new version loads.
+    /// Left out when empty: settings saved without it stay readable by older versions.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub faulted_handlers: BTreeMap<String, crate::handlers::failure::Faulted>,
     /// Who receives which Strapi content events, as `[strapi.permissions]`
     /// (role -> content type -> permissions); unset: the config file's.
     #[schema(value_type = Option<Object>)]
@@ -55,6 +62,7 @@ pub const LIVE: &[&str] = &[
     "corsOrigins",
     "rooms",
     "disabledHandlers",
+    "faultedHandlers",
     "permissions",
     "handlerConfig",
     "access",

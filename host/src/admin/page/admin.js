@@ -61,16 +61,20 @@
   function renderHandlers({ handlers, loadErrors, disabled }) {
     const rows = handlers.map((h) => {
       const code = h.code === 'baseline' ? 'loaded (baseline code; optimising)' : 'loaded';
-      const status = loadErrors[h.name] ? `${code}; newer file failed: ${loadErrors[h.name]}` : code;
+      const off = h.switchedOff;
+      const loaded = off
+        ? `switched off after ${off.faults} consecutive faults (${h.failure.onFault === 'fail_open' ? 'its events pass on' : 'its events are refused'}); last: ${off.error}`
+        : code;
+      const status = loadErrors[h.name] ? `${loaded}; newer file failed: ${loadErrors[h.name]}` : loaded;
       const micros = (v) => (v == null ? '—' : v.toFixed(1));
       const errors = `${h.errors} (${h.timeouts} / ${h.memoryFaults} / ${h.traps})${h.lastError ? `; last: ${h.lastError}` : ''}`;
       const tr = row(
         cell(h.name), cell(status), cell(h.version), cell(String(h.priority)), cell(h.events.join(', ')),
         cell(String(h.calls)), cell(`${micros(h.p50Micros)} / ${micros(h.p99Micros)}`), cell(errors),
-        button('Disable', () => setEnabled(h.name, false)),
+        off ? button('Enable', () => setEnabled(h.name, true)) : button('Disable', () => setEnabled(h.name, false)),
       );
       tr.dataset.handler = h.name;
-      if (loadErrors[h.name]) tr.children[1].className = 'status-error';
+      if (loadErrors[h.name] || off) tr.children[1].className = 'status-error';
       return tr;
     });
     for (const name of disabled) {
