@@ -113,8 +113,8 @@ async fn run() -> anyhow::Result<()> {
         "handler path, ns per event ({ITERATIONS} events after {WARMUP} warm-up, one warm instance)"
     );
     println!(
-        "{:<18} {:>10} {:>10} {:>12} {:>10} {:>10}",
-        "handler", "wasm p50", "wasm p99", "wasm+conv p50", "native p50", "overhead"
+        "{:<18} {:>10} {:>10} {:>12} {:>10} {:>10} {:>8}",
+        "handler", "wasm p50", "wasm p99", "wasm+conv p50", "native p50", "overhead", "ratio"
     );
     for case in &cases {
         let kv: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
@@ -138,14 +138,17 @@ async fn run() -> anyhow::Result<()> {
         })
         .await;
         let native = measure(|| native(case.label, kv.as_ref(), &args)).await;
+        // How many times native's cost the whole handler path is (wasm+conv p50 / native p50).
+        let ratio = conv.0 as f64 / native.0.max(1) as f64;
         println!(
-            "{:<18} {:>10} {:>10} {:>12} {:>10} {:>10}",
+            "{:<18} {:>10} {:>10} {:>12} {:>10} {:>10} {:>7.1}x",
             case.label,
             wasm.0,
             wasm.1,
             conv.0,
             native.0,
-            wasm.0.saturating_sub(native.0)
+            wasm.0.saturating_sub(native.0),
+            ratio
         );
     }
     Ok(())

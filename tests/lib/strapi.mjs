@@ -91,6 +91,12 @@ ${extra}`;
     adminToken,
     admin,
     logs: () => logs,
+    /**
+     * Has the plugin's relay stream from `url` opened? Its hello line, not its warning "get no
+     * connections from <url> (fetch failed)": a socket that connects before its node's stream
+     * opens has its earlier events skip Strapi.
+     */
+    relaying: (url) => logs.includes(`get /'s connections from ${url} (node `),
     call,
     /** A new end user: `{jwt, user}`. */
     register(username) {

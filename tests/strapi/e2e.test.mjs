@@ -176,18 +176,56 @@ describe('iohost strapi setup', () => {
     const target = await startServer();
     const publicUrl = target.url;
     await target.stop();
-    const run = () =>
-      execFileAsync(binary, ['--config', configFile, 'strapi', 'setup', '--strapi-url', strapi.url, '--public-url', publicUrl], {
-        env: { ...process.env, STRAPI_ADMIN_EMAIL: 'admin@example.com', STRAPI_ADMIN_PASSWORD: 'Adm1nPassword' },
+    // The Strapi project's folder: setup reads JWT_SECRET from its .env.
+    const project = mkdtempSync(join(tmpdir(), 'strapi-project-'));
+    writeFileSync(join(project, '.env'), `HOST=0.0.0.0\nPORT=1337\n# JWT_SECRET=not-this-one\nJWT_SECRET=${strapi.jwtSecret}\n`);
+    const { JWT_SECRET, ...environment } = process.env;
+    const run = (...extra) =>
+      execFileAsync(binary, ['--config', configFile, 'strapi', 'setup', '--strapi-url', strapi.url, '--public-url', publicUrl, ...extra], {
+        env: { ...environment, STRAPI_ADMIN_EMAIL: 'admin@example.com', STRAPI_ADMIN_PASSWORD: 'Adm1nPassword' },
       });
-    const first = await run();
+    const first = await run('--strapi-dir', project);
     assert.match(first.stdout, /webhook `iohost` (created|updated)/);
+    assert.match(first.stdout, /admin user `iohost-token-reader@iohost.invalid` \(role `iohost token reader`: may only read API tokens and role permissions\) (created|updated)/);
+    assert.match(first.stdout, /: set strapi\.url, strapi\.api_token, strapi\.admin_email, strapi\.admin_password, strapi\.webhook_secret, strapi\.jwt_secret\n/);
+    assert.match(first.stdout, new RegExp(`strapi\\.jwt_secret from JWT_SECRET in ${project}/\\.env`));
+    assert.doesNotMatch(first.stdout, /still to do/);
+    assert.ok(!first.stdout.includes(strapi.jwtSecret), 'the secret is not printed');
+    const afterFirst = readFileSync(configFile, 'utf8');
+    // Run again: the token, the reader's password and the webhook's secret still work, so
+    // they are kept (anything else using that token keeps working, webhooks on their way
+    // still arrive).
     const second = await run();
     assert.match(second.stdout, /webhook `iohost` updated/);
-    assert.match(second.stdout, /API token `iohost` updated/);
-    assert.match(first.stdout, /admin user `iohost-token-reader@iohost.invalid` \(role `iohost token reader`: may only read API tokens and role permissions\) (created|updated)/);
-    assert.match(second.stdout, /admin user `iohost-token-reader@iohost.invalid` .* updated/);
+    assert.match(second.stdout, /API token `iohost` kept \(the key in the config file still works; --rotate-token makes a new one\)/);
+    assert.match(second.stdout, /admin user `iohost-token-reader@iohost.invalid` .* kept \(its password in the config file still works\)/);
+    assert.match(second.stdout, /: nothing changed\n.*: unchanged strapi\.url, strapi\.api_token, strapi\.admin_email, strapi\.admin_password, strapi\.webhook_secret\n/s);
+    assert.doesNotMatch(second.stdout, /still to do/, 'the jwt_secret from the first run is there');
+    const key = (text, name) => new RegExp(`${name} = "([^"]+)"`).exec(text)?.[1];
+    const afterSecond = readFileSync(configFile, 'utf8');
+    for (const name of ['api_token', 'admin_password', 'jwt_secret']) assert.equal(key(afterSecond, name), key(afterFirst, name), `${name} kept`);
+    // An iohost running with the file takes what setup writes next, without a restart.
+    const configured = await startServer({ port: Number(publicUrl.split(':').pop()), env: { IOHOST_CONFIG: configFile }, profile: configFile });
+    // --rotate-token makes a new one, and the old key stops working in Strapi.
+    const third = await run('--rotate-token');
+    assert.match(third.stdout, /an iohost running with .* applies the \[strapi\] keys at once \(no restart\)/);
+    await configured.waitForLog(/applied strapi\.api_token from the config file, no restart needed/, 5000);
+    assert.match(third.stdout, /API token `iohost` regenerated \(its old key no longer works\)/);
     const written = readFileSync(configFile, 'utf8');
+    assert.notEqual(key(written, 'api_token'), key(afterSecond, 'api_token'));
+    const old = await fetch(`${strapi.url}/api/users?pagination[pageSize]=1`, { headers: { Authorization: `Bearer ${key(afterSecond, 'api_token')}` } });
+    assert.equal(old.status, 401);
+    // A JWT_SECRET in setup's environment that differs from the project's: an error.
+    const conflicting = execFileAsync(binary, ['--config', configFile, 'strapi', 'setup', '--strapi-url', strapi.url, '--public-url', publicUrl, '--strapi-dir', project], {
+      env: { ...environment, JWT_SECRET: 'another-secret', STRAPI_ADMIN_EMAIL: 'admin@example.com', STRAPI_ADMIN_PASSWORD: 'Adm1nPassword' },
+    });
+    await assert.rejects(conflicting, (err) => err.stderr.includes('it differs from the JWT_SECRET given to setup (its environment): unset one'));
+    assert.equal(readFileSync(configFile, 'utf8'), written);
+    // A project folder without JWT_SECRET: a clear error, nothing written.
+    const empty = mkdtempSync(join(tmpdir(), 'strapi-project-'));
+    writeFileSync(join(empty, '.env'), 'HOST=0.0.0.0\n');
+    await assert.rejects(run('--strapi-dir', empty), (err) => err.stderr.includes(`no JWT_SECRET in ${empty}/.env: the file does not set it`));
+    assert.equal(readFileSync(configFile, 'utf8'), written);
     assert.ok(written.startsWith('# my settings'), 'the rest of the file is kept');
     const secret = /webhook_secret = "([0-9a-f]{48})"/.exec(written)?.[1];
     assert.ok(secret, written);
@@ -195,8 +233,7 @@ describe('iohost strapi setup', () => {
     assert.equal(hooks.length, 1, 'running it twice leaves one webhook');
     assert.equal(hooks[0].url, `${publicUrl}/strapi/webhook`);
 
-    // The written config works: Strapi's test trigger reaches an iohost started with it.
-    const configured = await startServer({ port: Number(publicUrl.split(':').pop()), env: { IOHOST_CONFIG: configFile }, profile: configFile });
+    // The written config works in the iohost that was running: Strapi's test trigger reaches it.
     try {
       await strapi.call(`/admin/webhooks/${hooks[0].id}/trigger`, { method: 'POST', token: strapi.adminToken });
       const metrics = await (await fetch(`${configured.url}/metrics`)).text();
@@ -205,6 +242,12 @@ describe('iohost strapi setup', () => {
       const kiosk = await strapi.call('/admin/api-tokens', { method: 'POST', token: strapi.adminToken, body: { name: 'Kiosk', type: 'read-only', lifespan: null } });
       const s = await connect(configured.url, { auth: { strategy: 'api-token', token: kiosk.data.accessKey } });
       assert.deepEqual((await ask(s, 'get-rooms')).rooms, ['io-token-kiosk']);
+      // ... and users connect with their Strapi JWT (jwt_secret from the project's .env),
+      // looked up with the regenerated token (the old one is refused by Strapi by now).
+      const { jwt, user } = await strapi.register(`setup-${process.pid}`);
+      const member = await connect(configured.url, { auth: { token: jwt } });
+      assert.deepEqual((await ask(member, 'get-rooms')).rooms.sort(), ['io-role-authenticated', `user-${user.id}`].sort());
+      member.close();
       // The reader may do nothing else in Strapi.
       const login = await strapi.call('/admin/login', { method: 'POST', body: { email: 'iohost-token-reader@iohost.invalid', password: /admin_password = "([^"]+)"/.exec(written)[1] } });
       const res = await fetch(`${strapi.url}/admin/webhooks`, { headers: { Authorization: `Bearer ${login.data.token}` } });

@@ -54,6 +54,28 @@ async function user(name) {
   return { jwt, user, socket };
 }
 
+/** iohost's live event log (the admin page's): the entries recorded while it is open. */
+async function watchLog() {
+  const controller = new AbortController();
+  const res = await fetch(`${iohost.url}/api/v1/live?interval_ms=60000`, { headers: { Authorization: `Bearer ${KEY}` }, signal: controller.signal });
+  assert.equal(res.status, 200);
+  const entries = [];
+  (async () => {
+    let buffer = '';
+    for await (const chunk of res.body) {
+      buffer += Buffer.from(chunk).toString();
+      let end;
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const message = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const data = /^data: ?(.*)$/m.exec(message)?.[1];
+        if (/^event: event$/m.test(message) && data) entries.push(JSON.parse(data));
+      }
+    }
+  })().catch(() => {});
+  return { entries, close: () => controller.abort() };
+}
+
 /** Calls Strapi's REST API as `token` (a user's JWT, or the full-access API token). */
 async function rest(path, { method = 'GET', body, token = strapi.apiToken } = {}) {
   const res = await fetch(`${strapi.url}/api${path}`, {
@@ -175,14 +197,22 @@ describe('the usage guide\'s backend code through iohost\'s plugin', () => {
 
   it('pattern 1: user:online marks the user online in Strapi and tells the others; disconnecting marks them offline', async () => {
     // The plugin reads iohost's relay stream (it retries with backoff until iohost is up).
-    assert.ok(await until(() => strapi.logs().includes(`connections from ${iohost.url}`), 20000), 'the plugin streams from iohost');
+    assert.ok(await until(() => strapi.relaying(iohost.url), 20000), 'the plugin streams from iohost');
     const alice = await user('alice');
     const bob = await user('bob');
     const bobHears = collect(bob.socket, 'friend:online');
     const aliceHears = collect(alice.socket, 'friend:online');
     // Emitted at once after connecting: the event waits for Strapi's listeners of this socket.
+    const log = await watchLog();
     alice.socket.emit('user:online');
     assert.ok(await until(() => bobHears.length === 1, 5000), 'bob hears that alice is online');
+    // The live log says who took it: a listener in Strapi, not "no handler".
+    assert.ok(await until(() => log.entries.some((e) => e.event === 'user:online'), 5000));
+    assert.deepEqual(
+      log.entries.filter((e) => e.event === 'user:online').map(({ socket, outcome, detail }) => ({ socket, outcome, detail })),
+      [{ socket: alice.socket.id, outcome: 'strapi', detail: null }],
+    );
+    log.close();
     assert.deepEqual(bobHears[0], { userId: alice.user.id, username: alice.user.username });
     const stored = async () =>
       (await strapi.call(`/content-manager/collection-types/plugin::users-permissions.user/${alice.user.documentId}`, { token: strapi.adminToken })).data;
@@ -204,10 +234,16 @@ describe('the usage guide\'s backend code through iohost\'s plugin', () => {
 
   it('pattern 2: socket.use refuses the 61st event within a minute with the middleware\'s message; other sockets are not limited', async () => {
     const busy = await connect(iohost.url);
+    const log = await watchLog();
     const answers = [];
     for (let i = 0; i < 61; i++) answers.push(await ask(busy, 'get-rooms'));
     assert.deepEqual(answers.slice(0, 60).map((a) => a.success), Array(60).fill(true), 'the first 60 events pass');
     assert.deepEqual(answers[60], { success: false, error: 'Rate limit exceeded' });
+    // The live log: 60 built-in answers, then socket.use's refusal with its message.
+    assert.ok(await until(() => log.entries.filter((e) => e.socket === busy.id).length === 61, 5000));
+    const outcomes = log.entries.filter((e) => e.socket === busy.id).map((e) => `${e.outcome}${e.detail ? `: ${e.detail}` : ''}`);
+    assert.deepEqual(outcomes, [...Array(60).fill('built-in'), 'rejected: Rate limit exceeded']);
+    log.close();
     // Without an ack the refusal is an `error` event naming the event.
     const errors = collect(busy, 'error');
     busy.emit('join-room', 'limited');

@@ -27,6 +27,9 @@ pub enum ApiError {
     /// A bound was reached; try later.
     #[error("{0}")]
     Busy(String),
+    /// The other nodes could not be reached (Redis).
+    #[error("{0}")]
+    ClusterUnavailable(String),
     /// A cluster answer missed a node, and what was asked depends on it.
     #[error("{0}")]
     NodesSilent(String),
@@ -43,7 +46,8 @@ pub struct ErrorDetail {
     /// Stable machine-readable code: `unauthorized`, `not_configured`, `bad_request`,
     /// `no_namespace`, `no_socket`, `storage` (settings could not be saved), `nodes_silent`
     /// (the socket is on no node that answered, and some node did not answer in time),
-    /// `not_found` (no such relayed socket or waiting event), `busy` (a bound was reached).
+    /// `not_found` (no such relayed socket or waiting event), `busy` (a bound was reached),
+    /// `cluster_unavailable` (the other nodes could not be reached).
     pub code: &'static str,
     pub message: String,
 }
@@ -60,6 +64,7 @@ impl ApiError {
             Self::NodesSilent(_) => (StatusCode::GATEWAY_TIMEOUT, "nodes_silent"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+            Self::ClusterUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "cluster_unavailable"),
         }
     }
 }

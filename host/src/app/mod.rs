@@ -2,6 +2,7 @@
 //! it needs, starts the background work (handlers and their hot reload, KV sweeps, Strapi's
 //! schemas, the cluster's settings and figures), listens, and shuts down gracefully.
 
+mod config_watch;
 mod shutdown;
 
 use std::sync::Arc;
@@ -14,12 +15,14 @@ use crate::auth::Authenticator;
 use crate::cluster::{Backplane, Cluster, Io};
 use crate::config::Config;
 use crate::edge::{Gate, Proxies};
+use crate::handlers::failure::FaultNotice;
 use crate::handlers::{Runtime, StrapiGateway};
 use crate::node::Node;
 use crate::server::ServerState;
 use crate::settings::{FileSettings, LiveSettings, RedisSettings, SettingsStore};
 use crate::store::{KvStore, MemoryStore, RedisStore};
 use crate::strapi::catalog::Catalog;
+use crate::strapi::credentials::LiveCredentials;
 
 /// Connections the kernel completes and holds until iohost accepts them (capped by
 /// `net.core.somaxconn`). tokio's `TcpListener::bind` uses std's 128: a burst of a few hundred
@@ -76,11 +79,17 @@ pub struct App {
     node: Arc<Node>,
     /// The in-memory KV store (handlers use it when this node runs alone); swept here.
     kv: Arc<MemoryStore>,
+    /// Strapi's URL and secrets in use (the config file's, followed while iohost runs).
+    credentials: LiveCredentials,
+    /// The config file read at start, if any: followed for new Strapi credentials.
+    config_file: Option<std::path::PathBuf>,
 }
 
 impl App {
     pub async fn new(config: Config) -> anyhow::Result<Self> {
         let config = Arc::new(config);
+        // Strapi's URL and secrets: replaced while iohost runs when the config file changes.
+        let credentials = LiveCredentials::of(&config.strapi);
         let cluster = Cluster::connect(&config.cluster).await?;
         let node = Arc::new(Node::new(
             config.server.max_connections,
@@ -90,12 +99,16 @@ impl App {
         let (store, memory, kv) = stores(&config, &cluster.backplane, &node.id);
         let saved = store.load().await?;
         let runtime = Runtime::new(config.handlers.clone(), kv)?;
-        runtime.attach_strapi(StrapiGateway::new(&config.strapi, &config.handlers.strapi)?);
+        runtime.attach_strapi(StrapiGateway::new(
+            &config.strapi,
+            credentials.clone(),
+            &config.handlers.strapi,
+        )?);
         let settings = Arc::new(
             LiveSettings::new(&config, saved, store, runtime.clone())
                 .context("the saved run-time settings do not fit this configuration")?,
         );
-        let auth = Arc::new(Authenticator::new(&config.strapi)?);
+        let auth = Arc::new(Authenticator::new(&config.strapi, credentials.clone())?);
         let catalog = Arc::new(Catalog::new(
             auth.admin.clone(),
             std::time::Duration::from_millis(config.strapi.refresh_ms),
@@ -133,6 +146,7 @@ impl App {
         };
         let webhook = crate::webhook::Parts {
             config: Arc::new(config.strapi.clone()),
+            credentials: credentials.clone(),
             api: Arc::new(config.api.clone()),
             backplane: node.backplane.clone(),
             cluster_prefix: config.cluster.prefix.clone(),
@@ -158,12 +172,22 @@ impl App {
             gate,
             node,
             kv: memory,
+            credentials,
+            config_file: None,
         })
+    }
+
+    /// The config file `config` was read from: iohost follows its Strapi credentials.
+    pub fn with_config_file(mut self, file: Option<std::path::PathBuf>) -> Self {
+        self.config_file = file;
+        self
     }
 
     /// Listens until SIGINT or SIGTERM, then drains (see [`shutdown`]) and returns.
     pub async fn serve(self) -> anyhow::Result<()> {
         let signals = shutdown::Signals::install().context("cannot listen for SIGINT/SIGTERM")?;
+        self.record_handler_faults();
+        let _config_watch = self.follow_config_file();
         let _watcher = self.start_handlers().await?;
         self.start_kv_sweeper();
         self.catalog.spawn_upkeep();
@@ -182,6 +206,48 @@ impl App {
             "iohost listening on http://{local}"
         );
         shutdown::serve_until_signal(listener, self, signals).await
+    }
+
+    /// New Strapi credentials in the config file (`iohost strapi setup`) apply without a
+    /// restart. A file that cannot be watched is logged and only read at start.
+    fn follow_config_file(&self) -> Option<config_watch::ConfigWatch> {
+        let file = self.config_file.clone()?;
+        match config_watch::follow(file.clone(), self.config.clone(), self.credentials.clone()) {
+            Ok(watch) => Some(watch),
+            Err(e) => {
+                tracing::warn!(file = %file.display(), "cannot follow the config file (new Strapi settings need a restart): {e}");
+                None
+            }
+        }
+    }
+
+    /// Handlers switched off after their faults become the run-time setting
+    /// `faultedHandlers`: saved, shown on the admin page, and applied on every node.
+    fn record_handler_faults(&self) {
+        let Some(mut notices) = self.runtime.fault_notices() else {
+            return;
+        };
+        let settings = Arc::downgrade(&self.settings);
+        tokio::spawn(async move {
+            while let Some(notice) = notices.recv().await {
+                let Some(settings) = settings.upgrade() else {
+                    return;
+                };
+                let saved = settings
+                    .modify(|s| match &notice {
+                        FaultNotice::SwitchedOff(name, faulted) => {
+                            s.faulted_handlers.insert(name.clone(), faulted.clone());
+                        }
+                        FaultNotice::NewVersion(name) => {
+                            s.faulted_handlers.remove(name);
+                        }
+                    })
+                    .await;
+                if let Err(e) = saved {
+                    tracing::error!("cannot record a handler's switch-off in the settings: {e}");
+                }
+            }
+        });
     }
 
     /// Loads the handlers folder and, if configured, watches it. The watcher lives as long as

@@ -51,8 +51,11 @@ enum Command {
 
 #[derive(Subcommand)]
 pub enum StrapiCommand {
-    /// Create (or update) Strapi's webhook to this iohost with a fresh secret, get an API token
-    /// for user lookups, and write both into the config file (default ./iohost.toml).
+    /// Create (or update) Strapi's webhook to this iohost with a fresh secret (or, with
+    /// --plugin, an API key for the plugin), an API token for user lookups and an admin user
+    /// that may only read API tokens and role permissions, and write them (and Strapi's
+    /// JWT_SECRET) into the config file (default ./iohost.toml). Run again, it keeps what still
+    /// works and says what it changed.
     Setup {
         /// Strapi's URL, e.g. http://127.0.0.1:1337.
         #[arg(long)]
@@ -74,6 +77,16 @@ pub enum StrapiCommand {
         /// has none, and prints what to add to the Strapi project.
         #[arg(long)]
         plugin: bool,
+        /// The Strapi project's folder: strapi.jwt_secret is read from its .env (JWT_SECRET).
+        #[arg(long)]
+        strapi_dir: Option<PathBuf>,
+        /// Strapi's JWT_SECRET, when not in the project's .env (prefer the environment variable).
+        #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+        jwt_secret: Option<String>,
+        /// Regenerate the `iohost` API token even when the one in the config file still works
+        /// (anything else using that token stops working).
+        #[arg(long)]
+        rotate_token: bool,
     },
 }
 
@@ -82,6 +95,19 @@ pub enum HandlersCommand {
     /// Check that a .wasm file is a component fitting the iohost:handler world; print its
     /// imports and exports. Exit 1 if it does not fit.
     Check { file: PathBuf },
+    /// Run a handler component in-process against a script of sockets and steps (events,
+    /// connects, ticks, disconnects) with an in-memory KV store; compare outcomes, acks,
+    /// emits and KV contents with what the script expects. Exit 1 if any differ, 2 if the
+    /// script or the component is unusable.
+    Test {
+        file: PathBuf,
+        /// The script (TOML); default: FILE's name with `.test.toml` instead of `.wasm`.
+        script: Option<PathBuf>,
+        /// The handler's sidecar (limits, [config]); default: FILE's name with `.toml`, if
+        /// it exists.
+        #[arg(long)]
+        sidecar: Option<PathBuf>,
+    },
     /// Create a handler project NAME (a Rust crate that builds and loads as it is).
     New {
         name: String,
@@ -120,7 +146,7 @@ pub fn run() -> ExitCode {
         Command::Serve => match config::load(config_file) {
             Ok((config, source)) => {
                 warn_ignored(&source);
-                serve::run(config)
+                serve::run(config, source.file)
             }
             Err(e) => config_error(&e),
         },

@@ -11,7 +11,8 @@ use crate::config::{Config, LogFormat};
 /// How long `serve` waits, once stopped, for blocking work still running (file writes, compiles).
 const SHUTDOWN_BLOCKING_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
-pub fn run(config: Config) -> ExitCode {
+/// Runs the server with `config`, read from `file` (if any: followed for Strapi credentials).
+pub fn run(config: Config, file: Option<std::path::PathBuf>) -> ExitCode {
     init_logging(&config);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -23,7 +24,8 @@ pub fn run(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async { App::new(config).await?.serve().await });
+    let result =
+        runtime.block_on(async { App::new(config).await?.with_config_file(file).serve().await });
     // Connections are closed by now. A compile of optimised code may still run in the
     // background (tens of seconds for a large handler): give blocking work a moment, not that.
     runtime.shutdown_timeout(SHUTDOWN_BLOCKING_GRACE);

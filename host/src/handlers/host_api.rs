@@ -119,10 +119,7 @@ impl InstanceState {
             wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),
             limits,
-            kv_space: Space {
-                prefix: format!("h:{handler}:"),
-                quota: kv_quota,
-            },
+            kv_space: Space::of_handler(&handler, kv_quota),
             handler,
             kv,
             config,

@@ -22,7 +22,8 @@ pub struct LogEntry {
     pub namespace: String,
     pub socket: String,
     pub event: String,
-    /// `handled`, `built-in`, `rejected`, `failed` or `no handler`.
+    /// `handled` (by a handler), `strapi` (by a socket listener in Strapi), `built-in`,
+    /// `rejected` (by a handler or Strapi's `socket.use`), `failed` or `no handler`.
     pub outcome: String,
     /// Why, for `rejected` and `failed`.
     pub detail: Option<String>,

@@ -73,7 +73,7 @@ pub struct Answer {
     /// message as its ack's `error`, or an `error` event.
     pub error: Option<String>,
     /// The arguments a listener acked with.
-    #[schema(value_type = Option<Vec<Object>>)]
+    #[schema(value_type = Option<Vec<Value>>)]
     pub ack: Option<Vec<serde_json::Value>>,
 }
 

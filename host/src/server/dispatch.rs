@@ -1,4 +1,5 @@
-//! Every client event enters here: first the handler chain, then the built-in events.
+//! Every client event enters here: first the handler chain, then Strapi's socket listeners
+//! (the relay), then the built-in events.
 
 use crate::cluster::Io;
 use socketioxide::extract::{Data, State};
@@ -8,7 +9,7 @@ use super::{SharedRef, builtins};
 use crate::handlers::Outcome;
 use crate::metrics::{EVENTS, EVENTS_REFUSED, LogEntry};
 use crate::model::Args;
-use crate::relay::Relayed;
+use crate::relay::{Refusal, Relayed};
 
 pub async fn on_event(
     State(shared): State<SharedRef>,
@@ -48,15 +49,30 @@ pub async fn on_event(
     if let Some(reason) = refused {
         metrics::counter!(EVENTS_REFUSED, "reason" => reason).increment(1);
     }
-    if shared.node.event_log.watched() {
-        log_event(&shared, &reply, &verdict, builtin);
-    }
-    match verdict {
+    // Taken before the reply is spent: the live log says what became of the event in the end.
+    let seen = shared.node.event_log.watched().then(|| Seen::of(&reply));
+    let outcome = match verdict {
         Outcome::Pass => after_handlers(&shared, &io, reply, &args, (builtin, known)).await,
-        Outcome::Handled(ack) => reply.ok(&ack.unwrap_or_default()),
-        Outcome::Rejected(reason) | Outcome::Failed(reason) => reply.fail(reason),
+        Outcome::Handled(ack) => {
+            reply.ok(&ack.unwrap_or_default());
+            ("handled", None)
+        }
+        Outcome::Rejected(reason) => {
+            reply.fail(&reason);
+            ("rejected", Some(reason))
+        }
+        Outcome::Failed(reason) => {
+            reply.fail(&reason);
+            ("failed", Some(reason))
+        }
+    };
+    if let Some(seen) = seen {
+        shared.node.event_log.record(seen.entry(outcome));
     }
 }
+
+/// What the live log says of an event, and (after the handlers and Strapi) what became of it.
+type Logged = (&'static str, Option<String>);
 
 /// Strapi's socket listeners (if any), then the built-in events. A built-in event is answered
 /// by iohost even when a listener in Strapi also got it.
@@ -66,7 +82,7 @@ async fn after_handlers(
     reply: Reply,
     args: &Args,
     (builtin, known): (bool, bool),
-) {
+) -> Logged {
     let socket = reply.socket();
     let relayed = shared
         .relay
@@ -81,34 +97,61 @@ async fn after_handlers(
     match relayed {
         Relayed::Refused(refusal) => {
             metrics::counter!(EVENTS_REFUSED, "reason" => refusal.label()).increment(1);
-            reply.fail(refusal)
+            // `socket.use` said no; otherwise the relay failed (timeout, full queue, closed).
+            let outcome = match refusal {
+                Refusal::ByStrapi(_) => "rejected",
+                _ => "failed",
+            };
+            let detail = refusal.to_string();
+            reply.fail(&detail);
+            (outcome, Some(detail))
         }
-        _ if builtin => builtins::run(shared, io, reply, args).await,
-        Relayed::Acked(ack) => reply.ok(&ack),
-        Relayed::Listened => {}
+        _ if builtin => {
+            builtins::run(shared, io, reply, args).await;
+            ("built-in", None)
+        }
+        Relayed::Acked(ack) => {
+            reply.ok(&ack);
+            ("strapi", None)
+        }
+        Relayed::Listened => ("strapi", None),
         Relayed::NotListened => {
             if !known {
                 metrics::counter!(EVENTS_REFUSED, "reason" => "no_handler").increment(1);
             }
-            builtins::run(shared, io, reply, args).await
+            builtins::run(shared, io, reply, args).await;
+            ("no handler", None)
         }
     }
 }
 
-fn log_event(shared: &SharedRef, reply: &Reply, verdict: &Outcome, builtin: bool) {
-    let (outcome, detail) = match verdict {
-        Outcome::Handled(_) => ("handled", None),
-        Outcome::Rejected(reason) => ("rejected", Some(reason.clone())),
-        Outcome::Failed(reason) => ("failed", Some(reason.clone())),
-        Outcome::Pass if builtin => ("built-in", None),
-        Outcome::Pass => ("no handler", None),
-    };
-    shared.node.event_log.record(LogEntry {
-        time: crate::model::now_ms(),
-        namespace: reply.socket().ns().to_owned(),
-        socket: reply.socket().id.to_string(),
-        event: reply.event().to_owned(),
-        outcome: outcome.to_owned(),
-        detail,
-    });
+/// The event's place, kept for its live log entry.
+struct Seen {
+    /// When the event came (the outcome may come later, after Strapi's listeners).
+    time: u64,
+    namespace: String,
+    socket: String,
+    event: String,
+}
+
+impl Seen {
+    fn of(reply: &Reply) -> Self {
+        Self {
+            time: crate::model::now_ms(),
+            namespace: reply.socket().ns().to_owned(),
+            socket: reply.socket().id.to_string(),
+            event: reply.event().to_owned(),
+        }
+    }
+
+    fn entry(self, (outcome, detail): Logged) -> LogEntry {
+        LogEntry {
+            time: self.time,
+            namespace: self.namespace,
+            socket: self.socket,
+            event: self.event,
+            outcome: outcome.to_owned(),
+            detail,
+        }
+    }
 }

@@ -6,10 +6,7 @@ use std::time::Duration;
 use super::{KvError, KvStore, Quota, Space};
 
 pub fn space(name: &str, keys: u64, bytes: u64) -> Space {
-    Space {
-        prefix: format!("h:{name}:"),
-        quota: Quota { keys, bytes },
-    }
+    Space::of_handler(name, Quota { keys, bytes })
 }
 
 /// get, set, delete, incr, compare-and-set, keys and expiry, and spaces apart.

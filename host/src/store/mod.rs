@@ -71,6 +71,16 @@ pub struct Space {
     pub quota: Quota,
 }
 
+impl Space {
+    /// The space of handler `name`.
+    pub fn of_handler(name: &str, quota: Quota) -> Self {
+        Self {
+            prefix: format!("h:{name}:"),
+            quota,
+        }
+    }
+}
+
 /// Strings under string keys, with optional expiry and atomic increments, in spaces.
 #[async_trait::async_trait]
 pub trait KvStore: Send + Sync + std::fmt::Debug {
