@@ -308,6 +308,26 @@ export interface components {
         HandlerLimits: {
             /**
              * Format: int64
+             * @description Longest one call may wait for acks (`emit-with-ack`), all its waits together; the
+             *     waits hold an instance, so they do not count against `call_timeout_ms`.
+             * @default 10000
+             */
+            ack_wait_ms: number;
+            /**
+             * Format: int64
+             * @description MiB of event names, rooms and arguments those actions may hold together.
+             * @default 16
+             */
+            action_mb_per_call: number;
+            /**
+             * Format: int64
+             * @description Actions (emits, joins, leaves, disconnects) one call may ask for; iohost holds them
+             *     until the call returns, so past it the call fails.
+             * @default 1000
+             */
+            actions_per_call: number;
+            /**
+             * Format: int64
              * @description Longest one call (an event, a connect, a tick) may run.
              * @default 100
              */

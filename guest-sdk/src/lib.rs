@@ -57,8 +57,34 @@ pub mod bindings {
     });
 }
 
+/// The generated bindings of the `content-handler` world (0.1.1): the `handler` world's, plus
+/// the `on-content` export. Used by [`export_content_handler!`]; its imports are the ones in
+/// [`bindings`]. Only a handler that exports it carries it: its description is linked in only
+/// through the export macro.
+#[allow(clippy::too_many_arguments)] // generated glue
+pub mod content_bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "content-handler",
+        with: {
+            "iohost:handler/types@0.1.1": crate::bindings::iohost::handler::types,
+            "iohost:handler/sockets@0.1.1": crate::bindings::iohost::handler::sockets,
+            "iohost:handler/kv@0.1.1": crate::bindings::iohost::handler::kv,
+            "iohost:handler/log@0.1.1": crate::bindings::iohost::handler::log,
+            "iohost:handler/clock@0.1.1": crate::bindings::iohost::handler::clock,
+            "iohost:handler/config@0.1.1": crate::bindings::iohost::handler::config,
+            "iohost:handler/strapi@0.1.1": crate::bindings::iohost::handler::strapi,
+        },
+        pub_export_macro: true,
+        export_macro_name: "__export_content_handler_world",
+        default_bindings_module: "iohost_guest::content_bindings",
+        runtime_path: "iohost_guest::__private::wit_bindgen::rt",
+    });
+}
+
 mod args;
 mod config;
+mod content;
 pub mod emit;
 mod error;
 pub mod kv;
@@ -71,6 +97,7 @@ pub mod strapi;
 pub use args::{ArgError, Args, Event};
 pub use bindings::iohost::handler::types::Payload;
 pub use config::{Config, Settings, config};
+pub use content::{ContentEvent, ContentOutcome};
 pub use error::Error;
 pub use outcome::{Connect, Outcome, Registration};
 pub use socket::{Socket, User};
@@ -114,6 +141,13 @@ pub trait Handler {
 
     /// Periodic work (with [`Registration::tick_every_ms`]).
     fn on_tick() {}
+
+    /// A content event from Strapi, for one audience, before it is delivered: pass it, drop
+    /// it, narrow it to some rooms or change its data. Called only for handlers exported with
+    /// [`export_content_handler!`].
+    fn on_content(_event: &ContentEvent) -> ContentOutcome {
+        ContentOutcome::Pass
+    }
 }
 
 /// Exports a [`Handler`] implementation as the component's entry points.
@@ -158,6 +192,54 @@ macro_rules! export_handler {
     };
 }
 
+/// Exports a [`Handler`] that also sees Strapi's content events ([`Handler::on_content`]): the
+/// `content-handler` world of `iohost:handler@0.1.1`.
+#[macro_export]
+macro_rules! export_content_handler {
+    ($handler:ty) => {
+        #[doc(hidden)]
+        pub struct __IohostContentHandlerExport;
+
+        impl $crate::content_bindings::Guest for __IohostContentHandlerExport {
+            fn init(
+                config: ::std::string::String,
+            ) -> ::std::result::Result<
+                $crate::bindings::iohost::handler::types::Registration,
+                ::std::string::String,
+            > {
+                $crate::__private::init::<$handler>(config)
+            }
+            fn on_connect(
+                socket: $crate::bindings::iohost::handler::types::SocketInfo,
+            ) -> $crate::bindings::iohost::handler::types::ConnectResult {
+                $crate::__private::on_connect::<$handler>(socket)
+            }
+            fn on_event(
+                socket: $crate::bindings::iohost::handler::types::SocketInfo,
+                event: $crate::bindings::iohost::handler::types::Event,
+            ) -> $crate::bindings::iohost::handler::types::EventResult {
+                $crate::__private::on_event::<$handler>(socket, event)
+            }
+            fn on_disconnect(
+                socket: $crate::bindings::iohost::handler::types::SocketInfo,
+                reason: ::std::string::String,
+            ) {
+                $crate::__private::on_disconnect::<$handler>(socket, reason)
+            }
+            fn on_tick() {
+                <$handler as $crate::Handler>::on_tick()
+            }
+            fn on_content(
+                event: $crate::bindings::iohost::handler::types::ContentEvent,
+            ) -> $crate::bindings::iohost::handler::types::ContentResult {
+                $crate::__private::on_content::<$handler>(event)
+            }
+        }
+
+        $crate::content_bindings::__export_content_handler_world!(__IohostContentHandlerExport with_types_in $crate::content_bindings);
+    };
+}
+
 /// Glue for [`export_handler!`]; not part of the API.
 #[doc(hidden)]
 pub mod __private {
@@ -183,5 +265,9 @@ pub mod __private {
 
     pub fn on_disconnect<H: Handler>(socket: wit::SocketInfo, reason: String) {
         H::on_disconnect(&Socket::from(socket), &reason)
+    }
+
+    pub fn on_content<H: Handler>(event: wit::ContentEvent) -> wit::ContentResult {
+        H::on_content(&crate::ContentEvent::from(event)).into()
     }
 }

@@ -94,6 +94,25 @@ impl Socket {
         self.emit_payload(event, &one(data));
     }
 
+    /// Emit `data` to this socket as a volatile packet: missed if the client is not ready.
+    pub fn emit_volatile<T: Serialize + ?Sized>(&self, event: &str, data: &T) {
+        let target = crate::emit::Target::Socket(self.info.id.clone());
+        crate::emit::volatile(&self.info.namespace, &target, event, data);
+    }
+
+    /// Emit `data` to this socket now and wait up to `timeout_ms` for its ack: `None` when it
+    /// gave none in time.
+    pub fn emit_with_ack<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+        timeout_ms: u32,
+    ) -> Result<Option<Payload>, crate::Error> {
+        let target = crate::emit::Target::Socket(self.info.id.clone());
+        let acks = crate::emit::with_ack(&self.info.namespace, &target, event, data, timeout_ms)?;
+        Ok(acks.answered.into_iter().next().map(|ack| ack.args))
+    }
+
     /// Emit any arguments (several, binary) to this socket.
     pub fn emit_payload(&self, event: &str, args: &Payload) {
         sockets::emit_to_socket(&self.info.namespace, &self.info.id, event, args);

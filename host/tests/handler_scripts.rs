@@ -118,3 +118,23 @@ fn a_wrong_expectation_fails_with_a_diff_and_bad_input_is_exit_2() {
         assert!(text(&output).contains(says), "{}", text(&output));
     }
 }
+
+#[test]
+fn a_handler_built_against_0_1_0_keeps_working_on_this_host() {
+    // tests/fixtures/echo-0.1.0.wasm: examples-wasm/echo built with the guest SDK of
+    // iohost:handler@0.1.0 (before 0.1.1 added emit-with-ack, emit-volatile and on-content).
+    let fixture = root().join("tests/fixtures/echo-0.1.0.wasm");
+    let bytes = std::fs::read(&fixture).expect("fixture");
+    let imports = |version: &str| {
+        let name = format!("iohost:handler/sockets@{version}");
+        bytes.windows(name.len()).any(|w| w == name.as_bytes())
+    };
+    assert!(
+        imports("0.1.0") && !imports("0.1.1"),
+        "the fixture must import 0.1.0"
+    );
+    let script = root().join("examples-wasm/echo/test.toml");
+    let output = run(&[&fixture, &script]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(text(&output).contains(", 0 failed"), "{}", text(&output));
+}

@@ -14,7 +14,9 @@ before(async () => {
     // tests switching off).
     config: '[handlers.failure]\ndisable_after = 0\n',
     handlers: ['faults', 'echo'],
-    sidecars: { faults: '[limits]\ncall_timeout_ms = 100\nmemory_mb = 16\n' },
+    sidecars: {
+      faults: '[limits]\ncall_timeout_ms = 100\nmemory_mb = 16\nactions_per_call = 50\n',
+    },
   });
 });
 after(async () => {
@@ -58,6 +60,44 @@ describe('fault fixtures', () => {
       error: 'handler `faults` failed: it used more than its 16 MB memory limit',
     });
     await stillServing(s);
+  });
+
+  it('a call asking for actions without end is failed at actions_per_call, and none is carried out', async () => {
+    const s = await connect(server.url);
+    let flooded = 0;
+    s.on('flooded', () => flooded++);
+    for (const [event, error] of [
+      ['flood', /more than 50 actions in one call \(\[handlers\.limits\] actions_per_call\)/],
+      ['join-flood', /more than 50 actions/],
+    ]) {
+      const reply = await ask(s, event);
+      assert.equal(reply.success, false, event);
+      assert.match(reply.error, error);
+    }
+    // Nothing the failed calls asked for happened: no emit arrived, no room was joined.
+    const { rooms } = await ask(s, 'get-rooms');
+    assert.deepEqual(rooms.filter((r) => r.startsWith('flood-')), []);
+    assert.equal(flooded, 0);
+    await stillServing(s);
+  });
+
+  it('actions holding more than action_mb_per_call are failed too', async () => {
+    // 1 MiB at most here: 1 KiB emits pass the count (50) only after 1024 of them, so the
+    // bytes trip first under a sidecar with a higher count.
+    const bytes = await startServer({
+      config: '[handlers.failure]\ndisable_after = 0\n',
+      handlers: ['faults'],
+      sidecars: { faults: '[limits]\nactions_per_call = 100000\naction_mb_per_call = 1\n' },
+    });
+    try {
+      const s = await connect(bytes.url);
+      const reply = await ask(s, 'flood');
+      assert.equal(reply.success, false);
+      assert.match(reply.error, /more than 1048576 bytes \(\[handlers\.limits\] action_mb_per_call\)/);
+      assert.deepEqual(await ask(s, 'fine'), 'fine');
+    } finally {
+      await bytes.stop();
+    }
   });
 
   it('without an ack callback the failure arrives as an error event', async () => {

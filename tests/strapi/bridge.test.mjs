@@ -231,6 +231,43 @@ describe('a Python handler with Strapi identities (order-status)', () => {
   });
 });
 
+describe('a content handler with Strapi (order-router)', () => {
+  it('order events reach only the order\'s customer (looked up in Strapi) and followers, labelled; never a role that may not read orders', async () => {
+    await strapi.permit('authenticated', ['api::order.order.find', 'api::order.order.findOne']);
+    const server = await bridge('[handlers.strapi]\nallow = ["order-router"]\n', { handlers: ['order-router'] });
+    try {
+      const carl = await strapi.register('content-carl');
+      const olga = await strapi.register('content-olga');
+      const atCarl = record(await connect(server.url, { auth: { token: carl.jwt } }));
+      const atOlga = record(await connect(server.url, { auth: { token: olga.jwt } }));
+      // Public may not read orders: following the order's room gets it nothing.
+      const stranger = await connect(server.url);
+      assert.equal((await ask(stranger, 'join-room', 'order-C-1')).success, true);
+      const atStranger = record(stranger);
+      const order = await strapi.call('/api/orders', { method: 'POST', token: strapi.apiToken, body: { data: { orderNumber: 'C-1', notes: 'private', customer: carl.user.documentId } } });
+      await strapi.call(`/api/orders/${order.data.documentId}`, { method: 'PUT', token: strapi.apiToken, body: { data: { status: 'paid' } } });
+      const orders = (events) => events.filter((e) => e.name.startsWith('order:'));
+      assert.ok(await until(() => orders(atCarl).length === 2, 10000), 'the customer hears of both');
+      // Then a barrier every socket receives (authenticated and Public may read articles),
+      // made after iohost sent the order events: anything else of them would have come first.
+      await createArticle('content-barrier');
+      const published = (events) => events.some((e) => e.name === 'article:publish' && e.payload.data.attributes?.title === 'content-barrier');
+      assert.ok(await until(() => published(atCarl) && published(atOlga) && published(atStranger), 10000), 'the barrier arrived');
+      const toCarl = orders(atCarl);
+      assert.deepEqual(toCarl.map((e) => e.name).sort(), ['order:create', 'order:update']);
+      const update = toCarl.find((e) => e.name === 'order:update').payload.data.attributes;
+      assert.equal(update.status, 'paid');
+      assert.equal(update.statusLabel, 'Paid');
+      assert.equal(update.notes, undefined, 'private fields stay private');
+      assert.deepEqual(orders(atOlga), [], 'another customer hears nothing');
+      assert.deepEqual(orders(atStranger), [], 'a role that may not read orders hears nothing, whatever room it is in');
+    } finally {
+      closeAll();
+      await server.stop();
+    }
+  });
+});
+
 describe('refresh-mode JWTs', () => {
   it('access tokens connect; refresh tokens are refused', async () => {
     const server = await bridge();

@@ -1,17 +1,29 @@
 //! A misbehaving handler for tests: `trap` panics, `spin` never returns, `hog` allocates until
-//! the memory cap stops it; `fine` is handled normally (acked `"fine"`). Any other event
-//! passes, so the host's other work goes on.
+//! the memory cap stops it; `flood` asks for emits to the caller without end and `join-flood`
+//! joins it to room after room (iohost's action bounds stop both, and none of their actions is
+//! carried out); `fine` is handled normally (acked `"fine"`). Any other event passes, so the
+//! host's other work goes on. As a content handler it panics on content events of a `fault`
+//! type (`fault:update`, ...) and passes the others.
 
-use iohost_guest::{Config, Event, Handler, Outcome, Registration, Socket};
+use iohost_guest::{
+    Config, ContentEvent, ContentOutcome, Event, Handler, Outcome, Registration, Socket,
+};
 
 pub struct Faults;
 
 impl Handler for Faults {
     fn init(_config: &Config) -> Result<Registration, String> {
-        Ok(Registration::events(["trap", "spin", "hog", "fine"]))
+        Ok(Registration::events([
+            "trap",
+            "spin",
+            "hog",
+            "flood",
+            "join-flood",
+            "fine",
+        ]))
     }
 
-    fn on_event(_socket: &Socket, event: &Event) -> Outcome {
+    fn on_event(socket: &Socket, event: &Event) -> Outcome {
         match event.name() {
             "trap" => panic!("the faults handler panics on purpose"),
             "spin" => {
@@ -26,10 +38,26 @@ impl Handler for Faults {
                     hoard.push(std::hint::black_box(vec![1u8; 1 << 20]));
                 }
             }
+            "flood" => loop {
+                socket.emit("flooded", &"x".repeat(1024));
+            },
+            "join-flood" => {
+                for n in 0.. {
+                    socket.join(&format!("flood-{n}"));
+                }
+                Outcome::ack("unreachable")
+            }
             "fine" => Outcome::ack("fine"),
             _ => Outcome::Pass,
         }
     }
+
+    fn on_content(event: &ContentEvent) -> ContentOutcome {
+        if event.name().starts_with("fault:") {
+            panic!("the faults handler panics on content on purpose");
+        }
+        ContentOutcome::Pass
+    }
 }
 
-iohost_guest::export_handler!(Faults);
+iohost_guest::export_content_handler!(Faults);

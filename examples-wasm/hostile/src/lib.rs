@@ -10,6 +10,10 @@
 //!   could and the first error;
 //! - `hostile:hold (ms)` keeps its instance busy for `ms` milliseconds;
 //! - `hostile:grow (mb)` grows its linear memory by `mb` MiB and writes to every page of it;
+//! - `hostile:ask ({room, to, event, timeoutMs, times})` emits `event` with an ack request to
+//!   `room` (or socket `to`, or the namespace) `times` times and acks the acks or the first
+//!   error (reserved rooms, bad timeouts and the call's ack wait budget are refused);
+//! - `hostile:volatile ({room, event})` emits `event` volatile to `room` (reserved refused);
 //!
 //! and on connect it sends the socket its own `auth` object back (`hostile:auth`).
 
@@ -29,6 +33,8 @@ impl Handler for Hostile {
             "hostile:kv",
             "hostile:hold",
             "hostile:grow",
+            "hostile:ask",
+            "hostile:volatile",
         ])
         .on_connect())
     }
@@ -118,8 +124,46 @@ impl Handler for Hostile {
                 }
                 Outcome::ack(&json!({ "grown": mb }))
             }
+            "hostile:ask" => {
+                let target = target_of(&arg);
+                let name = arg["event"].as_str().unwrap_or("hostile:question");
+                let timeout = arg["timeoutMs"].as_u64().unwrap_or(1000) as u32;
+                let mut rounds = Vec::new();
+                for _ in 0..arg["times"].as_u64().unwrap_or(1) {
+                    match emit::with_ack(socket.namespace(), &target, name, &"question?", timeout) {
+                        Ok(acks) => rounds.push(json!({
+                            "answered": acks.answered.iter().map(|a| json!({
+                                "socket": a.socket_id,
+                                "args": serde_json::from_str::<Value>(&a.args.json).unwrap_or(Value::Null),
+                            })).collect::<Vec<_>>(),
+                            "timedOut": acks.timed_out,
+                        })),
+                        Err(e) => return Outcome::ack(&json!({ "rounds": rounds, "error": e.to_string() })),
+                    }
+                }
+                Outcome::ack(&json!({ "rounds": rounds }))
+            }
+            "hostile:volatile" => {
+                let name = arg["event"].as_str().unwrap_or("hostile:fast");
+                emit::volatile(
+                    socket.namespace(),
+                    &target_of(&arg),
+                    name,
+                    &json!({ "from": socket.id() }),
+                );
+                Outcome::ack(&json!({ "asked": arg["room"] }))
+            }
             _ => Outcome::Pass,
         }
+    }
+}
+
+/// `{room}`, `{to}` (a socket id) or neither (the whole namespace).
+fn target_of(arg: &Value) -> emit::Target {
+    match (arg["room"].as_str(), arg["to"].as_str()) {
+        (Some(room), _) => emit::Target::Room(room.to_owned()),
+        (None, Some(to)) => emit::Target::Socket(to.to_owned()),
+        (None, None) => emit::Target::Namespace,
     }
 }
 

@@ -156,6 +156,8 @@ impl App {
             settings: settings.clone(),
             auth,
             io: io.clone(),
+            handlers: runtime.clone(),
+            directory: node.directory.clone(),
         };
         let routes = crate::server::routes(server.clone())
             .merge(crate::api::router(api))

@@ -73,6 +73,12 @@ fn check_handler(file: &std::path::Path) -> ExitCode {
                 println!("    {name}");
             }
             match report.fits_world {
+                Ok(()) if report.exports.iter().any(|e| e == "on-content") => {
+                    println!(
+                        "fits the iohost:handler world, as a content handler (content-handler: on-content sees Strapi's content events)"
+                    );
+                    ExitCode::SUCCESS
+                }
                 Ok(()) => {
                     println!("fits the iohost:handler world");
                     ExitCode::SUCCESS

@@ -484,6 +484,14 @@ pub struct HandlerLimits {
     pub kv_keys: u64,
     /// Bytes of keys and values the handler may keep in the KV store.
     pub kv_mb: u64,
+    /// Actions (emits, joins, leaves, disconnects) one call may ask for; iohost holds them
+    /// until the call returns, so past it the call fails.
+    pub actions_per_call: u64,
+    /// MiB of event names, rooms and arguments those actions may hold together.
+    pub action_mb_per_call: u64,
+    /// Longest one call may wait for acks (`emit-with-ack`), all its waits together; the
+    /// waits hold an instance, so they do not count against `call_timeout_ms`.
+    pub ack_wait_ms: u64,
 }
 
 impl Default for HandlerLimits {
@@ -498,6 +506,9 @@ impl Default for HandlerLimits {
             idle_memory_mb: 128,
             kv_keys: 100_000,
             kv_mb: 64,
+            actions_per_call: 1_000,
+            action_mb_per_call: 16,
+            ack_wait_ms: 10_000,
         }
     }
 }

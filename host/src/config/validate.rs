@@ -329,6 +329,13 @@ impl super::HandlerLimits {
         at_least(&format!("{key}.table_elements"), self.table_elements, 1)?;
         at_least(&format!("{key}.kv_keys"), self.kv_keys, 1)?;
         at_least(&format!("{key}.kv_mb"), self.kv_mb, 1)?;
+        at_least(&format!("{key}.actions_per_call"), self.actions_per_call, 1)?;
+        at_least(
+            &format!("{key}.action_mb_per_call"),
+            self.action_mb_per_call,
+            1,
+        )?;
+        at_least(&format!("{key}.ack_wait_ms"), self.ack_wait_ms, 1)?;
         Ok(())
     }
 }

@@ -2,6 +2,7 @@
 //! (so no socket is touched while guest code runs). Each reaches its socket on whichever node
 //! holds it.
 
+use super::bindings::iohost::handler::types::Target;
 use crate::cluster::Io;
 use crate::model::Args;
 use crate::sockets::directory::Act;
@@ -41,6 +42,14 @@ pub enum Action {
     Disconnect {
         ns: String,
         sid: String,
+    },
+    /// A volatile emit: a client that is not ready misses it.
+    Volatile {
+        ns: String,
+        target: Target,
+        event: String,
+        args: Args,
+        except: Option<String>,
     },
 }
 
@@ -108,6 +117,27 @@ pub async fn apply(io: &Io, directory: &Directory, handler: &str, actions: Vec<A
                 .await;
                 continue;
             }
+            Action::Volatile {
+                ns,
+                target,
+                event,
+                args,
+                except,
+            } => {
+                let except: Vec<String> = except.into_iter().collect();
+                let sent = match crate::sockets::targets(io, &ns, target_rooms(target), &except) {
+                    Ok(targets) => targets
+                        .volatile()
+                        .emit(&event, &args)
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                if let Err(e) = sent {
+                    tracing::debug!(handler, "volatile emit skipped: {e}");
+                }
+                continue;
+            }
             Action::Join { ns, sid, room } => (ns, sid, Act::Join(room)),
             Action::Leave { ns, sid, room } => (ns, sid, Act::Leave(room)),
             Action::Disconnect { ns, sid } => (ns, sid, Act::Disconnect),
@@ -130,5 +160,14 @@ async fn emit(
     let except: Vec<String> = except.into_iter().map(str::to_owned).collect();
     if let Err(e) = broadcast(io, ns, rooms, &except, event, args).await {
         tracing::debug!(handler, "emit skipped: {e}");
+    }
+}
+
+/// The rooms a target names for [`crate::sockets::targets`] (none: the whole namespace).
+pub(super) fn target_rooms(target: Target) -> Vec<String> {
+    match target {
+        Target::Socket(sid) => vec![socket_room(&sid)],
+        Target::Room(room) => vec![room],
+        Target::Namespace => Vec::new(),
     }
 }

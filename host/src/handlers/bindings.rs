@@ -7,4 +7,5 @@ wasmtime::component::bindgen!({
     world: "handler",
     imports: { default: async },
     exports: { default: async },
+    additional_derives: [PartialEq],
 });

@@ -10,8 +10,8 @@ use crate::cluster::Io;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::actions::Action;
-use super::bindings::iohost::handler::types::{Payload, SocketInfo};
+use super::actions::{Action, target_rooms};
+use super::bindings::iohost::handler::types::{Ack, Acks, Payload, SocketInfo, Target};
 use super::bindings::iohost::handler::{clock, config, kv, log, sockets, strapi, types};
 use super::socket_info::member_info;
 use super::strapi_gateway::{GatewayError, StrapiGateway};
@@ -78,6 +78,8 @@ pub struct Links {
     pub directory: Option<Arc<crate::sockets::Directory>>,
     /// Strapi's REST API, for granted handlers.
     pub strapi: Option<Arc<StrapiGateway>>,
+    /// The reserved rooms the operator granted this handler (`[handlers.reserved_rooms]`).
+    pub room_grant: Option<globset::GlobSet>,
 }
 
 /// Everything a handler instance's store holds.
@@ -90,8 +92,9 @@ pub struct InstanceState {
     kv_space: Space,
     config: Arc<serde_json::Map<String, serde_json::Value>>,
     links: Links,
-    /// Actions requested during the current call.
+    /// Actions requested during the current call, within `budget`.
     pub(super) outbox: Vec<Action>,
+    pub(super) budget: super::limits::ActionBudget,
     /// How long the current call has run, and may run.
     pub(super) meter: Arc<CallMeter>,
     call_limit: Duration,
@@ -100,6 +103,9 @@ pub struct InstanceState {
     waited: Duration,
     /// `sockets-in-room` questions the current call asked, at most [`ROOM_QUERIES_PER_CALL`].
     room_queries: usize,
+    /// The user of the socket the current call is for: its own `user-<id>` room is not
+    /// reserved for this call.
+    pub(super) acting_user: Option<u64>,
 }
 
 /// `sockets-in-room` calls one handler call may make: in a cluster each asks every node, so a
@@ -110,6 +116,7 @@ impl InstanceState {
     pub fn new(
         handler: Arc<str>,
         limits: super::limits::InstanceLimits,
+        budget: super::limits::ActionBudget,
         kv: Arc<dyn KvStore>,
         kv_quota: Quota,
         config: Arc<serde_json::Map<String, serde_json::Value>>,
@@ -125,24 +132,52 @@ impl InstanceState {
             config,
             links,
             outbox: Vec::new(),
+            budget,
             meter: Arc::new(CallMeter::new()),
             call_limit: Duration::ZERO,
             waited: Duration::ZERO,
             room_queries: 0,
+            acting_user: None,
         }
     }
 
     /// A call begins that may run for `limit`.
     pub(super) fn start_call(&mut self, limit: Duration) {
         self.meter.reset();
+        self.budget.reset();
         self.call_limit = limit;
         self.waited = Duration::ZERO;
         self.room_queries = 0;
+        self.acting_user = None;
     }
 
     /// Has the current call run for its whole limit?
     pub(super) fn call_over(&self) -> bool {
         self.meter.ran() >= self.call_limit
+    }
+
+    /// Refuses `room` when it is one of iohost's reserved rooms the operator did not grant this
+    /// handler (the acting socket's own user room is not reserved for it); logged and counted.
+    pub(super) fn check_room(&self, room: &str, what: &'static str) -> Result<(), String> {
+        if may_use_room(self.links.room_grant.as_ref(), room, self.acting_user) {
+            return Ok(());
+        }
+        refused_room(&self.handler, room, what);
+        Err(format!(
+            "room `{room}` is reserved for iohost (grant it with [handlers.reserved_rooms])"
+        ))
+    }
+
+    /// Keeps `action` for when the call returns, if the call's [`ActionBudget`] allows `bytes`
+    /// more (its names and arguments); past it nothing more is kept and the call will fail.
+    ///
+    /// [`ActionBudget`]: super::limits::ActionBudget
+    fn queue(&mut self, action: Action, bytes: usize) {
+        if self.budget.spend(bytes) {
+            self.outbox.push(action);
+        } else {
+            self.outbox.clear();
+        }
     }
 
     fn args(&self, payload: Payload) -> Option<crate::model::Args> {
@@ -182,15 +217,58 @@ impl WasiView for InstanceState {
 
 impl types::Host for InstanceState {}
 
+/// May a handler with `grant` act in `room` for a call on behalf of user `owner`? Not in
+/// iohost's reserved rooms (`[handlers.reserved_rooms]` grants some), except the user's own.
+pub(super) fn may_use_room(
+    grant: Option<&globset::GlobSet>,
+    room: &str,
+    owner: Option<u64>,
+) -> bool {
+    !crate::rooms::reserved_for(room, owner) || grant.is_some_and(|g| g.is_match(room))
+}
+
+/// Logs and counts a handler's `what` (emit, join, leave) refused in `room`.
+pub(super) fn refused_room(handler: &str, room: &str, what: &'static str) {
+    tracing::warn!(
+        handler,
+        "refused a handler's {what} in room `{room}`: reserved for iohost (grant it with [handlers.reserved_rooms])"
+    );
+    metrics::counter!(crate::metrics::HANDLER_ACTIONS_REFUSED, "handler" => handler.to_owned(), "action" => what)
+        .increment(1);
+}
+
+/// The longest ack wait one `emit-with-ack` may ask for.
+pub const MAX_ACK_TIMEOUT_MS: u32 = 10_000;
+
+fn target_bytes(target: &Target) -> usize {
+    match target {
+        Target::Socket(name) | Target::Room(name) => name.len(),
+        Target::Namespace => 0,
+    }
+}
+
+fn payload_args(payload: Payload) -> Result<crate::model::Args, String> {
+    payload
+        .into_args()
+        .map_err(|e| format!("bad arguments: {e}"))
+}
+
+/// Bytes a payload brings from the guest: its JSON text and attachments.
+fn payload_bytes(payload: &Payload) -> usize {
+    payload.json.len() + payload.attachments.iter().map(Vec::len).sum::<usize>()
+}
+
 impl sockets::Host for InstanceState {
     async fn emit_to_socket(&mut self, ns: String, sid: String, event: String, args: Payload) {
+        let bytes = ns.len() + sid.len() + event.len() + payload_bytes(&args);
         if let Some(args) = self.args(args) {
-            self.outbox.push(Action::EmitToSocket {
+            let action = Action::EmitToSocket {
                 ns,
                 sid,
                 event,
                 args,
-            });
+            };
+            self.queue(action, bytes);
         }
     }
 
@@ -202,14 +280,17 @@ impl sockets::Host for InstanceState {
         args: Payload,
         except: Option<String>,
     ) {
+        let bytes = ns.len() + room.len() + event.len() + payload_bytes(&args);
+        let bytes = bytes + except.as_ref().map_or(0, String::len);
         if let Some(args) = self.args(args) {
-            self.outbox.push(Action::EmitToRoom {
+            let action = Action::EmitToRoom {
                 ns,
                 room,
                 event,
                 args,
                 except,
-            });
+            };
+            self.queue(action, bytes);
         }
     }
 
@@ -220,26 +301,107 @@ impl sockets::Host for InstanceState {
         args: Payload,
         except: Option<String>,
     ) {
+        let bytes = ns.len() + event.len() + payload_bytes(&args);
+        let bytes = bytes + except.as_ref().map_or(0, String::len);
         if let Some(args) = self.args(args) {
-            self.outbox.push(Action::EmitToNamespace {
+            let action = Action::EmitToNamespace {
                 ns,
                 event,
                 args,
                 except,
-            });
+            };
+            self.queue(action, bytes);
         }
     }
 
     async fn join_room(&mut self, ns: String, sid: String, room: String) {
-        self.outbox.push(Action::Join { ns, sid, room });
+        let bytes = ns.len() + sid.len() + room.len();
+        self.queue(Action::Join { ns, sid, room }, bytes);
     }
 
     async fn leave_room(&mut self, ns: String, sid: String, room: String) {
-        self.outbox.push(Action::Leave { ns, sid, room });
+        let bytes = ns.len() + sid.len() + room.len();
+        self.queue(Action::Leave { ns, sid, room }, bytes);
     }
 
     async fn disconnect(&mut self, ns: String, sid: String) {
-        self.outbox.push(Action::Disconnect { ns, sid });
+        let bytes = ns.len() + sid.len();
+        self.queue(Action::Disconnect { ns, sid }, bytes);
+    }
+
+    async fn emit_volatile(
+        &mut self,
+        ns: String,
+        target: Target,
+        event: String,
+        args: Payload,
+        except: Option<String>,
+    ) {
+        let bytes = ns.len() + target_bytes(&target) + event.len() + payload_bytes(&args);
+        let bytes = bytes + except.as_ref().map_or(0, String::len);
+        if let Some(args) = self.args(args) {
+            let action = Action::Volatile {
+                ns,
+                target,
+                event,
+                args,
+                except,
+            };
+            self.queue(action, bytes);
+        }
+    }
+
+    async fn emit_with_ack(
+        &mut self,
+        ns: String,
+        target: Target,
+        event: String,
+        args: Payload,
+        timeout_ms: u32,
+    ) -> Result<Acks, String> {
+        let bytes = ns.len() + target_bytes(&target) + event.len() + payload_bytes(&args);
+        if !(1..=MAX_ACK_TIMEOUT_MS).contains(&timeout_ms) {
+            return Err(format!(
+                "timeout-ms must be 1 to {MAX_ACK_TIMEOUT_MS}, not {timeout_ms}"
+            ));
+        }
+        let left = self.budget.ack_wait_left();
+        if left.is_zero() {
+            return Err(format!(
+                "this call waited {} ms for acks already, the most [handlers.limits] ack_wait_ms allows",
+                self.budget.ack_wait_max().as_millis()
+            ));
+        }
+        if let Target::Room(room) = &target {
+            self.check_room(room, "emit")?;
+        }
+        let Some(io) = self.links.io.clone() else {
+            return Err("no Socket.IO server: the handler runs on its own".to_owned());
+        };
+        let args = payload_args(args)?;
+        // It is one of the call's actions, though carried out at once.
+        if !self.budget.spend(bytes) {
+            self.outbox.clear();
+            return Err("this call asked for more actions than it may".to_owned());
+        }
+        let rooms = target_rooms(target);
+        let wait = left.min(Duration::from_millis(u64::from(timeout_ms)));
+        let targets = crate::sockets::targets(&io, &ns, rooms, &[]).map_err(|e| e.to_string())?;
+        let started = Instant::now();
+        let acks = crate::sockets::emit_with_ack(targets, &event, &args, wait).await;
+        self.budget.waited_for_acks(started.elapsed());
+        let acks = acks?;
+        Ok(Acks {
+            answered: acks
+                .answered
+                .into_iter()
+                .map(|(socket_id, args)| Ack {
+                    socket_id,
+                    args: Payload::from_args(&args),
+                })
+                .collect(),
+            timed_out: acks.silent,
+        })
     }
 
     async fn sockets_in_room(&mut self, ns: String, room: String) -> Vec<SocketInfo> {

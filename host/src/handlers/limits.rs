@@ -20,6 +20,88 @@ pub enum Exceeded {
     Memory { asked: usize, max: usize },
     #[error("its tables would hold {asked} elements, over its {max} element limit")]
     TableElements { asked: usize, max: usize },
+    #[error(
+        "it asked for more than {max} actions in one call ([handlers.limits] actions_per_call)"
+    )]
+    Actions { max: usize },
+    #[error(
+        "its actions in one call would hold more than {max} bytes ([handlers.limits] action_mb_per_call)"
+    )]
+    ActionBytes { max: usize },
+}
+
+/// The actions (emits, joins, ...) one call may ask iohost to hold until it returns, and how
+/// long it may wait for acks. Past the number or bytes of actions the call is failed: the rest
+/// of what it asks is not kept, and its instance's next epoch tick (or its return) ends it with
+/// [`Exceeded`]. Past its ack wait, further waits are refused.
+#[derive(Debug, Clone)]
+pub struct ActionBudget {
+    max: usize,
+    max_bytes: usize,
+    ack_wait_max: std::time::Duration,
+    used: usize,
+    bytes: usize,
+    ack_waited: std::time::Duration,
+    exceeded: Option<Exceeded>,
+}
+
+impl ActionBudget {
+    pub fn new(max: usize, max_bytes: usize, ack_wait_max: std::time::Duration) -> Self {
+        Self {
+            max,
+            max_bytes,
+            ack_wait_max,
+            used: 0,
+            bytes: 0,
+            ack_waited: std::time::Duration::ZERO,
+            exceeded: None,
+        }
+    }
+
+    /// A call begins: nothing spent.
+    pub fn reset(&mut self) {
+        self.used = 0;
+        self.bytes = 0;
+        self.ack_waited = std::time::Duration::ZERO;
+        self.exceeded = None;
+    }
+
+    /// How long the call may still wait for acks.
+    pub fn ack_wait_left(&self) -> std::time::Duration {
+        self.ack_wait_max.saturating_sub(self.ack_waited)
+    }
+
+    /// The whole ack wait one call may spend.
+    pub fn ack_wait_max(&self) -> std::time::Duration {
+        self.ack_wait_max
+    }
+
+    /// The call waited `took` for acks.
+    pub fn waited_for_acks(&mut self, took: std::time::Duration) {
+        self.ack_waited += took;
+    }
+
+    /// May one more action of `bytes` be kept? Once refused, every later one is too.
+    pub fn spend(&mut self, bytes: usize) -> bool {
+        if self.exceeded.is_some() {
+            return false;
+        }
+        self.used += 1;
+        self.bytes = self.bytes.saturating_add(bytes);
+        if self.used > self.max {
+            self.exceeded = Some(Exceeded::Actions { max: self.max });
+        } else if self.bytes > self.max_bytes {
+            self.exceeded = Some(Exceeded::ActionBytes {
+                max: self.max_bytes,
+            });
+        }
+        self.exceeded.is_none()
+    }
+
+    /// The bound this call ran into, if any.
+    pub fn exceeded(&self) -> Option<&Exceeded> {
+        self.exceeded.as_ref()
+    }
 }
 
 #[derive(Debug)]
@@ -128,6 +210,20 @@ impl ResourceLimiter for InstanceLimits {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn actions_are_bounded_in_number_and_bytes() {
+        let mut budget = ActionBudget::new(2, 100, std::time::Duration::from_millis(5));
+        assert!(budget.spend(10));
+        assert!(budget.spend(10));
+        assert!(!budget.spend(0), "a third action");
+        assert_eq!(budget.exceeded(), Some(&Exceeded::Actions { max: 2 }));
+        assert!(!budget.spend(0), "refused once, refused after");
+        budget.reset();
+        assert!(budget.spend(100));
+        assert!(!budget.spend(1), "one byte over");
+        assert_eq!(budget.exceeded(), Some(&Exceeded::ActionBytes { max: 100 }));
+    }
 
     #[test]
     fn all_memories_count_together() {

@@ -70,6 +70,9 @@ struct PartialLimits {
     idle_memory_mb: Option<u64>,
     kv_keys: Option<u64>,
     kv_mb: Option<u64>,
+    actions_per_call: Option<u64>,
+    action_mb_per_call: Option<u64>,
+    ack_wait_ms: Option<u64>,
 }
 
 impl PartialLimits {
@@ -119,6 +122,17 @@ impl PartialLimits {
             ),
             kv_keys: pick("kv_keys", self.kv_keys, ceilings.kv_keys),
             kv_mb: pick("kv_mb", self.kv_mb, ceilings.kv_mb),
+            actions_per_call: pick(
+                "actions_per_call",
+                self.actions_per_call,
+                ceilings.actions_per_call,
+            ),
+            action_mb_per_call: pick(
+                "action_mb_per_call",
+                self.action_mb_per_call,
+                ceilings.action_mb_per_call,
+            ),
+            ack_wait_ms: pick("ack_wait_ms", self.ack_wait_ms, ceilings.ack_wait_ms),
         };
         (limits, raised)
     }

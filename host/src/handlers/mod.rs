@@ -44,7 +44,10 @@ use crate::config::{HandlersConfig, OnFault, Policy};
 use crate::model::Args;
 use crate::sockets::Directory;
 use crate::store::KvStore;
-use bindings::iohost::handler::types::{ConnectResult, Event, EventResult, Payload, SocketInfo};
+pub use bindings::iohost::handler::types::ContentEvent;
+use bindings::iohost::handler::types::{
+    ConnectResult, ContentResult, Event, EventResult, Payload, SocketInfo, Target,
+};
 
 use cache::CodeCache;
 use failure::{FaultNotice, Faulted};
@@ -57,6 +60,19 @@ pub use loader::{Inspection, inspect};
 pub use strapi_gateway::StrapiGateway;
 pub use version::{Handler, kv_quota, short};
 pub use watch::Watcher;
+
+/// What the handlers made of one audience's content event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContentDecision {
+    /// Nobody in this audience gets it.
+    Drop,
+    /// Send `data` (JSON text) to the event's room; with `within`, only to its sockets that
+    /// are also in one room of each list (every handler that narrowed it added one).
+    Deliver {
+        within: Vec<Vec<String>>,
+        data: String,
+    },
+}
 
 /// A call into a handler that did not return normally. The `Display` text is what the client
 /// reads (ack `error` or `error` event); the log has the details.
@@ -523,6 +539,7 @@ impl Runtime {
             io: self.io.get().cloned(),
             directory: self.directory.get().cloned(),
             strapi: self.strapi.get().cloned(),
+            room_grant: self.room_grants.get(name).cloned(),
         };
         let load = loader::load(
             &self.engine,
@@ -742,7 +759,11 @@ impl Runtime {
         let mut kept = Vec::with_capacity(actions.len());
         for action in actions {
             let (room, owner, what) = match &action {
-                Action::EmitToRoom { room, .. } => (room, acting_user, "emit"),
+                Action::EmitToRoom { room, .. }
+                | Action::Volatile {
+                    target: Target::Room(room),
+                    ..
+                } => (room, acting_user, "emit"),
                 // A user's own room is theirs to use only for their own sockets: joining or
                 // leaving another socket needs it to be the same user's, on any node.
                 Action::Join { ns, sid, room } | Action::Leave { ns, sid, room } => {
@@ -764,17 +785,11 @@ impl Runtime {
                     continue;
                 }
             };
-            if !crate::rooms::reserved_for(room, owner) || granted.is_some_and(|g| g.is_match(room))
-            {
+            if host_api::may_use_room(granted, room, owner) {
                 kept.push(action);
                 continue;
             }
-            tracing::warn!(
-                handler = %handler.name,
-                "refused a handler's {what} in room `{room}`: reserved for iohost (grant it with [handlers.reserved_rooms])"
-            );
-            metrics::counter!(crate::metrics::HANDLER_ACTIONS_REFUSED, "handler" => handler.name.to_string(), "action" => what)
-                .increment(1);
+            host_api::refused_room(&handler.name, room, what);
         }
         kept
     }
@@ -925,6 +940,57 @@ impl Runtime {
             }
         }
         Outcome::Pass
+    }
+
+    /// Does a loaded handler export `on-content`?
+    pub fn takes_content(&self) -> bool {
+        self.chain.load().handlers.iter().any(|h| h.takes_content())
+    }
+
+    /// Runs `on-content` of the handlers that export it, highest priority first, for one
+    /// audience's content event: each sees what the ones before it made of the event. A
+    /// failed call drops the event for this audience under `fail_closed` (the default) and
+    /// passes it on unchanged under `fail_open`.
+    pub async fn on_content(&self, mut event: ContentEvent) -> ContentDecision {
+        let mut within = Vec::new();
+        for handler in &self.select(|h| h.takes_content()) {
+            let failed = match self.guarded(handler, handler.on_content(&event)).await {
+                Ok((result, actions)) => {
+                    self.apply(handler, None, actions).await;
+                    match result {
+                        ContentResult::Pass => continue,
+                        ContentResult::Drop => return ContentDecision::Drop,
+                        ContentResult::Deliver(delivery) => {
+                            match delivery.data.map(|d| {
+                                serde_json::from_str::<serde::de::IgnoredAny>(&d).map(|_| d)
+                            }) {
+                                Some(Err(e)) => CallError::BadPayload {
+                                    handler: handler.name.to_string(),
+                                    reason: format!("on-content data is not JSON: {e}"),
+                                },
+                                data => {
+                                    if let Some(Ok(data)) = data {
+                                        event.data = data;
+                                    }
+                                    within.extend(delivery.within);
+                                    continue;
+                                }
+                            }
+                        }
+                    }
+                }
+                Err(e) => e,
+            };
+            if !self.passes(handler, &failed) {
+                tracing::warn!(event = %event.name, audience = %event.audience, "content event dropped: {failed}");
+                return ContentDecision::Drop;
+            }
+            tracing::debug!("fail_open: the content event goes on: {failed}");
+        }
+        ContentDecision::Deliver {
+            within,
+            data: event.data,
+        }
     }
 
     /// Runs `on-disconnect` of the handlers that asked for it; failures are logged only.

@@ -28,8 +28,10 @@
 //! ```
 //!
 //! Steps: `connect = "<socket>"` (expect "accept" or `{ reject = "..." }`), an `event` from
-//! `socket`, `tick = N` (on-tick N times), `disconnect = "<socket>"` (with `reason`). A step
-//! without `expect` or `actions` does not check them.
+//! `socket`, `tick = N` (on-tick N times), `disconnect = "<socket>"` (with `reason`), and
+//! `content = { uid, action, audience, data }` (on-content; expect "pass", "drop" or
+//! `{ deliver = { within = [...], data = ... } }`). A step without `expect` or `actions` does
+//! not check them.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -40,7 +42,8 @@ use serde_json::{Value, json};
 
 use super::actions::Action;
 use super::bindings::iohost::handler::types::{
-    ConnectResult, Event, EventResult, Payload, SocketInfo, User,
+    ConnectResult, ContentEvent, ContentResult, Event, EventResult, Payload, SocketInfo, Target,
+    User,
 };
 use super::{CallError, Handler, HandlersConfig, LoadError};
 use crate::model::Args;
@@ -120,8 +123,44 @@ struct Step {
     tick: Option<u32>,
     disconnect: Option<String>,
     reason: Option<String>,
+    content: Option<ScriptContent>,
     expect: Option<Value>,
     actions: Option<Vec<Value>>,
+}
+
+/// A content event for `on-content`, as one audience would get it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScriptContent {
+    /// Default `<model>:<action>`, the model being the uid's last part.
+    name: Option<String>,
+    uid: String,
+    action: String,
+    #[serde(default = "public")]
+    audience: String,
+    /// Default the audience's room, `io-role-<audience>`.
+    room: Option<String>,
+    data: Value,
+}
+
+impl ScriptContent {
+    fn event(&self) -> ContentEvent {
+        let model = self.uid.rsplit('.').next().unwrap_or(&self.uid);
+        ContentEvent {
+            name: self
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("{model}:{}", self.action)),
+            uid: self.uid.clone(),
+            action: self.action.clone(),
+            audience: self.audience.clone(),
+            room: self
+                .room
+                .clone()
+                .unwrap_or_else(|| crate::rooms::role_room(&self.audience)),
+            data: self.data.to_string(),
+        }
+    }
 }
 
 /// One step's result, for the report.
@@ -235,11 +274,35 @@ async fn run_step(
         step.event.is_some(),
         step.tick.is_some(),
         step.disconnect.is_some(),
+        step.content.is_some(),
     ];
     if kinds.iter().filter(|k| **k).count() != 1 {
-        return Err("a step is exactly one of `connect`, `event`, `tick`, `disconnect`".into());
+        return Err(
+            "a step is exactly one of `connect`, `event`, `tick`, `disconnect`, `content`".into(),
+        );
     }
-    let (title, observed) = if let Some(id) = &step.connect {
+    let (title, observed) = if let Some(content) = &step.content {
+        let event = content.event();
+        let (result, actions) = outcome(handler.on_content(&event).await);
+        let outcome = match result {
+            Ok(ContentResult::Pass) => json!("pass"),
+            Ok(ContentResult::Drop) => json!("drop"),
+            Ok(ContentResult::Deliver(delivery)) => {
+                let mut deliver = serde_json::Map::new();
+                if let Some(within) = delivery.within {
+                    deliver.insert("within".into(), json!(within));
+                }
+                if let Some(data) = delivery.data {
+                    let data = serde_json::from_str(&data).unwrap_or(Value::String(data));
+                    deliver.insert("data".into(), data);
+                }
+                json!({ "deliver": deliver })
+            }
+            Err(e) => json!({ "fault": e }),
+        };
+        let title = format!("content {} for {}", event.name, event.audience);
+        (title, Observed { outcome, actions })
+    } else if let Some(id) = &step.connect {
         let socket = socket_named(sockets, id)?;
         let observed = match handler.registration.on_connect && handler.serves(&socket.namespace) {
             false => Observed {
@@ -465,6 +528,22 @@ fn action_json(action: &Action) -> Value {
             json!({ "emit": event, "to": format!("namespace:{ns}"), "args": args_json(args) }),
             except,
         ),
+        Action::Volatile {
+            ns,
+            target,
+            event,
+            args,
+            except,
+        } => {
+            let to = match target {
+                Target::Socket(sid) => format!("socket:{sid}"),
+                Target::Room(room) => format!("room:{room}"),
+                Target::Namespace => format!("namespace:{ns}"),
+            };
+            let emit =
+                json!({ "emit": event, "to": to, "args": args_json(args), "volatile": true });
+            in_ns(with_except(emit, except), ns)
+        }
         Action::Join { ns, sid, room } => in_ns(json!({ "join": room, "socket": sid }), ns),
         Action::Leave { ns, sid, room } => in_ns(json!({ "leave": room, "socket": sid }), ns),
         Action::Disconnect { ns, sid } => in_ns(json!({ "disconnect": sid }), ns),

@@ -7,11 +7,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::Semaphore;
 use wasmtime::Store;
+use wasmtime::component::{ComponentExportIndex, TypedFunc};
 
 use super::CallError;
 use super::actions::Action;
 use super::bindings::iohost::handler::types::{
-    ConnectResult, Event, EventResult, Registration, SocketInfo,
+    ConnectResult, ContentEvent, ContentResult, Event, EventResult, Registration, SocketInfo,
 };
 use super::bindings::{Handler as Bindings, HandlerPre};
 use super::engine::{Prepared, Tier};
@@ -79,6 +80,8 @@ pub struct Handler {
     /// The engine that compiled `pre` (stores must come from it).
     engine: wasmtime::Engine,
     pre: HandlerPre<InstanceState>,
+    /// Where the component exports `on-content`, if it does.
+    content_export: Option<ComponentExportIndex>,
     kv: Arc<dyn KvStore>,
     links: Links,
     idle: Mutex<Vec<Instance>>,
@@ -93,7 +96,12 @@ pub struct Handler {
 struct Instance {
     store: Store<InstanceState>,
     bindings: Bindings,
+    /// `on-content`, when the component exports it.
+    on_content: Option<OnContent>,
 }
+
+/// The `on-content` export of the `content-handler` world.
+type OnContent = TypedFunc<(ContentEvent,), (ContentResult,)>;
 
 impl Instance {
     /// Bytes of linear memory it holds.
@@ -170,6 +178,12 @@ impl Handler {
             config_json,
             config: Arc::new(parts.config),
             engine: parts.code.engine,
+            content_export: parts
+                .code
+                .pre
+                .instance_pre()
+                .component()
+                .get_export_index(None, "on-content"),
             pre: parts.code.pre,
             kv: parts.kv,
             links: parts.links,
@@ -220,6 +234,7 @@ impl Handler {
     ) -> Result<(EventResult, Vec<Action>), CallError> {
         let mut lease = self.lease(Waits::Bounded).await?;
         let (store, bindings, meter) = lease.parts();
+        store.data_mut().acting_user = socket.user.as_ref().map(|u| u.id);
         let result = Metered::new(bindings.call_on_event(store, socket, event), meter).await;
         lease.finish(result)
     }
@@ -230,6 +245,7 @@ impl Handler {
     ) -> Result<(ConnectResult, Vec<Action>), CallError> {
         let mut lease = self.lease(Waits::Always).await?;
         let (store, bindings, meter) = lease.parts();
+        store.data_mut().acting_user = socket.user.as_ref().map(|u| u.id);
         let result = Metered::new(bindings.call_on_connect(store, socket), meter).await;
         lease.finish(result)
     }
@@ -241,6 +257,7 @@ impl Handler {
     ) -> Result<((), Vec<Action>), CallError> {
         let mut lease = self.lease(Waits::Always).await?;
         let (store, bindings, meter) = lease.parts();
+        store.data_mut().acting_user = socket.user.as_ref().map(|u| u.id);
         let result = Metered::new(bindings.call_on_disconnect(store, socket, reason), meter).await;
         lease.finish(result)
     }
@@ -249,6 +266,31 @@ impl Handler {
         let mut lease = self.lease(Waits::Bounded).await?;
         let (store, bindings, meter) = lease.parts();
         let result = Metered::new(bindings.call_on_tick(store), meter).await;
+        lease.finish(result)
+    }
+
+    /// Does this version export `on-content` (the `content-handler` world, 0.1.1)?
+    pub fn takes_content(&self) -> bool {
+        self.content_export.is_some()
+    }
+
+    /// One audience's content event; [`ContentResult::Pass`] when the version has no
+    /// `on-content`. Content events wait for an instance, as connects do: they are never
+    /// refused as busy.
+    pub async fn on_content(
+        &self,
+        event: &ContentEvent,
+    ) -> Result<(ContentResult, Vec<Action>), CallError> {
+        if !self.takes_content() {
+            return Ok((ContentResult::Pass, Vec::new()));
+        }
+        let mut lease = self.lease(Waits::Always).await?;
+        let Some(on_content) = lease.instance.on_content else {
+            return lease.finish(Ok(ContentResult::Pass));
+        };
+        let (store, _, meter) = lease.parts();
+        let call = on_content.call_async(&mut *store, (event.clone(),));
+        let result = Metered::new(call, meter).await.map(|(result,)| result);
         lease.finish(result)
     }
 
@@ -307,6 +349,11 @@ impl Handler {
                 self.limits.memory_mb.saturating_mul(1024 * 1024) as usize,
                 self.limits.table_elements as usize,
             ),
+            super::limits::ActionBudget::new(
+                self.limits.actions_per_call as usize,
+                self.limits.action_mb_per_call.saturating_mul(1024 * 1024) as usize,
+                Duration::from_millis(self.limits.ack_wait_ms),
+            ),
             self.kv.clone(),
             kv_quota(&self.limits),
             self.config.clone(),
@@ -319,7 +366,9 @@ impl Handler {
         // tasks before it goes on. A guest that computes for its whole limit then holds a
         // runtime thread for one tick at a time, not the whole limit.
         store.epoch_deadline_callback(|ctx| {
-            if ctx.data().call_over() {
+            if let Some(exceeded) = ctx.data().budget.exceeded() {
+                Err(exceeded.clone().into())
+            } else if ctx.data().call_over() {
                 Err(wasmtime::Trap::Interrupt.into())
             } else {
                 Ok(wasmtime::UpdateDeadline::Yield(1))
@@ -329,9 +378,25 @@ impl Handler {
         store.data_mut().start_call(init_limit);
         store.set_epoch_deadline(1);
         let meter = store.data().meter.clone();
-        let bindings = Metered::new(self.pre.instantiate_async(&mut store), meter.clone())
-            .await
-            .map_err(|e| self.fault(e, init_limit))?;
+        let instance = Metered::new(
+            self.pre.instance_pre().instantiate_async(&mut store),
+            meter.clone(),
+        )
+        .await
+        .map_err(|e| self.fault(e, init_limit))?;
+        let bindings =
+            Bindings::new(&mut store, &instance).map_err(|e| self.fault(e, init_limit))?;
+        let on_content = match &self.content_export {
+            Some(export) => Some(instance.get_typed_func(&mut store, export).map_err(|e| {
+                CallError::InitRefused {
+                    handler: self.name.to_string(),
+                    reason: format!(
+                        "its on-content export is not the content-handler world's: {e:#}"
+                    ),
+                }
+            })?),
+            None => None,
+        };
         let registration = Metered::new(bindings.call_init(&mut store, &self.config_json), meter)
             .await
             .map_err(|e| self.fault(e, init_limit))?
@@ -342,7 +407,14 @@ impl Handler {
         // Actions requested by `init` have no socket to act for; they are dropped.
         store.data_mut().outbox.clear();
         self.stats.instances_created.fetch_add(1, Ordering::Relaxed);
-        Ok((Instance { store, bindings }, registration))
+        Ok((
+            Instance {
+                store,
+                bindings,
+                on_content,
+            },
+            registration,
+        ))
     }
 
     /// Keeps `instance` for the next call, unless this version is retired or the idle pool
@@ -492,6 +564,11 @@ impl Lease<'_> {
             started,
             ..
         } = self;
+        // A call that asked for more actions than it may fails, even if it returned first.
+        let result = match instance.store.data().budget.exceeded() {
+            Some(exceeded) => result.and(Err(exceeded.clone().into())),
+            None => result,
+        };
         match result {
             Ok(value) => {
                 let actions = std::mem::take(&mut instance.store.data_mut().outbox);

@@ -23,6 +23,7 @@ use serde_json::{Map, Value};
 
 use crate::auth::Authenticator;
 use crate::config::StrapiConfig;
+use crate::handlers::{ContentDecision, ContentEvent};
 use crate::metrics::{WEBHOOKS, WebhookStats};
 use crate::model::Args;
 use crate::rooms::role_room as room_of_role;
@@ -62,6 +63,10 @@ pub struct Parts {
     pub settings: Arc<LiveSettings>,
     pub auth: Arc<Authenticator>,
     pub io: Io,
+    /// Handlers that export `on-content` see each audience's event before it is sent.
+    pub handlers: Arc<crate::handlers::Runtime>,
+    /// Every node's sockets, for events a handler narrowed to some rooms.
+    pub directory: Arc<crate::sockets::Directory>,
 }
 
 #[derive(Clone)]
@@ -350,6 +355,52 @@ async fn emit(state: &WebhookState, room: &str, event: &str, payload: &Value) ->
     true
 }
 
+/// [`emit`], but with `within` (handlers narrowed the event) only to the sockets of `room`
+/// that are also in one room of each list, on every node. Never to anyone outside `room`.
+async fn emit_within(
+    state: &WebhookState,
+    room: &str,
+    within: &[Vec<String>],
+    event: &str,
+    payload: &Value,
+) -> bool {
+    let Some((first, others)) = within.split_first() else {
+        return emit(state, room, event, payload).await;
+    };
+    let args = match rmpv::ext::to_value(payload) {
+        Ok(value) => Args(vec![value]),
+        Err(e) => {
+            tracing::error!("cannot encode a content event: {e}");
+            return false;
+        }
+    };
+    let io = &state.parts.io;
+    for ns in &state.parts.config.namespaces {
+        let mut chosen = std::collections::BTreeSet::new();
+        for narrow in first {
+            let listed = state.parts.directory.list(io, Some(ns), Some(narrow)).await;
+            for member in listed.members {
+                let rooms = &member.view.rooms;
+                let inside = rooms.iter().any(|r| r == room)
+                    && others
+                        .iter()
+                        .all(|any| any.iter().any(|r| rooms.contains(r)));
+                if inside {
+                    chosen.insert(crate::sockets::socket_room(&member.view.id));
+                }
+            }
+        }
+        if chosen.is_empty() {
+            continue;
+        }
+        let sent = broadcast(io, ns, chosen.into_iter().collect(), &[], event, &args).await;
+        if let Err(e) = sent {
+            tracing::debug!("content event not sent: {e}");
+        }
+    }
+    true
+}
+
 /// The uid of the type a webhook's `model` names, when Strapi left it out.
 fn uid_of(known: &Known, model: &str) -> String {
     if model == MEDIA_MODEL {
@@ -498,8 +549,30 @@ async fn deliver(
             .document(uid, entry, &mut Findings::default()),
         };
         let payload = content::payload(config.payload, action, visible);
-        if emit(state, &room, &event, &payload).await {
-            rooms.push(room);
+        if !state.parts.handlers.takes_content() {
+            if emit(state, &room, &event, &payload).await {
+                rooms.push(room);
+            }
+            continue;
+        }
+        let seen = ContentEvent {
+            name: event.clone(),
+            uid: uid.to_owned(),
+            action: action.name().to_owned(),
+            audience: role.clone(),
+            room: room.clone(),
+            data: payload.to_string(),
+        };
+        match state.parts.handlers.on_content(seen).await {
+            ContentDecision::Drop => tracing::debug!(event, role, "a handler dropped it"),
+            ContentDecision::Deliver { within, data } => {
+                let Ok(payload) = serde_json::from_str::<Value>(&data) else {
+                    continue;
+                };
+                if emit_within(state, &room, &within, &event, &payload).await {
+                    rooms.push(room);
+                }
+            }
         }
     }
     if rooms.is_empty() && first_delete {
