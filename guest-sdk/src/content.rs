@@ -7,8 +7,9 @@ use serde::de::DeserializeOwned;
 
 use crate::bindings::iohost::handler::types as wit;
 
-/// One audience's content event, before it is delivered. Its data is already what that
-/// audience may read: a handler can narrow and change an event, never show more of Strapi.
+/// One audience's content event, before it is delivered. Its data is what that audience may
+/// read; the audience is iohost's decision, so a handler can narrow who receives it, never
+/// widen it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContentEvent {
     inner: wit::ContentEvent,

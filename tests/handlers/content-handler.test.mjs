@@ -20,6 +20,8 @@ order = ["find"]
 fault = ["find"]
 [strapi.fields.order]
 deny = ["notes"]
+[handlers.content]
+allow = ["order-router", "faults"]
 `;
 let n = 0;
 function post(server, event, model, entry) {
@@ -93,11 +95,29 @@ describe('a content handler (order-router)', () => {
       const follower = await socketIn(narrow, 'order-A-1');
       const got = collect(follower, 'order:update');
       const answer = await post(narrow, 'entry.update', 'order', order('A-1', 'paid'));
-      assert.deepEqual(answer.rooms, ['io-role-admin']);
+      // Admins were asked about (no admin follows the order, so none got it); Public never.
+      assert.deepEqual(answer.rooms, []);
+      await narrow.waitForLog(/order:update was delivered to nobody: content handlers \(\[handlers.content\]\) dropped it, or narrowed it to rooms nobody of its audience is in/);
       await barrier(narrow, [follower]);
       assert.deepEqual(got, []);
     } finally {
       await narrow.stop();
+    }
+  });
+});
+
+describe('a content handler the operator did not grant', () => {
+  it('is loaded but never shown content: events go out as iohost shaped them, and a warning says why', async () => {
+    const server = await startServer({ config: PERMISSIONS.replace('allow = ["order-router", "faults"]', 'allow = []'), handlers: ['order-router'] });
+    try {
+      await server.waitForLog(/exports on-content but is not granted content events \(\[handlers.content\] allow\): it will not see them handler=order-router/);
+      const anyone = await socketIn(server);
+      const got = once(anyone, 'order:delete');
+      await post(server, 'entry.delete', 'order', order('A-1', 'paid'));
+      assert.deepEqual(await got, { data: { id: 7, documentId: 'doc-A-1' } }, 'not dropped, not narrowed');
+    } finally {
+      closeAll();
+      await server.stop();
     }
   });
 });

@@ -82,10 +82,10 @@ describe('fault fixtures', () => {
   });
 
   it('actions holding more than action_mb_per_call are failed too', async () => {
-    // 1 MiB at most here: 1 KiB emits pass the count (50) only after 1024 of them, so the
-    // bytes trip first under a sidecar with a higher count.
+    // 1 MiB at most here, and a count the bytes reach long before: about 1000 emits of 1 KiB
+    // fill 1 MiB, and the operator's ceiling (which a sidecar cannot raise) allows 100000.
     const bytes = await startServer({
-      config: '[handlers.failure]\ndisable_after = 0\n',
+      config: '[handlers.failure]\ndisable_after = 0\n[handlers.limits]\nactions_per_call = 100000\n',
       handlers: ['faults'],
       sidecars: { faults: '[limits]\nactions_per_call = 100000\naction_mb_per_call = 1\n' },
     });
@@ -97,6 +97,24 @@ describe('fault fixtures', () => {
       assert.deepEqual(await ask(s, 'fine'), 'fine');
     } finally {
       await bytes.stop();
+    }
+  });
+
+  it('an ack that is not a payload fails the event and counts as a fault toward switching off', async () => {
+    const s = await connect(server.url);
+    const reply = await ask(s, 'bad-ack');
+    assert.equal(reply.success, false);
+    assert.match(reply.error, /^handler `faults` answered with a bad payload: its ack: payload is not valid JSON: /);
+    const strict = await startServer({ config: '[handlers.failure]\ndisable_after = 2\n', handlers: ['faults'] });
+    try {
+      const t = await connect(strict.url);
+      for (let i = 0; i < 2; i++) assert.match((await ask(t, 'bad-ack')).error, /bad payload/);
+      assert.deepEqual(await ask(t, 'fine'), {
+        success: false,
+        error: 'handler `faults` is switched off after 2 consecutive faults',
+      });
+    } finally {
+      await strict.stop();
     }
   });
 

@@ -43,6 +43,7 @@ describe('emit-with-ack from a handler', () => {
       [bob.id]: [{ answer: 'B', question: 'question?' }],
     });
     assert.deepEqual(round.timedOut, [silent.id]);
+    assert.equal(round.leftOut, 0);
   });
 
   it('asks one socket by id', async () => {
@@ -50,7 +51,7 @@ describe('emit-with-ack from a handler', () => {
     const other = await member('solo', 'not-me');
     const asked = collect(other, 'hostile:question');
     const reply = await ask(other, 'hostile:ask', { to: ann.id, timeoutMs: 1000 });
-    assert.deepEqual(reply.rounds, [{ answered: [{ socket: ann.id, args: [{ answer: 'only-me', question: 'question?' }] }], timedOut: [] }]);
+    assert.deepEqual(reply.rounds, [{ answered: [{ socket: ann.id, args: [{ answer: 'only-me', question: 'question?' }] }], timedOut: [], leftOut: 0 }]);
     assert.deepEqual(asked, [], 'only the socket named was asked');
   });
 
@@ -78,9 +79,23 @@ describe('emit-with-ack from a handler', () => {
     const silent = await member('budget');
     const reply = await ask(silent, 'hostile:ask', { room: 'budget', timeoutMs: 300, times: 5 });
     assert.equal(reply.rounds.length, 2, JSON.stringify(reply));
-    for (const round of reply.rounds) assert.deepEqual(round, { answered: [], timedOut: [silent.id] });
+    for (const round of reply.rounds) assert.deepEqual(round, { answered: [], timedOut: [silent.id], leftOut: 0 });
     assert.equal(reply.error, 'this call waited 600 ms for acks already, the most [handlers.limits] ack_wait_ms allows');
     assert.deepEqual(await ask(silent, 'message-with-ack', 'still'), 'still');
+  });
+});
+
+describe('what clients answer is bounded', () => {
+  it('at most 1 MiB of acks comes back to the handler; the rest is counted in leftOut', async () => {
+    // Three sockets answer 400 KiB each: two fit in 1 MiB, the third is left out.
+    const big = 'x'.repeat(400 * 1024);
+    const sockets = [];
+    for (let i = 0; i < 3; i++) sockets.push(await member('big-answers', big));
+    const reply = await ask(sockets[0], 'hostile:ask', { room: 'big-answers', timeoutMs: 2000 });
+    const [round] = reply.rounds;
+    assert.equal(round.answered.length, 2, 'two fit');
+    assert.equal(round.leftOut, 1);
+    assert.deepEqual(round.timedOut, []);
   });
 });
 

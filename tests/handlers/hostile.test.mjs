@@ -72,6 +72,16 @@ describe('a hostile handler', () => {
     await stillServing(s);
   });
 
+  it('cannot make iohost copy one attachment into many places: the emit is refused as a bad payload', async () => {
+    // 8 MiB referred to from 100000 places would be 800 GB once expanded.
+    const s = await connect(server.url);
+    const got = collect(s, 'hostile:fanout');
+    assert.deepEqual(await ask(s, 'hostile:fanout', 8), { asked: 8 });
+    await server.waitForLog(/handler emitted a bad payload, dropped: payload refers to attachment 0 more than once/);
+    assert.deepEqual(got, [], 'nothing was sent (its actions are carried out before its ack)');
+    await stillServing(s);
+  });
+
   it('an operator can grant reserved rooms', async () => {
     const granted = await startServer({ config: '[handlers.reserved_rooms]\nhostile = ["io-role-*"]\n', handlers: ['hostile'] });
     try {

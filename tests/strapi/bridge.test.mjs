@@ -234,7 +234,7 @@ describe('a Python handler with Strapi identities (order-status)', () => {
 describe('a content handler with Strapi (order-router)', () => {
   it('order events reach only the order\'s customer (looked up in Strapi) and followers, labelled; never a role that may not read orders', async () => {
     await strapi.permit('authenticated', ['api::order.order.find', 'api::order.order.findOne']);
-    const server = await bridge('[handlers.strapi]\nallow = ["order-router"]\n', { handlers: ['order-router'] });
+    const server = await bridge('[handlers.strapi]\nallow = ["order-router"]\n[handlers.content]\nallow = ["order-router"]\n', { handlers: ['order-router'] });
     try {
       const carl = await strapi.register('content-carl');
       const olga = await strapi.register('content-olga');

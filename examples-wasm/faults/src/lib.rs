@@ -1,12 +1,12 @@
 //! A misbehaving handler for tests: `trap` panics, `spin` never returns, `hog` allocates until
 //! the memory cap stops it; `flood` asks for emits to the caller without end and `join-flood`
 //! joins it to room after room (iohost's action bounds stop both, and none of their actions is
-//! carried out); `fine` is handled normally (acked `"fine"`). Any other event passes, so the
-//! host's other work goes on. As a content handler it panics on content events of a `fault`
+//! carried out); `bad-ack` answers with an ack that is not a payload; `fine` is handled
+//! normally (acked `"fine"`). Any other event passes, so the host's other work goes on. As a content handler it panics on content events of a `fault`
 //! type (`fault:update`, ...) and passes the others.
 
 use iohost_guest::{
-    Config, ContentEvent, ContentOutcome, Event, Handler, Outcome, Registration, Socket,
+    Config, ContentEvent, ContentOutcome, Event, Handler, Outcome, Payload, Registration, Socket,
 };
 
 pub struct Faults;
@@ -19,6 +19,7 @@ impl Handler for Faults {
             "hog",
             "flood",
             "join-flood",
+            "bad-ack",
             "fine",
         ]))
     }
@@ -47,6 +48,10 @@ impl Handler for Faults {
                 }
                 Outcome::ack("unreachable")
             }
+            "bad-ack" => Outcome::Handled(Some(Payload {
+                json: "{not a payload".to_owned(),
+                attachments: Vec::new(),
+            })),
             "fine" => Outcome::ack("fine"),
             _ => Outcome::Pass,
         }

@@ -14,6 +14,8 @@
 //!   `room` (or socket `to`, or the namespace) `times` times and acks the acks or the first
 //!   error (reserved rooms, bad timeouts and the call's ack wait budget are refused);
 //! - `hostile:volatile ({room, event})` emits `event` volatile to `room` (reserved refused);
+//! - `hostile:fanout (mb)` emits to the caller one `mb` MiB attachment referred to from 100000
+//!   places (a payload that would expand to terabytes: refused, nothing sent);
 //!
 //! and on connect it sends the socket its own `auth` object back (`hostile:auth`).
 
@@ -35,6 +37,7 @@ impl Handler for Hostile {
             "hostile:grow",
             "hostile:ask",
             "hostile:volatile",
+            "hostile:fanout",
         ])
         .on_connect())
     }
@@ -137,6 +140,7 @@ impl Handler for Hostile {
                                 "args": serde_json::from_str::<Value>(&a.args.json).unwrap_or(Value::Null),
                             })).collect::<Vec<_>>(),
                             "timedOut": acks.timed_out,
+                            "leftOut": acks.left_out,
                         })),
                         Err(e) => return Outcome::ack(&json!({ "rounds": rounds, "error": e.to_string() })),
                     }
@@ -152,6 +156,17 @@ impl Handler for Hostile {
                     &json!({ "from": socket.id() }),
                 );
                 Outcome::ack(&json!({ "asked": arg["room"] }))
+            }
+            "hostile:fanout" => {
+                let mb = arg.as_u64().unwrap_or(1) as usize;
+                let marker = r#"{"_placeholder":true,"num":0}"#;
+                let json = format!("[[{}]]", vec![marker; 100_000].join(","));
+                let payload = iohost_guest::Payload {
+                    json,
+                    attachments: vec![vec![7u8; mb << 20]],
+                };
+                socket.emit_payload("hostile:fanout", &payload);
+                Outcome::ack(&json!({ "asked": mb }))
             }
             _ => Outcome::Pass,
         }

@@ -2,14 +2,17 @@
 //! `iohost:handler@0.1.1`).
 //!
 //! Strapi's `order:create` and `order:update` content events reach, in each audience that may
-//! read orders, only the sockets that follow that order: sockets in `order-<orderNumber>` (a
-//! shop page joins it) and, when the operator lets this handler ask Strapi who the customer is
-//! (`[handlers.strapi] allow = ["order-router"]`), the customer's own sockets (`user-<id>`).
-//! Each gets a `statusLabel` ("Paid", ...) beside the fields it may read. `order:delete` is
-//! not sent (the shop tells customers itself). Other content events pass unchanged.
+//! read orders, only the sockets the order concerns: when the operator lets this handler ask
+//! Strapi who the customer is (`[handlers.strapi] allow = ["order-router"]`), the customer's own
+//! sockets (`user-<id>`, a room only that user's sockets are in); otherwise the sockets that
+//! joined `order-<orderNumber>` (any socket of the audience may join it: fit for audiences that
+//! may read every order anyway, such as shop staff). Each gets a `statusLabel` ("Paid", ...)
+//! beside the fields it may read. `order:delete` is not sent (the shop tells customers itself).
+//! Other content events pass unchanged. Strapi is asked once per audience of each order event.
 //!
-//! A handler sees each audience's event already shaped for it: it can narrow and change an
-//! event, never reach a socket outside that audience or show it more of Strapi.
+//! Content handlers run only when the operator grants them (`[handlers.content] allow =
+//! ["order-router"]`): they read every audience's events and what they send goes to it. iohost
+//! still decides each event's audience first, so a handler can only narrow who receives it.
 //!
 //! Sidecar `order-router.toml` (optional):
 //!
@@ -108,17 +111,17 @@ impl Handler for OrderRouter {
         let Some(entry) = fields(&mut payload) else {
             return ContentOutcome::Drop;
         };
-        let mut within = Vec::new();
-        if let Some(number) = entry.get("orderNumber").and_then(Value::as_str) {
-            within.push(format!("order-{number}"));
-        }
         let document_id = entry
             .get("documentId")
             .and_then(Value::as_str)
             .map(str::to_owned);
-        if let Some(customer) = document_id.as_deref().and_then(customer_of) {
-            within.push(format!("user-{customer}"));
-        }
+        let within = match document_id.as_deref().and_then(customer_of) {
+            Some(customer) => Some(format!("user-{customer}")),
+            None => entry
+                .get("orderNumber")
+                .and_then(Value::as_str)
+                .map(|number| format!("order-{number}")),
+        };
         if let Some(status) = entry.get("status").and_then(Value::as_str) {
             let labels = &LABELS.get().labels;
             let label = labels
@@ -127,11 +130,11 @@ impl Handler for OrderRouter {
                 .unwrap_or_else(|| status.to_owned());
             entry.insert("statusLabel".to_owned(), Value::String(label));
         }
-        // Nobody follows it: nobody in this audience gets it.
-        if within.is_empty() {
+        // Nobody it concerns can be named: nobody in this audience gets it.
+        let Some(room) = within else {
             return ContentOutcome::Drop;
-        }
-        ContentOutcome::only_within(within).with_data(&payload)
+        };
+        ContentOutcome::only_within([room]).with_data(&payload)
     }
 }
 

@@ -9,7 +9,7 @@ use super::error::{ApiError, ErrorBody};
 use super::{ApiState, Body};
 use crate::model::Args;
 use crate::rooms::USER_ROOM_PREFIX;
-use crate::sockets::{Acks, emit_with_ack, socket_room, targets};
+use crate::sockets::{AckCaps, Acks, emit_with_ack, socket_room, targets};
 use axum::Json;
 use axum::extract::State;
 
@@ -227,13 +227,17 @@ pub async fn emit(
                 }
             }
             Some(timeout) => {
-                let answered = emit_with_ack(to, &request.event, &args, timeout).await;
+                // The API's caller holds a key: its answer carries every ack.
+                let answered =
+                    emit_with_ack(to, &request.event, &args, timeout, AckCaps::NONE).await;
                 acks = Some(answered.map_err(ApiError::ClusterUnavailable)?);
             }
         }
     }
     let (acks, timed_out) = match acks {
-        Some(Acks { answered, silent }) => (
+        Some(Acks {
+            answered, silent, ..
+        }) => (
             Some(
                 answered
                     .into_iter()

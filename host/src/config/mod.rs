@@ -349,6 +349,18 @@ pub struct HandlersConfig {
     pub reserved_rooms: std::collections::BTreeMap<String, Vec<String>>,
     /// What a handler's faults do: refuse or pass the event, switch the handler off.
     pub failure: FailureConfig,
+    /// Which handlers see Strapi's content events (`on-content`).
+    pub content: HandlerContentConfig,
+}
+
+/// `[handlers.content]`: the handlers whose `on-content` runs. A content handler reads every
+/// audience's content events (drafts too, for roles that read them) and what it sends goes to
+/// that audience's room: only an operator can grant that. None by default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HandlerContentConfig {
+    /// Handler names granted content events; empty: none.
+    pub allow: Vec<String>,
 }
 
 /// `[handlers.failure]`: what happens when a handler faults (traps, runs past its time or
@@ -457,6 +469,7 @@ impl Default for HandlersConfig {
             strapi: HandlerStrapiConfig::default(),
             reserved_rooms: std::collections::BTreeMap::new(),
             failure: FailureConfig::default(),
+            content: HandlerContentConfig::default(),
         }
     }
 }

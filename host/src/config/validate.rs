@@ -191,18 +191,18 @@ impl super::HandlersConfig {
             h.strapi.max_pending_sends as u64,
             1,
         )?;
-        if let Some(name) = h
-            .strapi
-            .allow
-            .iter()
-            .find(|n| !super::valid_handler_name(n))
-        {
-            return Err(ConfigError::Invalid {
-                key: "handlers.strapi.allow".into(),
-                reason: format!(
-                    "`{name}` is not a handler name (lower-case letters, digits, - and _)"
-                ),
-            });
+        for (key, names) in [
+            ("handlers.strapi.allow", &h.strapi.allow),
+            ("handlers.content.allow", &h.content.allow),
+        ] {
+            if let Some(name) = names.iter().find(|n| !super::valid_handler_name(n)) {
+                return Err(ConfigError::Invalid {
+                    key: key.into(),
+                    reason: format!(
+                        "`{name}` is not a handler name (lower-case letters, digits, - and _)"
+                    ),
+                });
+            }
         }
         for (name, patterns) in &h.reserved_rooms {
             let key = format!("handlers.reserved_rooms.{name}");

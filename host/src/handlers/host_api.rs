@@ -106,6 +106,10 @@ pub struct InstanceState {
     /// The user of the socket the current call is for: its own `user-<id>` room is not
     /// reserved for this call.
     pub(super) acting_user: Option<u64>,
+    /// The current call is `init` (instantiation): nothing reaches a client from it.
+    initializing: bool,
+    /// A bad payload was logged in this call already (once a call is enough).
+    bad_payload_logged: bool,
 }
 
 /// `sockets-in-room` calls one handler call may make: in a cluster each asks every node, so a
@@ -138,7 +142,15 @@ impl InstanceState {
             waited: Duration::ZERO,
             room_queries: 0,
             acting_user: None,
+            initializing: false,
+            bad_payload_logged: false,
         }
+    }
+
+    /// `init` begins, which may run for `limit`.
+    pub(super) fn start_init(&mut self, limit: Duration) {
+        self.start_call(limit);
+        self.initializing = true;
     }
 
     /// A call begins that may run for `limit`.
@@ -149,6 +161,8 @@ impl InstanceState {
         self.waited = Duration::ZERO;
         self.room_queries = 0;
         self.acting_user = None;
+        self.initializing = false;
+        self.bad_payload_logged = false;
     }
 
     /// Has the current call run for its whole limit?
@@ -168,23 +182,26 @@ impl InstanceState {
         ))
     }
 
-    /// Keeps `action` for when the call returns, if the call's [`ActionBudget`] allows `bytes`
-    /// more (its names and arguments); past it nothing more is kept and the call will fail.
+    /// Counts one more action of `bytes` (its names and arguments, as the guest sent them)
+    /// against the call's [`ActionBudget`], before anything of it is converted or checked: true
+    /// if it fits. Past the budget nothing more is kept (nor what was) and the call will fail.
     ///
     /// [`ActionBudget`]: super::limits::ActionBudget
-    fn queue(&mut self, action: Action, bytes: usize) {
-        if self.budget.spend(bytes) {
-            self.outbox.push(action);
-        } else {
+    fn admit(&mut self, bytes: usize) -> bool {
+        let fits = self.budget.spend(bytes);
+        if !fits {
             self.outbox.clear();
         }
+        fits
     }
 
-    fn args(&self, payload: Payload) -> Option<crate::model::Args> {
+    fn args(&mut self, payload: Payload) -> Option<crate::model::Args> {
         match payload.into_args() {
             Ok(args) => Some(args),
             Err(e) => {
-                tracing::warn!(handler = %self.handler, "handler emitted a bad payload, dropped: {e}");
+                if !std::mem::replace(&mut self.bad_payload_logged, true) {
+                    tracing::warn!(handler = %self.handler, "handler emitted a bad payload, dropped: {e}");
+                }
                 None
             }
         }
@@ -237,6 +254,28 @@ pub(super) fn refused_room(handler: &str, room: &str, what: &'static str) {
         .increment(1);
 }
 
+/// Bytes of ack arguments one `emit-with-ack` keeps at most: clients choose what they answer,
+/// and it all goes into the handler's memory.
+pub const MAX_ACK_BYTES: usize = 1024 * 1024;
+/// Sockets one `emit-with-ack` names at most (answered and timed out together).
+pub const MAX_ACK_SOCKETS: usize = 10_000;
+
+/// `acks` (kept within [`MAX_ACK_BYTES`] and [`MAX_ACK_SOCKETS`]) for the guest.
+fn bounded_acks(acks: crate::sockets::Acks) -> Acks {
+    Acks {
+        answered: acks
+            .answered
+            .into_iter()
+            .map(|(socket_id, args)| Ack {
+                socket_id,
+                args: Payload::from_args(&args),
+            })
+            .collect(),
+        timed_out: acks.silent,
+        left_out: u32::try_from(acks.left_out).unwrap_or(u32::MAX),
+    }
+}
+
 /// The longest ack wait one `emit-with-ack` may ask for.
 pub const MAX_ACK_TIMEOUT_MS: u32 = 10_000;
 
@@ -261,14 +300,15 @@ fn payload_bytes(payload: &Payload) -> usize {
 impl sockets::Host for InstanceState {
     async fn emit_to_socket(&mut self, ns: String, sid: String, event: String, args: Payload) {
         let bytes = ns.len() + sid.len() + event.len() + payload_bytes(&args);
-        if let Some(args) = self.args(args) {
-            let action = Action::EmitToSocket {
+        if self.admit(bytes)
+            && let Some(args) = self.args(args)
+        {
+            self.outbox.push(Action::EmitToSocket {
                 ns,
                 sid,
                 event,
                 args,
-            };
-            self.queue(action, bytes);
+            });
         }
     }
 
@@ -282,15 +322,16 @@ impl sockets::Host for InstanceState {
     ) {
         let bytes = ns.len() + room.len() + event.len() + payload_bytes(&args);
         let bytes = bytes + except.as_ref().map_or(0, String::len);
-        if let Some(args) = self.args(args) {
-            let action = Action::EmitToRoom {
+        if self.admit(bytes)
+            && let Some(args) = self.args(args)
+        {
+            self.outbox.push(Action::EmitToRoom {
                 ns,
                 room,
                 event,
                 args,
                 except,
-            };
-            self.queue(action, bytes);
+            });
         }
     }
 
@@ -303,30 +344,34 @@ impl sockets::Host for InstanceState {
     ) {
         let bytes = ns.len() + event.len() + payload_bytes(&args);
         let bytes = bytes + except.as_ref().map_or(0, String::len);
-        if let Some(args) = self.args(args) {
-            let action = Action::EmitToNamespace {
+        if self.admit(bytes)
+            && let Some(args) = self.args(args)
+        {
+            self.outbox.push(Action::EmitToNamespace {
                 ns,
                 event,
                 args,
                 except,
-            };
-            self.queue(action, bytes);
+            });
         }
     }
 
     async fn join_room(&mut self, ns: String, sid: String, room: String) {
-        let bytes = ns.len() + sid.len() + room.len();
-        self.queue(Action::Join { ns, sid, room }, bytes);
+        if self.admit(ns.len() + sid.len() + room.len()) {
+            self.outbox.push(Action::Join { ns, sid, room });
+        }
     }
 
     async fn leave_room(&mut self, ns: String, sid: String, room: String) {
-        let bytes = ns.len() + sid.len() + room.len();
-        self.queue(Action::Leave { ns, sid, room }, bytes);
+        if self.admit(ns.len() + sid.len() + room.len()) {
+            self.outbox.push(Action::Leave { ns, sid, room });
+        }
     }
 
     async fn disconnect(&mut self, ns: String, sid: String) {
-        let bytes = ns.len() + sid.len();
-        self.queue(Action::Disconnect { ns, sid }, bytes);
+        if self.admit(ns.len() + sid.len()) {
+            self.outbox.push(Action::Disconnect { ns, sid });
+        }
     }
 
     async fn emit_volatile(
@@ -339,15 +384,16 @@ impl sockets::Host for InstanceState {
     ) {
         let bytes = ns.len() + target_bytes(&target) + event.len() + payload_bytes(&args);
         let bytes = bytes + except.as_ref().map_or(0, String::len);
-        if let Some(args) = self.args(args) {
-            let action = Action::Volatile {
+        if self.admit(bytes)
+            && let Some(args) = self.args(args)
+        {
+            self.outbox.push(Action::Volatile {
                 ns,
                 target,
                 event,
                 args,
                 except,
-            };
-            self.queue(action, bytes);
+            });
         }
     }
 
@@ -359,7 +405,14 @@ impl sockets::Host for InstanceState {
         args: Payload,
         timeout_ms: u32,
     ) -> Result<Acks, String> {
+        // Counted first, refused or not: a loop of refused asks ends at the actions budget.
         let bytes = ns.len() + target_bytes(&target) + event.len() + payload_bytes(&args);
+        if !self.admit(bytes) {
+            return Err("this call asked for more actions than it may".to_owned());
+        }
+        if self.initializing {
+            return Err("not in init: no client is asked while a handler loads".to_owned());
+        }
         if !(1..=MAX_ACK_TIMEOUT_MS).contains(&timeout_ms) {
             return Err(format!(
                 "timeout-ms must be 1 to {MAX_ACK_TIMEOUT_MS}, not {timeout_ms}"
@@ -379,29 +432,17 @@ impl sockets::Host for InstanceState {
             return Err("no Socket.IO server: the handler runs on its own".to_owned());
         };
         let args = payload_args(args)?;
-        // It is one of the call's actions, though carried out at once.
-        if !self.budget.spend(bytes) {
-            self.outbox.clear();
-            return Err("this call asked for more actions than it may".to_owned());
-        }
-        let rooms = target_rooms(target);
         let wait = left.min(Duration::from_millis(u64::from(timeout_ms)));
-        let targets = crate::sockets::targets(&io, &ns, rooms, &[]).map_err(|e| e.to_string())?;
+        let targets = crate::sockets::targets(&io, &ns, target_rooms(target), &[])
+            .map_err(|e| e.to_string())?;
         let started = Instant::now();
-        let acks = crate::sockets::emit_with_ack(targets, &event, &args, wait).await;
+        let caps = crate::sockets::AckCaps {
+            bytes: MAX_ACK_BYTES,
+            sockets: MAX_ACK_SOCKETS,
+        };
+        let acks = crate::sockets::emit_with_ack(targets, &event, &args, wait, caps).await;
         self.budget.waited_for_acks(started.elapsed());
-        let acks = acks?;
-        Ok(Acks {
-            answered: acks
-                .answered
-                .into_iter()
-                .map(|(socket_id, args)| Ack {
-                    socket_id,
-                    args: Payload::from_args(&args),
-                })
-                .collect(),
-            timed_out: acks.silent,
-        })
+        Ok(bounded_acks(acks?))
     }
 
     async fn sockets_in_room(&mut self, ns: String, room: String) -> Vec<SocketInfo> {

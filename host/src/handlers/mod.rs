@@ -61,6 +61,49 @@ pub use strapi_gateway::StrapiGateway;
 pub use version::{Handler, kv_quota, short};
 pub use watch::Watcher;
 
+/// An `on-event` answer as the chain reads it: `None` passes the event on. An ack that is not
+/// a payload is refused (a fault).
+fn read_event_answer(
+    (result, actions): (EventResult, Vec<actions::Action>),
+) -> Result<(Option<Outcome>, Vec<actions::Action>), String> {
+    let outcome = match result {
+        EventResult::Pass => None,
+        EventResult::Reject(reason) => Some(Outcome::Rejected(reason)),
+        EventResult::Handled(None) => Some(Outcome::Handled(None)),
+        EventResult::Handled(Some(ack)) => {
+            let args = ack.into_args().map_err(|e| format!("its ack: {e}"))?;
+            Some(Outcome::Handled(Some(args)))
+        }
+    };
+    Ok((outcome, actions))
+}
+
+/// Refuses an `on-content` answer whose data is not JSON or that names more than
+/// [`MAX_WITHIN_ROOMS`] rooms.
+fn check_content_answer(
+    answer: (ContentResult, Vec<actions::Action>),
+) -> Result<(ContentResult, Vec<actions::Action>), String> {
+    if let ContentResult::Deliver(delivery) = &answer.0 {
+        if let Some(data) = &delivery.data {
+            serde_json::from_str::<serde::de::IgnoredAny>(data)
+                .map_err(|e| format!("its on-content data is not JSON: {e}"))?;
+        }
+        if delivery
+            .within
+            .as_ref()
+            .is_some_and(|w| w.len() > MAX_WITHIN_ROOMS)
+        {
+            return Err(format!(
+                "its on-content names more than {MAX_WITHIN_ROOMS} rooms in `within`"
+            ));
+        }
+    }
+    Ok(answer)
+}
+
+/// Rooms one `on-content` answer may narrow an event to: each is a question to every node.
+pub const MAX_WITHIN_ROOMS: usize = 16;
+
 /// What the handlers made of one audience's content event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ContentDecision {
@@ -689,11 +732,22 @@ impl Runtime {
             }
             None => {}
         }
+        if handler.takes_content() && !self.content_granted(&handler.name) {
+            tracing::warn!(
+                handler = %handler.name,
+                "exports on-content but is not granted content events ([handlers.content] allow): it will not see them"
+            );
+        }
         self.chain.rcu(|chain| chain.with(handler.clone()));
         if let Some(old) = old {
             old.retire();
         }
         self.start_ticker(&handler);
+    }
+
+    /// May handler `name` see content events (`[handlers.content] allow`)?
+    fn content_granted(&self, name: &str) -> bool {
+        self.config.content.allow.iter().any(|n| n == name)
     }
 
     fn start_ticker(self: &Arc<Self>, handler: &Arc<Handler>) {
@@ -719,7 +773,10 @@ impl Runtime {
                     continue;
                 }
                 match handler.on_tick().await {
-                    Ok(((), actions)) => runtime.apply(&handler, None, actions).await,
+                    Ok(((), actions)) => {
+                        handler.stats.answered();
+                        runtime.apply(&handler, None, actions).await;
+                    }
                     Err(e) => runtime.after_fault(&handler, &e),
                 }
             }
@@ -839,22 +896,30 @@ impl Runtime {
 
     /// Runs `call` into `handler` unless the handler is switched off; a failure counts
     /// toward switching it off.
-    async fn guarded<T>(
+    /// `accept` reads the call's answer; an answer it refuses (`Err` says why: an ack that is
+    /// not a payload, say) is a fault too, and its actions are dropped.
+    async fn guarded<T, U>(
         &self,
         handler: &Handler,
         call: impl Future<Output = Result<T, CallError>>,
-    ) -> Result<T, CallError> {
+        accept: impl FnOnce(T) -> Result<U, String>,
+    ) -> Result<U, CallError> {
         if let Some(faulted) = handler.stats.switched_off() {
             return Err(CallError::SwitchedOff {
                 handler: handler.name.to_string(),
                 faults: faulted.faults,
             });
         }
-        let result = call.await;
-        if let Err(e) = &result {
-            self.after_fault(handler, e);
-        }
-        result
+        let failed = match call.await.map(accept) {
+            Ok(Ok(answer)) => {
+                handler.stats.answered();
+                return Ok(answer);
+            }
+            Ok(Err(reason)) => handler.bad_answer(reason),
+            Err(e) => e,
+        };
+        self.after_fault(handler, &failed);
+        Err(failed)
     }
 
     /// Runs `on-connect` of the handlers that asked for it. `Err` is the reason to refuse the
@@ -867,7 +932,7 @@ impl Runtime {
         let info = socket_info::socket_info(socket);
         let mut all = Vec::new();
         for handler in &interested {
-            match self.guarded(handler, handler.on_connect(&info)).await {
+            match self.guarded(handler, handler.on_connect(&info), Ok).await {
                 Ok((ConnectResult::Accept, actions)) => {
                     all.extend(self.vet(handler, Some(&info), actions).await);
                 }
@@ -912,39 +977,32 @@ impl Runtime {
             args: Payload::from_args(args),
         };
         for handler in &interested {
-            match self.guarded(handler, handler.on_event(info, &event)).await {
-                Ok((result, actions)) => {
+            let call = handler.on_event(info, &event);
+            let failed = match self.guarded(handler, call, read_event_answer).await {
+                Ok((answer, actions)) => {
                     self.apply(handler, Some(info), actions).await;
-                    match result {
-                        EventResult::Pass => continue,
-                        EventResult::Reject(reason) => return Outcome::Rejected(reason),
-                        EventResult::Handled(None) => return Outcome::Handled(None),
-                        EventResult::Handled(Some(ack)) => {
-                            return match ack.into_args() {
-                                Ok(args) => Outcome::Handled(Some(args)),
-                                Err(e) => Outcome::Failed(
-                                    CallError::BadPayload {
-                                        handler: handler.name.to_string(),
-                                        reason: e.to_string(),
-                                    }
-                                    .to_string(),
-                                ),
-                            };
-                        }
+                    match answer {
+                        None => continue,
+                        Some(outcome) => return outcome,
                     }
                 }
-                Err(e) => match self.passes(handler, &e) {
-                    false => return Outcome::Failed(e.to_string()),
-                    true => tracing::debug!("fail_open: the event goes on: {e}"),
-                },
+                Err(e) => e,
+            };
+            if !self.passes(handler, &failed) {
+                return Outcome::Failed(failed.to_string());
             }
+            tracing::debug!("fail_open: the event goes on: {failed}");
         }
         Outcome::Pass
     }
 
-    /// Does a loaded handler export `on-content`?
+    /// Does a loaded handler export `on-content`, granted content events?
     pub fn takes_content(&self) -> bool {
-        self.chain.load().handlers.iter().any(|h| h.takes_content())
+        self.chain
+            .load()
+            .handlers
+            .iter()
+            .any(|h| h.takes_content() && self.content_granted(&h.name))
     }
 
     /// Runs `on-content` of the handlers that export it, highest priority first, for one
@@ -953,29 +1011,20 @@ impl Runtime {
     /// passes it on unchanged under `fail_open`.
     pub async fn on_content(&self, mut event: ContentEvent) -> ContentDecision {
         let mut within = Vec::new();
-        for handler in &self.select(|h| h.takes_content()) {
-            let failed = match self.guarded(handler, handler.on_content(&event)).await {
+        for handler in &self.select(|h| h.takes_content() && self.content_granted(&h.name)) {
+            let call = handler.on_content(&event);
+            let failed = match self.guarded(handler, call, check_content_answer).await {
                 Ok((result, actions)) => {
                     self.apply(handler, None, actions).await;
                     match result {
                         ContentResult::Pass => continue,
                         ContentResult::Drop => return ContentDecision::Drop,
                         ContentResult::Deliver(delivery) => {
-                            match delivery.data.map(|d| {
-                                serde_json::from_str::<serde::de::IgnoredAny>(&d).map(|_| d)
-                            }) {
-                                Some(Err(e)) => CallError::BadPayload {
-                                    handler: handler.name.to_string(),
-                                    reason: format!("on-content data is not JSON: {e}"),
-                                },
-                                data => {
-                                    if let Some(Ok(data)) = data {
-                                        event.data = data;
-                                    }
-                                    within.extend(delivery.within);
-                                    continue;
-                                }
+                            if let Some(data) = delivery.data {
+                                event.data = data;
                             }
+                            within.extend(delivery.within);
+                            continue;
                         }
                     }
                 }
@@ -1004,7 +1053,7 @@ impl Runtime {
         info.rooms = crate::sockets::joined_rooms(socket);
         for handler in &interested {
             match self
-                .guarded(handler, handler.on_disconnect(&info, reason))
+                .guarded(handler, handler.on_disconnect(&info, reason), Ok)
                 .await
             {
                 Ok(((), actions)) => self.apply(handler, Some(&info), actions).await,

@@ -16,6 +16,10 @@ pub enum PayloadError {
     NotAnArray,
     #[error("payload refers to attachment {0}, which does not exist")]
     MissingAttachment(u64),
+    /// Each attachment stands in one place: a repeated reference would copy its bytes again
+    /// for every repeat, far more than the handler's own memory held.
+    #[error("payload refers to attachment {0} more than once")]
+    RepeatedAttachment(u64),
 }
 
 impl Payload {
@@ -39,9 +43,11 @@ impl Payload {
         let Json::Array(items) = json else {
             return Err(PayloadError::NotAnArray);
         };
+        let mut attachments: Vec<Option<Vec<u8>>> =
+            self.attachments.into_iter().map(Some).collect();
         items
             .into_iter()
-            .map(|v| from_json(v, &self.attachments))
+            .map(|v| from_json(v, &mut attachments))
             .collect::<Result<_, _>>()
             .map(Args)
     }
@@ -82,7 +88,8 @@ fn to_json(value: &Mp, attachments: &mut Vec<Vec<u8>>) -> Json {
     }
 }
 
-fn from_json(value: Json, attachments: &[Vec<u8>]) -> Result<Mp, PayloadError> {
+/// `value` as a Socket.IO value; each attachment moves into the one place that refers to it.
+fn from_json(value: Json, attachments: &mut [Option<Vec<u8>>]) -> Result<Mp, PayloadError> {
     Ok(match value {
         Json::Null => Mp::Nil,
         Json::Bool(b) => Mp::Boolean(b),
@@ -104,11 +111,12 @@ fn from_json(value: Json, attachments: &[Vec<u8>]) -> Result<Mp, PayloadError> {
         ),
         Json::Object(map) => {
             if let Some(num) = placeholder(&map) {
-                let bytes = usize::try_from(num)
+                let slot = usize::try_from(num)
                     .ok()
-                    .and_then(|i| attachments.get(i))
+                    .and_then(|i| attachments.get_mut(i))
                     .ok_or(PayloadError::MissingAttachment(num))?;
-                return Ok(Mp::Binary(bytes.clone()));
+                let bytes = slot.take().ok_or(PayloadError::RepeatedAttachment(num))?;
+                return Ok(Mp::Binary(bytes));
             }
             Mp::Map(
                 map.into_iter()
@@ -159,6 +167,15 @@ mod tests {
             attachments: vec![],
         };
         assert!(matches!(p("{").into_args(), Err(PayloadError::NotJson(_))));
+        let fan_out = Payload {
+            json: r#"[{"_placeholder":true,"num":0},[{"_placeholder":true,"num":0}]]"#.into(),
+            attachments: vec![vec![7; 16]],
+        };
+        assert_eq!(
+            fan_out.into_args(),
+            Err(PayloadError::RepeatedAttachment(0)),
+            "one attachment cannot be copied into many places"
+        );
         assert_eq!(p("{}").into_args(), Err(PayloadError::NotAnArray));
         assert_eq!(
             p(r#"[{"_placeholder":true,"num":3}]"#).into_args(),

@@ -52,6 +52,12 @@ impl Stats {
         self.switched_off.lock().ok().and_then(|f| f.clone())
     }
 
+    /// A call's answer was accepted: the run of consecutive faults ends. (Not at the call's
+    /// return: an answer iohost cannot use counts as a fault.)
+    pub fn answered(&self) {
+        self.consecutive_faults.store(0, Ordering::Relaxed);
+    }
+
     /// Switches this version off (`Some`) or on again (`None`).
     pub fn set_switched_off(&self, faulted: Option<Faulted>) {
         if let Ok(mut off) = self.switched_off.lock() {
@@ -375,7 +381,7 @@ impl Handler {
             }
         });
         let init_limit = Duration::from_millis(self.limits.init_timeout_ms);
-        store.data_mut().start_call(init_limit);
+        store.data_mut().start_init(init_limit);
         store.set_epoch_deadline(1);
         let meter = store.data().meter.clone();
         let instance = Metered::new(
@@ -431,6 +437,27 @@ impl Handler {
                 idle.push(instance);
             }
         }
+    }
+
+    /// A call that returned an answer iohost cannot use (an ack that is not a payload, content
+    /// data that is not JSON): counted and logged as a fault, as a trap is. The instance was
+    /// healthy and stays in the pool.
+    pub fn bad_answer(&self, reason: String) -> CallError {
+        let fault = CallError::BadPayload {
+            handler: self.name.to_string(),
+            reason,
+        };
+        self.stats.errors.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .consecutive_faults
+            .fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut last) = self.stats.last_error.lock() {
+            *last = Some(fault.to_string());
+        }
+        metrics::counter!(crate::metrics::HANDLER_FAULTS, "handler" => self.name.to_string(), "kind" => "bad_payload")
+            .increment(1);
+        tracing::error!(handler = %self.name, version = %short(&self.sha256), "{fault}");
+        fault
     }
 
     /// Classifies a failed call, counts it and logs it with the handler's name.
@@ -574,7 +601,6 @@ impl Lease<'_> {
                 let actions = std::mem::take(&mut instance.store.data_mut().outbox);
                 let took = started.elapsed();
                 handler.stats.durations.record(took);
-                handler.stats.consecutive_faults.store(0, Ordering::Relaxed);
                 metrics::histogram!(crate::metrics::HANDLER_CALL_SECONDS, "handler" => handler.name.to_string())
                     .record(took.as_secs_f64());
                 tracing::trace!(handler = %handler.name, ?took, "call done");

@@ -17,6 +17,26 @@ impl Args {
         self.0.first()
     }
 
+    /// About how many bytes the arguments hold: text and binary at their length, every other
+    /// value at 8, for bounding what a client's answer makes iohost keep.
+    pub fn size(&self) -> usize {
+        fn size(value: &rmpv::Value) -> usize {
+            match value {
+                rmpv::Value::String(s) => s.as_bytes().len(),
+                rmpv::Value::Binary(b) | rmpv::Value::Ext(_, b) => b.len(),
+                rmpv::Value::Array(items) => 8 + items.iter().map(size).sum::<usize>(),
+                rmpv::Value::Map(entries) => {
+                    8 + entries
+                        .iter()
+                        .map(|(k, v)| size(k) + size(v))
+                        .sum::<usize>()
+                }
+                _ => 8,
+            }
+        }
+        self.0.iter().map(size).sum()
+    }
+
     /// The first argument as JSON (binary data becomes arrays of numbers), `Null` if none.
     pub fn first_json(&self) -> serde_json::Value {
         self.first()

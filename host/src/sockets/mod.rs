@@ -205,6 +205,24 @@ pub struct Acks {
     pub answered: Vec<(String, Args)>,
     /// Sockets that gave no ack in time (or were gone before they could).
     pub silent: Vec<String>,
+    /// Sockets whose answer or id was not kept: past the caller's [`AckCaps`].
+    pub left_out: usize,
+}
+
+/// How much of the answers [`emit_with_ack`] keeps: clients choose what they answer.
+#[derive(Debug, Clone, Copy)]
+pub struct AckCaps {
+    /// Bytes of ack arguments (as [`Args::size`] counts them).
+    pub bytes: usize,
+    /// Sockets named, answered and silent together.
+    pub sockets: usize,
+}
+
+impl AckCaps {
+    pub const NONE: Self = Self {
+        bytes: usize::MAX,
+        sockets: usize::MAX,
+    };
 }
 
 /// Emits through `targets` and waits (at most `timeout`, on every node) for each socket's ack.
@@ -214,9 +232,11 @@ pub async fn emit_with_ack<T: serde::Serialize + ?Sized + Sync>(
     event: &str,
     args: &T,
     timeout: std::time::Duration,
+    caps: AckCaps,
 ) -> Result<Acks, String> {
     use futures_util::stream::{FusedStream, Stream};
     let mut acks = Acks::default();
+    let mut kept = 0usize;
     let stream = targets
         .timeout(timeout)
         .emit_with_ack::<_, Args>(event, args)
@@ -235,8 +255,19 @@ pub async fn emit_with_ack<T: serde::Serialize + ?Sized + Sync>(
         let Some((sid, answer)) = next else {
             return Ok(acks);
         };
+        if acks.answered.len() + acks.silent.len() >= caps.sockets {
+            acks.left_out += 1;
+            continue;
+        }
         match answer {
-            Ok(args) => acks.answered.push((sid.to_string(), args)),
+            Ok(args) => {
+                kept = kept.saturating_add(sid.as_str().len() + args.size());
+                if kept > caps.bytes {
+                    acks.left_out += 1;
+                    continue;
+                }
+                acks.answered.push((sid.to_string(), args));
+            }
             Err(_) => acks.silent.push(sid.to_string()),
         }
     }

@@ -357,6 +357,7 @@ async fn emit(state: &WebhookState, room: &str, event: &str, payload: &Value) ->
 
 /// [`emit`], but with `within` (handlers narrowed the event) only to the sockets of `room`
 /// that are also in one room of each list, on every node. Never to anyone outside `room`.
+/// False when it reached nobody (or could not be encoded).
 async fn emit_within(
     state: &WebhookState,
     room: &str,
@@ -375,10 +376,20 @@ async fn emit_within(
         }
     };
     let io = &state.parts.io;
+    let mut reached = false;
     for ns in &state.parts.config.namespaces {
         let mut chosen = std::collections::BTreeSet::new();
         for narrow in first {
             let listed = state.parts.directory.list(io, Some(ns), Some(narrow)).await;
+            if !listed.coverage.complete {
+                tracing::warn!(
+                    event,
+                    room = narrow,
+                    "a narrowed content event reaches only the nodes that answered ({} of {})",
+                    listed.coverage.answered,
+                    listed.coverage.nodes
+                );
+            }
             for member in listed.members {
                 let rooms = &member.view.rooms;
                 let inside = rooms.iter().any(|r| r == room)
@@ -393,12 +404,13 @@ async fn emit_within(
         if chosen.is_empty() {
             continue;
         }
+        reached = true;
         let sent = broadcast(io, ns, chosen.into_iter().collect(), &[], event, &args).await;
         if let Err(e) = sent {
             tracing::debug!("content event not sent: {e}");
         }
     }
-    true
+    reached
 }
 
 /// The uid of the type a webhook's `model` names, when Strapi left it out.
@@ -455,6 +467,8 @@ fn is_draft(known: &Known, uid: &str, entry: &Map<String, Value>) -> bool {
 struct Misses {
     readers: usize,
     drafts: usize,
+    /// Audiences content handlers dropped it for, or narrowed it to nobody online.
+    handled: usize,
 }
 
 impl Misses {
@@ -474,6 +488,8 @@ impl Misses {
             format!(
                 "it is a draft, and no role that may read {model} may read drafts ([strapi.drafts] roles)"
             )
+        } else if self.handled > 0 {
+            "content handlers ([handlers.content]) dropped it, or narrowed it to rooms nobody of its audience is in".to_owned()
         } else {
             "no role's delivery rule asks for it (strapi.delivery = \"action\")".to_owned()
         }
@@ -564,13 +580,18 @@ async fn deliver(
             data: payload.to_string(),
         };
         match state.parts.handlers.on_content(seen).await {
-            ContentDecision::Drop => tracing::debug!(event, role, "a handler dropped it"),
+            ContentDecision::Drop => {
+                misses.handled += 1;
+                tracing::debug!(event, role, "a handler dropped it");
+            }
             ContentDecision::Deliver { within, data } => {
                 let Ok(payload) = serde_json::from_str::<Value>(&data) else {
                     continue;
                 };
                 if emit_within(state, &room, &within, &event, &payload).await {
                     rooms.push(room);
+                } else {
+                    misses.handled += 1;
                 }
             }
         }
