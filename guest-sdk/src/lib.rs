@@ -150,6 +150,42 @@ pub trait Handler {
     }
 }
 
+/// The `handler` world's entry points for a [`Handler`], shared by both export macros.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __handler_world_exports {
+    ($handler:ty) => {
+        fn init(
+            config: ::std::string::String,
+        ) -> ::std::result::Result<
+            $crate::bindings::iohost::handler::types::Registration,
+            ::std::string::String,
+        > {
+            $crate::__private::init::<$handler>(config)
+        }
+        fn on_connect(
+            socket: $crate::bindings::iohost::handler::types::SocketInfo,
+        ) -> $crate::bindings::iohost::handler::types::ConnectResult {
+            $crate::__private::on_connect::<$handler>(socket)
+        }
+        fn on_event(
+            socket: $crate::bindings::iohost::handler::types::SocketInfo,
+            event: $crate::bindings::iohost::handler::types::Event,
+        ) -> $crate::bindings::iohost::handler::types::EventResult {
+            $crate::__private::on_event::<$handler>(socket, event)
+        }
+        fn on_disconnect(
+            socket: $crate::bindings::iohost::handler::types::SocketInfo,
+            reason: ::std::string::String,
+        ) {
+            $crate::__private::on_disconnect::<$handler>(socket, reason)
+        }
+        fn on_tick() {
+            <$handler as $crate::Handler>::on_tick()
+        }
+    };
+}
+
 /// Exports a [`Handler`] implementation as the component's entry points.
 #[macro_export]
 macro_rules! export_handler {
@@ -158,34 +194,7 @@ macro_rules! export_handler {
         pub struct __IohostHandlerExport;
 
         impl $crate::bindings::Guest for __IohostHandlerExport {
-            fn init(
-                config: ::std::string::String,
-            ) -> ::std::result::Result<
-                $crate::bindings::iohost::handler::types::Registration,
-                ::std::string::String,
-            > {
-                $crate::__private::init::<$handler>(config)
-            }
-            fn on_connect(
-                socket: $crate::bindings::iohost::handler::types::SocketInfo,
-            ) -> $crate::bindings::iohost::handler::types::ConnectResult {
-                $crate::__private::on_connect::<$handler>(socket)
-            }
-            fn on_event(
-                socket: $crate::bindings::iohost::handler::types::SocketInfo,
-                event: $crate::bindings::iohost::handler::types::Event,
-            ) -> $crate::bindings::iohost::handler::types::EventResult {
-                $crate::__private::on_event::<$handler>(socket, event)
-            }
-            fn on_disconnect(
-                socket: $crate::bindings::iohost::handler::types::SocketInfo,
-                reason: ::std::string::String,
-            ) {
-                $crate::__private::on_disconnect::<$handler>(socket, reason)
-            }
-            fn on_tick() {
-                <$handler as $crate::Handler>::on_tick()
-            }
+            $crate::__handler_world_exports!($handler);
         }
 
         $crate::bindings::__export_handler_world!(__IohostHandlerExport with_types_in $crate::bindings);
@@ -201,34 +210,7 @@ macro_rules! export_content_handler {
         pub struct __IohostContentHandlerExport;
 
         impl $crate::content_bindings::Guest for __IohostContentHandlerExport {
-            fn init(
-                config: ::std::string::String,
-            ) -> ::std::result::Result<
-                $crate::bindings::iohost::handler::types::Registration,
-                ::std::string::String,
-            > {
-                $crate::__private::init::<$handler>(config)
-            }
-            fn on_connect(
-                socket: $crate::bindings::iohost::handler::types::SocketInfo,
-            ) -> $crate::bindings::iohost::handler::types::ConnectResult {
-                $crate::__private::on_connect::<$handler>(socket)
-            }
-            fn on_event(
-                socket: $crate::bindings::iohost::handler::types::SocketInfo,
-                event: $crate::bindings::iohost::handler::types::Event,
-            ) -> $crate::bindings::iohost::handler::types::EventResult {
-                $crate::__private::on_event::<$handler>(socket, event)
-            }
-            fn on_disconnect(
-                socket: $crate::bindings::iohost::handler::types::SocketInfo,
-                reason: ::std::string::String,
-            ) {
-                $crate::__private::on_disconnect::<$handler>(socket, reason)
-            }
-            fn on_tick() {
-                <$handler as $crate::Handler>::on_tick()
-            }
+            $crate::__handler_world_exports!($handler);
             fn on_content(
                 event: $crate::bindings::iohost::handler::types::ContentEvent,
             ) -> $crate::bindings::iohost::handler::types::ContentResult {
