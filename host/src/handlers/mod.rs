@@ -109,11 +109,12 @@ pub const MAX_WITHIN_ROOMS: usize = 16;
 pub enum ContentDecision {
     /// Nobody in this audience gets it.
     Drop,
-    /// Send `data` (JSON text) to the event's room; with `within`, only to its sockets that
-    /// are also in one room of each list (every handler that narrowed it added one).
+    /// Send it to the event's room, with `data` (JSON text) when a handler replaced the
+    /// argument; with `within`, only to its sockets that are also in one room of each list
+    /// (every handler that narrowed it added one).
     Deliver {
         within: Vec<Vec<String>>,
-        data: String,
+        data: Option<String>,
     },
 }
 
@@ -750,6 +751,11 @@ impl Runtime {
         self.config.content.allow.iter().any(|n| n == name)
     }
 
+    /// Is `handler`'s `on-content` run: it exports one and is granted content events?
+    fn sees_content(&self, handler: &Handler) -> bool {
+        handler.takes_content() && self.content_granted(&handler.name)
+    }
+
     fn start_ticker(self: &Arc<Self>, handler: &Arc<Handler>) {
         let Some(ms) = handler.registration.tick_ms else {
             return;
@@ -1002,7 +1008,7 @@ impl Runtime {
             .load()
             .handlers
             .iter()
-            .any(|h| h.takes_content() && self.content_granted(&h.name))
+            .any(|h| self.sees_content(h))
     }
 
     /// Runs `on-content` of the handlers that export it, highest priority first, for one
@@ -1011,7 +1017,8 @@ impl Runtime {
     /// passes it on unchanged under `fail_open`.
     pub async fn on_content(&self, mut event: ContentEvent) -> ContentDecision {
         let mut within = Vec::new();
-        for handler in &self.select(|h| h.takes_content() && self.content_granted(&h.name)) {
+        let mut changed = false;
+        for handler in &self.select(|h| self.sees_content(h)) {
             let call = handler.on_content(&event);
             let failed = match self.guarded(handler, call, check_content_answer).await {
                 Ok((result, actions)) => {
@@ -1022,6 +1029,7 @@ impl Runtime {
                         ContentResult::Deliver(delivery) => {
                             if let Some(data) = delivery.data {
                                 event.data = data;
+                                changed = true;
                             }
                             within.extend(delivery.within);
                             continue;
@@ -1038,7 +1046,7 @@ impl Runtime {
         }
         ContentDecision::Deliver {
             within,
-            data: event.data,
+            data: changed.then_some(event.data),
         }
     }
 

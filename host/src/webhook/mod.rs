@@ -328,15 +328,22 @@ async fn change(
     answer
 }
 
+/// `payload` as the one argument of a content event; none (logged) if it cannot be encoded.
+fn encode(payload: &Value) -> Option<Args> {
+    match rmpv::ext::to_value(payload) {
+        Ok(value) => Some(Args(vec![value])),
+        Err(e) => {
+            tracing::error!("cannot encode a content event: {e}");
+            None
+        }
+    }
+}
+
 /// Sends `payload` as `event` to `room` in every content namespace; false if it could not be
 /// encoded (logged).
 async fn emit(state: &WebhookState, room: &str, event: &str, payload: &Value) -> bool {
-    let args = match rmpv::ext::to_value(payload) {
-        Ok(value) => Args(vec![value]),
-        Err(e) => {
-            tracing::error!("cannot encode a content event: {e}");
-            return false;
-        }
+    let Some(args) = encode(payload) else {
+        return false;
     };
     for ns in &state.parts.config.namespaces {
         let sent = broadcast(
@@ -368,12 +375,8 @@ async fn emit_within(
     let Some((first, others)) = within.split_first() else {
         return emit(state, room, event, payload).await;
     };
-    let args = match rmpv::ext::to_value(payload) {
-        Ok(value) => Args(vec![value]),
-        Err(e) => {
-            tracing::error!("cannot encode a content event: {e}");
-            return false;
-        }
+    let Some(args) = encode(payload) else {
+        return false;
     };
     let io = &state.parts.io;
     let mut reached = false;
@@ -534,6 +537,7 @@ async fn deliver(
     let mut rooms = Vec::new();
     let mut misses = Misses::default();
     let audience = access.audience();
+    let content_handlers = state.parts.handlers.takes_content();
     for role in &audience {
         if !access.readable(role, uid) {
             continue;
@@ -565,7 +569,7 @@ async fn deliver(
             .document(uid, entry, &mut Findings::default()),
         };
         let payload = content::payload(config.payload, action, visible);
-        if !state.parts.handlers.takes_content() {
+        if !content_handlers {
             if emit(state, &room, &event, &payload).await {
                 rooms.push(room);
             }
@@ -585,8 +589,10 @@ async fn deliver(
                 tracing::debug!(event, role, "a handler dropped it");
             }
             ContentDecision::Deliver { within, data } => {
-                let Ok(payload) = serde_json::from_str::<Value>(&data) else {
-                    continue;
+                let payload = match data.map(|d| serde_json::from_str::<Value>(&d)) {
+                    None => payload,
+                    Some(Ok(changed)) => changed,
+                    Some(Err(_)) => continue,
                 };
                 if emit_within(state, &room, &within, &event, &payload).await {
                     rooms.push(room);
