@@ -81,6 +81,9 @@ pub struct Handler {
     pub tier: Tier,
     /// Shared with the same version's optimised successor.
     pub stats: Arc<Stats>,
+    /// `iohost_handler_call_seconds` for this handler, looked up once: a lookup per call
+    /// (a label string, a key hash, the registry's lock) was work every call repeated.
+    call_seconds: metrics::Histogram,
     config_json: String,
     config: Arc<serde_json::Map<String, serde_json::Value>>,
     /// The engine that compiled `pre` (stores must come from it).
@@ -165,6 +168,7 @@ impl Handler {
         stats: Arc<Stats>,
     ) -> Result<Self, CallError> {
         let config_json = serde_json::Value::Object(parts.config.clone()).to_string();
+        let call_seconds = metrics::histogram!(crate::metrics::HANDLER_CALL_SECONDS, "handler" => parts.name.to_string());
         let mut handler = Self {
             name: parts.name,
             sha256: parts.sha256,
@@ -181,6 +185,7 @@ impl Handler {
             loaded_at,
             tier: parts.code.tier,
             stats,
+            call_seconds,
             config_json,
             config: Arc::new(parts.config),
             engine: parts.code.engine,
@@ -601,8 +606,7 @@ impl Lease<'_> {
                 let actions = std::mem::take(&mut instance.store.data_mut().outbox);
                 let took = started.elapsed();
                 handler.stats.durations.record(took);
-                metrics::histogram!(crate::metrics::HANDLER_CALL_SECONDS, "handler" => handler.name.to_string())
-                    .record(took.as_secs_f64());
+                handler.call_seconds.record(took.as_secs_f64());
                 tracing::trace!(handler = %handler.name, ?took, "call done");
                 handler.put_back(instance);
                 Ok((value, actions))
