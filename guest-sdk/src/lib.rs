@@ -43,11 +43,12 @@
 // The generated bindings name this crate by its public path, also from inside it.
 extern crate self as iohost_guest;
 
-/// The generated WIT bindings of the `iohost:handler` world. Prefer the wrappers of this crate.
+/// The generated WIT bindings of the `socket-handler` world (0.1.2: the `handler` world, plus
+/// `on-socket-event`, which reads its socket field by field). Prefer the wrappers of this crate.
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../wit",
-        world: "handler",
+        world: "socket-handler",
         pub_export_macro: true,
         export_macro_name: "__export_handler_world",
         default_bindings_module: "iohost_guest::bindings",
@@ -57,23 +58,23 @@ pub mod bindings {
     });
 }
 
-/// The generated bindings of the `content-handler` world (0.1.1): the `handler` world's, plus
-/// the `on-content` export. Used by [`export_content_handler!`]; its imports are the ones in
+/// The generated bindings of the `content-socket-handler` world (0.1.2): the `socket-handler`
+/// world's, plus the `on-content` export. Used by [`export_content_handler!`]; its imports are the ones in
 /// [`bindings`]. Only a handler that exports it carries it: its description is linked in only
 /// through the export macro.
 #[allow(clippy::too_many_arguments)] // generated glue
 pub mod content_bindings {
     wit_bindgen::generate!({
         path: "../wit",
-        world: "content-handler",
+        world: "content-socket-handler",
         with: {
-            "iohost:handler/types@0.1.1": crate::bindings::iohost::handler::types,
-            "iohost:handler/sockets@0.1.1": crate::bindings::iohost::handler::sockets,
-            "iohost:handler/kv@0.1.1": crate::bindings::iohost::handler::kv,
-            "iohost:handler/log@0.1.1": crate::bindings::iohost::handler::log,
-            "iohost:handler/clock@0.1.1": crate::bindings::iohost::handler::clock,
-            "iohost:handler/config@0.1.1": crate::bindings::iohost::handler::config,
-            "iohost:handler/strapi@0.1.1": crate::bindings::iohost::handler::strapi,
+            "iohost:handler/types@0.1.2": crate::bindings::iohost::handler::types,
+            "iohost:handler/sockets@0.1.2": crate::bindings::iohost::handler::sockets,
+            "iohost:handler/kv@0.1.2": crate::bindings::iohost::handler::kv,
+            "iohost:handler/log@0.1.2": crate::bindings::iohost::handler::log,
+            "iohost:handler/clock@0.1.2": crate::bindings::iohost::handler::clock,
+            "iohost:handler/config@0.1.2": crate::bindings::iohost::handler::config,
+            "iohost:handler/strapi@0.1.2": crate::bindings::iohost::handler::strapi,
         },
         pub_export_macro: true,
         export_macro_name: "__export_content_handler_world",
@@ -150,7 +151,8 @@ pub trait Handler {
     }
 }
 
-/// The `handler` world's entry points for a [`Handler`], shared by both export macros.
+/// The `socket-handler` world's entry points for a [`Handler`], shared by both export macros.
+/// (`on-event` stays for the worlds' sake; iohost 0.1.2 and later call `on-socket-event`.)
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __handler_world_exports {
@@ -183,6 +185,12 @@ macro_rules! __handler_world_exports {
         fn on_tick() {
             <$handler as $crate::Handler>::on_tick()
         }
+        fn on_socket_event(
+            socket: &$crate::bindings::iohost::handler::types::Socket,
+            event: $crate::bindings::iohost::handler::types::Event,
+        ) -> $crate::bindings::iohost::handler::types::EventResult {
+            $crate::__private::on_socket_event::<$handler>(socket, event)
+        }
     };
 }
 
@@ -202,7 +210,8 @@ macro_rules! export_handler {
 }
 
 /// Exports a [`Handler`] that also sees Strapi's content events ([`Handler::on_content`]): the
-/// `content-handler` world of `iohost:handler@0.1.1`.
+/// `content-socket-handler` world of `iohost:handler@0.1.2` (`content-handler` of 0.1.1 plus
+/// `on-socket-event`).
 #[macro_export]
 macro_rules! export_content_handler {
     ($handler:ty) => {
@@ -243,6 +252,13 @@ pub mod __private {
 
     pub fn on_event<H: Handler>(socket: wit::SocketInfo, event: wit::Event) -> wit::EventResult {
         H::on_event(&Socket::from(socket), &Event::from(event)).into()
+    }
+
+    pub fn on_socket_event<H: Handler>(
+        socket: &wit::Socket,
+        event: wit::Event,
+    ) -> wit::EventResult {
+        H::on_event(&Socket::borrowed(socket), &Event::from(event)).into()
     }
 
     pub fn on_disconnect<H: Handler>(socket: wit::SocketInfo, reason: String) {

@@ -1,65 +1,152 @@
 //! The socket an event came from, and what a handler can do with it.
 
+use std::cell::OnceCell;
+use std::mem::ManuallyDrop;
+
 use serde::Serialize;
 
 use crate::args::one;
 use crate::bindings::iohost::handler::sockets;
-use crate::bindings::iohost::handler::types::{Payload, SocketInfo};
+use crate::bindings::iohost::handler::types::{self as wit, Payload, SocketInfo};
 
 pub use crate::bindings::iohost::handler::types::User;
 
 /// A connected socket, as it was when the call was made.
 #[derive(Debug, Clone)]
 pub struct Socket {
-    info: SocketInfo,
+    source: Source,
+}
+
+#[derive(Debug, Clone)]
+enum Source {
+    /// All of it at once (`on-connect`, `on-disconnect`, hosts before 0.1.2).
+    Info(SocketInfo),
+    /// A handle lent for one `on-socket-event` call: each field is asked for the first time it
+    /// is read, so an event pays only for what its handler reads.
+    Handle(Lazy),
+}
+
+#[derive(Debug, Clone)]
+struct Lazy {
+    handle: u32,
+    id: OnceCell<String>,
+    namespace: OnceCell<String>,
+    rooms: OnceCell<Vec<String>>,
+    role: OnceCell<String>,
+    user: OnceCell<Option<User>>,
+    address: OnceCell<String>,
+    query: OnceCell<Vec<(String, String)>>,
+    auth: OnceCell<String>,
+}
+
+impl Lazy {
+    fn new(socket: &wit::Socket) -> Self {
+        Self {
+            handle: socket.handle(),
+            id: OnceCell::new(),
+            namespace: OnceCell::new(),
+            rooms: OnceCell::new(),
+            role: OnceCell::new(),
+            user: OnceCell::new(),
+            address: OnceCell::new(),
+            query: OnceCell::new(),
+            auth: OnceCell::new(),
+        }
+    }
+
+    /// The borrowed handle, never dropped here: the host ends the borrow with the call.
+    #[allow(unsafe_code)]
+    fn socket(&self) -> ManuallyDrop<wit::Socket> {
+        // SAFETY: `handle` came from the `wit::Socket` the host lent for this call, and
+        // `ManuallyDrop` keeps this copy from giving it back. A `Socket` kept past its call
+        // holds a dead handle: reading it then traps, as any use of a dead handle does.
+        ManuallyDrop::new(unsafe { wit::Socket::from_handle(self.handle) })
+    }
+
+    fn read<'a, T>(&self, cell: &'a OnceCell<T>, field: impl FnOnce(&wit::Socket) -> T) -> &'a T {
+        cell.get_or_init(|| field(&self.socket()))
+    }
 }
 
 impl From<SocketInfo> for Socket {
     fn from(info: SocketInfo) -> Self {
-        Self { info }
+        Self::new(info)
     }
 }
 
 impl Socket {
     /// Builds a socket, for tests of handler logic.
     pub fn new(info: SocketInfo) -> Self {
-        Self { info }
+        Self {
+            source: Source::Info(info),
+        }
+    }
+
+    /// The socket behind a handle the host lent for this call.
+    pub(crate) fn borrowed(socket: &wit::Socket) -> Self {
+        Self {
+            source: Source::Handle(Lazy::new(socket)),
+        }
     }
 
     pub fn id(&self) -> &str {
-        &self.info.id
+        match &self.source {
+            Source::Info(info) => &info.id,
+            Source::Handle(lazy) => lazy.read(&lazy.id, wit::Socket::id).as_str(),
+        }
     }
 
     pub fn namespace(&self) -> &str {
-        &self.info.namespace
+        match &self.source {
+            Source::Info(info) => &info.namespace,
+            Source::Handle(lazy) => lazy.read(&lazy.namespace, wit::Socket::namespace).as_str(),
+        }
     }
 
     pub fn rooms(&self) -> &[String] {
-        &self.info.rooms
+        match &self.source {
+            Source::Info(info) => &info.rooms,
+            Source::Handle(lazy) => lazy.read(&lazy.rooms, wit::Socket::rooms).as_slice(),
+        }
     }
 
     pub fn in_room(&self, room: &str) -> bool {
-        self.info.rooms.iter().any(|r| r == room)
+        match &self.source {
+            Source::Handle(lazy) if lazy.rooms.get().is_none() => lazy.socket().in_room(room),
+            _ => self.rooms().iter().any(|r| r == room),
+        }
     }
 
     /// Lower-case role: `public` for sockets without a token.
     pub fn role(&self) -> &str {
-        &self.info.role
+        match &self.source {
+            Source::Info(info) => &info.role,
+            Source::Handle(lazy) => lazy.read(&lazy.role, wit::Socket::role).as_str(),
+        }
     }
 
     /// The Strapi user, when the socket connected with a user's JWT.
     pub fn user(&self) -> Option<&User> {
-        self.info.user.as_ref()
+        match &self.source {
+            Source::Info(info) => info.user.as_ref(),
+            Source::Handle(lazy) => lazy.read(&lazy.user, wit::Socket::user).as_ref(),
+        }
     }
 
     pub fn address(&self) -> &str {
-        &self.info.address
+        match &self.source {
+            Source::Info(info) => &info.address,
+            Source::Handle(lazy) => lazy.read(&lazy.address, wit::Socket::address).as_str(),
+        }
     }
 
     /// A handshake query parameter.
     pub fn query(&self, key: &str) -> Option<&str> {
-        self.info
-            .query
+        let query = match &self.source {
+            Source::Info(info) => &info.query,
+            Source::Handle(lazy) => lazy.read(&lazy.query, wit::Socket::query),
+        };
+        query
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
@@ -67,16 +154,19 @@ impl Socket {
 
     /// The handshake `auth` object (JSON text).
     pub fn auth_json(&self) -> &str {
-        &self.info.auth
+        match &self.source {
+            Source::Info(info) => &info.auth,
+            Source::Handle(lazy) => lazy.read(&lazy.auth, wit::Socket::auth).as_str(),
+        }
     }
 
     /// A name to show for this socket: the Strapi username, else a `name` string from the
     /// handshake auth (trimmed, at most 32 characters), else `guest-` and the socket id's start.
     pub fn display_name(&self) -> String {
-        if let Some(user) = &self.info.user {
+        if let Some(user) = self.user() {
             return user.username.clone();
         }
-        let from_auth = serde_json::from_str::<serde_json::Value>(&self.info.auth)
+        let from_auth = serde_json::from_str::<serde_json::Value>(self.auth_json())
             .ok()
             .and_then(|auth| {
                 auth.get("name")?
@@ -84,9 +174,8 @@ impl Socket {
                     .map(|n| n.trim().chars().take(32).collect::<String>())
             })
             .filter(|n| !n.is_empty());
-        from_auth.unwrap_or_else(|| {
-            format!("guest-{}", self.info.id.chars().take(6).collect::<String>())
-        })
+        from_auth
+            .unwrap_or_else(|| format!("guest-{}", self.id().chars().take(6).collect::<String>()))
     }
 
     /// Emit `data` (one argument) to this socket.
@@ -96,8 +185,8 @@ impl Socket {
 
     /// Emit `data` to this socket as a volatile packet: missed if the client is not ready.
     pub fn emit_volatile<T: Serialize + ?Sized>(&self, event: &str, data: &T) {
-        let target = crate::emit::Target::Socket(self.info.id.clone());
-        crate::emit::volatile(&self.info.namespace, &target, event, data);
+        let target = crate::emit::Target::Socket(self.id().to_owned());
+        crate::emit::volatile(self.namespace(), &target, event, data);
     }
 
     /// Emit `data` to this socket now and wait up to `timeout_ms` for its ack: `None` when it
@@ -108,42 +197,36 @@ impl Socket {
         data: &T,
         timeout_ms: u32,
     ) -> Result<Option<Payload>, crate::Error> {
-        let target = crate::emit::Target::Socket(self.info.id.clone());
-        let acks = crate::emit::with_ack(&self.info.namespace, &target, event, data, timeout_ms)?;
+        let target = crate::emit::Target::Socket(self.id().to_owned());
+        let acks = crate::emit::with_ack(self.namespace(), &target, event, data, timeout_ms)?;
         Ok(acks.answered.into_iter().next().map(|ack| ack.args))
     }
 
     /// Emit any arguments (several, binary) to this socket.
     pub fn emit_payload(&self, event: &str, args: &Payload) {
-        sockets::emit_to_socket(&self.info.namespace, &self.info.id, event, args);
+        sockets::emit_to_socket(self.namespace(), self.id(), event, args);
     }
 
     /// Emit `data` to everyone in `room` but this socket.
     pub fn broadcast_to_room<T: Serialize + ?Sized>(&self, room: &str, event: &str, data: &T) {
-        sockets::emit_to_room(
-            &self.info.namespace,
-            room,
-            event,
-            &one(data),
-            Some(&self.info.id),
-        );
+        sockets::emit_to_room(self.namespace(), room, event, &one(data), Some(self.id()));
     }
 
     /// Emit `data` to everyone in the namespace but this socket.
     pub fn broadcast<T: Serialize + ?Sized>(&self, event: &str, data: &T) {
-        sockets::emit_to_namespace(&self.info.namespace, event, &one(data), Some(&self.info.id));
+        sockets::emit_to_namespace(self.namespace(), event, &one(data), Some(self.id()));
     }
 
     pub fn join(&self, room: &str) {
-        sockets::join_room(&self.info.namespace, &self.info.id, room);
+        sockets::join_room(self.namespace(), self.id(), room);
     }
 
     pub fn leave(&self, room: &str) {
-        sockets::leave_room(&self.info.namespace, &self.info.id, room);
+        sockets::leave_room(self.namespace(), self.id(), room);
     }
 
     pub fn disconnect(&self) {
-        sockets::disconnect(&self.info.namespace, &self.info.id);
+        sockets::disconnect(self.namespace(), self.id());
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use iohost::config::HandlersConfig;
-use iohost::handlers::bindings::iohost::handler::types::SocketInfo;
+use iohost::handlers::bindings::iohost::handler::types::{SocketInfo, User};
 use iohost::handlers::{Outcome, Runtime};
 use iohost::model::Args;
 use iohost::store::MemoryStore;
@@ -58,8 +58,8 @@ async fn runtime(handlers: &[(&str, &str)]) -> (Arc<Runtime>, tempfile::TempDir)
     (runtime, dir)
 }
 
-fn socket(id: &str) -> SocketInfo {
-    SocketInfo {
+fn socket(id: &str) -> Arc<SocketInfo> {
+    Arc::new(SocketInfo {
         id: id.into(),
         namespace: "/".into(),
         rooms: vec!["io-role-public".into()],
@@ -68,7 +68,7 @@ fn socket(id: &str) -> SocketInfo {
         address: "127.0.0.1:40000".into(),
         query: vec![],
         auth: "{}".into(),
-    }
+    })
 }
 
 fn args(json: serde_json::Value) -> Args {
@@ -165,6 +165,68 @@ async fn a_trap_a_timeout_or_the_memory_cap_fails_one_call_and_the_next_one_runs
     assert!(stats.instances_created.load(Relaxed) >= 3);
     let again = failed(runtime.run_chain(&me, "trap", &none).await);
     assert_eq!(again, trap, "a fresh instance, the same answer");
+}
+
+/// A 0.1.2 handler reads its socket through a handle, field by field: what the SDK reads that
+/// way is the socket iohost described, each field of it, for sockets with and without a user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_handle_reads_every_field_of_the_calls_socket() {
+    let (runtime, _dir) = runtime(&[("faults", "")]).await;
+    assert!(
+        runtime.handlers()[0].reads_sockets_lazily(),
+        "the SDK exports on-socket-event"
+    );
+    let mut ada = (*socket("socketD000000004")).clone();
+    ada.rooms.push("chat-room-1".into());
+    ada.role = "authenticated".into();
+    ada.user = Some(User {
+        id: 7,
+        username: "ada".into(),
+    });
+    ada.query = vec![("room".into(), "lobby".into()), ("x".into(), "y".into())];
+    ada.auth = r#"{"name":"not used: a user has a name"}"#.into();
+    let guest = socket("socketE000000005");
+    let whoami = |info: SocketInfo| {
+        let runtime = runtime.clone();
+        async move {
+            acked(
+                &runtime
+                    .run_chain(&Arc::new(info), "whoami", &args(serde_json::json!([])))
+                    .await,
+            )
+        }
+    };
+    assert_eq!(
+        whoami(ada.clone()).await,
+        serde_json::json!([{
+            "inRoom": [true, false],
+            "id": "socketD000000004",
+            "namespace": "/",
+            "rooms": ["io-role-public", "chat-room-1"],
+            "role": "authenticated",
+            "user": {"id": 7, "username": "ada"},
+            "address": "127.0.0.1:40000",
+            "query": ["lobby", null],
+            "auth": r#"{"name":"not used: a user has a name"}"#,
+            "displayName": "ada",
+        }])
+    );
+    assert_eq!(
+        whoami((*guest).clone()).await,
+        serde_json::json!([{
+            "inRoom": [true, false],
+            "id": "socketE000000005",
+            "namespace": "/",
+            "rooms": ["io-role-public"],
+            "role": "public",
+            "user": null,
+            "address": "127.0.0.1:40000",
+            "query": [null, null],
+            "auth": "{}",
+            "displayName": "guest-socket",
+        }]),
+        "the next call on the same instance reads its own socket, nothing of the one before"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,8 +2,10 @@
 //! the memory cap stops it; `flood` asks for emits to the caller without end and `join-flood`
 //! joins it to room after room (iohost's action bounds stop both, and none of their actions is
 //! carried out); `bad-ack` answers with an ack that is not a payload; `fine` is handled
-//! normally (acked `"fine"`). Any other event passes, so the host's other work goes on. As a content handler it panics on content events of a `fault`
-//! type (`fault:update`, ...) and passes the others.
+//! normally (acked `"fine"`); `whoami` acks every field of its socket as the SDK reads it
+//! (through the 0.1.2 socket handle), `in-room` asked before the rooms are read. Any other
+//! event passes, so the host's other work goes on. As a content handler it panics on content
+//! events of a `fault` type (`fault:update`, ...) and passes the others.
 
 use iohost_guest::{
     Config, ContentEvent, ContentOutcome, Event, Handler, Outcome, Payload, Registration, Socket,
@@ -21,6 +23,7 @@ impl Handler for Faults {
             "join-flood",
             "bad-ack",
             "fine",
+            "whoami",
         ]))
     }
 
@@ -53,6 +56,25 @@ impl Handler for Faults {
                 attachments: Vec::new(),
             })),
             "fine" => Outcome::ack("fine"),
+            "whoami" => {
+                // Asked first, so that the host answers it without the rooms being copied.
+                let in_room = [
+                    socket.in_room("io-role-public"),
+                    socket.in_room("no-such-room"),
+                ];
+                Outcome::ack(&serde_json::json!({
+                    "inRoom": in_room,
+                    "id": socket.id(),
+                    "namespace": socket.namespace(),
+                    "rooms": socket.rooms(),
+                    "role": socket.role(),
+                    "user": socket.user().map(|u| serde_json::json!({"id": u.id, "username": u.username})),
+                    "address": socket.address(),
+                    "query": [socket.query("room"), socket.query("absent")],
+                    "auth": socket.auth_json(),
+                    "displayName": socket.display_name(),
+                }))
+            }
             _ => Outcome::Pass,
         }
     }

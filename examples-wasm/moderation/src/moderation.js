@@ -11,9 +11,9 @@
 //   banned = ["spam", "scam"]
 //   max_strikes = 3
 //   strike_window_ms = 600000
-import { emitToSocket, disconnect } from 'iohost:handler/sockets@0.1.1';
-import { incr } from 'iohost:handler/kv@0.1.1';
-import { log } from 'iohost:handler/log@0.1.1';
+import { emitToSocket, disconnect } from 'iohost:handler/sockets@0.1.2';
+import { incr } from 'iohost:handler/kv@0.1.2';
+import { log } from 'iohost:handler/log@0.1.2';
 
 // The guest SDK's helpers (build.mjs copies guest-sdk/js/iohost.js here: componentize-js only
 // follows imports inside the source's folder).

@@ -73,14 +73,20 @@ fn check_handler(file: &std::path::Path) -> ExitCode {
                 println!("    {name}");
             }
             match report.fits_world {
-                Ok(()) if report.exports.iter().any(|e| e == "on-content") => {
-                    println!(
-                        "fits the iohost:handler world, as a content handler (content-handler: on-content sees Strapi's content events)"
-                    );
-                    ExitCode::SUCCESS
-                }
                 Ok(()) => {
-                    println!("fits the iohost:handler world");
+                    let exports = |name: &str| report.exports.iter().any(|e| e == name);
+                    let mut how = Vec::new();
+                    if exports("on-content") {
+                        how.push("as a content handler (content-handler: on-content sees Strapi's content events)");
+                    }
+                    if exports("on-socket-event") {
+                        how.push("reading each event's socket field by field (socket-handler: on-socket-event)");
+                    }
+                    if how.is_empty() {
+                        println!("fits the iohost:handler world");
+                    } else {
+                        println!("fits the iohost:handler world, {}", how.join(", "));
+                    }
                     ExitCode::SUCCESS
                 }
                 Err(reason) => {

@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::cluster::Io;
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{Resource, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::actions::{Action, target_rooms};
@@ -106,6 +106,8 @@ pub struct InstanceState {
     /// The user of the socket the current call is for: its own `user-<id>` room is not
     /// reserved for this call.
     pub(super) acting_user: Option<u64>,
+    /// The socket the current `on-socket-event` call is for, which its `socket` handle reads.
+    pub(super) call_socket: Option<Arc<SocketInfo>>,
     /// The current call is `init` (instantiation): nothing reaches a client from it.
     initializing: bool,
     /// A bad payload was logged in this call already (once a call is enough).
@@ -142,6 +144,7 @@ impl InstanceState {
             waited: Duration::ZERO,
             room_queries: 0,
             acting_user: None,
+            call_socket: None,
             initializing: false,
             bad_payload_logged: false,
         }
@@ -161,6 +164,7 @@ impl InstanceState {
         self.waited = Duration::ZERO;
         self.room_queries = 0;
         self.acting_user = None;
+        self.call_socket = None;
         self.initializing = false;
         self.bad_payload_logged = false;
     }
@@ -233,6 +237,60 @@ impl WasiView for InstanceState {
 }
 
 impl types::Host for InstanceState {}
+
+/// The `socket` resource: iohost lends a handler one handle, for the socket of the current
+/// `on-socket-event` call, and the component model ends the borrow with the call. The handle's
+/// number is not used: there is only ever the current call's socket to read.
+impl types::HostSocket for InstanceState {
+    fn id(&mut self, _: Resource<types::Socket>) -> wasmtime::Result<String> {
+        Ok(self.call_socket()?.id.clone())
+    }
+
+    fn namespace(&mut self, _: Resource<types::Socket>) -> wasmtime::Result<String> {
+        Ok(self.call_socket()?.namespace.clone())
+    }
+
+    fn rooms(&mut self, _: Resource<types::Socket>) -> wasmtime::Result<Vec<String>> {
+        Ok(self.call_socket()?.rooms.clone())
+    }
+
+    fn in_room(&mut self, _: Resource<types::Socket>, room: String) -> wasmtime::Result<bool> {
+        Ok(self.call_socket()?.rooms.contains(&room))
+    }
+
+    fn role(&mut self, _: Resource<types::Socket>) -> wasmtime::Result<String> {
+        Ok(self.call_socket()?.role.clone())
+    }
+
+    fn user(&mut self, _: Resource<types::Socket>) -> wasmtime::Result<Option<types::User>> {
+        Ok(self.call_socket()?.user.clone())
+    }
+
+    fn address(&mut self, _: Resource<types::Socket>) -> wasmtime::Result<String> {
+        Ok(self.call_socket()?.address.clone())
+    }
+
+    fn query(&mut self, _: Resource<types::Socket>) -> wasmtime::Result<Vec<(String, String)>> {
+        Ok(self.call_socket()?.query.clone())
+    }
+
+    fn auth(&mut self, _: Resource<types::Socket>) -> wasmtime::Result<String> {
+        Ok(self.call_socket()?.auth.clone())
+    }
+
+    fn drop(&mut self, _: Resource<types::Socket>) -> wasmtime::Result<()> {
+        // Only borrowed handles are ever lent: there is nothing of the guest's to free.
+        Ok(())
+    }
+}
+
+impl InstanceState {
+    fn call_socket(&self) -> wasmtime::Result<&SocketInfo> {
+        self.call_socket
+            .as_deref()
+            .ok_or_else(|| wasmtime::format_err!("a `socket` handle is good only during its call"))
+    }
+}
 
 /// May a handler with `grant` act in `room` for a call on behalf of user `owner`? Not in
 /// iohost's reserved rooms (`[handlers.reserved_rooms]` grants some), except the user's own.

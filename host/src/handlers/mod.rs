@@ -968,7 +968,7 @@ impl Runtime {
         {
             return Outcome::Pass;
         }
-        self.run_chain(&socket_info::socket_info(socket), name, args)
+        self.run_chain(&Arc::new(socket_info::socket_info(socket)), name, args)
             .await
     }
 
@@ -976,7 +976,7 @@ impl Runtime {
     /// handler, highest priority first, until one handles or rejects it. Their actions are
     /// carried out as they come (with no Socket.IO server attached, they are vetted and
     /// dropped).
-    pub async fn run_chain(&self, info: &SocketInfo, name: &str, args: &Args) -> Outcome {
+    pub async fn run_chain(&self, info: &Arc<SocketInfo>, name: &str, args: &Args) -> Outcome {
         let interested = self.select(|h| h.wants_event(&info.namespace, name));
         let event = Event {
             name: name.to_owned(),

@@ -262,9 +262,9 @@ console.log(`built {name}.wasm (${{(component.length / 1e6).toFixed(1)}} MB)`);
 fn js_source(name: &str) -> String {
     format!(
         r#"// The `{name}` handler for iohost, in JavaScript. Imports are the WIT interfaces in wit/
-// (`iohost:handler/sockets@0.1.1`, `kv`, `log`, `clock`, `config`, `strapi`); u64 values (kv
+// (`iohost:handler/sockets@0.1.2`, `kv`, `log`, `clock`, `config`, `strapi`); u64 values (kv
 // TTLs, incr) are BigInts. ./iohost.js fills in the exports you leave out.
-import {{ log }} from 'iohost:handler/log@0.1.1';
+import {{ log }} from 'iohost:handler/log@0.1.2';
 
 import {{ ack, args, handler, registration }} from './iohost.js';
 

@@ -7,12 +7,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::Semaphore;
 use wasmtime::Store;
-use wasmtime::component::{ComponentExportIndex, TypedFunc};
+use wasmtime::component::{ComponentExportIndex, Func, Resource, TypedFunc};
 
 use super::CallError;
 use super::actions::Action;
 use super::bindings::iohost::handler::types::{
-    ConnectResult, ContentEvent, ContentResult, Event, EventResult, Registration, SocketInfo,
+    ConnectResult, ContentEvent, ContentResult, Event, EventResult, Registration, Socket,
+    SocketInfo,
 };
 use super::bindings::{Handler as Bindings, HandlerPre};
 use super::engine::{Prepared, Tier};
@@ -91,6 +92,8 @@ pub struct Handler {
     pre: HandlerPre<InstanceState>,
     /// Where the component exports `on-content`, if it does.
     content_export: Option<ComponentExportIndex>,
+    /// Where the component exports `on-socket-event` (0.1.2), if it does.
+    socket_event_export: Option<ComponentExportIndex>,
     kv: Arc<dyn KvStore>,
     links: Links,
     idle: Mutex<Vec<Instance>>,
@@ -107,10 +110,15 @@ struct Instance {
     bindings: Bindings,
     /// `on-content`, when the component exports it.
     on_content: Option<OnContent>,
+    /// `on-socket-event`, when the component exports it, type-checked as [`OnSocketEvent`].
+    on_socket_event: Option<Func>,
 }
 
 /// The `on-content` export of the `content-handler` world.
 type OnContent = TypedFunc<(ContentEvent,), (ContentResult,)>;
+
+/// The `on-socket-event` export of the `socket-handler` world.
+type OnSocketEvent = TypedFunc<(Resource<Socket>, Event), (EventResult,)>;
 
 impl Instance {
     /// Bytes of linear memory it holds.
@@ -195,6 +203,12 @@ impl Handler {
                 .instance_pre()
                 .component()
                 .get_export_index(None, "on-content"),
+            socket_event_export: parts
+                .code
+                .pre
+                .instance_pre()
+                .component()
+                .get_export_index(None, "on-socket-event"),
             pre: parts.code.pre,
             kv: parts.kv,
             links: parts.links,
@@ -238,15 +252,28 @@ impl Handler {
         Duration::from_millis(self.limits.call_timeout_ms)
     }
 
+    /// One client event. A 0.1.2 component that exports `on-socket-event` gets a handle to
+    /// the socket and reads only what it needs; others get all of `socket` in `on-event`.
     pub async fn on_event(
         &self,
-        socket: &SocketInfo,
+        socket: &Arc<SocketInfo>,
         event: &Event,
     ) -> Result<(EventResult, Vec<Action>), CallError> {
         let mut lease = self.lease(Waits::Bounded).await?;
+        let on_socket_event = lease.instance.on_socket_event;
         let (store, bindings, meter) = lease.parts();
         store.data_mut().acting_user = socket.user.as_ref().map(|u| u.id);
-        let result = Metered::new(bindings.call_on_event(store, socket, event), meter).await;
+        let result = match on_socket_event {
+            Some(func) => {
+                store.data_mut().call_socket = Some(socket.clone());
+                let typed = typed_socket_event(func);
+                let call = typed.call_async(&mut *store, (Resource::new_borrow(0), event));
+                let result = Metered::new(call, meter).await.map(|(result,)| result);
+                store.data_mut().call_socket = None;
+                result
+            }
+            None => Metered::new(bindings.call_on_event(store, socket, event), meter).await,
+        };
         lease.finish(result)
     }
 
@@ -278,6 +305,12 @@ impl Handler {
         let (store, bindings, meter) = lease.parts();
         let result = Metered::new(bindings.call_on_tick(store), meter).await;
         lease.finish(result)
+    }
+
+    /// Does this version export `on-socket-event` (0.1.2): do its events read their socket
+    /// through a handle?
+    pub fn reads_sockets_lazily(&self) -> bool {
+        self.socket_event_export.is_some()
     }
 
     /// Does this version export `on-content` (the `content-handler` world, 0.1.1)?
@@ -408,6 +441,17 @@ impl Handler {
             })?),
             None => None,
         };
+        let on_socket_event = match &self.socket_event_export {
+            Some(export) => Some(socket_event_func(&mut store, &instance, export).map_err(
+                |e| CallError::InitRefused {
+                    handler: self.name.to_string(),
+                    reason: format!(
+                        "its on-socket-event export is not the socket-handler world's: {e:#}"
+                    ),
+                },
+            )?),
+            None => None,
+        };
         let registration = Metered::new(bindings.call_init(&mut store, &self.config_json), meter)
             .await
             .map_err(|e| self.fault(e, init_limit))?
@@ -423,6 +467,7 @@ impl Handler {
                 store,
                 bindings,
                 on_content,
+                on_socket_event,
             },
             registration,
         ))
@@ -518,6 +563,28 @@ impl Handler {
         tracing::error!(handler = %self.name, version = %short(&self.sha256), "{fault}; instance retired ({detail})");
         fault
     }
+}
+
+/// The `on-socket-event` export, checked to be an [`OnSocketEvent`].
+fn socket_event_func(
+    store: &mut Store<InstanceState>,
+    instance: &wasmtime::component::Instance,
+    export: &ComponentExportIndex,
+) -> wasmtime::Result<Func> {
+    let func = instance
+        .get_func(&mut *store, export)
+        .ok_or_else(|| wasmtime::format_err!("it is not a function"))?;
+    let _checked: OnSocketEvent = func.typed(&*store)?;
+    Ok(func)
+}
+
+/// `on-socket-event` taking the event by reference, as the generated bindings pass theirs: no
+/// copy of the event for each handler of the chain.
+#[allow(unsafe_code)]
+fn typed_socket_event<'a>(func: Func) -> TypedFunc<(Resource<Socket>, &'a Event), (EventResult,)> {
+    // SAFETY: `socket_event_func` checked `func` against `OnSocketEvent`; a reference lowers
+    // exactly as the value it points to, so these parameters have the same component types.
+    unsafe { TypedFunc::new_unchecked(func) }
 }
 
 pub fn short(sha256: &str) -> &str {
