@@ -1,7 +1,7 @@
 //! The socket an event came from, and what a handler can do with it.
 
-use std::cell::OnceCell;
 use std::mem::ManuallyDrop;
+use std::sync::OnceLock;
 
 use serde::Serialize;
 
@@ -11,13 +11,14 @@ use crate::bindings::iohost::handler::types::{self as wit, Payload, SocketInfo};
 
 pub use crate::bindings::iohost::handler::types::User;
 
-/// A connected socket, as it was when the call was made.
-#[derive(Debug, Clone)]
+/// A connected socket, as it was when the call was made. A clone is a full copy: it may be
+/// kept past the call (the socket it was, not whichever a later call is for).
+#[derive(Debug)]
 pub struct Socket {
     source: Source,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 enum Source {
     /// All of it at once (`on-connect`, `on-disconnect`, hosts before 0.1.2).
     Info(SocketInfo),
@@ -26,31 +27,31 @@ enum Source {
     Handle(Lazy),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Lazy {
     handle: u32,
-    id: OnceCell<String>,
-    namespace: OnceCell<String>,
-    rooms: OnceCell<Vec<String>>,
-    role: OnceCell<String>,
-    user: OnceCell<Option<User>>,
-    address: OnceCell<String>,
-    query: OnceCell<Vec<(String, String)>>,
-    auth: OnceCell<String>,
+    id: OnceLock<String>,
+    namespace: OnceLock<String>,
+    rooms: OnceLock<Vec<String>>,
+    role: OnceLock<String>,
+    user: OnceLock<Option<User>>,
+    address: OnceLock<String>,
+    query: OnceLock<Vec<(String, String)>>,
+    auth: OnceLock<String>,
 }
 
 impl Lazy {
     fn new(socket: &wit::Socket) -> Self {
         Self {
             handle: socket.handle(),
-            id: OnceCell::new(),
-            namespace: OnceCell::new(),
-            rooms: OnceCell::new(),
-            role: OnceCell::new(),
-            user: OnceCell::new(),
-            address: OnceCell::new(),
-            query: OnceCell::new(),
-            auth: OnceCell::new(),
+            id: OnceLock::new(),
+            namespace: OnceLock::new(),
+            rooms: OnceLock::new(),
+            role: OnceLock::new(),
+            user: OnceLock::new(),
+            address: OnceLock::new(),
+            query: OnceLock::new(),
+            auth: OnceLock::new(),
         }
     }
 
@@ -58,13 +59,31 @@ impl Lazy {
     #[allow(unsafe_code)]
     fn socket(&self) -> ManuallyDrop<wit::Socket> {
         // SAFETY: `handle` came from the `wit::Socket` the host lent for this call, and
-        // `ManuallyDrop` keeps this copy from giving it back. A `Socket` kept past its call
-        // holds a dead handle: reading it then traps, as any use of a dead handle does.
+        // `ManuallyDrop` keeps this copy from giving it back. A `Lazy` lives only as long as
+        // the call's `Socket`, which user code gets by reference; a clone copies every field
+        // out instead of the handle (see `Clone for Socket`).
         ManuallyDrop::new(unsafe { wit::Socket::from_handle(self.handle) })
     }
 
-    fn read<'a, T>(&self, cell: &'a OnceCell<T>, field: impl FnOnce(&wit::Socket) -> T) -> &'a T {
+    fn read<'a, T>(&self, cell: &'a OnceLock<T>, field: impl FnOnce(&wit::Socket) -> T) -> &'a T {
         cell.get_or_init(|| field(&self.socket()))
+    }
+}
+
+impl Clone for Socket {
+    /// Every field, read now: a handle is good for its own call only, and a later call's
+    /// handle may have the same number.
+    fn clone(&self) -> Self {
+        Self::new(SocketInfo {
+            id: self.id().to_owned(),
+            namespace: self.namespace().to_owned(),
+            rooms: self.rooms().to_vec(),
+            role: self.role().to_owned(),
+            user: self.user().cloned(),
+            address: self.address().to_owned(),
+            query: self.query_pairs().to_vec(),
+            auth: self.auth_json().to_owned(),
+        })
     }
 }
 
@@ -142,14 +161,18 @@ impl Socket {
 
     /// A handshake query parameter.
     pub fn query(&self, key: &str) -> Option<&str> {
-        let query = match &self.source {
-            Source::Info(info) => &info.query,
-            Source::Handle(lazy) => lazy.read(&lazy.query, wit::Socket::query),
-        };
-        query
+        self.query_pairs()
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// Every handshake query parameter, in order.
+    pub fn query_pairs(&self) -> &[(String, String)] {
+        match &self.source {
+            Source::Info(info) => &info.query,
+            Source::Handle(lazy) => lazy.read(&lazy.query, wit::Socket::query).as_slice(),
+        }
     }
 
     /// The handshake `auth` object (JSON text).

@@ -227,6 +227,32 @@ async fn a_socket_handle_reads_every_field_of_the_calls_socket() {
         }]),
         "the next call on the same instance reads its own socket, nothing of the one before"
     );
+    // A clone kept past its call is the socket it was, not the one a later call is for
+    // (whose handle may have the same number).
+    let call = |info: &Arc<SocketInfo>, event: &'static str| {
+        let (runtime, info) = (runtime.clone(), info.clone());
+        async move {
+            acked(
+                &runtime
+                    .run_chain(&info, event, &args(serde_json::json!([])))
+                    .await,
+            )
+        }
+    };
+    let ada = Arc::new(ada);
+    assert_eq!(call(&ada, "keep").await, serde_json::json!(["kept"]));
+    assert_eq!(
+        call(&guest, "kept").await,
+        serde_json::json!([["socketD000000004", "authenticated"]])
+    );
+    assert_eq!(
+        runtime.handlers()[0]
+            .stats
+            .instances_created
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1,
+        "one instance served both calls"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

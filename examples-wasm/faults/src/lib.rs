@@ -3,7 +3,8 @@
 //! joins it to room after room (iohost's action bounds stop both, and none of their actions is
 //! carried out); `bad-ack` answers with an ack that is not a payload; `fine` is handled
 //! normally (acked `"fine"`); `whoami` acks every field of its socket as the SDK reads it
-//! (through the 0.1.2 socket handle), `in-room` asked before the rooms are read. Any other
+//! (through the 0.1.2 socket handle), `in-room` asked before the rooms are read; `keep` keeps
+//! a clone of its socket in the instance and `kept` acks that clone's id and role. Any other
 //! event passes, so the host's other work goes on. As a content handler it panics on content
 //! events of a `fault` type (`fault:update`, ...) and passes the others.
 
@@ -12,6 +13,9 @@ use iohost_guest::{
 };
 
 pub struct Faults;
+
+/// What `keep` kept: instances are reused, so a later call on the same one can read it.
+static KEPT: std::sync::Mutex<Option<Socket>> = std::sync::Mutex::new(None);
 
 impl Handler for Faults {
     fn init(_config: &Config) -> Result<Registration, String> {
@@ -24,6 +28,8 @@ impl Handler for Faults {
             "bad-ack",
             "fine",
             "whoami",
+            "keep",
+            "kept",
         ]))
     }
 
@@ -56,6 +62,14 @@ impl Handler for Faults {
                 attachments: Vec::new(),
             })),
             "fine" => Outcome::ack("fine"),
+            "keep" => {
+                *KEPT.lock().unwrap_or_else(|e| e.into_inner()) = Some(socket.clone());
+                Outcome::ack("kept")
+            }
+            "kept" => match &*KEPT.lock().unwrap_or_else(|e| e.into_inner()) {
+                Some(kept) => Outcome::ack(&[kept.id(), kept.role()]),
+                None => Outcome::reject("nothing kept"),
+            },
             "whoami" => {
                 // Asked first, so that the host answers it without the rooms being copied.
                 let in_room = [

@@ -110,15 +110,12 @@ struct Instance {
     bindings: Bindings,
     /// `on-content`, when the component exports it.
     on_content: Option<OnContent>,
-    /// `on-socket-event`, when the component exports it, type-checked as [`OnSocketEvent`].
+    /// `on-socket-event`, when the component exports it, type-checked.
     on_socket_event: Option<Func>,
 }
 
 /// The `on-content` export of the `content-handler` world.
 type OnContent = TypedFunc<(ContentEvent,), (ContentResult,)>;
-
-/// The `on-socket-event` export of the `socket-handler` world.
-type OnSocketEvent = TypedFunc<(Resource<Socket>, Event), (EventResult,)>;
 
 impl Instance {
     /// Bytes of linear memory it holds.
@@ -565,7 +562,7 @@ impl Handler {
     }
 }
 
-/// The `on-socket-event` export, checked to be an [`OnSocketEvent`].
+/// The `on-socket-event` export, checked to take a `borrow<socket>` and an event.
 fn socket_event_func(
     store: &mut Store<InstanceState>,
     instance: &wasmtime::component::Instance,
@@ -574,7 +571,15 @@ fn socket_event_func(
     let func = instance
         .get_func(&mut *store, export)
         .ok_or_else(|| wasmtime::format_err!("it is not a function"))?;
-    let _checked: OnSocketEvent = func.typed(&*store)?;
+    // The form `typed_socket_event` calls it with; `Resource` would also pass an `own<socket>`,
+    // which could never be called with a lent handle: refused here, not on every event.
+    let _checked: TypedFunc<(Resource<Socket>, &Event), (EventResult,)> = func.typed(&*store)?;
+    let lent = func.ty(&*store).params().next().map(|(_, ty)| ty);
+    if !matches!(lent, Some(wasmtime::component::types::Type::Borrow(_))) {
+        return Err(wasmtime::format_err!(
+            "its socket parameter is not a `borrow<socket>`"
+        ));
+    }
     Ok(func)
 }
 
@@ -582,8 +587,7 @@ fn socket_event_func(
 /// copy of the event for each handler of the chain.
 #[allow(unsafe_code)]
 fn typed_socket_event<'a>(func: Func) -> TypedFunc<(Resource<Socket>, &'a Event), (EventResult,)> {
-    // SAFETY: `socket_event_func` checked `func` against `OnSocketEvent`; a reference lowers
-    // exactly as the value it points to, so these parameters have the same component types.
+    // SAFETY: `socket_event_func` checked `func` against exactly these types.
     unsafe { TypedFunc::new_unchecked(func) }
 }
 
