@@ -59,9 +59,9 @@ pub mod bindings {
 }
 
 /// The generated bindings of the `content-socket-handler` world (0.1.2): the `socket-handler`
-/// world's, plus the `on-content` export. Used by [`export_content_handler!`]; its imports are the ones in
-/// [`bindings`]. Only a handler that exports it carries it: its description is linked in only
-/// through the export macro.
+/// world's, plus the `on-content` export. Used by [`export_content_handler!`]; its imports are
+/// the ones in [`bindings`]. Only a handler that exports it carries it: its description is
+/// linked in only through the export macro.
 #[allow(clippy::too_many_arguments)] // generated glue
 pub mod content_bindings {
     wit_bindgen::generate!({

@@ -266,6 +266,7 @@ impl Handler {
                 let typed = typed_socket_event(func);
                 let call = typed.call_async(&mut *store, (Resource::new_borrow(0), event));
                 let result = Metered::new(call, meter).await.map(|(result,)| result);
+                // Not kept while the instance waits idle for its next call.
                 store.data_mut().call_socket = None;
                 result
             }
