@@ -957,15 +957,18 @@ impl Runtime {
         self.carry_out("on-connect", actions).await;
     }
 
-    /// Runs the chain for one client event.
-    pub async fn on_event(&self, socket: &SocketRef, name: &str, args: &Args) -> Outcome {
-        if !self
-            .chain
+    /// Does a loaded handler want event `name` in namespace `ns`?
+    pub fn wants_event(&self, ns: &str, name: &str) -> bool {
+        self.chain
             .load()
             .handlers
             .iter()
-            .any(|h| h.wants_event(socket.ns(), name))
-        {
+            .any(|h| h.wants_event(ns, name))
+    }
+
+    /// Runs the chain for one client event.
+    pub async fn on_event(&self, socket: &SocketRef, name: &str, args: &Args) -> Outcome {
+        if !self.wants_event(socket.ns(), name) {
             return Outcome::Pass;
         }
         self.run_chain(&Arc::new(socket_info::socket_info(socket)), name, args)

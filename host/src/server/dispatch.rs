@@ -7,7 +7,7 @@ use socketioxide::extract::{Data, State};
 use super::reply::Reply;
 use super::{SharedRef, builtins};
 use crate::handlers::Outcome;
-use crate::metrics::{EVENTS, EVENTS_REFUSED, LogEntry};
+use crate::metrics::{EVENTS_REFUSED, LogEntry};
 use crate::model::Args;
 use crate::relay::{Refusal, Relayed};
 
@@ -31,16 +31,22 @@ pub async fn on_event(
     let event = reply.event();
     let known = builtins::EVENTS.contains(&event) || shared.runtime.knows_event(event);
     // Clients can make up any name: only names something here knows become label values.
-    let label = if known {
-        event.to_owned()
-    } else {
-        "other".to_owned()
-    };
-    metrics::counter!(EVENTS, "namespace" => reply.socket().ns().to_owned(), "event" => label)
-        .increment(1);
+    let label = if known { event } else { "other" };
+    shared
+        .node
+        .event_counters
+        .increment(reply.socket().ns(), label);
 
     let builtin = builtins::EVENTS.contains(&event);
-    let verdict = shared.runtime.on_event(reply.socket(), event, &args).await;
+    // socketioxide spawns this future for every event, and spawning moves it several times:
+    // the handler chain's and Strapi's listeners' futures are kilobytes, so they are boxed
+    // (allocated once, when wanted) and the spawned future stays small. Unboxed, copying it
+    // took ~10% of a core at the handler path's top rate (BENCHMARKS.md).
+    let verdict = if shared.runtime.wants_event(reply.socket().ns(), event) {
+        Box::pin(shared.runtime.on_event(reply.socket(), event, &args)).await
+    } else {
+        Outcome::Pass
+    };
     let refused = match &verdict {
         Outcome::Rejected(_) => Some("rejected"),
         Outcome::Failed(_) => Some("failed"),
@@ -52,7 +58,9 @@ pub async fn on_event(
     // Taken before the reply is spent: the live log says what became of the event in the end.
     let seen = shared.node.event_log.watched().then(|| Seen::of(&reply));
     let outcome = match verdict {
-        Outcome::Pass => after_handlers(&shared, &io, reply, &args, (builtin, known)).await,
+        Outcome::Pass => {
+            Box::pin(after_handlers(&shared, &io, reply, &args, (builtin, known))).await
+        }
         Outcome::Handled(ack) => {
             reply.ok(&ack.unwrap_or_default());
             ("handled", None)
