@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::cluster::Backplane;
 use crate::cluster::nodes::NodeStats;
-use crate::metrics::{EventLog, EventRate};
+use crate::metrics::{EventCounters, EventLog, EventRate};
 
 #[derive(Debug)]
 pub struct Node {
@@ -23,6 +23,8 @@ pub struct Node {
     pub rate: EventRate,
     /// The live event log of the admin page.
     pub event_log: EventLog,
+    /// `iohost_events_total` by namespace and event, looked up once each.
+    pub event_counters: EventCounters,
     /// The link to the other nodes (or none).
     pub backplane: Backplane,
     /// Every node's sockets (this node's alone when it runs alone).
@@ -51,6 +53,7 @@ impl Node {
             connections: ConnectionLimit::new(max_connections),
             rate: EventRate::new(),
             event_log: EventLog::new(),
+            event_counters: EventCounters::default(),
             backplane,
             metrics: crate::metrics::install(),
             ready: AtomicBool::new(true),

@@ -5,6 +5,7 @@
 //! a built-in or a loaded handler knows them.
 
 mod durations;
+mod event_counters;
 mod event_log;
 mod rate;
 
@@ -14,6 +15,7 @@ use std::time::Duration;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 pub use durations::Durations;
+pub use event_counters::EventCounters;
 pub use event_log::{EventLog, LogEntry};
 pub use rate::EventRate;
 
