@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use iohost::config::{HandlerLimits, HandlersConfig};
 use iohost::handlers::bindings::iohost::handler::types::{Event, EventResult, Payload, SocketInfo};
-use iohost::handlers::{Handler, load_standalone};
+use iohost::handlers::{CallSocket, Handler, load_standalone};
 use iohost::model::Args;
 use iohost::store::{KvStore, MemoryStore, Space};
 
@@ -119,7 +119,7 @@ async fn run() -> anyhow::Result<()> {
     for case in &cases {
         let kv: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
         let handler = load_standalone(&settings, kv.clone(), case.handler).await?;
-        let info = Arc::new(socket_info());
+        let info = Arc::new(CallSocket::from(socket_info()));
         let args: Args = serde_json::from_value(case.args.clone())?;
         let event = Event {
             name: case.event.to_owned(),
@@ -154,7 +154,7 @@ async fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn call(handler: &Handler, info: &Arc<SocketInfo>, event: &Event) -> EventResult {
+async fn call(handler: &Handler, info: &Arc<CallSocket>, event: &Event) -> EventResult {
     match handler.on_event(info, event).await {
         Ok((result, _actions)) => result,
         Err(e) => panic!("benchmark call failed: {e}"),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use iohost::config::HandlersConfig;
 use iohost::handlers::bindings::iohost::handler::types::{SocketInfo, User};
-use iohost::handlers::{Outcome, Runtime};
+use iohost::handlers::{CallSocket, Outcome, Runtime};
 use iohost::model::Args;
 use iohost::store::MemoryStore;
 
@@ -58,8 +58,12 @@ async fn runtime(handlers: &[(&str, &str)]) -> (Arc<Runtime>, tempfile::TempDir)
     (runtime, dir)
 }
 
-fn socket(id: &str) -> Arc<SocketInfo> {
-    Arc::new(SocketInfo {
+fn socket(id: &str) -> Arc<CallSocket> {
+    Arc::new(info(id).into())
+}
+
+fn info(id: &str) -> SocketInfo {
+    SocketInfo {
         id: id.into(),
         namespace: "/".into(),
         rooms: vec!["io-role-public".into()],
@@ -68,7 +72,7 @@ fn socket(id: &str) -> Arc<SocketInfo> {
         address: "127.0.0.1:40000".into(),
         query: vec![],
         auth: "{}".into(),
-    })
+    }
 }
 
 fn args(json: serde_json::Value) -> Args {
@@ -176,7 +180,7 @@ async fn a_socket_handle_reads_every_field_of_the_calls_socket() {
         runtime.handlers()[0].reads_sockets_lazily(),
         "the SDK exports on-socket-event"
     );
-    let mut ada = (*socket("socketD000000004")).clone();
+    let mut ada = info("socketD000000004");
     ada.rooms.push("chat-room-1".into());
     ada.role = "authenticated".into();
     ada.user = Some(User {
@@ -185,13 +189,17 @@ async fn a_socket_handle_reads_every_field_of_the_calls_socket() {
     });
     ada.query = vec![("room".into(), "lobby".into()), ("x".into(), "y".into())];
     ada.auth = r#"{"name":"not used: a user has a name"}"#.into();
-    let guest = socket("socketE000000005");
+    let guest = info("socketE000000005");
     let whoami = |info: SocketInfo| {
         let runtime = runtime.clone();
         async move {
             acked(
                 &runtime
-                    .run_chain(&Arc::new(info), "whoami", &args(serde_json::json!([])))
+                    .run_chain(
+                        &Arc::new(info.into()),
+                        "whoami",
+                        &args(serde_json::json!([])),
+                    )
                     .await,
             )
         }
@@ -212,7 +220,7 @@ async fn a_socket_handle_reads_every_field_of_the_calls_socket() {
         }])
     );
     assert_eq!(
-        whoami((*guest).clone()).await,
+        whoami(guest.clone()).await,
         serde_json::json!([{
             "inRoom": [true, false],
             "id": "socketE000000005",
@@ -229,7 +237,7 @@ async fn a_socket_handle_reads_every_field_of_the_calls_socket() {
     );
     // A clone kept past its call is the socket it was, not the one a later call is for
     // (whose handle may have the same number).
-    let call = |info: &Arc<SocketInfo>, event: &'static str| {
+    let call = |info: &Arc<CallSocket>, event: &'static str| {
         let (runtime, info) = (runtime.clone(), info.clone());
         async move {
             acked(
@@ -239,7 +247,7 @@ async fn a_socket_handle_reads_every_field_of_the_calls_socket() {
             )
         }
     };
-    let ada = Arc::new(ada);
+    let (ada, guest) = (Arc::new(ada.into()), Arc::new(guest.into()));
     assert_eq!(call(&ada, "keep").await, serde_json::json!(["kept"]));
     assert_eq!(
         call(&guest, "kept").await,

@@ -149,3 +149,27 @@ describe('fault fixtures', () => {
     assert.equal(disconnected, false);
   });
 });
+
+// A live socket's fields reach a 0.1.2 handler through its handle as iohost reads them from
+// the socket itself (not from a description made for the test): the handshake's query and
+// auth, the client's address, and the rooms it is in at the time of the call.
+describe('a live socket read through its handle', () => {
+  it('shows the handshake, the address and the rooms as they are at each call', async () => {
+    const s = await connect(server.url, { query: { room: 'lobby', x: 'y' }, auth: { name: 'zed' } });
+    const first = await ask(s, 'whoami');
+    assert.equal(first.id, s.id);
+    assert.equal(first.namespace, '/');
+    assert.equal(first.role, 'public');
+    assert.equal(first.user, null);
+    assert.match(first.address, /^127\.0\.0\.1:\d+$/);
+    assert.deepEqual(first.query, ['lobby', null]);
+    assert.deepEqual(JSON.parse(first.auth), { name: 'zed' });
+    assert.equal(first.displayName, 'zed');
+    assert.deepEqual(first.inRoom, [true, false]);
+    assert.deepEqual(first.rooms, ['io-role-public'], 'its own io-socket- room is hidden');
+    assert.equal((await ask(s, 'join-room', 'chat-room-7')).success, true);
+    const second = await ask(s, 'whoami');
+    assert.deepEqual([...second.rooms].sort(), ['chat-room-7', 'io-role-public'], 'a later call sees the room joined since');
+    assert.deepEqual({ ...second, rooms: null }, { ...first, rooms: null }, 'nothing else changed');
+  });
+});

@@ -13,7 +13,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use super::actions::{Action, target_rooms};
 use super::bindings::iohost::handler::types::{Ack, Acks, Payload, SocketInfo, Target};
 use super::bindings::iohost::handler::{clock, config, kv, log, sockets, strapi, types};
-use super::socket_info::member_info;
+use super::socket_info::{CallSocket, member_info};
 use super::strapi_gateway::{GatewayError, StrapiGateway};
 use crate::store::{KvError, KvStore, Quota, Space};
 
@@ -107,7 +107,7 @@ pub struct InstanceState {
     /// reserved for this call.
     pub(super) acting_user: Option<u64>,
     /// The socket the current `on-socket-event` call is for, which its `socket` handle reads.
-    pub(super) call_socket: Option<Arc<SocketInfo>>,
+    pub(super) call_socket: Option<Arc<CallSocket>>,
     /// The current call is `init` (instantiation): nothing reaches a client from it.
     initializing: bool,
     /// A bad payload was logged in this call already (once a call is enough).
@@ -243,39 +243,39 @@ impl types::Host for InstanceState {}
 /// number is not used: there is only ever the current call's socket to read.
 impl types::HostSocket for InstanceState {
     fn id(&mut self, _: Resource<types::Socket>) -> wasmtime::Result<String> {
-        Ok(self.call_socket()?.id.clone())
+        Ok(self.call_socket()?.id().to_owned())
     }
 
     fn namespace(&mut self, _: Resource<types::Socket>) -> wasmtime::Result<String> {
-        Ok(self.call_socket()?.namespace.clone())
+        Ok(self.call_socket()?.namespace().to_owned())
     }
 
     fn rooms(&mut self, _: Resource<types::Socket>) -> wasmtime::Result<Vec<String>> {
-        Ok(self.call_socket()?.rooms.clone())
+        Ok(self.call_socket()?.rooms().to_vec())
     }
 
     fn in_room(&mut self, _: Resource<types::Socket>, room: String) -> wasmtime::Result<bool> {
-        Ok(self.call_socket()?.rooms.contains(&room))
+        Ok(self.call_socket()?.rooms().contains(&room))
     }
 
     fn role(&mut self, _: Resource<types::Socket>) -> wasmtime::Result<String> {
-        Ok(self.call_socket()?.role.clone())
+        Ok(self.call_socket()?.role().to_owned())
     }
 
     fn user(&mut self, _: Resource<types::Socket>) -> wasmtime::Result<Option<types::User>> {
-        Ok(self.call_socket()?.user.clone())
+        Ok(self.call_socket()?.user())
     }
 
     fn address(&mut self, _: Resource<types::Socket>) -> wasmtime::Result<String> {
-        Ok(self.call_socket()?.address.clone())
+        Ok(self.call_socket()?.address().to_owned())
     }
 
     fn query(&mut self, _: Resource<types::Socket>) -> wasmtime::Result<Vec<(String, String)>> {
-        Ok(self.call_socket()?.query.clone())
+        Ok(self.call_socket()?.query().to_vec())
     }
 
     fn auth(&mut self, _: Resource<types::Socket>) -> wasmtime::Result<String> {
-        Ok(self.call_socket()?.auth.clone())
+        Ok(self.call_socket()?.auth().to_owned())
     }
 
     fn drop(&mut self, _: Resource<types::Socket>) -> wasmtime::Result<()> {
@@ -285,7 +285,7 @@ impl types::HostSocket for InstanceState {
 }
 
 impl InstanceState {
-    fn call_socket(&self) -> wasmtime::Result<&SocketInfo> {
+    fn call_socket(&self) -> wasmtime::Result<&CallSocket> {
         self.call_socket
             .as_deref()
             .ok_or_else(|| wasmtime::format_err!("a `socket` handle is good only during its call"))

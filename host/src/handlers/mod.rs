@@ -26,6 +26,7 @@ mod loader;
 mod payload;
 pub mod scaffold;
 mod socket_info;
+use socket_info::Acting;
 pub mod strapi_gateway;
 pub mod testing;
 mod version;
@@ -46,7 +47,7 @@ use crate::sockets::Directory;
 use crate::store::KvStore;
 pub use bindings::iohost::handler::types::ContentEvent;
 use bindings::iohost::handler::types::{
-    ConnectResult, ContentResult, Event, EventResult, Payload, SocketInfo, Target,
+    ConnectResult, ContentResult, Event, EventResult, Payload, Target,
 };
 
 use cache::CodeCache;
@@ -57,6 +58,7 @@ pub use actions::Action;
 pub use engine::{Engine, Tier};
 pub use host_api::Links;
 pub use loader::{Inspection, inspect};
+pub use socket_info::CallSocket;
 pub use strapi_gateway::StrapiGateway;
 pub use version::{Handler, kv_quota, short};
 pub use watch::Watcher;
@@ -792,7 +794,7 @@ impl Runtime {
     async fn apply(
         &self,
         handler: &Handler,
-        acting: Option<&SocketInfo>,
+        acting: Option<Acting<'_>>,
         actions: Vec<actions::Action>,
     ) {
         let actions = self.vet(handler, acting, actions).await;
@@ -813,12 +815,12 @@ impl Runtime {
     async fn vet(
         &self,
         handler: &Handler,
-        acting: Option<&SocketInfo>,
+        acting: Option<Acting<'_>>,
         actions: Vec<actions::Action>,
     ) -> Vec<actions::Action> {
         use actions::Action;
         let granted = self.room_grants.get(&*handler.name);
-        let acting_user = acting.and_then(|s| s.user.as_ref().map(|u| u.id));
+        let acting_user = acting.and_then(|s| s.user);
         let mut kept = Vec::with_capacity(actions.len());
         for action in actions {
             let (room, owner, what) = match &action {
@@ -859,9 +861,9 @@ impl Runtime {
 
     /// The user of socket `sid` in `ns`, on whichever node holds it, for the reserved-room
     /// check.
-    async fn user_of(&self, ns: &str, sid: &str, acting: Option<&SocketInfo>) -> Option<u64> {
+    async fn user_of(&self, ns: &str, sid: &str, acting: Option<Acting<'_>>) -> Option<u64> {
         if let Some(socket) = acting.filter(|s| s.id == sid && s.namespace == ns) {
-            return socket.user.as_ref().map(|u| u.id);
+            return socket.user;
         }
         let io = self.io.get()?;
         if let Some(socket) = crate::sockets::find(io, ns, sid) {
@@ -940,7 +942,7 @@ impl Runtime {
         for handler in &interested {
             match self.guarded(handler, handler.on_connect(&info), Ok).await {
                 Ok((ConnectResult::Accept, actions)) => {
-                    all.extend(self.vet(handler, Some(&info), actions).await);
+                    all.extend(self.vet(handler, Some((&info).into()), actions).await);
                 }
                 Ok((ConnectResult::Reject(reason), _)) => return Err(reason),
                 Err(e) => match self.passes(handler, &e) {
@@ -971,7 +973,7 @@ impl Runtime {
         if !self.wants_event(socket.ns(), name) {
             return Outcome::Pass;
         }
-        self.run_chain(&Arc::new(socket_info::socket_info(socket)), name, args)
+        self.run_chain(&Arc::new(CallSocket::live(socket)), name, args)
             .await
     }
 
@@ -979,17 +981,17 @@ impl Runtime {
     /// handler, highest priority first, until one handles or rejects it. Their actions are
     /// carried out as they come (with no Socket.IO server attached, they are vetted and
     /// dropped).
-    pub async fn run_chain(&self, info: &Arc<SocketInfo>, name: &str, args: &Args) -> Outcome {
-        let interested = self.select(|h| h.wants_event(&info.namespace, name));
+    pub async fn run_chain(&self, socket: &Arc<CallSocket>, name: &str, args: &Args) -> Outcome {
+        let interested = self.select(|h| h.wants_event(socket.namespace(), name));
         let event = Event {
             name: name.to_owned(),
             args: Payload::from_args(args),
         };
         for handler in &interested {
-            let call = handler.on_event(info, &event);
+            let call = handler.on_event(socket, &event);
             let failed = match self.guarded(handler, call, read_event_answer).await {
                 Ok((answer, actions)) => {
-                    self.apply(handler, Some(info), actions).await;
+                    self.apply(handler, Some(socket.acting()), actions).await;
                     match answer {
                         None => continue,
                         Some(outcome) => return outcome,
@@ -1067,7 +1069,7 @@ impl Runtime {
                 .guarded(handler, handler.on_disconnect(&info, reason), Ok)
                 .await
             {
-                Ok(((), actions)) => self.apply(handler, Some(&info), actions).await,
+                Ok(((), actions)) => self.apply(handler, Some((&info).into()), actions).await,
                 Err(e) => tracing::debug!("on-disconnect failed: {e}"),
             }
         }

@@ -345,8 +345,11 @@ async fn run_step(
                 name: name.clone(),
                 args: Payload::from_args(&args),
             };
-            let (result, actions) =
-                outcome(handler.on_event(&Arc::new(info(&socket)), &event).await);
+            let (result, actions) = outcome(
+                handler
+                    .on_event(&Arc::new(info(&socket).into()), &event)
+                    .await,
+            );
             let outcome = match result {
                 Ok(EventResult::Pass) => json!("pass"),
                 Ok(EventResult::Handled(None)) => json!("handled"),

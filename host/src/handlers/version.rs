@@ -19,6 +19,7 @@ use super::bindings::{Handler as Bindings, HandlerPre};
 use super::engine::{Prepared, Tier};
 use super::failure::Faulted;
 use super::host_api::{CallMeter, InstanceState, Links};
+use super::socket_info::CallSocket;
 use crate::config::HandlerLimits;
 use crate::store::KvStore;
 
@@ -253,13 +254,13 @@ impl Handler {
     /// the socket and reads only what it needs; others get all of `socket` in `on-event`.
     pub async fn on_event(
         &self,
-        socket: &Arc<SocketInfo>,
+        socket: &Arc<CallSocket>,
         event: &Event,
     ) -> Result<(EventResult, Vec<Action>), CallError> {
         let mut lease = self.lease(Waits::Bounded).await?;
         let on_socket_event = lease.instance.on_socket_event;
         let (store, bindings, meter) = lease.parts();
-        store.data_mut().acting_user = socket.user.as_ref().map(|u| u.id);
+        store.data_mut().acting_user = socket.acting().user;
         let result = match on_socket_event {
             Some(func) => {
                 store.data_mut().call_socket = Some(socket.clone());
@@ -270,7 +271,7 @@ impl Handler {
                 store.data_mut().call_socket = None;
                 result
             }
-            None => Metered::new(bindings.call_on_event(store, socket, event), meter).await,
+            None => Metered::new(bindings.call_on_event(store, socket.info(), event), meter).await,
         };
         lease.finish(result)
     }
