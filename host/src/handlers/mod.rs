@@ -969,29 +969,28 @@ impl Runtime {
     }
 
     /// Runs the chain for one client event.
+    /// Runs the chain for one client event (see [`Self::wants_event`] to skip it cheaply).
     pub async fn on_event(&self, socket: &SocketRef, name: &str, args: &Args) -> Outcome {
-        if !self.wants_event(socket.ns(), name) {
-            return Outcome::Pass;
-        }
-        self.run_chain(&Arc::new(CallSocket::live(socket)), name, args)
-            .await
+        self.run_chain(&CallSocket::live(socket), name, args).await
     }
 
-    /// Runs the chain for event `name` of the socket `info` describes: each interested
-    /// handler, highest priority first, until one handles or rejects it. Their actions are
-    /// carried out as they come (with no Socket.IO server attached, they are vetted and
-    /// dropped).
-    pub async fn run_chain(&self, socket: &Arc<CallSocket>, name: &str, args: &Args) -> Outcome {
+    /// Runs the chain for event `name` of `socket`: each interested handler, highest priority
+    /// first, until one handles or rejects it. Their actions are carried out as they come
+    /// (with no Socket.IO server attached, they are vetted and dropped), so each call reads
+    /// the socket as it is by then: its rooms include what the handlers before it joined.
+    pub async fn run_chain(&self, socket: &CallSocket, name: &str, args: &Args) -> Outcome {
         let interested = self.select(|h| h.wants_event(socket.namespace(), name));
         let event = Event {
             name: name.to_owned(),
             args: Payload::from_args(args),
         };
         for handler in &interested {
-            let call = handler.on_event(socket, &event);
+            let call_socket = Arc::new(socket.renewed());
+            let call = handler.on_event(&call_socket, &event);
             let failed = match self.guarded(handler, call, read_event_answer).await {
                 Ok((answer, actions)) => {
-                    self.apply(handler, Some(socket.acting()), actions).await;
+                    self.apply(handler, Some(call_socket.acting()), actions)
+                        .await;
                     match answer {
                         None => continue,
                         Some(outcome) => return outcome,

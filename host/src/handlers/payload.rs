@@ -238,7 +238,13 @@ mod tests {
             Mp::Map(entries) => Json::Object(
                 entries
                     .iter()
-                    .map(|(k, v)| (map_key(k).into_owned(), tree(v, attachments)))
+                    .map(|(k, v)| {
+                        let key = match k {
+                            Mp::String(s) => s.as_str().unwrap_or_default().to_owned(),
+                            other => other.to_string(),
+                        };
+                        (key, tree(v, attachments))
+                    })
                     .collect(),
             ),
         }
@@ -262,6 +268,19 @@ mod tests {
                 ),
             },
             other => other,
+        }
+    }
+
+    /// The placeholders' numbers in `json`, in the order they are written (keys are sorted
+    /// as written).
+    fn placeholders(json: &Json, nums: &mut Vec<u64>) {
+        match json {
+            Json::Array(items) => items.iter().for_each(|v| placeholders(v, nums)),
+            Json::Object(map) => match placeholder(map) {
+                Some(num) => nums.push(num),
+                None => map.values().for_each(|v| placeholders(v, nums)),
+            },
+            _ => {}
         }
     }
 
@@ -291,7 +310,8 @@ mod tests {
                         [(self.next() % 5) as usize],
                 ),
                 // A MessagePack string that is not UTF-8.
-                7 => rmpv::decode::read_value(&mut &[0xa2, 0xff, 0x61][..]).unwrap_or(Mp::Nil),
+                7 => rmpv::decode::read_value(&mut &[0xa2, 0xff, 0x61][..])
+                    .expect("a two-byte MessagePack string"),
                 8 => Mp::Binary((0..self.next() % 4).map(|b| b as u8).collect()),
                 9 => Mp::Array(
                     (0..self.next() % 4)
@@ -330,6 +350,17 @@ mod tests {
                     .collect(),
             );
             let written: Json = serde_json::from_str(&payload.json).expect("valid JSON");
+            // Attachments are numbered in the order their placeholders are written (as
+            // Socket.IO numbers them), each once, and nothing else is attached (the tree kept
+            // the bytes of a repeated key's dropped values too, referred to by nothing).
+            let mut nums = Vec::new();
+            placeholders(&written, &mut nums);
+            assert_eq!(
+                nums,
+                (0..payload.attachments.len() as u64).collect::<Vec<_>>(),
+                "{}",
+                payload.json
+            );
             assert_eq!(
                 resolved(written, &payload.attachments),
                 oracle,

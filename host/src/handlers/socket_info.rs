@@ -11,13 +11,14 @@ use crate::sockets::{SocketFacts, facts, rooms};
 
 /// The socket an event call is for. Handlers of 0.1.2 read it field by field through a
 /// `socket` handle, so a live socket's fields come from its facts (made once per socket) as
-/// they are asked for, and its rooms are listed on first read; the whole [`SocketInfo`] is
-/// made only for handlers of earlier worlds, which take it as a parameter.
+/// they are asked for, and its rooms are listed on first read in the call; the whole
+/// [`SocketInfo`] is made only for handlers of earlier worlds, which take it as a parameter.
+/// One value serves one call: [`Self::renewed`] makes the next call's.
 pub enum CallSocket {
     Live {
         socket: SocketRef,
         facts: Arc<SocketFacts>,
-        /// Listed once per call: a call sees one list, as with `socket-info`.
+        /// Listed once per call, on first read: a call sees one list, as with `socket-info`.
         rooms: OnceLock<Vec<String>>,
         info: OnceLock<SocketInfo>,
     },
@@ -56,6 +57,19 @@ impl CallSocket {
             facts: facts(socket),
             rooms: OnceLock::new(),
             info: OnceLock::new(),
+        }
+    }
+
+    /// The same socket for another call: its rooms are listed again when asked.
+    pub fn renewed(&self) -> Self {
+        match self {
+            Self::Live { socket, facts, .. } => Self::Live {
+                socket: socket.clone(),
+                facts: facts.clone(),
+                rooms: OnceLock::new(),
+                info: OnceLock::new(),
+            },
+            Self::Given(info) => Self::Given(info.clone()),
         }
     }
 

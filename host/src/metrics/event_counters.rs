@@ -19,15 +19,13 @@ pub struct EventCounters {
 impl EventCounters {
     /// Counts one event named `label` in `namespace`.
     pub fn increment(&self, namespace: &str, label: &str) {
-        let counted = self.by_namespace.read().is_ok_and(|map| {
-            map.get(namespace)
-                .and_then(|events| events.get(label))
-                .map(|counter| counter.increment(1))
-                .is_some()
-        });
-        if !counted {
-            self.register(namespace, label).increment(1);
+        if let Ok(map) = self.by_namespace.read()
+            && let Some(counter) = map.get(namespace).and_then(|events| events.get(label))
+        {
+            counter.increment(1);
+            return;
         }
+        self.register(namespace, label).increment(1);
     }
 
     fn register(&self, namespace: &str, label: &str) -> Counter {
