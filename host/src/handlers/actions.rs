@@ -53,6 +53,13 @@ pub enum Action {
     },
 }
 
+impl Action {
+    /// Does it join or leave a room (change what a socket's rooms list says)?
+    pub fn changes_rooms(&self) -> bool {
+        matches!(self, Self::Join { .. } | Self::Leave { .. })
+    }
+}
+
 /// Carries out `actions` in order. Actions on sockets or namespaces that are gone are skipped.
 pub async fn apply(io: &Io, directory: &Directory, handler: &str, actions: Vec<Action>) {
     for action in actions {

@@ -976,21 +976,25 @@ impl Runtime {
 
     /// Runs the chain for event `name` of `socket`: each interested handler, highest priority
     /// first, until one handles or rejects it. Their actions are carried out as they come
-    /// (with no Socket.IO server attached, they are vetted and dropped), so each call reads
-    /// the socket as it is by then: its rooms include what the handlers before it joined.
+    /// (with no Socket.IO server attached, they are vetted and dropped); every handler reads
+    /// the socket as it was when the event arrived, before those actions (the WIT contract).
     pub async fn run_chain(&self, socket: &CallSocket, name: &str, args: &Args) -> Outcome {
         let interested = self.select(|h| h.wants_event(socket.namespace(), name));
         let event = Event {
             name: name.to_owned(),
             args: Payload::from_args(args),
         };
+        let socket = Arc::new(socket.renewed());
         for handler in &interested {
-            let call_socket = Arc::new(socket.renewed());
-            let call = handler.on_event(&call_socket, &event);
+            let call = handler.on_event(&socket, &event);
             let failed = match self.guarded(handler, call, read_event_answer).await {
                 Ok((answer, actions)) => {
-                    self.apply(handler, Some(call_socket.acting()), actions)
-                        .await;
+                    if actions.iter().any(Action::changes_rooms) {
+                        // Rooms are listed lazily: list them now, before this handler's joins
+                        // and leaves take effect, for the handlers after it.
+                        socket.rooms();
+                    }
+                    self.apply(handler, Some(socket.acting()), actions).await;
                     match answer {
                         None => continue,
                         Some(outcome) => return outcome,

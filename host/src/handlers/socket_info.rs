@@ -9,16 +9,17 @@ use super::bindings::iohost::handler::types::{SocketInfo, User};
 use crate::sockets::directory::Member;
 use crate::sockets::{SocketFacts, facts, rooms};
 
-/// The socket an event call is for. Handlers of 0.1.2 read it field by field through a
+/// The socket an event's calls are for. Handlers of 0.1.2 read it field by field through a
 /// `socket` handle, so a live socket's fields come from its facts (made once per socket) as
-/// they are asked for, and its rooms are listed on first read in the call; the whole
-/// [`SocketInfo`] is made only for handlers of earlier worlds, which take it as a parameter.
-/// One value serves one call: [`Self::renewed`] makes the next call's.
+/// they are asked for, and its rooms are listed on first read (the chain lists them before
+/// any handler's joins or leaves take effect); the whole [`SocketInfo`] is made only for
+/// handlers of earlier worlds, which take it as a parameter. One value serves one event:
+/// [`Self::renewed`] makes the next one's.
 pub enum CallSocket {
     Live {
         socket: SocketRef,
         facts: Arc<SocketFacts>,
-        /// Listed once per call, on first read: a call sees one list, as with `socket-info`.
+        /// Listed once per event, on first read: its calls see one list, as with `socket-info`.
         rooms: OnceLock<Vec<String>>,
         info: OnceLock<SocketInfo>,
     },
@@ -60,7 +61,7 @@ impl CallSocket {
         }
     }
 
-    /// The same socket for another call: its rooms are listed again when asked.
+    /// The same socket for another event: its rooms are listed again when asked.
     pub fn renewed(&self) -> Self {
         match self {
             Self::Live { socket, facts, .. } => Self::Live {
