@@ -968,7 +968,6 @@ impl Runtime {
             .any(|h| h.wants_event(ns, name))
     }
 
-    /// Runs the chain for one client event.
     /// Runs the chain for one client event (see [`Self::wants_event`] to skip it cheaply).
     pub async fn on_event(&self, socket: &SocketRef, name: &str, args: &Args) -> Outcome {
         self.run_chain(&CallSocket::live(socket), name, args).await
