@@ -144,7 +144,7 @@ async fn prepare(
         // The private room only this user's sockets are in (join-room refuses it to others).
         crate::sockets::join(&socket, format!("{USER_ROOM_PREFIX}{}", user.id));
     }
-    socket.on_fallback(dispatch::on_event);
+    socket.on_fallback(dispatch::Events);
     socket.on_disconnect(on_disconnect);
     // Its first events wait for Strapi's listeners, if Strapi has any here.
     shared.relay.admit(socket.id.as_str(), socket.ns());

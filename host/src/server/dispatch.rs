@@ -1,8 +1,16 @@
 //! Every client event enters here: first the handler chain, then Strapi's socket listeners
 //! (the relay), then the built-in events.
 
-use crate::cluster::Io;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use crate::cluster::{Adapter, Io};
 use socketioxide::extract::{Data, State};
+use socketioxide::handler::{FromMessage, FromMessageParts, MessageHandler, Value};
+use socketioxide::socket::Socket;
 
 use super::reply::Reply;
 use super::{SharedRef, builtins};
@@ -11,12 +19,52 @@ use crate::metrics::{EVENTS_REFUSED, LogEntry};
 use crate::model::Args;
 use crate::relay::{Refusal, Relayed};
 
-pub async fn on_event(
-    State(shared): State<SharedRef>,
-    io: Io,
-    reply: Reply,
-    Data(args): Data<Args>,
-) {
+/// Every socket's event handler (its fallback). socketioxide spawns a task for each event an
+/// async handler gets; this one runs [`on_event`] at once, in the task that read the event, and
+/// spawns only an event that must wait (for Strapi, a store across the network, or a handler
+/// that ran for a whole epoch tick). Most events never wait: the spawn, its task and the trip
+/// through the scheduler were a cost every event paid (docs/upstream.md).
+#[derive(Debug, Clone, Copy)]
+pub struct Events;
+
+impl MessageHandler<Adapter, ()> for Events {
+    fn call(&self, socket: Arc<Socket<Adapter>>, mut value: Value, ack_id: Option<i64>) {
+        // The extractors of `on_event`, in the order socketioxide runs an async handler's.
+        let parts = (
+            State::from_message_parts(&socket, &mut value, &ack_id),
+            Io::from_message_parts(&socket, &mut value, &ack_id),
+            Reply::from_message_parts(&socket, &mut value, &ack_id),
+        );
+        let (Ok(state), Ok(io), Ok(reply)) = parts else {
+            tracing::error!(sid = %socket.id, "an event's context could not be read; dropped");
+            return;
+        };
+        match Data::<Args>::from_message(socket, value, ack_id) {
+            Ok(data) => run_now_or_spawn(Box::pin(on_event(state, io, reply, data))),
+            // socketioxide drops such an event the same way; `Args` takes any value.
+            Err(e) => tracing::debug!("an event's arguments could not be read; dropped: {e}"),
+        }
+    }
+}
+
+/// Polls `future` here; spawns it when it must wait. Polling it again in its own task then
+/// registers that task's waker: every future re-registers on each poll, so no wake-up is lost
+/// with the no-op waker of this first poll. A panic is contained to the event, as in a task.
+fn run_now_or_spawn(mut future: Pin<Box<dyn Future<Output = ()> + Send>>) {
+    let mut cx = Context::from_waker(Waker::noop());
+    match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx))) {
+        Ok(Poll::Ready(())) => {}
+        Ok(Poll::Pending) => {
+            tokio::spawn(future);
+        }
+        Err(_) => {
+            tracing::error!("handling an event panicked; the event is dropped");
+            let _ = catch_unwind(AssertUnwindSafe(move || drop(future)));
+        }
+    }
+}
+
+async fn on_event(State(shared): State<SharedRef>, io: Io, reply: Reply, Data(args): Data<Args>) {
     shared.node.rate.record();
     let max = shared.config.server.max_event_name_bytes;
     if reply.event().len() > max {
@@ -38,10 +86,10 @@ pub async fn on_event(
         .increment(reply.socket().ns(), label);
 
     let builtin = builtins::EVENTS.contains(&event);
-    // socketioxide spawns this future for every event, and spawning moves it several times:
+    // This future is boxed for every event (`Events`), and was spawned for every event before:
     // the handler chain's and Strapi's listeners' futures are kilobytes, so they are boxed
-    // (allocated once, when wanted) and the spawned future stays small. Unboxed, copying it
-    // took ~10% of a core at the handler path's top rate (BENCHMARKS.md).
+    // (allocated once, when wanted) and this one stays small. Unboxed, copying it took ~10%
+    // of a core at the handler path's top rate (BENCHMARKS.md).
     let verdict = if shared.runtime.wants_event(reply.socket().ns(), event) {
         Box::pin(shared.runtime.on_event(reply.socket(), event, &args)).await
     } else {
