@@ -262,7 +262,8 @@ function mergeEvents(parts) {
     }
     return 0;
   };
-  return { eventsPerSecond: sum('eventsPerSecond'), lost: sum('lost'), broadcastsLost: sum('broadcastsLost'), p50: at(0.5), p99: at(0.99) };
+  const busiest = Math.max(...parts.map((p) => p.generatorCpu ?? 0));
+  return { eventsPerSecond: sum('eventsPerSecond'), lost: sum('lost'), broadcastsLost: sum('broadcastsLost'), p50: at(0.5), p99: at(0.99), generatorCpu: busiest };
 }
 
 let lostTotal = 0;
@@ -412,7 +413,7 @@ if (wanted('handler-path')) {
         lost(`${kind} handler-path acks`, r.lost);
         lost(`${kind} handler-path broadcasts`, r.broadcastsLost);
         handlerPath.push({ kind, rate: h.rate, eventsPerSecond: r.eventsPerSecond, p99: r.latencyP99Ms });
-        return { 'events/s': r.eventsPerSecond, 'p50 ms': r.latencyP50Ms, 'p99 ms': r.latencyP99Ms, 'broadcasts/s': r.broadcastsReceived / r.offeredSeconds, lost: r.lost + r.broadcastsLost };
+        return { 'events/s': r.eventsPerSecond, 'p50 ms': r.latencyP50Ms, 'p99 ms': r.latencyP99Ms, 'broadcasts/s': r.broadcastsReceived / r.offeredSeconds, lost: r.lost + r.broadcastsLost, 'generator CPU %': (r.generatorCpu ?? 0) * 100 };
       });
     }
   }
@@ -446,7 +447,7 @@ if (wanted('cores')) {
         lost(`${kind} ${cores}-core acks`, merged.lost);
         lost(`${kind} ${cores}-core broadcasts`, merged.broadcastsLost);
         corePath.push({ kind, rate, eventsPerSecond: merged.eventsPerSecond, p99: merged.p99 });
-        return { 'events/s': merged.eventsPerSecond, 'p50 ms': merged.p50, 'p99 ms': merged.p99, lost: merged.lost + merged.broadcastsLost };
+        return { 'events/s': merged.eventsPerSecond, 'p50 ms': merged.p50, 'p99 ms': merged.p99, lost: merged.lost + merged.broadcastsLost, 'generator CPU %': merged.generatorCpu * 100 };
       });
     }
   }

@@ -338,6 +338,7 @@ async fn events(
     };
     let total = u64::from(rate) * seconds;
     let started = Instant::now();
+    let cpu_at_start = cpu_seconds();
     let mut tick = tokio::time::interval(Duration::from_millis(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut sent = 0u64;
@@ -373,6 +374,10 @@ async fn events(
             quiet = Instant::now();
         }
     }
+    // How busy this generator was: near 1.0 its own queue is in the latencies it reports.
+    let generator_cpu = cpu_at_start
+        .zip(cpu_seconds())
+        .map(|(before, after)| (after - before) / started.elapsed().as_secs_f64());
     let promised = acks.promised.load(Ordering::Relaxed);
     let typing = stats.typing.load(Ordering::Relaxed);
     let mut latencies = acks.latencies();
@@ -397,7 +402,20 @@ async fn events(
         "broadcastsPromised": promised,
         "broadcastsReceived": typing,
         "broadcastsLost": promised.saturating_sub(typing),
+        "generatorCpu": generator_cpu,
     }))
+}
+
+/// CPU seconds this process has used (user and system), from `/proc/self/stat` in Linux's
+/// clock ticks of 1/100 s; `None` where that file cannot be read.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name, in parentheses, may hold spaces: count fields after it. `utime` and
+    // `stime` are the 14th and 15th fields, the 12th and 13th after the name.
+    let mut after_name = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
+    let user: f64 = after_name.next()?.parse().ok()?;
+    let system: f64 = after_name.next()?.parse().ok()?;
+    Some((user + system) / 100.0)
 }
 
 async fn storm(

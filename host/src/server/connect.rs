@@ -144,6 +144,8 @@ async fn prepare(
         // The private room only this user's sockets are in (join-room refuses it to others).
         crate::sockets::join(&socket, format!("{USER_ROOM_PREFIX}{}", user.id));
     }
+    // Only here, before the socket's first event: socketioxide calls `Events` with the
+    // socket's handlers read-locked, so setting a handler while an event runs would deadlock.
     socket.on_fallback(dispatch::Events);
     socket.on_disconnect(on_disconnect);
     // Its first events wait for Strapi's listeners, if Strapi has any here.

@@ -21,9 +21,10 @@ use crate::relay::{Refusal, Relayed};
 
 /// Every socket's event handler (its fallback). socketioxide spawns a task for each event an
 /// async handler gets; this one runs [`on_event`] at once, in the task that read the event, and
-/// spawns only an event that must wait (for Strapi, a store across the network, or a handler
-/// that ran for a whole epoch tick). Most events never wait: the spawn, its task and the trip
-/// through the scheduler were a cost every event paid (docs/upstream.md).
+/// spawns only an event that must wait (for an instance, Strapi, a store across the network,
+/// a client's ack, or a handler call still running at the next epoch tick). Most events never
+/// wait: the spawn, its task and the trip through the scheduler were a cost every event paid
+/// (docs/upstream.md).
 #[derive(Debug, Clone, Copy)]
 pub struct Events;
 
@@ -39,27 +40,47 @@ impl MessageHandler<Adapter, ()> for Events {
             tracing::error!(sid = %socket.id, "an event's context could not be read; dropped");
             return;
         };
+        let sid = socket.id;
         match Data::<Args>::from_message(socket, value, ack_id) {
-            Ok(data) => run_now_or_spawn(Box::pin(on_event(state, io, reply, data))),
+            Ok(data) => {
+                if run_now_or_spawn(Box::pin(on_event(state, io, reply, data))).is_err() {
+                    tracing::error!(%sid, "handling an event panicked; the event is dropped");
+                }
+            }
             // socketioxide drops such an event the same way; `Args` takes any value.
             Err(e) => tracing::debug!("an event's arguments could not be read; dropped: {e}"),
         }
     }
 }
 
-/// Polls `future` here; spawns it when it must wait. Polling it again in its own task then
-/// registers that task's waker: every future re-registers on each poll, so no wake-up is lost
-/// with the no-op waker of this first poll. A panic is contained to the event, as in a task.
-fn run_now_or_spawn(mut future: Pin<Box<dyn Future<Output = ()> + Send>>) {
+type EventFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// The event's future panicked (it is dropped, as a panicking task is).
+#[derive(Debug)]
+struct Panicked;
+
+/// Polls `future` here, spending one unit of the current task's tokio budget; spawns it when
+/// it must wait, or at once when the budget is spent. The budget bounds how many events one
+/// poll of a reading task handles here (a client can send thousands in one websocket read or
+/// one polling POST): past it they are spawned, as socketioxide does with every event, and
+/// the reader yields at its next read. A spawned task is always polled once more, which
+/// registers its waker: nothing waits on the no-op waker of the first poll.
+fn run_now_or_spawn(mut future: EventFuture) -> Result<(), Panicked> {
     let mut cx = Context::from_waker(Waker::noop());
+    let Poll::Ready(budget) = tokio::task::coop::poll_proceed(&mut cx) else {
+        tokio::spawn(future);
+        return Ok(());
+    };
+    budget.made_progress();
     match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx))) {
-        Ok(Poll::Ready(())) => {}
+        Ok(Poll::Ready(())) => Ok(()),
         Ok(Poll::Pending) => {
             tokio::spawn(future);
+            Ok(())
         }
         Err(_) => {
-            tracing::error!("handling an event panicked; the event is dropped");
             let _ = catch_unwind(AssertUnwindSafe(move || drop(future)));
+            Err(Panicked)
         }
     }
 }
@@ -208,6 +229,102 @@ impl Seen {
             event: self.event,
             outcome: outcome.to_owned(),
             detail,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// A future that counts its polls and finishes on poll `ready_at`.
+    fn counting(polls: Arc<AtomicUsize>, ready_at: usize) -> EventFuture {
+        Box::pin(std::future::poll_fn(move |cx| {
+            if polls.fetch_add(1, Ordering::SeqCst) + 1 >= ready_at {
+                Poll::Ready(())
+            } else {
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+        }))
+    }
+
+    #[tokio::test]
+    async fn an_event_that_does_not_wait_is_done_before_the_call_returns() {
+        let polls = Arc::new(AtomicUsize::new(0));
+        assert!(run_now_or_spawn(counting(polls.clone(), 1)).is_ok());
+        assert_eq!(polls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn an_event_that_waits_goes_on_in_a_task_of_its_own() {
+        let polls = Arc::new(AtomicUsize::new(0));
+        let (done, finished) = tokio::sync::oneshot::channel();
+        let waits = counting(polls.clone(), 3);
+        assert!(
+            run_now_or_spawn(Box::pin(async move {
+                waits.await;
+                let _ = done.send(());
+            }))
+            .is_ok()
+        );
+        // Polled once here, not finished: the spawned task polls it to the end.
+        assert_eq!(polls.load(Ordering::SeqCst), 1);
+        tokio::time::timeout(std::time::Duration::from_secs(10), finished)
+            .await
+            .expect("the spawned event finished")
+            .expect("it sent its result");
+        assert_eq!(polls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_event_is_reported_and_the_next_one_runs() {
+        let panics: EventFuture = Box::pin(async { panic!("an event's handling panics") });
+        assert!(run_now_or_spawn(panics).is_err());
+        let polls = Arc::new(AtomicUsize::new(0));
+        assert!(run_now_or_spawn(counting(polls.clone(), 1)).is_ok());
+        assert_eq!(polls.load(Ordering::SeqCst), 1);
+    }
+
+    /// Thousands of events read in one go are not all handled in one poll of the reader: past
+    /// the task's budget they are spawned, and every one of them is still handled.
+    #[tokio::test]
+    async fn past_the_tasks_budget_events_are_spawned() {
+        const EVENTS: usize = 1_000;
+        let inline = Arc::new(AtomicUsize::new(0));
+        let (done, mut finished) = tokio::sync::mpsc::channel(EVENTS);
+        let reader = tokio::spawn({
+            let inline = inline.clone();
+            async move {
+                // One poll of this task, as a reader's handling of one read.
+                for _ in 0..EVENTS {
+                    let ran = Arc::new(AtomicUsize::new(0));
+                    let done = done.clone();
+                    let event = Box::pin({
+                        let ran = ran.clone();
+                        async move {
+                            ran.fetch_add(1, Ordering::SeqCst);
+                            let _ = done.send(()).await;
+                        }
+                    });
+                    assert!(run_now_or_spawn(event).is_ok());
+                    inline.fetch_add(ran.load(Ordering::SeqCst), Ordering::SeqCst);
+                }
+            }
+        });
+        reader.await.expect("the reader ran");
+        let handled_here = inline.load(Ordering::SeqCst);
+        assert!(
+            (1..EVENTS).contains(&handled_here),
+            "{handled_here} of {EVENTS} events handled in the reader's one poll"
+        );
+        for _ in 0..EVENTS {
+            tokio::time::timeout(std::time::Duration::from_secs(10), finished.recv())
+                .await
+                .expect("every event is handled")
+                .expect("the channel is open");
         }
     }
 }
