@@ -970,20 +970,26 @@ impl Runtime {
 
     /// Runs the chain for one client event (see [`Self::wants_event`] to skip it cheaply).
     pub async fn on_event(&self, socket: &SocketRef, name: &str, args: &Args) -> Outcome {
-        self.run_chain(&CallSocket::live(socket), name, args).await
+        self.chain_for(Arc::new(CallSocket::live(socket)), name, args)
+            .await
     }
 
     /// Runs the chain for event `name` of `socket`: each interested handler, highest priority
     /// first, until one handles or rejects it. Their actions are carried out as they come
     /// (with no Socket.IO server attached, they are vetted and dropped); every handler reads
     /// the socket as it was when the event arrived, before those actions (the WIT contract).
+    /// `socket` may serve several events: each reads its rooms afresh.
     pub async fn run_chain(&self, socket: &CallSocket, name: &str, args: &Args) -> Outcome {
+        self.chain_for(Arc::new(socket.renewed()), name, args).await
+    }
+
+    /// [`Self::run_chain`] with the event's own `socket` (made for this event only).
+    async fn chain_for(&self, socket: Arc<CallSocket>, name: &str, args: &Args) -> Outcome {
         let interested = self.select(|h| h.wants_event(socket.namespace(), name));
         let event = Event {
             name: name.to_owned(),
             args: Payload::from_args(args),
         };
-        let socket = Arc::new(socket.renewed());
         for handler in &interested {
             let call = handler.on_event(&socket, &event);
             let failed = match self.guarded(handler, call, read_event_answer).await {
