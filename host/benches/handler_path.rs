@@ -19,6 +19,14 @@ use iohost::store::{KvStore, MemoryStore, Space};
 const WARMUP: usize = 2_000;
 const ITERATIONS: usize = 20_000;
 
+/// Events measured per case: `ITERATIONS`, or `HANDLER_BENCH_ITERATIONS` (more, to profile).
+fn iterations() -> usize {
+    std::env::var("HANDLER_BENCH_ITERATIONS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(ITERATIONS)
+}
+
 struct Case {
     label: &'static str,
     handler: &'static str,
@@ -110,7 +118,8 @@ async fn run() -> anyhow::Result<()> {
     };
 
     println!(
-        "handler path, ns per event ({ITERATIONS} events after {WARMUP} warm-up, one warm instance)"
+        "handler path, ns per event ({} events after {WARMUP} warm-up, one warm instance)",
+        iterations()
     );
     println!(
         "{:<18} {:>10} {:>10} {:>12} {:>10} {:>10} {:>8}",
@@ -170,8 +179,9 @@ where
     for _ in 0..WARMUP {
         std::hint::black_box(f().await);
     }
-    let mut samples: Vec<Duration> = Vec::with_capacity(ITERATIONS);
-    for _ in 0..ITERATIONS {
+    let iterations = iterations();
+    let mut samples: Vec<Duration> = Vec::with_capacity(iterations);
+    for _ in 0..iterations {
         let start = Instant::now();
         std::hint::black_box(f().await);
         samples.push(start.elapsed());

@@ -2,7 +2,7 @@
 //! granted), implemented on the per-instance state. Nothing else is granted: WASI gets an empty context (no files,
 //! network, environment or arguments).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -19,22 +19,31 @@ use crate::store::{KvError, KvStore, Quota, Space};
 
 /// How long a call has run: only the time spent inside its future's polls counts, so time
 /// queued after a yield (under load) or spent waiting for an async host call (Strapi, Redis)
-/// is not the guest's. One clock read per poll; a second only when the call waits.
+/// is not the guest's. A call that never waits reads the clock twice: when it begins (its
+/// first poll reuses that reading) and when it ends.
 #[derive(Debug)]
 pub struct CallMeter {
     base: Instant,
+    /// When the current call began (nanoseconds after `base`).
+    started: AtomicU64,
     /// Nanoseconds run in the polls that ended.
     ran: AtomicU64,
     /// When the current poll began (nanoseconds after `base`).
     resumed: AtomicU64,
+    /// The call has just begun: its first poll starts at `resumed` as `reset` set it. Reading
+    /// the clock again there would add nothing but its cost (a clock read is ~20 ns, a no-op
+    /// call under 1 us); the moments between count as run time, never the other way round.
+    fresh: AtomicBool,
 }
 
 impl CallMeter {
     fn new() -> Self {
         Self {
             base: Instant::now(),
+            started: AtomicU64::new(0),
             ran: AtomicU64::new(0),
             resumed: AtomicU64::new(0),
+            fresh: AtomicBool::new(false),
         }
     }
 
@@ -43,12 +52,18 @@ impl CallMeter {
     }
 
     fn reset(&self) {
+        let now = self.now();
+        self.started.store(now, Ordering::Relaxed);
         self.ran.store(0, Ordering::Relaxed);
-        self.resumed.store(self.now(), Ordering::Relaxed);
+        self.resumed.store(now, Ordering::Relaxed);
+        self.fresh.store(true, Ordering::Relaxed);
     }
 
     /// A poll of the call begins.
     pub(super) fn resumed(&self) {
+        if self.fresh.swap(false, Ordering::Relaxed) {
+            return;
+        }
         self.resumed.store(self.now(), Ordering::Relaxed);
     }
 
@@ -66,6 +81,14 @@ impl CallMeter {
             .now()
             .saturating_sub(self.resumed.load(Ordering::Relaxed));
         Duration::from_nanos(self.ran.load(Ordering::Relaxed).saturating_add(current))
+    }
+
+    /// Wall-clock time since the call began, waits included.
+    pub(super) fn since_start(&self) -> Duration {
+        Duration::from_nanos(
+            self.now()
+                .saturating_sub(self.started.load(Ordering::Relaxed)),
+        )
     }
 }
 
@@ -674,5 +697,39 @@ impl strapi::Host for InstanceState {
     ) -> Result<(), strapi::Error> {
         let (gateway, request) = self.strapi_request(&method, &path, body)?;
         gateway.send(&self.handler, request).map_err(strapi_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_meter_counts_polls_not_waits_and_the_first_poll_reuses_the_start() {
+        let meter = CallMeter::new();
+        meter.reset();
+        let started = meter.started.load(Ordering::Relaxed);
+        // The first poll begins where the call began: no second reading.
+        meter.resumed();
+        assert_eq!(meter.resumed.load(Ordering::Relaxed), started);
+        std::thread::sleep(Duration::from_millis(5));
+        meter.paused();
+        // (`ran` is read while a poll runs: the epoch callback reads it from inside one.)
+        let first = Duration::from_nanos(meter.ran.load(Ordering::Relaxed));
+        assert!(first >= Duration::from_millis(5), "{first:?}");
+        // Waiting between polls is not run time; a later poll reads the clock again.
+        std::thread::sleep(Duration::from_millis(40));
+        meter.resumed();
+        assert!(meter.resumed.load(Ordering::Relaxed) > started);
+        let ran = meter.ran();
+        let wall = meter.since_start();
+        assert!(ran >= first, "{ran:?} < {first:?}");
+        assert!(
+            ran + Duration::from_millis(40) <= wall,
+            "{ran:?} + 40 ms > {wall:?}"
+        );
+        // A new call starts from nothing.
+        meter.reset();
+        assert!(meter.ran() < first, "{:?}", meter.ran());
     }
 }

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::Semaphore;
 use wasmtime::Store;
@@ -380,7 +380,6 @@ impl Handler {
         Ok(Lease {
             handler: self,
             instance,
-            started: Instant::now(),
             _permit: permit,
         })
     }
@@ -652,7 +651,6 @@ impl<F: std::future::Future> std::future::Future for Metered<F> {
 struct Lease<'h> {
     handler: &'h Handler,
     instance: Instance,
-    started: Instant,
     _permit: tokio::sync::SemaphorePermit<'h>,
 }
 
@@ -666,7 +664,6 @@ impl Lease<'_> {
         let Lease {
             handler,
             mut instance,
-            started,
             ..
         } = self;
         // A call that asked for more actions than it may fails, even if it returned first.
@@ -677,7 +674,7 @@ impl Lease<'_> {
         match result {
             Ok(value) => {
                 let actions = std::mem::take(&mut instance.store.data_mut().outbox);
-                let took = started.elapsed();
+                let took = instance.store.data().meter.since_start();
                 handler.stats.durations.record(took);
                 handler.call_seconds.record(took.as_secs_f64());
                 tracing::trace!(handler = %handler.name, ?took, "call done");
