@@ -1,6 +1,8 @@
 //! Event arguments: read them typed, build them for emits and acks.
 
 use serde::Serialize;
+use std::sync::OnceLock;
+
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -91,19 +93,17 @@ pub(crate) fn one<T: Serialize + ?Sized>(value: &T) -> Payload {
 pub struct Event {
     name: String,
     payload: Payload,
-    values: Vec<Value>,
+    /// The arguments' JSON, parsed the first time one is read: a handler that never looks at
+    /// them (a rate limiter, a logger) does not pay for parsing them.
+    values: OnceLock<Vec<Value>>,
 }
 
 impl From<wit::Event> for Event {
     fn from(event: wit::Event) -> Self {
-        let values = match serde_json::from_str(&event.args.json) {
-            Ok(Value::Array(values)) => values,
-            _ => Vec::new(),
-        };
         Self {
             name: event.name,
             payload: event.args,
-            values,
+            values: OnceLock::new(),
         }
     }
 }
@@ -121,24 +121,32 @@ impl Event {
         &self.name
     }
 
+    fn values(&self) -> &[Value] {
+        self.values
+            .get_or_init(|| match serde_json::from_str(&self.payload.json) {
+                Ok(Value::Array(values)) => values,
+                _ => Vec::new(),
+            })
+    }
+
     /// How many arguments the client sent (the ack callback is not one).
     pub fn len(&self) -> usize {
-        self.values.len()
+        self.values().len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
+        self.values().is_empty()
     }
 
     /// Argument `index` as JSON (a binary argument is a `{"_placeholder": true, "num": N}`).
     pub fn json(&self, index: usize) -> Option<&Value> {
-        self.values.get(index)
+        self.values().get(index)
     }
 
-    /// Argument `index` deserialised into `T`.
+    /// Argument `index` deserialised into `T` (read in place: the JSON value is not copied).
     pub fn arg<T: DeserializeOwned>(&self, index: usize) -> Result<T, ArgError> {
-        let value = self.values.get(index).ok_or(ArgError::Missing(index))?;
-        serde_json::from_value(value.clone()).map_err(|e| ArgError::Invalid {
+        let value = self.values().get(index).ok_or(ArgError::Missing(index))?;
+        T::deserialize(value).map_err(|e| ArgError::Invalid {
             index,
             reason: e.to_string(),
         })
