@@ -14,7 +14,8 @@ ulimit -n 20000 2>/dev/null || true
 if [ "${1:-}" = "--smoke" ]; then
   cargo build --locked
 else
-  cargo build --release --locked
+  # The build operators deploy (Cargo.toml's `production` profile: fat LTO).
+  cargo build --profile production --locked
 fi
 ensure_wasm_target
 ./scripts/build-handlers.sh
