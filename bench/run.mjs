@@ -29,9 +29,9 @@ const cores = Number(flag('--cores')) || (smoke ? 1 : 0);
 const wanted = (scenario) => (only ? only.includes(scenario) : scenario === 'cores' ? cores > 0 : smoke || !flag('--cores'));
 const KEY = 'bench-key-0123456789abcdef0123456789abcdef';
 const WEBHOOK_SECRET = 'bench-webhook-secret-0123456789';
-// The build measured: `production` (fat LTO, as deployed) unless told; the smoke run uses the
+// The build scripts/bench.sh makes: `production` (fat LTO, as deployed); the smoke run uses the
 // debug build that CI has (`--release` for the release build).
-const profile = flag('--profile') ?? (smoke ? (args.includes('--release') ? 'release' : 'debug') : 'production');
+const profile = smoke ? (args.includes('--release') ? 'release' : 'debug') : 'production';
 const twoCores = cpus().length >= 2;
 // `core`: a core number or a range `a-b`; beyond this machine's cores (a smoke run of --cores)
 // it wraps around.

@@ -1,8 +1,8 @@
 //! Event arguments: read them typed, build them for emits and acks.
 
-use serde::Serialize;
 use std::sync::OnceLock;
 
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
