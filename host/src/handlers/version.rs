@@ -97,7 +97,10 @@ pub struct Handler {
     socket_event_export: Option<ComponentExportIndex>,
     kv: Arc<dyn KvStore>,
     links: Links,
-    idle: Mutex<Vec<Instance>>,
+    /// Boxed: an instance (its store handle and every export's index) moves from the pool to
+    /// a lease and back on every call; a box moves as one pointer.
+    #[expect(clippy::vec_box, reason = "instances move out of the pool and back per call")]
+    idle: Mutex<Vec<Box<Instance>>>,
     permits: Semaphore,
     /// Calls waiting for an instance now.
     waiting: std::sync::atomic::AtomicUsize,
@@ -340,7 +343,7 @@ impl Handler {
     /// Idle instances kept for the next calls, and the linear memory they hold together.
     pub fn idle_usage(&self) -> (usize, usize) {
         self.idle.lock().map_or((0, 0), |idle| {
-            (idle.len(), idle.iter().map(Instance::memory).sum())
+            (idle.len(), idle.iter().map(|i| i.memory()).sum())
         })
     }
 
@@ -384,7 +387,7 @@ impl Handler {
         })
     }
 
-    async fn instantiate(&self) -> Result<(Instance, Registration), CallError> {
+    async fn instantiate(&self) -> Result<(Box<Instance>, Registration), CallError> {
         let state = InstanceState::new(
             self.name.clone(),
             super::limits::InstanceLimits::new(
@@ -461,12 +464,12 @@ impl Handler {
         store.data_mut().outbox.clear();
         self.stats.instances_created.fetch_add(1, Ordering::Relaxed);
         Ok((
-            Instance {
+            Box::new(Instance {
                 store,
                 bindings,
                 on_content,
                 on_socket_event,
-            },
+            }),
             registration,
         ))
     }
@@ -474,13 +477,13 @@ impl Handler {
     /// Keeps `instance` for the next call, unless this version is retired or the idle pool
     /// would hold more than `idle_memory_mb` of linear memory with it (then it is dropped, and
     /// a later call makes a fresh one).
-    fn put_back(&self, instance: Instance) {
+    fn put_back(&self, instance: Box<Instance>) {
         if self.is_retired() {
             return;
         }
         let budget = self.limits.idle_memory_mb.saturating_mul(1024 * 1024) as usize;
         if let Ok(mut idle) = self.idle.lock() {
-            let held: usize = idle.iter().map(Instance::memory).sum();
+            let held: usize = idle.iter().map(|i| i.memory()).sum();
             if held + instance.memory() <= budget {
                 idle.push(instance);
             }
@@ -650,7 +653,7 @@ impl<F: std::future::Future> std::future::Future for Metered<F> {
 /// the instance is dropped with it and never reused.
 struct Lease<'h> {
     handler: &'h Handler,
-    instance: Instance,
+    instance: Box<Instance>,
     _permit: tokio::sync::SemaphorePermit<'h>,
 }
 
