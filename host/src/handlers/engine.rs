@@ -78,6 +78,9 @@ pub struct Engine {
 
 impl Engine {
     pub fn new() -> anyhow::Result<Self> {
+        // Calls are metered with quanta's clock, which calibrates itself on first use (0.5 to
+        // 200 ms): here, not inside the first handler's first call.
+        quanta::Instant::now();
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let background = rayon::ThreadPoolBuilder::new()
             .num_threads((cores / 2).max(1))

@@ -99,7 +99,10 @@ pub struct Handler {
     links: Links,
     /// Boxed: an instance (its store handle and every export's index) moves from the pool to
     /// a lease and back on every call; a box moves as one pointer.
-    #[expect(clippy::vec_box, reason = "instances move out of the pool and back per call")]
+    #[expect(
+        clippy::vec_box,
+        reason = "instances move out of the pool and back per call"
+    )]
     idle: Mutex<Vec<Box<Instance>>>,
     permits: Semaphore,
     /// Calls waiting for an instance now.

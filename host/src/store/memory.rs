@@ -80,7 +80,14 @@ impl Entries {
             }
         }
         self.bytes = after.1;
-        self.map.insert(key.to_owned(), Entry { value, expires });
+        let entry = Entry { value, expires };
+        // An existing key keeps its map slot (no copy of the key).
+        match self.map.get_mut(key) {
+            Some(slot) => *slot = entry,
+            None => {
+                self.map.insert(key.to_owned(), entry);
+            }
+        }
         Ok(())
     }
 
@@ -104,9 +111,22 @@ impl MemoryStore {
     ) -> Result<T, KvError> {
         // Nothing panics while holding the lock; if something ever did, the map is still whole.
         let mut spaces = self.spaces.lock().unwrap_or_else(|e| e.into_inner());
-        let entries = spaces.entry(space.prefix.clone()).or_default();
-        let result = f(entries);
-        if entries.map.is_empty() {
+        // Looked up by reference: the space's name is copied only when the space is new.
+        let (result, emptied) = match spaces.get_mut(&space.prefix) {
+            Some(entries) => {
+                let result = f(entries);
+                (result, entries.map.is_empty())
+            }
+            None => {
+                let mut entries = Entries::default();
+                let result = f(&mut entries);
+                if !entries.map.is_empty() {
+                    spaces.insert(space.prefix.clone(), entries);
+                }
+                (result, false)
+            }
+        };
+        if emptied {
             spaces.remove(&space.prefix);
         }
         result
