@@ -5,6 +5,10 @@
 //! "wasm" is one `on-event` call on a warm instance (socket info and arguments already in WIT
 //! form); "wasm+conv" adds turning socketioxide arguments into the WIT payload and the ack
 //! back. "native" is the same logic as a Rust closure over the same in-memory KV store.
+//!
+//! Last, wasmtime's own floor: a bare call of an export that takes and returns nothing, sync
+//! and async (on a fiber, as iohost calls), on the no-op handler's code: what no change in
+//! iohost can take below.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -160,6 +164,43 @@ async fn run() -> anyhow::Result<()> {
             ratio
         );
     }
+    if only.is_empty() || only.iter().any(|w| "floor".contains(w.as_str())) {
+        floor(&built.join("noop.wasm")).await?;
+    }
+    Ok(())
+}
+
+/// p50 of a bare call of the no-op handler's `on-tick` (no arguments, no results, no imports
+/// called), straight through wasmtime: sync, and async as iohost calls.
+async fn floor(noop: &Path) -> anyhow::Result<()> {
+    use wasmtime::component::{Component, Linker};
+    let mut config = wasmtime::Config::new();
+    config.epoch_interruption(true);
+    let engine = wasmtime::Engine::new(&config)?;
+    let component = Component::from_file(&engine, noop)?;
+    // Sync imports (traps, never called) keep the store usable by sync calls too.
+    let mut linker: Linker<()> = Linker::new(&engine);
+    linker.define_unknown_imports_as_traps(&component)?;
+    let mut store = wasmtime::Store::new(&engine, ());
+    store.set_epoch_deadline(u64::MAX / 2);
+    let instance = linker.instantiate(&mut store, &component)?;
+    let on_tick = instance.get_typed_func::<(), ()>(&mut store, "on-tick")?;
+    let mut sync = Vec::with_capacity(iterations());
+    let mut on_fiber = Vec::with_capacity(iterations());
+    for i in 0..WARMUP + iterations() {
+        let start = Instant::now();
+        on_tick.call(&mut store, ())?;
+        let between = Instant::now();
+        on_tick.call_async(&mut store, ()).await?;
+        if i >= WARMUP {
+            sync.push(between - start);
+            on_fiber.push(between.elapsed());
+        }
+    }
+    let (sync, on_fiber) = (p50(sync), p50(on_fiber));
+    println!(
+        "wasmtime floor: a bare export call (no arguments) p50 {sync} ns sync, {on_fiber} ns async"
+    );
     Ok(())
 }
 
@@ -192,6 +233,14 @@ where
         ns(samples[samples.len() / 2]),
         ns(samples[samples.len() * 99 / 100]),
     )
+}
+
+/// The median, in ns.
+fn p50(mut samples: Vec<Duration>) -> u64 {
+    samples.sort();
+    samples
+        .get(samples.len() / 2)
+        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 /// The same logic as each handler, as native Rust on the same store.

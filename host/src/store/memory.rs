@@ -8,9 +8,15 @@ use std::time::{Duration, Instant};
 
 use super::{KvError, KvStore, Space, entry_bytes};
 
+/// Maps keyed by space names and handler keys. foldhash, not std's SipHash: a rate limiter's
+/// event hashes a key four to six times, and SipHash was ~3% of its handler path. It is seeded
+/// per process, and a handler's key count is bounded by its quota (`kv_keys`), so colliding
+/// keys could only slow that handler's own space.
+type Map<V> = HashMap<String, V, foldhash::fast::RandomState>;
+
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    spaces: Mutex<HashMap<String, Entries>>,
+    spaces: Mutex<Map<Entries>>,
 }
 
 #[derive(Debug)]
@@ -29,7 +35,7 @@ impl Entry {
 /// until they are dropped).
 #[derive(Debug, Default)]
 struct Entries {
-    map: HashMap<String, Entry>,
+    map: Map<Entry>,
     bytes: u64,
 }
 
