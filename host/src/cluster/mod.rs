@@ -21,8 +21,36 @@ use crate::config::redact;
 
 /// The socketioxide adapter every namespace uses.
 pub type Adapter = CustomRedisAdapter<Emitter, Backplane>;
-/// The Socket.IO server, with iohost's adapter.
-pub type Io = socketioxide::SocketIo<Adapter>;
+/// The Socket.IO server, with iohost's adapter, and whether other nodes share its sockets.
+/// Everything socketioxide's server offers is reached through it (`Deref`).
+#[derive(Debug, Clone)]
+pub struct Io {
+    server: socketioxide::SocketIo<Adapter>,
+    single_node: bool,
+}
+
+impl Io {
+    /// `server`, on a node linked to others by `backplane` (or alone).
+    pub fn new(server: socketioxide::SocketIo<Adapter>, backplane: &Backplane) -> Self {
+        Self {
+            server,
+            single_node: matches!(backplane, Backplane::Local),
+        }
+    }
+
+    /// No other node shares the sockets: every emit and room operation stays on this one.
+    pub fn is_single_node(&self) -> bool {
+        self.single_node
+    }
+}
+
+impl std::ops::Deref for Io {
+    type Target = socketioxide::SocketIo<Adapter>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.server
+    }
+}
 /// A socket connected to this node.
 pub type SocketRef = socketioxide::extract::SocketRef<Adapter>;
 

@@ -32,14 +32,15 @@ impl MessageHandler<Adapter, ()> for Events {
     fn call(&self, socket: Arc<Socket<Adapter>>, mut value: Value, ack_id: Option<i64>) {
         // The extractors of `on_event`, in the order socketioxide runs an async handler's.
         let parts = (
-            State::from_message_parts(&socket, &mut value, &ack_id),
-            Io::from_message_parts(&socket, &mut value, &ack_id),
+            State::<SharedRef>::from_message_parts(&socket, &mut value, &ack_id),
+            socketioxide::SocketIo::<Adapter>::from_message_parts(&socket, &mut value, &ack_id),
             Reply::from_message_parts(&socket, &mut value, &ack_id),
         );
-        let (Ok(state), Ok(io), Ok(reply)) = parts else {
+        let (Ok(state), Ok(server), Ok(reply)) = parts else {
             tracing::error!(sid = %socket.id, "an event's context could not be read; dropped");
             return;
         };
+        let io = Io::new(server, &state.0.node.backplane);
         let sid = socket.id;
         match Data::<Args>::from_message(socket, value, ack_id) {
             Ok(data) => {

@@ -73,7 +73,8 @@ pub async fn socket_io(
         (false, true) => builder.transports([TransportType::Websocket]),
         _ => builder,
     };
-    let (layer, io) = builder.with_adapter::<Adapter>(adapter).build_layer();
+    let (layer, server) = builder.with_adapter::<Adapter>(adapter).build_layer();
+    let io = Io::new(server, &state.node.backplane);
     connect::register_namespaces(&io, &state.config).await?;
     Ok((layer, io))
 }
