@@ -1,5 +1,6 @@
 //! Event arguments: read them typed, build them for emits and acks.
 
+use std::fmt::Write as _;
 use std::sync::OnceLock;
 
 use serde::Serialize;
@@ -34,10 +35,23 @@ impl std::error::Error for ArgError {}
 /// let args = iohost_guest::Args::new().json(&"hello").json(&42).binary(vec![1, 2, 3]);
 /// assert_eq!(args.len(), 3);
 /// ```
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Args {
-    values: Vec<Value>,
+    /// The JSON array so far, without its closing bracket: each value is written once, as it
+    /// is added (no JSON tree in between, no copy of the caller's value).
+    json: String,
+    len: usize,
     attachments: Vec<Vec<u8>>,
+}
+
+impl Default for Args {
+    fn default() -> Self {
+        Self {
+            json: String::from("["),
+            len: 0,
+            attachments: Vec::new(),
+        }
+    }
 }
 
 impl Args {
@@ -47,8 +61,15 @@ impl Args {
 
     /// One JSON argument. A value that cannot be serialised becomes `null`.
     pub fn json<T: Serialize + ?Sized>(mut self, value: &T) -> Self {
-        self.values
-            .push(serde_json::to_value(value).unwrap_or(Value::Null));
+        let start = self.separate();
+        let mut bytes = std::mem::take(&mut self.json).into_bytes();
+        if serde_json::to_writer(&mut bytes, value).is_err() {
+            bytes.truncate(start);
+            bytes.extend_from_slice(b"null");
+        }
+        // serde_json writes UTF-8 only: the lossy branch is never taken.
+        self.json = String::from_utf8(bytes)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
         self
     }
 
@@ -56,22 +77,33 @@ impl Args {
     pub fn binary(mut self, bytes: Vec<u8>) -> Self {
         let num = self.attachments.len();
         self.attachments.push(bytes);
-        self.values
-            .push(serde_json::json!({ "_placeholder": true, "num": num }));
+        self.separate();
+        // Writing to a `String` cannot fail.
+        let _ = write!(self.json, r#"{{"_placeholder":true,"num":{num}}}"#);
         self
     }
 
+    /// Counts one more argument and writes the comma before it; where it starts.
+    fn separate(&mut self) -> usize {
+        if self.len > 0 {
+            self.json.push(',');
+        }
+        self.len += 1;
+        self.json.len()
+    }
+
     pub fn len(&self) -> usize {
-        self.values.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
+        self.len == 0
     }
 
-    pub fn into_payload(self) -> Payload {
+    pub fn into_payload(mut self) -> Payload {
+        self.json.push(']');
         Payload {
-            json: Value::Array(self.values).to_string(),
+            json: self.json,
             attachments: self.attachments,
         }
     }
@@ -177,6 +209,32 @@ mod tests {
             .into_payload();
         assert_eq!(payload.json, r#"[1,{"_placeholder":true,"num":0},"x"]"#);
         assert_eq!(payload.attachments, vec![vec![7]]);
+    }
+
+    #[test]
+    fn writes_values_as_given_and_unserialisable_ones_as_null() {
+        #[derive(serde::Serialize)]
+        struct Typed {
+            username: &'static str,
+            room_id: u32,
+        }
+        // A map with keys JSON cannot have fails to serialise half-way through.
+        let bad: std::collections::BTreeMap<Vec<u8>, u8> = [(vec![1], 1)].into();
+        let payload = Args::new()
+            .json(&Typed {
+                username: "ada",
+                room_id: 7,
+            })
+            .json(&bad)
+            .json(&f64::NAN)
+            .json("é")
+            .into_payload();
+        assert_eq!(
+            payload.json, r#"[{"username":"ada","room_id":7},null,null,"é"]"#,
+            "fields in their order, as serde_json writes them"
+        );
+        assert_eq!(Args::new().into_payload().json, "[]");
+        assert_eq!(Args::new().json(&1).len(), 1);
     }
 
     #[test]
