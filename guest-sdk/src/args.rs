@@ -61,15 +61,9 @@ impl Args {
 
     /// One JSON argument. A value that cannot be serialised becomes `null`.
     pub fn json<T: Serialize + ?Sized>(mut self, value: &T) -> Self {
-        let start = self.separate();
-        let mut bytes = std::mem::take(&mut self.json).into_bytes();
-        if serde_json::to_writer(&mut bytes, value).is_err() {
-            bytes.truncate(start);
-            bytes.extend_from_slice(b"null");
-        }
-        // serde_json writes UTF-8 only: the lossy branch is never taken.
-        self.json = String::from_utf8(bytes)
-            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        let text = serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned());
+        self.separate();
+        self.json.push_str(&text);
         self
     }
 
@@ -83,13 +77,12 @@ impl Args {
         self
     }
 
-    /// Counts one more argument and writes the comma before it; where it starts.
-    fn separate(&mut self) -> usize {
+    /// Counts one more argument and writes the comma before it.
+    fn separate(&mut self) {
         if self.len > 0 {
             self.json.push(',');
         }
         self.len += 1;
-        self.json.len()
     }
 
     pub fn len(&self) -> usize {
