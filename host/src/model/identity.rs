@@ -48,16 +48,28 @@ impl Identity {
 #[derive(Debug, Clone)]
 pub struct Handshake(pub serde_json::Value);
 
-/// Rides on the request that opened an Engine.IO session (socketioxide keeps its head for the
-/// socket): the session stops counting as one that waits to join a namespace the first time it
-/// asks to join one, however many namespaces it asks for after.
-#[derive(Debug, Clone, Default)]
-pub struct SessionTicket(std::sync::Arc<std::sync::atomic::AtomicBool>);
+/// Rides on the head of the request that opened an Engine.IO session, which socketioxide keeps
+/// for the socket's whole life: who opened the session, worked out once as the request came in
+/// (the kept head holds none of the headers a trusted proxy named the client in), and whether
+/// the session has asked to join a namespace yet.
+#[derive(Debug, Clone)]
+pub struct SessionOpening {
+    pub client: Option<ClientAddress>,
+    joined: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
 
-impl SessionTicket {
-    /// True the first time only.
-    pub fn use_once(&self) -> bool {
-        !self.0.swap(true, std::sync::atomic::Ordering::AcqRel)
+impl SessionOpening {
+    pub fn new(client: Option<ClientAddress>) -> Self {
+        Self {
+            client,
+            joined: std::sync::Arc::default(),
+        }
+    }
+
+    /// True the first time only: the session stops counting as one that waits to join a
+    /// namespace the first time it asks to join one, however many namespaces it asks for after.
+    pub fn first_join(&self) -> bool {
+        !self.joined.swap(true, std::sync::atomic::Ordering::AcqRel)
     }
 }
 
@@ -67,6 +79,17 @@ impl SessionTicket {
 pub struct ClientAddress {
     pub ip: std::net::IpAddr,
     pub port: Option<u16>,
+}
+
+impl ClientAddress {
+    /// The client `ip` of a connection from `peer`: the peer itself (with its port) unless a
+    /// trusted proxy forwarded another address.
+    pub fn of(peer: std::net::SocketAddr, ip: std::net::IpAddr) -> Self {
+        Self {
+            ip,
+            port: (ip == peer.ip().to_canonical()).then_some(peer.port()),
+        }
+    }
 }
 
 impl std::fmt::Display for ClientAddress {

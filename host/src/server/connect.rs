@@ -14,7 +14,7 @@ use crate::auth::AuthError;
 use crate::config::Config;
 use crate::handlers::Action;
 use crate::model::TOKEN_ROLE_PREFIX;
-use crate::model::{ClientAddress, Handshake, Identity};
+use crate::model::{Handshake, Identity, SessionOpening};
 use crate::rooms::USER_ROOM_PREFIX;
 use crate::sockets::identity_of;
 
@@ -49,13 +49,15 @@ async fn identify(
             .find(|(k, _)| k == "token")
             .map(|(_, v)| v.into_owned())
     });
-    let client = client_address(&shared, &socket);
-    let ticket = socket
+    let opening = socket
         .req_parts()
         .extensions
-        .get::<crate::model::SessionTicket>()
-        .is_some_and(crate::model::SessionTicket::use_once);
-    if let (Some(client), true) = (client, ticket) {
+        .get::<SessionOpening>()
+        .cloned();
+    let client = opening.as_ref().and_then(|o| o.client);
+    if let (Some(client), Some(opening)) = (client, &opening)
+        && opening.first_join()
+    {
         // The session asked to join: it no longer merely waits (however the checks go).
         shared.gate.session_joined(client.ip);
     }
@@ -81,19 +83,6 @@ async fn identify(
         socket.extensions.insert(client);
     }
     Ok(())
-}
-
-/// Who opened the socket's session: the peer, or the client a trusted proxy forwarded.
-fn client_address(shared: &SharedRef, socket: &SocketRef) -> Option<ClientAddress> {
-    let parts = socket.req_parts();
-    let axum::extract::ConnectInfo(peer) = parts
-        .extensions
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()?;
-    let ip = shared.gate.proxies().client(peer.ip(), &parts.headers);
-    Some(ClientAddress {
-        ip,
-        port: (ip == peer.ip().to_canonical()).then_some(peer.port()),
-    })
 }
 
 /// Actions handlers asked for in `on-connect`, carried out once the socket is connected.

@@ -2,7 +2,6 @@
 
 use axum::Json;
 use axum::Router;
-use std::net::IpAddr;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
@@ -14,6 +13,7 @@ use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::services::ServeDir;
 
 use super::SharedRef;
+use crate::model::{ClientAddress, SessionOpening};
 
 /// Where socketioxide answers; the origin check applies below it.
 pub const SOCKET_IO_PATH: &str = "/socket.io";
@@ -118,10 +118,8 @@ pub fn cors(shared: SharedRef) -> CorsLayer {
 /// (sessions waiting to join a namespace, per client address and in total); a refused one gets
 /// 429 or 503 with the reason, as Engine.IO answers errors.
 ///
-/// socketioxide keeps the head of that request (`req_parts`) for the socket's whole life.
-/// hyper parses header values and the URI as slices of its connection's read buffer, so keeping
-/// them kept that whole buffer alive per socket (16 of ~37 KB of heap per idle socket, found
-/// with massif): such requests get a head copied out of the buffer; the heads of later polling
+/// socketioxide keeps the head of that request (`req_parts`) for the socket's whole life, so
+/// it goes on holding only what is read later (see [`slim_head`]); the heads of later polling
 /// requests are not kept.
 pub async fn open_session(
     State(shared): State<SharedRef>,
@@ -139,7 +137,7 @@ pub async fn open_session(
         }
         let client = client_address(&shared, &request);
         if let Some(client) = client
-            && let Err(refusal) = shared.gate.admit_session(client)
+            && let Err(refusal) = shared.gate.admit_session(client.ip)
         {
             metrics::counter!(crate::metrics::EDGE_REFUSED, "reason" => refusal.reason())
                 .increment(1);
@@ -152,20 +150,21 @@ pub async fn open_session(
             )
                 .into_response();
         }
-        request
-            .extensions_mut()
-            .insert(crate::model::SessionTicket::default());
-        detach_head(&mut request);
+        slim_head(&mut request, SessionOpening::new(client));
     }
     next.run(request).await
 }
 
 /// The client behind a request: the peer, or who a trusted proxy says it forwards.
-fn client_address<B>(shared: &SharedRef, request: &axum::http::Request<B>) -> Option<IpAddr> {
+fn client_address<B>(
+    shared: &SharedRef,
+    request: &axum::http::Request<B>,
+) -> Option<ClientAddress> {
     let ConnectInfo(peer) = request
         .extensions()
         .get::<ConnectInfo<std::net::SocketAddr>>()?;
-    Some(shared.gate.proxies().client(peer.ip(), request.headers()))
+    let ip = shared.gate.proxies().client(peer.ip(), request.headers());
+    Some(ClientAddress::of(*peer, ip))
 }
 
 /// socket.io-client v2 opens its session with `EIO=3`.
@@ -180,13 +179,29 @@ fn has_session(uri: &Uri) -> bool {
         .is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(key, _)| key == "sid"))
 }
 
-fn detach_head<B>(request: &mut axum::http::Request<B>) {
-    for value in request.headers_mut().values_mut() {
-        // `from_bytes` copies; a value that is not valid stays as it is.
-        if let Ok(mut owned) = HeaderValue::from_bytes(value.as_bytes()) {
-            owned.set_sensitive(value.is_sensitive());
-            *value = owned;
-        }
+/// Leaves in a session-opening request's head only what is read after the session opens: the
+/// URI (the socket's query), the WebSocket key engineioxide answers the upgrade with, hyper's
+/// upgrade handle, and `opening`. Every other header and extension stays out of the kept head
+/// (1.2 KB per idle socket, BENCHMARKS.md). hyper parses the URI and header values as slices of
+/// its connection's read buffer, so the two kept are copied out of it: a slice would keep that
+/// whole buffer (16 KB) alive as long as the socket.
+fn slim_head<B>(request: &mut axum::http::Request<B>, opening: SessionOpening) {
+    // Room for the one header: a map's first insert otherwise makes room for eight (~0.6 KB).
+    let mut headers = HeaderMap::with_capacity(1);
+    if let Some(key) = request.headers().get(header::SEC_WEBSOCKET_KEY)
+        && let Ok(owned) = HeaderValue::from_bytes(key.as_bytes())
+    {
+        headers.insert(header::SEC_WEBSOCKET_KEY, owned);
+    }
+    *request.headers_mut() = headers;
+    let upgrade = request
+        .extensions_mut()
+        .remove::<hyper::upgrade::OnUpgrade>();
+    let extensions = request.extensions_mut();
+    *extensions = axum::http::Extensions::new();
+    extensions.insert(opening);
+    if let Some(upgrade) = upgrade {
+        extensions.insert(upgrade);
     }
     if let Ok(owned) = Uri::try_from(request.uri().to_string()) {
         *request.uri_mut() = owned;
@@ -281,7 +296,7 @@ mod tests {
     }
 
     #[test]
-    fn a_detached_head_shares_no_memory_with_the_connection_buffer() {
+    fn a_slim_head_keeps_only_what_is_read_later_and_shares_no_memory_with_the_connection_buffer() {
         // As hyper parses: values and the URI are slices of one read buffer.
         let buffer = axum::body::Bytes::from(vec![b'x'; 16 * 1024]);
         let range = buffer.as_ptr() as usize..buffer.as_ptr() as usize + buffer.len();
@@ -292,9 +307,14 @@ mod tests {
         let uri_range =
             uri_buffer.as_ptr() as usize..uri_buffer.as_ptr() as usize + uri_buffer.len();
         let uri = Uri::from_maybe_shared(uri_buffer.slice(0..37)).expect("uri");
+        let peer: std::net::SocketAddr = "10.0.0.1:4000".parse().expect("peer");
         let mut request = axum::http::Request::builder()
             .uri(uri)
             .header("sec-websocket-key", value)
+            .header("cookie", "session=secret")
+            .header("x-forwarded-for", "192.0.2.7")
+            .header("user-agent", "test")
+            .extension(ConnectInfo(peer))
             .body(())
             .expect("request");
         let inside = |range: &std::ops::Range<usize>, p: *const u8| range.contains(&(p as usize));
@@ -303,10 +323,27 @@ mod tests {
             request.headers()["sec-websocket-key"].as_bytes().as_ptr()
         ));
 
-        detach_head(&mut request);
+        let client = ClientAddress::of(peer, peer.ip());
+        slim_head(&mut request, SessionOpening::new(Some(client)));
+
+        let names: Vec<_> = request.headers().keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["sec-websocket-key"]);
         let value = &request.headers()["sec-websocket-key"];
         assert_eq!(value.as_bytes(), b"xxxxxxxx");
         assert!(!inside(&range, value.as_bytes().as_ptr()));
+        assert!(
+            request
+                .extensions()
+                .get::<ConnectInfo<std::net::SocketAddr>>()
+                .is_none()
+        );
+        let opening = request
+            .extensions()
+            .get::<SessionOpening>()
+            .expect("the session's opening");
+        assert_eq!(opening.client, Some(client));
+        assert!(opening.first_join());
+        assert!(!opening.clone().first_join(), "a clone shares the ticket");
         let path = request.uri().path_and_query().expect("path");
         assert_eq!(path.as_str(), "/socket.io/?EIO=4&transport=websocket");
         assert!(!inside(&uri_range, path.as_str().as_ptr()));
@@ -314,5 +351,23 @@ mod tests {
         assert!(has_session(&Uri::from_static(
             "/socket.io/?EIO=4&transport=polling&sid=abc"
         )));
+    }
+
+    #[test]
+    fn a_polling_open_keeps_no_header() {
+        let mut request = axum::http::Request::builder()
+            .uri("/socket.io/?EIO=4&transport=polling")
+            .header("authorization", "Bearer secret")
+            .body(())
+            .expect("request");
+        slim_head(&mut request, SessionOpening::new(None));
+        assert!(request.headers().is_empty());
+        assert_eq!(
+            request
+                .extensions()
+                .get::<SessionOpening>()
+                .map(|o| o.client),
+            Some(None)
+        );
     }
 }
