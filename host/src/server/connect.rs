@@ -49,13 +49,9 @@ async fn identify(
             .find(|(k, _)| k == "token")
             .map(|(_, v)| v.into_owned())
     });
-    let opening = socket
-        .req_parts()
-        .extensions
-        .get::<SessionOpening>()
-        .cloned();
-    let client = opening.as_ref().and_then(|o| o.client);
-    if let (Some(client), Some(opening)) = (client, &opening)
+    let opening = socket.req_parts().extensions.get::<SessionOpening>();
+    let client = opening.and_then(|o| o.client);
+    if let (Some(client), Some(opening)) = (client, opening)
         && opening.first_join()
     {
         // The session asked to join: it no longer merely waits (however the checks go).
@@ -79,9 +75,6 @@ async fn identify(
     }
     socket.extensions.insert(Handshake(auth));
     socket.extensions.insert(identity);
-    if let Some(client) = client {
-        socket.extensions.insert(client);
-    }
     Ok(())
 }
 

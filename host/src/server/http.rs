@@ -182,9 +182,9 @@ fn has_session(uri: &Uri) -> bool {
 /// Leaves in a session-opening request's head only what is read after the session opens: the
 /// URI (the socket's query), the WebSocket key engineioxide answers the upgrade with, hyper's
 /// upgrade handle, and `opening`. Every other header and extension stays out (the kept head
-/// was 1.2 KB per idle socket, now 0.4 KB: BENCHMARKS.md). hyper parses the URI and header values as slices of
-/// its connection's read buffer, so the two kept are copied out of it: a slice would keep that
-/// whole buffer (16 KB) alive as long as the socket.
+/// was 1.2 KB per idle socket, now 0.4 KB: BENCHMARKS.md). hyper parses the URI and header
+/// values as slices of its connection's read buffer, so the two kept are copied out of it: a
+/// slice would keep that whole buffer (16 KB) alive as long as the socket.
 fn slim_head<B>(request: &mut axum::http::Request<B>, opening: SessionOpening) {
     // Room for the one header: a map's first insert otherwise makes room for eight (~0.6 KB).
     let mut headers = HeaderMap::with_capacity(1);

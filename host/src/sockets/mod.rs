@@ -41,14 +41,12 @@ pub fn facts(socket: &SocketRef) -> Arc<SocketFacts> {
     }
     let identity = identity_of(socket);
     let parts = socket.req_parts();
-    let address = socket
+    // Worked out once, as the session opened (see `SessionOpening`).
+    let address = parts
         .extensions
-        .get::<crate::model::ClientAddress>()
+        .get::<crate::model::SessionOpening>()
+        .and_then(|opening| opening.client)
         .map(|client| client.to_string())
-        .or_else(|| {
-            let opening = parts.extensions.get::<crate::model::SessionOpening>()?;
-            opening.client.map(|client| client.to_string())
-        })
         .unwrap_or_default();
     let query = parts
         .uri
@@ -279,6 +277,7 @@ pub async fn emit_with_ack<T: serde::Serialize + ?Sized + Sync>(
 /// The rooms a socket is in, as iohost put it there. socketioxide can drop a socket's rooms
 /// before its disconnect handler runs (when the client's namespace disconnect and its transport
 /// close race), so disconnect handling reads this copy instead.
+///
 /// Sorted, each room once: a socket is in a few rooms, and a vector of them is a fifth of
 /// the memory of a set's first node.
 #[derive(Debug, Clone, Default)]
