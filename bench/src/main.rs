@@ -337,6 +337,8 @@ async fn events(
         })
     };
     let total = u64::from(rate) * seconds;
+    // Tells the runner that the load starts now: it measures the server's CPU from here.
+    println!("firing");
     let started = Instant::now();
     let cpu_at_start = cpu_seconds();
     let mut tick = tokio::time::interval(Duration::from_millis(1));
