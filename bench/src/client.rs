@@ -2,7 +2,7 @@
 //! packets only): enough to hold thousands of connections from one process cheaply.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -62,6 +62,10 @@ pub struct AckStats {
     pub refused: AtomicU64,
     /// Broadcasts the acks promise: the sender's peers for every ack not saying `throttled`.
     pub promised: AtomicU64,
+    /// Acks that arrived while `window` was open: the rate a server keeps up with while loaded,
+    /// apart from how long its last answers take after the load stops.
+    pub in_window: AtomicU64,
+    pub window: AtomicBool,
     latencies: LatencyLists,
 }
 
@@ -80,6 +84,9 @@ impl AckStats {
             return;
         }
         self.ok.fetch_add(1, Ordering::Relaxed);
+        if self.window.load(Ordering::Relaxed) {
+            self.in_window.fetch_add(1, Ordering::Relaxed);
+        }
         if !args.contains(r#""throttled":true"#) {
             self.promised.fetch_add(peers, Ordering::Relaxed);
         }

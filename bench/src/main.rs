@@ -343,9 +343,19 @@ async fn events(
     let cpu_at_start = cpu_seconds();
     let mut tick = tokio::time::interval(Duration::from_millis(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    // The steady window: acks counted from a fifth of the load's time (at most 1 s: the
+    // start, while queues fill, left out) until the last event is sent.
+    let warm_up = Duration::from_secs(seconds)
+        .mul_f64(0.2)
+        .min(Duration::from_secs(1));
+    let mut window_opened: Option<Instant> = None;
     let mut sent = 0u64;
     while sent < total {
         tick.tick().await;
+        if window_opened.is_none() && started.elapsed() >= warm_up {
+            stats.acks.window.store(true, Ordering::Relaxed);
+            window_opened = Some(Instant::now());
+        }
         // Offered load: as many as are due by now, whatever the timer's granularity.
         let due = ((started.elapsed().as_secs_f64() * f64::from(rate)) as u64).min(total);
         while sent < due {
@@ -355,6 +365,8 @@ async fn events(
         }
     }
     let offered_s = started.elapsed().as_secs_f64();
+    stats.acks.window.store(false, Ordering::Relaxed);
+    let window_s = window_opened.map_or(0.0, |at| at.elapsed().as_secs_f64());
     // Every ack (and every broadcast the acks promise) is due: wait until they are all in, or
     // nothing more has come for 10 s.
     let acks = &stats.acks;
@@ -385,6 +397,13 @@ async fn events(
     let mut latencies = acks.latencies();
     latencies.sort_unstable();
     let ok = acks.ok.load(Ordering::Relaxed);
+    // Acked per second while the load ran (after its warm-up): the offered rate when the
+    // server keeps up, however long its last answers take.
+    let steady = if window_s > 0.0 {
+        acks.in_window.load(Ordering::Relaxed) as f64 / window_s
+    } else {
+        0.0
+    };
     let refused = acks.refused.load(Ordering::Relaxed);
     Ok(json!({
         "scenario": "events",
@@ -397,6 +416,7 @@ async fn events(
         "missing": total - ok - refused,
         "lost": total - ok,
         "eventsPerSecond": ok as f64 / acked_s,
+        "steadyEventsPerSecond": steady,
         "latencyP50Ms": percentile(&latencies, 0.50),
         "latencyP99Ms": percentile(&latencies, 0.99),
         "latencyMaxMs": latencies.last().map_or(0.0, |&us| us as f64 / 1000.0),
