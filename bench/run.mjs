@@ -637,43 +637,38 @@ for (const k of keys) {
   console.log(`| ${scenario} | ${params} | ${figure} | ${cell(a)} | ${cell(b)} | ${ratio} |`);
 }
 
+// A ladder's medians per offered rate for one server, and the rates it sustained: at least 98%
+// of the offered rate acked under load, no broadcast dropped.
+function sustained(ladder, kind) {
+  const rates = [...new Set(ladder.filter((p) => p.kind === kind).map((p) => p.rate))];
+  return rates
+    .map((rate) => {
+      const runs = ladder.filter((p) => p.kind === kind && p.rate === rate);
+      return { rate, eventsPerSecond: median(runs.map((p) => p.eventsPerSecond)), p99: median(runs.map((p) => p.p99)), dropped: runs.some((p) => p.dropped > 0) };
+    })
+    .filter((p) => p.eventsPerSecond >= 0.98 * p.rate && !p.dropped);
+}
+const highest = (points) => points.reduce((a, p) => (!a || p.eventsPerSecond > a.eventsPerSecond ? p : a), undefined);
+
 // The handler-path target compares events/s "at equal or better p99": for each rate the Node
 // reference sustains, the highest rate iohost sustains with a p99 no worse than Node's there.
-// Sustained: the median events/s under load is at least 98% of the offered rate, none dropped.
 if (handlerPath.length) {
-  const points = (kind) =>
-    [...new Set(handlerPath.filter((p) => p.kind === kind).map((p) => p.rate))].map((rate) => {
-      const runs = handlerPath.filter((p) => p.kind === kind && p.rate === rate);
-      return { rate, eventsPerSecond: median(runs.map((p) => p.eventsPerSecond)), p99: median(runs.map((p) => p.p99)), dropped: runs.some((p) => p.dropped > 0) };
-    });
-  const sustained = (kind) => points(kind).filter((p) => p.eventsPerSecond >= 0.98 * p.rate && !p.dropped);
-  const iohost = sustained('iohost');
+  const iohost = sustained(handlerPath, 'iohost');
   console.log('\nHandler path at equal or better p99 (medians; sustained = at least 98% of the offered rate acked under load, no broadcast dropped)\n');
   console.log('| Node sustains | Node p99 ms | iohost sustains with p99 <= that | iohost p99 ms | iohost / Node |');
   console.log('|---|---|---|---|---|');
-  for (const n of sustained('node')) {
-    const best = iohost
-      .filter((p) => p.p99 <= n.p99)
-      .reduce((a, p) => (!a || p.eventsPerSecond > a.eventsPerSecond ? p : a), undefined);
+  for (const n of sustained(handlerPath, 'node')) {
+    const best = highest(iohost.filter((p) => p.p99 <= n.p99));
     const row = best ? [fmt(best.eventsPerSecond), fmt(best.p99), (best.eventsPerSecond / n.eventsPerSecond).toFixed(2)] : ['none', '—', '—'];
     console.log(`| ${fmt(n.eventsPerSecond)} | ${fmt(n.p99)} | ${row.join(' | ')} |`);
   }
 }
 
-// On N cores: the top rate each sustains (as above: 98% acked under load, none dropped), and its p99.
+// On N cores: the top rate each sustains, its p99, and iohost's highest sustained rate whose
+// p99 is no worse than Node's at Node's top (the target's "at equal or better p99").
 if (corePath.length) {
-  const sustained = (kind) =>
-    [...new Set(corePath.filter((p) => p.kind === kind).map((p) => p.rate))]
-      .map((rate) => {
-        const runs = corePath.filter((p) => p.kind === kind && p.rate === rate);
-        return { rate, eventsPerSecond: median(runs.map((p) => p.eventsPerSecond)), p99: median(runs.map((p) => p.p99)), dropped: runs.some((p) => p.dropped > 0) };
-      })
-      .filter((p) => p.eventsPerSecond >= 0.98 * p.rate && !p.dropped);
-  const highest = (points) => points.reduce((a, p) => (!a || p.eventsPerSecond > a.eventsPerSecond ? p : a), undefined);
-  const [a, b] = [highest(sustained('iohost')), highest(sustained('node'))];
-  // The target's "at equal or better p99": iohost's highest sustained rate whose p99 is no
-  // worse than Node's at Node's top.
-  const c = b && highest(sustained('iohost').filter((p) => p.p99 <= b.p99));
+  const [a, b] = [highest(sustained(corePath, 'iohost')), highest(sustained(corePath, 'node'))];
+  const c = b && highest(sustained(corePath, 'iohost').filter((p) => p.p99 <= b.p99));
   console.log(`\nOn ${cores} core(s) (iohost: one process; Node: ${cores} process(es) and the Redis adapter), the top sustained rate (medians)\n`);
   console.log('| | iohost | Node socket.io | iohost / Node |');
   console.log('|---|---|---|---|');
