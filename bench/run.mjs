@@ -113,6 +113,18 @@ function cpuSeconds(pids) {
   return ticks / 100;
 }
 
+/** Ticks (10 ms) the hypervisor took from cores `0..n-1` so far (/proc/stat's `steal`): time the
+ * server's cores did not run it at all, which no server can help. */
+function stealTicks(n) {
+  const lines = readFileSync('/proc/stat', 'utf8').split('\n');
+  let ticks = 0;
+  for (let core = 0; core < n; core++) {
+    const fields = lines.find((l) => l.startsWith(`cpu${core} `))?.trim().split(/\s+/) ?? [];
+    ticks += Number(fields[8] ?? 0);
+  }
+  return ticks;
+}
+
 function rssKb(pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+)/.exec(status)[1]);
@@ -278,16 +290,21 @@ async function holdIdle(url, n) {
 
 /** The server's CPU use (1.0 = one core) while `generators` event generators send: from the
  * moment the last of them starts sending (all sockets connected) until `done()`, the drain of
- * acks and broadcasts included. */
-function serverLoad(server, generators = 1) {
+ * acks and broadcasts included; and the share of that time the hypervisor took from the
+ * server's `cores` (the first ones). */
+function serverLoad(server, generators = 1, cores = 1) {
   let started = 0;
   let from;
   return {
     onFiring: () => {
       started += 1;
-      if (started === generators) from = { cpu: cpuSeconds(server.pids), at: performance.now() };
+      if (started === generators) from = { cpu: cpuSeconds(server.pids), steal: stealTicks(cores), at: performance.now() };
     },
-    done: () => (from ? (cpuSeconds(server.pids) - from.cpu) / ((performance.now() - from.at) / 1000) : NaN),
+    done: () => {
+      if (!from) return { cpu: NaN, steal: NaN };
+      const seconds = (performance.now() - from.at) / 1000;
+      return { cpu: (cpuSeconds(server.pids) - from.cpu) / seconds, steal: (stealTicks(cores) - from.steal) / 100 / (seconds * cores) };
+    },
   };
 }
 
@@ -475,11 +492,11 @@ if (wanted('handler-path')) {
       await run(kind, 'handler path', `${h.sockets} sockets, ${h.rate} chat:typing/s offered`, { handlers: ['rate-limit', 'chat-typing'] }, async (server) => {
         const load = serverLoad(server);
         const r = await generator(server.url, ['events', '--sockets', String(h.sockets), '--rate', String(h.rate), '--seconds', String(h.seconds), '--room-size', String(S.roomSize)], { onFiring: load.onFiring });
-        const serverCpu = load.done();
+        const { cpu: serverCpu, steal } = load.done();
         lost(`${kind} handler-path acks`, r.lost);
         dropped(`${kind} handler-path broadcasts`, r.broadcastsLost);
         handlerPath.push({ kind, rate: h.rate, eventsPerSecond: r.steadyEventsPerSecond, p99: r.latencyP99Ms, dropped: r.broadcastsLost });
-        return { 'events/s': r.eventsPerSecond, 'events/s under load': r.steadyEventsPerSecond, 'p50 ms': r.latencyP50Ms, 'p99 ms': r.latencyP99Ms, 'broadcasts/s': r.broadcastsReceived / r.offeredSeconds, lost: r.lost + r.broadcastsLost, 'server CPU %': serverCpu * 100, 'generator CPU %': (r.generatorCpu ?? 0) * 100 };
+        return { 'events/s': r.eventsPerSecond, 'events/s under load': r.steadyEventsPerSecond, 'p50 ms': r.latencyP50Ms, 'p99 ms': r.latencyP99Ms, 'broadcasts/s': r.broadcastsReceived / r.offeredSeconds, lost: r.lost + r.broadcastsLost, 'server CPU %': serverCpu * 100, 'server cores stolen %': steal * 100, 'generator CPU %': (r.generatorCpu ?? 0) * 100 };
       });
       if (!keepsUp(handlerPath, kind, h.rate)) break;
     }
@@ -504,7 +521,7 @@ if (wanted('cores')) {
   for (const kind of kinds) {
     for (const rate of rates) {
       await run(kind, `handler path on ${cores} core(s)`, `${sockets} sockets, ${rate} chat:typing/s offered`, { handlers: ['rate-limit', 'chat-typing'], cores }, async (server) => {
-        const load = serverLoad(server, generators);
+        const load = serverLoad(server, generators, cores);
         const parts = await Promise.all(
           Array.from({ length: generators }, (_, g) =>
             generator(
@@ -515,11 +532,11 @@ if (wanted('cores')) {
           ),
         );
         const merged = mergeEvents(parts);
-        const serverCpu = load.done();
+        const { cpu: serverCpu, steal } = load.done();
         lost(`${kind} ${cores}-core acks`, merged.lost);
         dropped(`${kind} ${cores}-core broadcasts`, merged.broadcastsLost);
         corePath.push({ kind, rate, eventsPerSecond: merged.steadyEventsPerSecond, p99: merged.p99, dropped: merged.broadcastsLost });
-        return { 'events/s': merged.eventsPerSecond, 'events/s under load': merged.steadyEventsPerSecond, 'p50 ms': merged.p50, 'p99 ms': merged.p99, 'broadcasts/s': merged.broadcastsPerSecond, lost: merged.lost + merged.broadcastsLost, 'server CPU %': serverCpu * 100, 'generator CPU %': merged.generatorCpu * 100 };
+        return { 'events/s': merged.eventsPerSecond, 'events/s under load': merged.steadyEventsPerSecond, 'p50 ms': merged.p50, 'p99 ms': merged.p99, 'broadcasts/s': merged.broadcastsPerSecond, lost: merged.lost + merged.broadcastsLost, 'server CPU %': serverCpu * 100, 'server cores stolen %': steal * 100, 'generator CPU %': merged.generatorCpu * 100 };
       });
       if (!keepsUp(corePath, kind, rate)) break;
     }

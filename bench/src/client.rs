@@ -67,6 +67,47 @@ pub struct AckStats {
     pub in_window: AtomicU64,
     pub window: AtomicBool,
     latencies: LatencyLists,
+    /// The slowest ack of the events sent in each tenth of a second: when a server stalled.
+    pub slowest: Timeline,
+}
+
+/// The largest latency seen per tenth of a second of send time, from when it was made.
+pub struct Timeline {
+    base: Instant,
+    tenths: Box<[AtomicU64]>,
+}
+
+impl Default for Timeline {
+    fn default() -> Self {
+        // Ten minutes of tenths; later sends are not kept.
+        Self {
+            base: Instant::now(),
+            tenths: (0..6000).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+}
+
+impl Timeline {
+    fn record(&self, sent: Instant, micros: u64) {
+        let tenth = sent.saturating_duration_since(self.base).as_millis() / 100;
+        if let Some(slot) = usize::try_from(tenth).ok().and_then(|t| self.tenths.get(t)) {
+            slot.fetch_max(micros, Ordering::Relaxed);
+        }
+    }
+
+    /// `(seconds since `from`, slowest ms)` for each tenth from `from` that saw an event.
+    pub fn since(&self, from: Instant) -> Vec<(f64, f64)> {
+        let first = from.saturating_duration_since(self.base).as_millis() / 100;
+        self.tenths
+            .iter()
+            .enumerate()
+            .skip(usize::try_from(first).unwrap_or(usize::MAX))
+            .filter_map(|(i, slot)| {
+                let us = slot.load(Ordering::Relaxed);
+                (us > 0).then(|| ((i as u128 - first) as f64 / 10.0, us as f64 / 1000.0))
+            })
+            .collect()
+    }
 }
 
 impl AckStats {
@@ -90,8 +131,10 @@ impl AckStats {
         if !args.contains(r#""throttled":true"#) {
             self.promised.fetch_add(peers, Ordering::Relaxed);
         }
+        let micros = sent.elapsed().as_micros() as u64;
+        self.slowest.record(sent, micros);
         if let Ok(mut list) = latencies.lock() {
-            list.push(sent.elapsed().as_micros() as u64);
+            list.push(micros);
         }
     }
 }

@@ -417,6 +417,8 @@ async fn events(
         "lost": total - ok,
         "eventsPerSecond": ok as f64 / acked_s,
         "steadyEventsPerSecond": steady,
+        // [seconds after the load started, slowest ack ms] per tenth of a second of send time.
+        "slowestByTenth": acks.slowest.since(started),
         "latencyP50Ms": percentile(&latencies, 0.50),
         "latencyP99Ms": percentile(&latencies, 0.99),
         "latencyMaxMs": latencies.last().map_or(0.0, |&us| us as f64 / 1000.0),
