@@ -99,7 +99,7 @@ for (const transport of ['polling', 'websocket']) {
       s.close();
     });
 
-    // Far bigger than server.ws_read_buffer_bytes (1024 by default): read in many pieces,
+    // Far bigger than server.ws_read_buffer_bytes (512 by default): read in many pieces,
     // handled as one message.
     it('echoes a 300 KB text argument and a 300 KB attachment whole', async () => {
       const s = await joined();

@@ -179,7 +179,7 @@ impl Default for ServerConfig {
             max_event_name_bytes: 256,
             max_connections: 10_000,
             socket_queue_size: 1_024,
-            ws_read_buffer_bytes: 1_024,
+            ws_read_buffer_bytes: 512,
             shutdown_drain_ms: 10_000,
             static_dir: PathBuf::new(),
             header_timeout_ms: 10_000,
