@@ -684,8 +684,9 @@ if (handlerPath.length) {
 // On N cores: the top rate each sustains, its p99, and iohost's highest sustained rate whose
 // p99 is no worse than Node's at Node's top (the target's "at equal or better p99").
 if (corePath.length) {
-  const [a, b] = [highest(sustained(corePath, 'iohost')), highest(sustained(corePath, 'node'))];
-  const c = b && highest(sustained(corePath, 'iohost').filter((p) => p.p99 <= b.p99));
+  const iohost = sustained(corePath, 'iohost');
+  const [a, b] = [highest(iohost), highest(sustained(corePath, 'node'))];
+  const c = b && highest(iohost.filter((p) => p.p99 <= b.p99));
   console.log(`\nOn ${cores} core(s) (iohost: one process; Node: ${cores} process(es) and the Redis adapter), the top sustained rate (medians)\n`);
   console.log('| | iohost | Node socket.io | iohost / Node |');
   console.log('|---|---|---|---|');

@@ -95,7 +95,8 @@ impl Timeline {
         }
     }
 
-    /// `(seconds since `from`, slowest ms)` for each tenth from `from` that saw an event.
+    /// For each tenth of a second from `from` that saw an event: seconds since `from`, and the
+    /// slowest ack in milliseconds.
     pub fn since(&self, from: Instant) -> Vec<(f64, f64)> {
         let first = from.saturating_duration_since(self.base).as_millis() / 100;
         self.tenths
