@@ -14,7 +14,7 @@ use tokio::net::{TcpListener, TcpSocket};
 use crate::auth::Authenticator;
 use crate::cluster::{Backplane, Cluster, Io};
 use crate::config::Config;
-use crate::edge::{Gate, Proxies};
+use crate::edge::{Gate, Proxies, Workers};
 use crate::handlers::failure::FaultNotice;
 use crate::handlers::{Runtime, StrapiGateway};
 use crate::node::Node;
@@ -83,6 +83,8 @@ pub struct App {
     credentials: LiveCredentials,
     /// The config file read at start, if any: followed for new Strapi credentials.
     config_file: Option<std::path::PathBuf>,
+    /// The runtimes connections are spread over (`server.scheduler`).
+    workers: Workers,
 }
 
 impl App {
@@ -176,12 +178,19 @@ impl App {
             kv: memory,
             credentials,
             config_file: None,
+            workers: Workers::default(),
         })
     }
 
     /// The config file `config` was read from: iohost follows its Strapi credentials.
     pub fn with_config_file(mut self, file: Option<std::path::PathBuf>) -> Self {
         self.config_file = file;
+        self
+    }
+
+    /// Connections run on `workers`' runtimes (by default: this one).
+    pub fn with_workers(mut self, workers: Workers) -> Self {
+        self.workers = workers;
         self
     }
 

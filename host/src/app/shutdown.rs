@@ -24,6 +24,7 @@ pub async fn serve_until_signal(
         config,
         gate,
         node,
+        workers,
         ..
     } = app;
     let drain_started = Arc::new(Notify::new());
@@ -43,7 +44,7 @@ pub async fn serve_until_signal(
         started.notify_one();
         io.close().await;
     };
-    let server = crate::edge::serve(listener, router, gate, timeouts, graceful);
+    let server = crate::edge::serve(listener, router, gate, timeouts, workers, graceful);
 
     tokio::select! {
         () = server => {}

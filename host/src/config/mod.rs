@@ -134,6 +134,8 @@ pub struct ServerConfig {
     /// Bytes read from a websocket at a time. Each connection keeps a buffer this big for its
     /// life; larger messages still arrive whole, in more reads.
     pub ws_read_buffer_bytes: usize,
+    /// How the async work is spread over the cores iohost may use.
+    pub scheduler: Scheduler,
     /// How long a graceful shutdown waits for connections to close.
     pub shutdown_drain_ms: u64,
     /// Folder of static files served at `/` (a demo or a small front end); empty: none.
@@ -180,6 +182,7 @@ impl Default for ServerConfig {
             max_connections: 10_000,
             socket_queue_size: 1_024,
             ws_read_buffer_bytes: 512,
+            scheduler: Scheduler::WorkStealing,
             shutdown_drain_ms: 10_000,
             static_dir: PathBuf::new(),
             header_timeout_ms: 10_000,
@@ -308,6 +311,21 @@ impl Default for LogConfig {
             format: LogFormat::Text,
         }
     }
+}
+
+/// How the async work is spread over the cores iohost may use (on one core, both are the same
+/// single-threaded runtime).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scheduler {
+    /// One single-threaded runtime per core; each connection (its socket's reading, writing
+    /// and handler calls) stays on the runtime it was handed to, the one with the fewest open
+    /// connections. No work moves between cores; a core shared with another busy process
+    /// slows its connections down (BENCHMARKS.md).
+    PerCore,
+    /// One runtime whose worker threads take ready work from each other (tokio's
+    /// multi-threaded scheduler).
+    WorkStealing,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

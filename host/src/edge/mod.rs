@@ -17,6 +17,7 @@ mod address;
 mod body;
 mod gate;
 mod idle;
+mod workers;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -36,6 +37,7 @@ use tower::ServiceExt;
 
 pub use address::Proxies;
 pub use gate::{Gate, GateLimits, Refusal};
+pub use workers::Workers;
 
 /// How long a client may take, from `[server]`.
 #[derive(Debug, Clone, Copy)]
@@ -55,13 +57,15 @@ impl From<&crate::config::ServerConfig> for Timeouts {
     }
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves; then stops accepting, asks every
-/// connection to finish its request and close, and returns once all of them have.
+/// Serves `router` on `listener` until `shutdown` resolves, each connection on one of
+/// `workers`' runtimes; then stops accepting, asks every connection to finish its request and
+/// close, and returns once all of them have.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     gate: Arc<Gate>,
     timeouts: Timeouts,
+    workers: Workers,
     shutdown: impl Future<Output = ()>,
 ) {
     let (stop, stopping) = watch::channel(false);
@@ -88,7 +92,7 @@ pub async fn serve(
                     stopping: stopping.clone(),
                     _open: open.clone(),
                 };
-                tokio::spawn(connection.serve(tcp, permit));
+                workers.spawn(tcp, move |tcp| connection.serve(tcp, permit));
             }
             Err(refusal) => {
                 tokio::spawn(refuse(tcp, peer, refusal));
