@@ -4,12 +4,14 @@
 //   node bench/run.mjs [--smoke] [--reps 3] [--only fanout,handler-path,...]
 //   node bench/run.mjs --cores N     the handler path on N cores (iohost: one process; Node: N
 //                                    processes and the Redis adapter); generators on other cores
+//   [--kinds iohost|node] [--scheduler per-core|work-stealing] [--rates 2500,5000,...]
+//   [--perf S]  with --cores: S seconds of iohost's CPU samples at each rate (perf, see perfProfile)
 // Expects release builds of iohost and iohost-bench and the example handlers (scripts/bench.sh
 // makes them); the smoke run uses the debug builds the test run already has: it checks the
 // machinery, not the numbers, and fails on anything lost.
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { appendFileSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +28,8 @@ const only = flag('--only')?.split(',');
 // `--cores N` runs the multi-core scenario (alone unless --only says more); the smoke run runs
 // it on one core beside the rest.
 const cores = Number(flag('--cores')) || (smoke ? 1 : 0);
+// iohost's `server.scheduler` (`--scheduler per-core` to try the other one).
+const scheduler = flag('--scheduler') ?? 'work-stealing';
 const wanted = (scenario) => (only ? only.includes(scenario) : scenario === 'cores' ? cores > 0 : smoke || !flag('--cores'));
 const KEY = 'bench-key-0123456789abcdef0123456789abcdef';
 const WEBHOOK_SECRET = 'bench-webhook-secret-0123456789';
@@ -145,7 +149,7 @@ function iohostConfig(dir, port, { handlers = [], strapi } = {}) {
   const config = join(dir, 'iohost.toml');
   writeFileSync(
     config,
-    `[server]\nlisten = "127.0.0.1:${port}"\nmax_connections = 50000\nsocket_queue_size = 1024\n` +
+    `[server]\nlisten = "127.0.0.1:${port}"\nmax_connections = 50000\nsocket_queue_size = 1024\nscheduler = "${scheduler}"\n` +
       // One load generator on one address plays every client: the per-address limits would
       // be the whole run's (docs/security.md measures them on their own: bench/abuse.mjs).
       `max_tcp_connections = 60000\nmax_connections_per_address = 60000\nconnect_rate_per_address = 1000000\n` +
@@ -338,7 +342,7 @@ async function run(kind, scenario, params, options, fn) {
   for (let rep = 0; rep < reps; rep++) {
     const server = await startServer(kind, options.port ?? (await freePort()), options);
     try {
-      const figures = await fn(server);
+      const figures = await fn(server, rep);
       for (const [figure, value] of Object.entries(figures)) results.push({ scenario, params, kind, figure, value });
       // Each repetition's figures as it ends: a long run that is stopped early still says
       // what it measured.
@@ -359,7 +363,8 @@ function touchComponent(file, n) {
   appendFileSync(file, Buffer.concat([Buffer.from([0, body.length]), body]));
 }
 
-const kinds = ['iohost', 'node'];
+// `--kinds iohost` or `--kinds node` runs one server only (e.g. to extend its ladder).
+const kinds = flag('--kinds')?.split(',') ?? ['iohost', 'node'];
 
 if (wanted('fanout')) {
   for (const kind of kinds) {
@@ -509,6 +514,26 @@ if (wanted('handler-path')) {
 // processes. G generators (as many as the cores left allow, at most N) on cores of their own,
 // each with a share of the sockets, the rate and rooms of its own; their latencies merged.
 const corePath = []; // {kind, rate, eventsPerSecond (under load, as handlerPath's), p99}
+const perfSeconds = Number(flag('--perf')) || 0;
+
+/** Records `perfSeconds` of `pid`'s CPU samples with perf (`$PERF`, default `perf`; the
+ * cpu-clock event, which a VM without a PMU has too, with frame-pointer call chains) and writes
+ * the flat profile by thread, binary and symbol to `<name>.txt` in `$PERF_OUT` (default: the
+ * work folder). A perf that cannot record is reported and skipped. */
+function perfProfile(pid, name) {
+  const perf = process.env.PERF ?? 'perf';
+  const data = join(work, `${name}.data`);
+  const out = join(process.env.PERF_OUT ?? work, `${name}.txt`);
+  const record = spawn(perf, ['record', '-q', '-e', 'cpu-clock', '-F', '999', '-g', '-p', String(pid), '-o', data, '--', 'sleep', String(perfSeconds)], { stdio: ['ignore', 'ignore', 'inherit'] });
+  return new Promise((res) => {
+    record.on('error', (e) => (console.error(`perf: ${e.message}`), res()));
+    record.on('exit', (code) => {
+      if (code !== 0) return (console.error(`perf record exited with ${code}`), res());
+      const report = spawn(perf, ['report', '-i', data, '--stdio', '--no-children', '--sort', 'comm,dso,symbol', '--percent-limit', '0.2', '-g', 'none'], { stdio: ['ignore', openSync(out, 'w'), 'inherit'] });
+      report.on('exit', () => (console.error(`profile: ${out}`), res()));
+    });
+  });
+}
 if (wanted('cores')) {
   const cpuCount = cpus().length;
   const generators = Math.max(1, Math.min(cores, cpuCount - cores));
@@ -520,17 +545,25 @@ if (wanted('cores')) {
   const sockets = smoke ? 40 : 1000 * cores;
   for (const kind of kinds) {
     for (const rate of rates) {
-      await run(kind, `handler path on ${cores} core(s)`, `${sockets} sockets, ${rate} chat:typing/s offered`, { handlers: ['rate-limit', 'chat-typing'], cores }, async (server) => {
+      await run(kind, `handler path on ${cores} core(s)`, `${sockets} sockets, ${rate} chat:typing/s offered`, { handlers: ['rate-limit', 'chat-typing'], cores }, async (server, rep) => {
         const load = serverLoad(server, generators, cores);
+        // With --perf, iohost's first repetition of each rate is profiled once all generators send.
+        let firing = 0;
+        let profiled;
+        const onFiring = () => {
+          load.onFiring();
+          if (++firing === generators && perfSeconds && kind === 'iohost' && rep === 0) profiled = perfProfile(server.pid, `perf-${cores}cores-${rate}`);
+        };
         const parts = await Promise.all(
           Array.from({ length: generators }, (_, g) =>
             generator(
               server.url,
               ['events', '--sockets', String(Math.ceil(sockets / generators)), '--rate', String(Math.ceil(rate / generators)), '--seconds', smoke ? '1' : '5', '--room-size', String(S.roomSize), '--room-prefix', `g${g}-`],
-              { core: cores + g, onFiring: load.onFiring },
+              { core: cores + g, onFiring },
             ),
           ),
         );
+        await profiled;
         const merged = mergeEvents(parts);
         const { cpu: serverCpu, steal } = load.done();
         lost(`${kind} ${cores}-core acks`, merged.lost);

@@ -43,12 +43,24 @@ ldd "$(command -v redis-server)" | awk '/=> \//{print $3}' | grep -Ev '/(libc|li
 tar -C "$work" -cJf "$PACK/redis.tar.xz" redis
 cp "$(command -v taskset)" "$PACK/taskset"
 
+# perf, for `--perf S` (EXTRA): profiles of iohost on N cores.
+if command -v perf >/dev/null; then
+  step "perf with the libraries it links"
+  mkdir -p "$work/perf/lib"
+  cp "$(readlink -f "$(command -v perf)")" "$work/perf/perf"
+  ldd "$(command -v perf)" | awk '/=> \//{print $3}' | grep -Ev '/(libc|libm|libstdc\+\+|libgcc_s)\.so' |
+    xargs -I{} cp -L {} "$work/perf/lib/"
+  tar -C "$work" -cJf "$PACK/perf.tar.xz" perf
+fi
+
 cat > "$PACK/run.sh" <<'RUN'
 #!/usr/bin/env bash
 # Unpacks what scripts/pack-bench.sh packed and runs `bench/run.mjs --cores N` for each N in
-# CORES, each under a time limit (BUDGET, seconds), with REPS repetitions and RATES (per-core
-# ladders, comma-separated; empty: the script's own). Writes coresN.md (tables), coresN.log
-# (each repetition as it ends) and machine.txt to $OUT (default /tmp/bench-out).
+# CORES, each under a time limit (BUDGET, seconds), with REPS repetitions, RATES (per-core
+# ladders, comma-separated; empty: the script's own) and EXTRA (more flags: "--kinds iohost
+# --scheduler per-core", or "--perf 3" for profiles of iohost, perf-*.txt). Writes coresN.md
+# (tables), coresN.log (each repetition as it ends) and machine.txt to $OUT (default
+# /tmp/bench-out).
 set -u
 cd "$(dirname "$0")/../.."
 P=$PWD/target/bench-pack
@@ -61,6 +73,12 @@ unpack "$P/node_modules.tar.xz" bench/node
 unpack "$P/builds.tar.xz" target
 unpack "$P/redis.tar.xz" "$P"
 command -v taskset >/dev/null || cp "$P/taskset" "$P/bin/"
+if [ -f "$P/perf.tar.xz" ] && ! command -v perf >/dev/null; then
+  unpack "$P/perf.tar.xz" "$P"
+  printf '#!/bin/sh\nLD_LIBRARY_PATH=%s/perf/lib exec %s/perf/perf "$@"\n' "$P" "$P" > "$P/bin/perf"
+  chmod +x "$P/bin/perf"
+fi
+export PERF_OUT=$OUT
 export PATH="$P/bin:$PATH"
 { date -u; nproc; grep -m1 'model name' /proc/cpuinfo; uname -r; node --version; } 2>&1 | tee "$OUT/machine.txt"
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
@@ -76,7 +94,7 @@ for i in "${!cores[@]}"; do
   n=${cores[$i]}
   ladder=()
   [ -n "${rates[$i]:-}" ] && ladder=(--rates "${rates[$i]}")
-  timeout "${budget[$i]:-300}" node bench/run.mjs --cores "$n" --reps "${reps[$i]:-2}" "${ladder[@]}" > "$OUT/cores$n.md" 2> "$OUT/cores$n.log"
+  timeout "${budget[$i]:-300}" node bench/run.mjs --cores "$n" --reps "${reps[$i]:-2}" "${ladder[@]}" ${EXTRA:-} > "$OUT/cores$n.md" 2> "$OUT/cores$n.log"
   echo "cores $n: exit $?"
   cat "$OUT/cores$n.md"
 done
