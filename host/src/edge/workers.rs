@@ -13,12 +13,17 @@ use tokio::net::TcpStream;
 use tokio::runtime::Handle;
 
 /// The runtimes connections are spread over. The default is the accept loop's runtime alone.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Workers {
     inner: Arc<Inner>,
 }
 
-#[derive(Default)]
+impl Default for Workers {
+    fn default() -> Self {
+        Self::new(Vec::new())
+    }
+}
+
 struct Inner {
     /// Runtimes besides the accept loop's; connection `i > 0` runs on `others[i - 1]`.
     others: Vec<Handle>,
@@ -97,6 +102,29 @@ impl Drop for Counted {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The default serves every connection on the accept loop's runtime, counted there.
+    #[tokio::test]
+    async fn by_default_serves_on_the_accept_loops_runtime() {
+        let workers = Workers::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("listen");
+        let _client = TcpStream::connect(listener.local_addr().expect("address"))
+            .await
+            .expect("connect");
+        let (tcp, _) = listener.accept().await.expect("accept");
+        let (served, done) = tokio::sync::oneshot::channel();
+        workers.spawn(tcp, move |_tcp| async move {
+            let _ = served.send(std::thread::current().id());
+        });
+        assert_eq!(done.await.expect("served"), std::thread::current().id());
+        assert_eq!(
+            workers.inner.open[0].load(Ordering::Relaxed),
+            0,
+            "uncounted once served"
+        );
+    }
 
     /// Connections go to the runtime with the fewest open ones, and each is served on the
     /// runtime it was given (its reads and writes work there).
