@@ -24,7 +24,8 @@ trap 'rm -rf "$work"' EXIT
 step "builds and handlers"
 mkdir -p "$work/builds/production" "$work/builds/handlers"
 cp target/production/iohost target/production/iohost-bench "$work/builds/production/"
-strip "$work/builds/production/"*
+# Debug info out, symbols kept: perf names the functions of a profile from them.
+strip --strip-debug "$work/builds/production/"*
 cp target/handlers/rate-limit.wasm target/handlers/chat-typing.wasm "$work/builds/handlers/"
 tar -C "$work/builds" -cJf "$PACK/builds.tar.xz" production handlers
 
@@ -73,7 +74,8 @@ unpack "$P/node_modules.tar.xz" bench/node
 unpack "$P/builds.tar.xz" target
 unpack "$P/redis.tar.xz" "$P"
 command -v taskset >/dev/null || cp "$P/taskset" "$P/bin/"
-if [ -f "$P/perf.tar.xz" ] && ! command -v perf >/dev/null; then
+# The packed perf, also where the machine has one: the version these reports were read with.
+if [ -f "$P/perf.tar.xz" ]; then
   unpack "$P/perf.tar.xz" "$P"
   printf '#!/bin/sh\nLD_LIBRARY_PATH=%s/perf/lib exec %s/perf/perf "$@"\n' "$P" "$P" > "$P/bin/perf"
   chmod +x "$P/bin/perf"
