@@ -300,9 +300,11 @@ function serverLoad(server, generators = 1, cores = 1) {
   let started = 0;
   let from;
   return {
+    /** Called as each generator starts sending; true once the last one has. */
     onFiring: () => {
       started += 1;
       if (started === generators) from = { cpu: cpuSeconds(server.pids), steal: stealTicks(cores), at: performance.now() };
+      return started === generators;
     },
     done: () => {
       if (!from) return { cpu: NaN, steal: NaN };
@@ -548,11 +550,9 @@ if (wanted('cores')) {
       await run(kind, `handler path on ${cores} core(s)`, `${sockets} sockets, ${rate} chat:typing/s offered`, { handlers: ['rate-limit', 'chat-typing'], cores }, async (server, rep) => {
         const load = serverLoad(server, generators, cores);
         // With --perf, iohost's first repetition of each rate is profiled once all generators send.
-        let firing = 0;
         let profiled;
         const onFiring = () => {
-          load.onFiring();
-          if (++firing === generators && perfSeconds && kind === 'iohost' && rep === 0) profiled = perfProfile(server.pid, `perf-${cores}cores-${rate}`);
+          if (load.onFiring() && perfSeconds && kind === 'iohost' && rep === 0) profiled = perfProfile(server.pid, `perf-${cores}cores-${rate}`);
         };
         const parts = await Promise.all(
           Array.from({ length: generators }, (_, g) =>

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Packs the multi-core benchmark for a bigger x86-64 Linux machine that has neither Rust nor
 # Node nor Redis (glibc at least this machine's): iohost's and iohost-bench's production builds
-# (stripped), the two handlers it runs, this machine's Node (stripped) and bench/node's
-# packages, and this machine's redis-server with its libraries. ~35 MB, in target/bench-pack.
+# (debug info stripped, symbols kept), the two handlers it runs, this machine's Node (stripped)
+# and bench/node's packages, and this machine's redis-server and perf with their libraries.
+# ~43 MB, in target/bench-pack.
 #   ./scripts/pack-bench.sh
 #   (there, in a copy of this repository with target/bench-pack beside it)
 #   CORES="8 4" REPS="2 2" BUDGET="300 200" target/bench-pack/run.sh   # results in $OUT
@@ -14,6 +15,15 @@ ensure_wasm_target
 ./scripts/build-handlers.sh
 ensure_npm_packages bench/node
 command -v redis-server >/dev/null || { echo "pack-bench: redis-server is not installed here" >&2; exit 1; }
+
+# Copies program $1 to folder $2 and the libraries it links to $2/lib: all but the C and C++
+# runtimes, which the target has (and must match its own loader).
+with_libraries() {
+  mkdir -p "$2/lib"
+  cp -L "$1" "$2/"
+  ldd "$1" | awk '/=> \//{print $3}' | grep -Ev '/(libc|libm|libstdc\+\+|libgcc_s)\.so' |
+    xargs -I{} cp -L {} "$2/lib/"
+}
 
 PACK=target/bench-pack
 rm -rf "$PACK"
@@ -36,21 +46,14 @@ xz -T0 -6 -c "$work/node" > "$PACK/node.xz"
 tar -C bench/node -cJf "$PACK/node_modules.tar.xz" node_modules
 
 step "Redis with the libraries it links"
-mkdir -p "$work/redis/lib"
-cp "$(command -v redis-server)" "$work/redis/"
-# All but the C and C++ runtimes, which the target has (and must match its own loader).
-ldd "$(command -v redis-server)" | awk '/=> \//{print $3}' | grep -Ev '/(libc|libm|libstdc\+\+|libgcc_s)\.so' |
-  xargs -I{} cp -L {} "$work/redis/lib/"
+with_libraries "$(command -v redis-server)" "$work/redis"
 tar -C "$work" -cJf "$PACK/redis.tar.xz" redis
 cp "$(command -v taskset)" "$PACK/taskset"
 
 # perf, for `--perf S` (EXTRA): profiles of iohost on N cores.
 if command -v perf >/dev/null; then
   step "perf with the libraries it links"
-  mkdir -p "$work/perf/lib"
-  cp "$(readlink -f "$(command -v perf)")" "$work/perf/perf"
-  ldd "$(command -v perf)" | awk '/=> \//{print $3}' | grep -Ev '/(libc|libm|libstdc\+\+|libgcc_s)\.so' |
-    xargs -I{} cp -L {} "$work/perf/lib/"
+  with_libraries "$(command -v perf)" "$work/perf"
   tar -C "$work" -cJf "$PACK/perf.tar.xz" perf
 fi
 
