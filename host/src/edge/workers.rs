@@ -47,6 +47,11 @@ impl Workers {
         S: FnOnce(TcpStream) -> F + Send + 'static,
         F: Future<Output = ()> + Send + 'static,
     {
+        // One runtime (the default, "work-stealing"): nothing to choose, nothing to count.
+        if self.inner.others.is_empty() {
+            tokio::spawn(serve(tcp));
+            return;
+        }
         let chosen = self.least_busy();
         let counted = Counted::new(self.inner.clone(), chosen);
         let Some(runtime) = chosen.checked_sub(1).map(|i| &self.inner.others[i]) else {
@@ -103,7 +108,7 @@ impl Drop for Counted {
 mod tests {
     use super::*;
 
-    /// The default serves every connection on the accept loop's runtime, counted there.
+    /// The default serves every connection on the accept loop's runtime.
     #[tokio::test]
     async fn by_default_serves_on_the_accept_loops_runtime() {
         let workers = Workers::default();
@@ -122,7 +127,7 @@ mod tests {
         assert_eq!(
             workers.inner.open[0].load(Ordering::Relaxed),
             0,
-            "uncounted once served"
+            "nothing counted with one runtime"
         );
     }
 
