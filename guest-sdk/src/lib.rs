@@ -43,6 +43,14 @@
 // The generated bindings name this crate by its public path, also from inside it.
 extern crate self as iohost_guest;
 
+pub mod alloc;
+
+/// Small blocks from free lists, the rest from wasi-libc's dlmalloc ([`alloc`]).
+#[cfg(all(target_arch = "wasm32", feature = "fast-alloc"))]
+#[global_allocator]
+static ALLOCATOR: alloc::SizeClasses<std::alloc::System> =
+    alloc::SizeClasses::new(std::alloc::System);
+
 /// The generated WIT bindings of the `socket-handler` world (0.1.2: the `handler` world, plus
 /// `on-socket-event`, which reads its socket field by field). Prefer the wrappers of this crate.
 pub mod bindings {
