@@ -255,7 +255,7 @@ async fn native(label: &str, kv: &dyn KvStore, args: &Args) -> Option<serde_json
         "no-op" => None,
         "echo (3 args)" => Some(serde_json::to_value(args.clone().0).ok()?),
         "rate-limit" => {
-            let key = "socket:/:bench";
+            let key = "socket:benchSocket00001";
             let current = kv.get(space, key).await.ok()?;
             let tokens: f64 = current
                 .as_deref()
@@ -276,7 +276,7 @@ async fn native(label: &str, kv: &dyn KvStore, args: &Args) -> Option<serde_json
             let first = kv
                 .compare_and_set(
                     space,
-                    "typing:/:bench:chat-room-1",
+                    "typing:benchSocket00001:chat-room-1",
                     None,
                     "1".into(),
                     Some(Duration::from_secs(600)),

@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use iohost_guest::{Config, Error, Event, Handler, Outcome, Registration, Settings, Socket, kv};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 pub struct ChatTyping;
@@ -36,6 +36,26 @@ impl Default for Typing {
 
 static TYPING: Settings<Typing> = Settings::new();
 
+/// The ack: `{"success": true}`, with `"throttled": true` when no one was told. A struct,
+/// written straight out (a `json!` map is built first, then written: ~5% of an event).
+#[derive(Serialize)]
+struct Ack {
+    success: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    throttled: bool,
+}
+
+impl Ack {
+    const SENT: Self = Self {
+        success: true,
+        throttled: false,
+    };
+    const THROTTLED: Self = Self {
+        success: true,
+        throttled: true,
+    };
+}
+
 /// The room id of a `chat:typing` argument: `{roomId: "7"}` or `{roomId: 7}`.
 pub fn room_id(arg: Option<&Value>) -> Option<String> {
     match arg?.get("roomId")? {
@@ -54,19 +74,21 @@ impl Handler for ChatTyping {
     fn handle_event(socket: &Socket, event: &Event) -> Result<Outcome, Error> {
         let id = room_id(event.json(0)).ok_or("chat:typing needs {roomId}")?;
         let typing = TYPING.get();
-        let room = format!("{}{id}", typing.room_prefix);
+        // Joined, not `format!`: its formatting machinery was ~5% of an event.
+        let room = [typing.room_prefix.as_str(), &id].concat();
         if !socket.in_room(&room) {
             return Err(format!("join {room} before typing in it").into());
         }
         // The first event in each throttle window wins the key; the rest are dropped quietly.
-        let key = format!("typing:{}:{}:{room}", socket.namespace(), socket.id());
+        // A socket's id is unique across namespaces (socketioxide draws a random one for each).
+        let key = ["typing:", socket.id(), ":", &room].concat();
         let window = Some(Duration::from_millis(typing.throttle_ms));
         if !kv::compare_and_set(&key, None, "1", window)? {
-            return Ok(Outcome::ack(&json!({ "success": true, "throttled": true })));
+            return Ok(Outcome::ack(&Ack::THROTTLED));
         }
         let typed = json!({ "username": socket.display_name(), "roomId": id });
         socket.broadcast_to_room(&room, "chat:typing", &typed);
-        Ok(Outcome::ack(&json!({ "success": true })))
+        Ok(Outcome::ack(&Ack::SENT))
     }
 }
 

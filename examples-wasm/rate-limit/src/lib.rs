@@ -78,14 +78,14 @@ impl Limits {
 static LIMITS: Settings<Limits> = Settings::new();
 
 /// Takes a token from the bucket at `key`; an atomic update makes concurrent instances agree.
-fn admit(key: &str, limits: &Limits) -> Result<bool, Error> {
+fn admit(key: &str, limits: &Limits, now_ms: u64) -> Result<bool, Error> {
     let (per_minute, burst) = (limits.per_minute(), limits.burst());
     // A bucket untouched for this long is full again: it may expire.
     let ttl = Duration::from_millis((burst / per_minute * 60_000.0).ceil() as u64 + 1_000);
     let mut allowed = false;
     kv::update(key, Some(ttl), |current| {
         let bucket = current.and_then(|t| serde_json::from_str(t).ok());
-        let (next, ok) = take(bucket, iohost_guest::now_ms(), per_minute, burst);
+        let (next, ok) = take(bucket, now_ms, per_minute, burst);
         allowed = ok;
         serde_json::to_string(&next).ok()
     })?;
@@ -100,12 +100,15 @@ impl Handler for RateLimit {
 
     fn handle_event(socket: &Socket, _event: &Event) -> Result<Outcome, Error> {
         let limits = LIMITS.get();
-        let mut keys = vec![format!("socket:{}:{}", socket.namespace(), socket.id())];
+        // A socket's id is unique across namespaces (socketioxide draws a random one for each).
+        let mut keys = vec![["socket:", socket.id()].concat()];
         if let (true, Some(user)) = (limits.per_user, socket.user()) {
             keys.push(format!("user:{}", user.id));
         }
+        // One clock read for both buckets: each read is a call into iohost.
+        let now_ms = iohost_guest::now_ms();
         for key in keys {
-            if !admit(&key, limits)? {
+            if !admit(&key, limits, now_ms)? {
                 let _ = kv::incr("rejected", 1, None);
                 return Ok(Outcome::reject(format!(
                     "Rate limit exceeded: at most {} events per minute",

@@ -24,7 +24,7 @@
 //! actions = [{ emit = "chat:typing", to = "room:chat-room-7", except = "ann", args = [{ username = "ann", roomId = "7" }] }]
 //!
 //! [kv]
-//! "typing:/:ann:chat-room-7" = "1"
+//! "typing:ann:chat-room-7" = "1"
 //! ```
 //!
 //! Steps: `connect = "<socket>"` (expect "accept" or `{ reject = "..." }`), an `event` from
