@@ -552,7 +552,10 @@ impl sockets::Host for InstanceState {
 
 impl kv::Host for InstanceState {
     async fn get(&mut self, key: String) -> Result<Option<String>, kv::Error> {
-        let got = self.kv.get(&self.kv_space, &key).await;
+        let got = match self.kv.in_process() {
+            Some(memory) => memory.get_now(&self.kv_space, &key),
+            None => self.kv.get(&self.kv_space, &key).await,
+        };
         got.map_err(|e| self.kv_error(e))
     }
 
@@ -563,12 +566,18 @@ impl kv::Host for InstanceState {
         ttl_ms: Option<u64>,
     ) -> Result<(), kv::Error> {
         let ttl = crate::store::ttl(ttl_ms);
-        let set = self.kv.set(&self.kv_space, &key, value, ttl).await;
+        let set = match self.kv.in_process() {
+            Some(memory) => memory.set_now(&self.kv_space, &key, value, ttl),
+            None => self.kv.set(&self.kv_space, &key, value, ttl).await,
+        };
         set.map_err(|e| self.kv_error(e))
     }
 
     async fn delete(&mut self, key: String) -> Result<bool, kv::Error> {
-        let deleted = self.kv.delete(&self.kv_space, &key).await;
+        let deleted = match self.kv.in_process() {
+            Some(memory) => memory.delete_now(&self.kv_space, &key),
+            None => self.kv.delete(&self.kv_space, &key).await,
+        };
         deleted.map_err(|e| self.kv_error(e))
     }
 
@@ -579,7 +588,10 @@ impl kv::Host for InstanceState {
         ttl_ms: Option<u64>,
     ) -> Result<i64, kv::Error> {
         let ttl = crate::store::ttl(ttl_ms);
-        let value = self.kv.incr(&self.kv_space, &key, delta, ttl).await;
+        let value = match self.kv.in_process() {
+            Some(memory) => memory.incr_now(&self.kv_space, &key, delta, ttl),
+            None => self.kv.incr(&self.kv_space, &key, delta, ttl).await,
+        };
         value.map_err(|e| self.kv_error(e))
     }
 
@@ -591,15 +603,23 @@ impl kv::Host for InstanceState {
         ttl_ms: Option<u64>,
     ) -> Result<bool, kv::Error> {
         let ttl = crate::store::ttl(ttl_ms);
-        let set = self
-            .kv
-            .compare_and_set(&self.kv_space, &key, expected.as_deref(), value, ttl)
-            .await;
+        let expected = expected.as_deref();
+        let set = match self.kv.in_process() {
+            Some(memory) => memory.compare_and_set_now(&self.kv_space, &key, expected, value, ttl),
+            None => {
+                self.kv
+                    .compare_and_set(&self.kv_space, &key, expected, value, ttl)
+                    .await
+            }
+        };
         set.map_err(|e| self.kv_error(e))
     }
 
     async fn keys(&mut self, prefix: String) -> Result<Vec<String>, kv::Error> {
-        let keys = self.kv.keys(&self.kv_space, &prefix).await;
+        let keys = match self.kv.in_process() {
+            Some(memory) => memory.keys_now(&self.kv_space, &prefix),
+            None => self.kv.keys(&self.kv_space, &prefix).await,
+        };
         keys.map_err(|e| self.kv_error(e))
     }
 }

@@ -112,6 +112,12 @@ pub trait KvStore: Send + Sync + std::fmt::Debug {
     ) -> Result<bool, KvError>;
     /// The space's keys that start with `prefix` (without the space's own prefix), sorted.
     async fn keys(&self, space: &Space, prefix: &str) -> Result<Vec<String>, KvError>;
+
+    /// The in-process store, whose operations answer at once: a handler's KV call uses its
+    /// plain methods instead of a boxed future per operation. `None` for a store that waits.
+    fn in_process(&self) -> Option<&MemoryStore> {
+        None
+    }
 }
 
 #[cfg(test)]
