@@ -6,8 +6,8 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 
 use rmpv::Value as Mp;
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, Serializer};
-use serde_json::{Map, Value as Json};
 
 use super::bindings::iohost::handler::types::Payload;
 use crate::model::Args;
@@ -51,19 +51,191 @@ impl Payload {
         }
     }
 
+    /// The handler's arguments as Socket.IO values, read straight from the JSON text (no
+    /// serde_json tree in between); each placeholder takes its attachment's bytes.
     pub fn into_args(self) -> Result<Args, PayloadError> {
-        let json: Json =
-            serde_json::from_str(&self.json).map_err(|e| PayloadError::NotJson(e.to_string()))?;
-        let Json::Array(items) = json else {
-            return Err(PayloadError::NotAnArray);
+        let Payload { json, attachments } = self;
+        let mut reader = Reader {
+            attachments: attachments.into_iter().map(Some).collect(),
+            refused: None,
         };
-        let mut attachments: Vec<Option<Vec<u8>>> =
-            self.attachments.into_iter().map(Some).collect();
-        items
-            .into_iter()
-            .map(|v| from_json(v, &mut attachments))
-            .collect::<Result<_, _>>()
-            .map(Args)
+        let mut parser = serde_json::Deserializer::from_str(&json);
+        let read = serde::de::DeserializeSeed::deserialize(TopLevel(&mut reader), &mut parser)
+            .and_then(|args| parser.end().map(|()| args));
+        match (read, reader.refused) {
+            (Ok(args), _) => Ok(Args(args)),
+            // Bad JSON anywhere is reported as such, before what its values mean (as when the
+            // whole text was parsed first). Parsed as a tree, not skipped: serde_json words some
+            // errors differently when it skips (`IgnoredAny`).
+            (Err(_), Some(refused)) => match serde_json::from_str::<serde_json::Value>(&json) {
+                Ok(_) => Err(refused),
+                Err(e) => Err(PayloadError::NotJson(e.to_string())),
+            },
+            (Err(e), None) => Err(PayloadError::NotJson(e.to_string())),
+        }
+    }
+}
+
+/// What reading a payload's values needs besides the text: the attachments not yet taken, and
+/// why reading stopped when the text was fine but its values were not.
+struct Reader {
+    attachments: Vec<Option<Vec<u8>>>,
+    refused: Option<PayloadError>,
+}
+
+impl Reader {
+    fn refuse<E: serde::de::Error>(&mut self, why: PayloadError) -> E {
+        let error = E::custom(&why);
+        self.refused = Some(why);
+        error
+    }
+
+    /// The bytes of attachment `num`, which only one placeholder may take.
+    fn take<E: serde::de::Error>(&mut self, num: u64) -> Result<Mp, E> {
+        let Some(slot) = usize::try_from(num)
+            .ok()
+            .and_then(|i| self.attachments.get_mut(i))
+        else {
+            return Err(self.refuse(PayloadError::MissingAttachment(num)));
+        };
+        match slot.take() {
+            Some(bytes) => Ok(Mp::Binary(bytes)),
+            None => Err(self.refuse(PayloadError::RepeatedAttachment(num))),
+        }
+    }
+}
+
+/// The payload's top level: an array of arguments.
+struct TopLevel<'r>(&'r mut Reader);
+
+impl<'de> DeserializeSeed<'de> for TopLevel<'_> {
+    type Value = Vec<Mp>;
+
+    fn deserialize<D: Deserializer<'de>>(self, parser: D) -> Result<Vec<Mp>, D::Error> {
+        parser.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TopLevel<'_> {
+    type Value = Vec<Mp>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array of arguments")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<Vec<Mp>, A::Error> {
+        let mut args = Vec::with_capacity(items.size_hint().unwrap_or(0));
+        while let Some(value) = items.next_element_seed(ArgValue(&mut *self.0))? {
+            args.push(value);
+        }
+        Ok(args)
+    }
+
+    // Anything but an array.
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Vec<Mp>, E> {
+        Err(self.0.refuse(PayloadError::NotAnArray))
+    }
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Vec<Mp>, E> {
+        Err(self.0.refuse(PayloadError::NotAnArray))
+    }
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Vec<Mp>, E> {
+        Err(self.0.refuse(PayloadError::NotAnArray))
+    }
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Vec<Mp>, E> {
+        Err(self.0.refuse(PayloadError::NotAnArray))
+    }
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Vec<Mp>, E> {
+        Err(self.0.refuse(PayloadError::NotAnArray))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Vec<Mp>, E> {
+        Err(self.0.refuse(PayloadError::NotAnArray))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Vec<Mp>, A::Error> {
+        Err(self.0.refuse(PayloadError::NotAnArray))
+    }
+}
+
+/// One JSON value as a Socket.IO value: integers as integers (signed when they fit), other
+/// numbers as f64, objects as maps with their keys sorted and, of a repeated key, the last
+/// value kept (as a serde_json object held them), and a placeholder as its attachment.
+struct ArgValue<'r>(&'r mut Reader);
+
+impl<'de> DeserializeSeed<'de> for ArgValue<'_> {
+    type Value = Mp;
+
+    fn deserialize<D: Deserializer<'de>>(self, parser: D) -> Result<Mp, D::Error> {
+        parser.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ArgValue<'_> {
+    type Value = Mp;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E>(self) -> Result<Mp, E> {
+        Ok(Mp::Nil)
+    }
+    fn visit_bool<E>(self, b: bool) -> Result<Mp, E> {
+        Ok(Mp::Boolean(b))
+    }
+    fn visit_i64<E>(self, n: i64) -> Result<Mp, E> {
+        Ok(Mp::from(n))
+    }
+    fn visit_u64<E>(self, n: u64) -> Result<Mp, E> {
+        Ok(Mp::from(n))
+    }
+    fn visit_f64<E>(self, n: f64) -> Result<Mp, E> {
+        Ok(Mp::F64(n))
+    }
+    fn visit_str<E>(self, s: &str) -> Result<Mp, E> {
+        Ok(Mp::String(s.into()))
+    }
+    fn visit_string<E>(self, s: String) -> Result<Mp, E> {
+        Ok(Mp::String(s.into()))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<Mp, A::Error> {
+        let mut values = Vec::with_capacity(items.size_hint().unwrap_or(0));
+        while let Some(value) = items.next_element_seed(ArgValue(&mut *self.0))? {
+            values.push(value);
+        }
+        Ok(Mp::Array(values))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut fields: A) -> Result<Mp, A::Error> {
+        let mut entries: Vec<(String, Mp)> = Vec::new();
+        while let Some(key) = fields.next_key::<String>()? {
+            let value = fields.next_value_seed(ArgValue(&mut *self.0))?;
+            entries.push((key, value));
+        }
+        if !entries.is_sorted_by(|a, b| a.0 < b.0) {
+            // Stable: of a repeated key, the last entry is the one kept.
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            let mut kept: Vec<(String, Mp)> = Vec::with_capacity(entries.len());
+            for entry in entries {
+                if kept.last().is_some_and(|last| last.0 == entry.0) {
+                    kept.pop();
+                }
+                kept.push(entry);
+            }
+            entries = kept;
+        }
+        if let [(flag, Mp::Boolean(true)), (num, Mp::Integer(n))] = entries.as_slice()
+            && flag == "_placeholder"
+            && num == "num"
+            && let Some(n) = n.as_u64()
+        {
+            return self.0.take(n);
+        }
+        Ok(Mp::Map(
+            entries
+                .into_iter()
+                .map(|(key, value)| (Mp::String(key.into()), value))
+                .collect(),
+        ))
     }
 }
 
@@ -142,55 +314,73 @@ fn map_key(key: &Mp) -> Cow<'_, str> {
     }
 }
 
-/// `value` as a Socket.IO value; each attachment moves into the one place that refers to it.
-fn from_json(value: Json, attachments: &mut [Option<Vec<u8>>]) -> Result<Mp, PayloadError> {
-    Ok(match value {
-        Json::Null => Mp::Nil,
-        Json::Bool(b) => Mp::Boolean(b),
-        Json::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                Mp::from(i)
-            } else if let Some(u) = n.as_u64() {
-                Mp::from(u)
-            } else {
-                Mp::F64(n.as_f64().unwrap_or_default())
-            }
-        }
-        Json::String(s) => Mp::String(s.into()),
-        Json::Array(items) => Mp::Array(
-            items
-                .into_iter()
-                .map(|v| from_json(v, attachments))
-                .collect::<Result<_, _>>()?,
-        ),
-        Json::Object(map) => {
-            if let Some(num) = placeholder(&map) {
-                let slot = usize::try_from(num)
-                    .ok()
-                    .and_then(|i| attachments.get_mut(i))
-                    .ok_or(PayloadError::MissingAttachment(num))?;
-                let bytes = slot.take().ok_or(PayloadError::RepeatedAttachment(num))?;
-                return Ok(Mp::Binary(bytes));
-            }
-            Mp::Map(
-                map.into_iter()
-                    .map(|(k, v)| Ok((Mp::String(k.into()), from_json(v, attachments)?)))
-                    .collect::<Result<_, _>>()?,
-            )
-        }
-    })
-}
-
-/// `{"_placeholder": true, "num": N}` exactly, as the Socket.IO parser writes it.
-fn placeholder(map: &Map<String, Json>) -> Option<u64> {
-    (map.len() == 2 && map.get("_placeholder") == Some(&Json::Bool(true)))
-        .then(|| map.get("num").and_then(Json::as_u64))
-        .flatten()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Map, Value as Json};
+
+    /// How `into_args` read a payload before it read the text directly: the whole text parsed
+    /// into a serde_json tree, then converted. The oracle for the direct reader.
+    fn oracle_into_args(payload: Payload) -> Result<Args, PayloadError> {
+        let json: Json = serde_json::from_str(&payload.json)
+            .map_err(|e| PayloadError::NotJson(e.to_string()))?;
+        let Json::Array(items) = json else {
+            return Err(PayloadError::NotAnArray);
+        };
+        let mut attachments: Vec<Option<Vec<u8>>> =
+            payload.attachments.into_iter().map(Some).collect();
+        items
+            .into_iter()
+            .map(|v| from_json(v, &mut attachments))
+            .collect::<Result<_, _>>()
+            .map(Args)
+    }
+
+    /// `value` as a Socket.IO value; each attachment moves into the one place that refers to it.
+    fn from_json(value: Json, attachments: &mut [Option<Vec<u8>>]) -> Result<Mp, PayloadError> {
+        Ok(match value {
+            Json::Null => Mp::Nil,
+            Json::Bool(b) => Mp::Boolean(b),
+            Json::Number(n) => {
+                if let Some(i) = n.as_i64() {
+                    Mp::from(i)
+                } else if let Some(u) = n.as_u64() {
+                    Mp::from(u)
+                } else {
+                    Mp::F64(n.as_f64().unwrap_or_default())
+                }
+            }
+            Json::String(s) => Mp::String(s.into()),
+            Json::Array(items) => Mp::Array(
+                items
+                    .into_iter()
+                    .map(|v| from_json(v, attachments))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Json::Object(map) => {
+                if let Some(num) = placeholder(&map) {
+                    let slot = usize::try_from(num)
+                        .ok()
+                        .and_then(|i| attachments.get_mut(i))
+                        .ok_or(PayloadError::MissingAttachment(num))?;
+                    let bytes = slot.take().ok_or(PayloadError::RepeatedAttachment(num))?;
+                    return Ok(Mp::Binary(bytes));
+                }
+                Mp::Map(
+                    map.into_iter()
+                        .map(|(k, v)| Ok((Mp::String(k.into()), from_json(v, attachments)?)))
+                        .collect::<Result<_, _>>()?,
+                )
+            }
+        })
+    }
+
+    /// `{"_placeholder": true, "num": N}` exactly, as the Socket.IO parser writes it.
+    fn placeholder(map: &Map<String, Json>) -> Option<u64> {
+        (map.len() == 2 && map.get("_placeholder") == Some(&Json::Bool(true)))
+            .then(|| map.get("num").and_then(Json::as_u64))
+            .flatten()
+    }
 
     #[test]
     fn arguments_and_attachments_round_trip() {
@@ -373,6 +563,67 @@ mod tests {
                     oracle.to_string(),
                     "same text without binaries"
                 );
+            }
+        }
+    }
+
+    /// Same outcome as the oracle: the same values, or the same refusal (for bad JSON, the same
+    /// message).
+    fn reads_as_the_oracle_does(payload: Payload) {
+        let text = payload.json.clone();
+        let (direct, oracle) = (payload.clone().into_args(), oracle_into_args(payload));
+        match (&direct, &oracle) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "{text}"),
+            (Err(a), Err(b)) => assert_eq!(
+                std::mem::discriminant(a),
+                std::mem::discriminant(b),
+                "{text}: {a} against {b}"
+            ),
+            _ => panic!("{text}: {direct:?} against the oracle's {oracle:?}"),
+        }
+        if let (Err(PayloadError::NotJson(a)), Err(PayloadError::NotJson(b))) = (&direct, &oracle) {
+            assert_eq!(a, b, "{text}");
+        }
+    }
+
+    #[test]
+    fn handler_payloads_read_as_the_json_tree_read_them() {
+        let mut values = Values(0x2545_f491_4f6c_dd1d);
+        for _ in 0..2_000 {
+            let args = Args((0..values.next() % 5).map(|_| values.value(3)).collect());
+            let payload = Payload::from_args(&args);
+            reads_as_the_oracle_does(payload.clone());
+            // What a handler may write instead: keys out of order and repeated, cut short,
+            // attachments missing or referred to twice, not an array.
+            let text = payload.json.clone();
+            let cut = (values.next() as usize) % (text.len() + 1);
+            let variants = [
+                text.get(..cut).unwrap_or_default().to_owned(),
+                text.replacen(
+                    '[',
+                    r#"[{"z":1,"a":[2],"z":{"_placeholder":true,"num":0}},"#,
+                    1,
+                ),
+                text.replacen('[', r#"[{"num":0,"_placeholder":true},"#, 1),
+                text.replacen('[', r#"[{"_placeholder":true,"num":0,"extra":1},"#, 1),
+                text.replacen('[', r#"[{"_placeholder":true,"num":7},"#, 1),
+                text.replacen(
+                    '[',
+                    r#"[{"_placeholder":true,"num":-1},{"_placeholder":false,"num":0},"#,
+                    1,
+                ),
+                format!("{text} "),
+                format!("{text}]"),
+                format!(r#"{{"args":{text}}}"#),
+                text.replace(':', ""),
+            ];
+            for json in variants {
+                for attachments in [vec![], payload.attachments.clone(), vec![vec![1]; 9]] {
+                    reads_as_the_oracle_does(Payload {
+                        json: json.clone(),
+                        attachments,
+                    });
+                }
             }
         }
     }
