@@ -19,11 +19,25 @@ use serde::{Deserialize, Serialize};
 
 pub struct RateLimit;
 
-/// A bucket as stored in KV.
+/// A bucket, stored in KV as the JSON array `[tokens, at_ms]`: reading and writing field names
+/// was ~4% of an event. (A bucket stored in another shape reads as a full one.)
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(from = "(f64, u64)", into = "(f64, u64)")]
 pub struct Bucket {
     pub tokens: f64,
     pub at_ms: u64,
+}
+
+impl From<(f64, u64)> for Bucket {
+    fn from((tokens, at_ms): (f64, u64)) -> Self {
+        Self { tokens, at_ms }
+    }
+}
+
+impl From<Bucket> for (f64, u64) {
+    fn from(b: Bucket) -> Self {
+        (b.tokens, b.at_ms)
+    }
 }
 
 /// Refills `bucket` for the time since it was last touched, then takes one token if there is
@@ -101,13 +115,14 @@ impl Handler for RateLimit {
     fn handle_event(socket: &Socket, _event: &Event) -> Result<Outcome, Error> {
         let limits = LIMITS.get();
         // A socket's id is unique across namespaces (socketioxide draws a random one for each).
-        let mut keys = vec![["socket:", socket.id()].concat()];
-        if let (true, Some(user)) = (limits.per_user, socket.user()) {
-            keys.push(format!("user:{}", user.id));
-        }
+        let socket_key = ["socket:", socket.id()].concat();
+        let user_key = match (limits.per_user, socket.user()) {
+            (true, Some(user)) => Some(format!("user:{}", user.id)),
+            _ => None,
+        };
         // One clock read for both buckets: each read is a call into iohost.
         let now_ms = iohost_guest::now_ms();
-        for key in keys {
+        for key in std::iter::once(socket_key).chain(user_key) {
             if !admit(&key, limits, now_ms)? {
                 let _ = kv::incr("rejected", 1, None);
                 return Ok(Outcome::reject(format!(
@@ -141,6 +156,19 @@ mod tests {
         assert!(ok, "60 per minute refills one token per second");
         let (_, ok) = take(Some(b), 1_500, 60.0, 3.0);
         assert!(!ok);
+    }
+
+    #[test]
+    fn a_bucket_is_stored_as_an_array() {
+        let b = Bucket {
+            tokens: 2.5,
+            at_ms: 7,
+        };
+        let text = serde_json::to_string(&b).expect("written");
+        assert_eq!(text, "[2.5,7]");
+        assert_eq!(serde_json::from_str::<Bucket>(&text).ok(), Some(b));
+        let old_shape = r#"{"tokens":2.5,"at_ms":7}"#;
+        assert_eq!(serde_json::from_str::<Bucket>(old_shape).ok(), None);
     }
 
     #[test]
