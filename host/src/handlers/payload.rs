@@ -486,6 +486,11 @@ mod tests {
             self.0
         }
 
+        /// Up to four arguments, nested up to three deep.
+        fn args(&mut self) -> Args {
+            Args((0..self.next() % 5).map(|_| self.value(3)).collect())
+        }
+
         fn value(&mut self, depth: u32) -> Mp {
             let kinds = if depth == 0 { 9 } else { 11 };
             match self.next() % kinds {
@@ -530,7 +535,7 @@ mod tests {
     fn arguments_are_written_as_the_json_tree_would_have_them() {
         let mut values = Values(0x9e37_79b9_7f4a_7c15);
         for _ in 0..2_000 {
-            let args = Args((0..values.next() % 5).map(|_| values.value(3)).collect());
+            let args = values.args();
             let payload = Payload::from_args(&args);
             let mut oracle_attachments = Vec::new();
             let oracle = Json::Array(
@@ -590,7 +595,7 @@ mod tests {
     fn handler_payloads_read_as_the_json_tree_read_them() {
         let mut values = Values(0x2545_f491_4f6c_dd1d);
         for _ in 0..2_000 {
-            let args = Args((0..values.next() % 5).map(|_| values.value(3)).collect());
+            let args = values.args();
             let payload = Payload::from_args(&args);
             reads_as_the_oracle_does(payload.clone());
             // What a handler may write instead: keys out of order and repeated, cut short,
