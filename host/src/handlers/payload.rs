@@ -158,6 +158,9 @@ impl<'de> Visitor<'de> for TopLevel<'_> {
 /// One JSON value as a Socket.IO value: integers as integers (signed when they fit), other
 /// numbers as f64, objects as maps with their keys sorted and, of a repeated key, the last
 /// value kept (as a serde_json object held them), and a placeholder as its attachment.
+/// Placeholders take their attachments in the order they are written; a placeholder under a
+/// repeated key that is then dropped has taken its attachment all the same (no payload the SDKs
+/// write repeats a key).
 struct ArgValue<'r>(&'r mut Reader);
 
 impl<'de> DeserializeSeed<'de> for ArgValue<'_> {
