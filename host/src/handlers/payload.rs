@@ -60,18 +60,18 @@ impl Payload {
             refused: None,
         };
         let mut parser = serde_json::Deserializer::from_str(&json);
-        let read = serde::de::DeserializeSeed::deserialize(TopLevel(&mut reader), &mut parser)
+        let read = TopLevel(&mut reader)
+            .deserialize(&mut parser)
             .and_then(|args| parser.end().map(|()| args));
-        match (read, reader.refused) {
-            (Ok(args), _) => Ok(Args(args)),
-            // Bad JSON anywhere is reported as such, before what its values mean (as when the
-            // whole text was parsed first). Parsed as a tree, not skipped: serde_json words some
-            // errors differently when it skips (`IgnoredAny`).
-            (Err(_), Some(refused)) => match serde_json::from_str::<serde_json::Value>(&json) {
-                Ok(_) => Err(refused),
+        match read {
+            Ok(args) => Ok(Args(args)),
+            // On this path only, the text is parsed again as a tree, as it once always was: bad
+            // JSON anywhere is reported in serde_json's words, before what the values mean (a
+            // top level that is not an array, an attachment missing or taken twice).
+            Err(_) => match serde_json::from_str::<serde_json::Value>(&json) {
                 Err(e) => Err(PayloadError::NotJson(e.to_string())),
+                Ok(_) => Err(reader.refused.unwrap_or(PayloadError::NotAnArray)),
             },
-            (Err(e), None) => Err(PayloadError::NotJson(e.to_string())),
         }
     }
 }
@@ -105,14 +105,14 @@ impl Reader {
     }
 }
 
-/// The payload's top level: an array of arguments.
+/// The payload's top level: an array of arguments (anything else fails as the wrong type).
 struct TopLevel<'r>(&'r mut Reader);
 
 impl<'de> DeserializeSeed<'de> for TopLevel<'_> {
     type Value = Vec<Mp>;
 
     fn deserialize<D: Deserializer<'de>>(self, parser: D) -> Result<Vec<Mp>, D::Error> {
-        parser.deserialize_any(self)
+        parser.deserialize_seq(self)
     }
 }
 
@@ -123,36 +123,21 @@ impl<'de> Visitor<'de> for TopLevel<'_> {
         f.write_str("an array of arguments")
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<Vec<Mp>, A::Error> {
-        let mut args = Vec::with_capacity(items.size_hint().unwrap_or(0));
-        while let Some(value) = items.next_element_seed(ArgValue(&mut *self.0))? {
-            args.push(value);
-        }
-        Ok(args)
+    fn visit_seq<A: SeqAccess<'de>>(self, items: A) -> Result<Vec<Mp>, A::Error> {
+        read_items(self.0, items)
     }
+}
 
-    // Anything but an array.
-    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Vec<Mp>, E> {
-        Err(self.0.refuse(PayloadError::NotAnArray))
+/// The values of a JSON array, in order.
+fn read_items<'de, A: SeqAccess<'de>>(
+    reader: &mut Reader,
+    mut items: A,
+) -> Result<Vec<Mp>, A::Error> {
+    let mut values = Vec::with_capacity(items.size_hint().unwrap_or(0));
+    while let Some(value) = items.next_element_seed(ArgValue(&mut *reader))? {
+        values.push(value);
     }
-    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Vec<Mp>, E> {
-        Err(self.0.refuse(PayloadError::NotAnArray))
-    }
-    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Vec<Mp>, E> {
-        Err(self.0.refuse(PayloadError::NotAnArray))
-    }
-    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Vec<Mp>, E> {
-        Err(self.0.refuse(PayloadError::NotAnArray))
-    }
-    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Vec<Mp>, E> {
-        Err(self.0.refuse(PayloadError::NotAnArray))
-    }
-    fn visit_unit<E: serde::de::Error>(self) -> Result<Vec<Mp>, E> {
-        Err(self.0.refuse(PayloadError::NotAnArray))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Vec<Mp>, A::Error> {
-        Err(self.0.refuse(PayloadError::NotAnArray))
-    }
+    Ok(values)
 }
 
 /// One JSON value as a Socket.IO value: integers as integers (signed when they fit), other
@@ -200,12 +185,8 @@ impl<'de> Visitor<'de> for ArgValue<'_> {
         Ok(Mp::String(s.into()))
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<Mp, A::Error> {
-        let mut values = Vec::with_capacity(items.size_hint().unwrap_or(0));
-        while let Some(value) = items.next_element_seed(ArgValue(&mut *self.0))? {
-            values.push(value);
-        }
-        Ok(Mp::Array(values))
+    fn visit_seq<A: SeqAccess<'de>>(self, items: A) -> Result<Mp, A::Error> {
+        read_items(self.0, items).map(Mp::Array)
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut fields: A) -> Result<Mp, A::Error> {
