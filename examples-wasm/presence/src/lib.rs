@@ -52,6 +52,22 @@ impl Default for Options {
 
 static PRESENCE: Settings<Options> = Settings::new();
 
+/// A room's member list, as `presence:list` sends it to the room.
+#[derive(serde::Serialize)]
+struct Members<'a> {
+    room: &'a str,
+    users: &'a [Value],
+}
+
+/// The ack of `presence:join`, `presence:leave` and `presence:list`: the list the room got.
+/// A struct rather than `json!`: serialised as it is, with no map of copied keys to build.
+#[derive(serde::Serialize)]
+struct MembersAck<'a> {
+    success: bool,
+    room: &'a str,
+    users: &'a [Value],
+}
+
 /// How long a guest's name is kept for other sockets' member lists.
 const GUEST_NAME_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
 
@@ -121,7 +137,10 @@ fn publish(socket: &Socket, room: &str, joining: bool, leaving: bool) -> Vec<Val
         socket.namespace(),
         room,
         "presence:list",
-        &json!({ "room": room, "users": users }),
+        &Members {
+            room,
+            users: &users,
+        },
     );
     users
 }
@@ -229,7 +248,11 @@ impl Handler for Presence {
                     }
                     _ => people(&emit::sockets_in_room(socket.namespace(), &room), None),
                 };
-                Outcome::ack(&json!({ "success": true, "room": room, "users": users }))
+                Outcome::ack(&MembersAck {
+                    success: true,
+                    room: &room,
+                    users: &users,
+                })
             }
         }
     }
