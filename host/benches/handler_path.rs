@@ -18,7 +18,7 @@ use iohost::config::{HandlerLimits, HandlersConfig};
 use iohost::handlers::bindings::iohost::handler::types::{Event, EventResult, Payload, SocketInfo};
 use iohost::handlers::{CallSocket, Handler, load_standalone};
 use iohost::model::Args;
-use iohost::store::{KvStore, MemoryStore, Space};
+use iohost::store::{Kv, MemoryStore, Space};
 
 const WARMUP: usize = 2_000;
 const ITERATIONS: usize = 20_000;
@@ -130,7 +130,7 @@ async fn run() -> anyhow::Result<()> {
         "handler", "wasm p50", "wasm p99", "wasm+conv p50", "native p50", "overhead", "ratio"
     );
     for case in &cases {
-        let kv: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+        let kv = Kv::Memory(Arc::new(MemoryStore::new()));
         let handler = load_standalone(&settings, kv.clone(), case.handler).await?;
         let info = Arc::new(CallSocket::from(socket_info()));
         let args: Args = serde_json::from_value(case.args.clone())?;
@@ -150,7 +150,7 @@ async fn run() -> anyhow::Result<()> {
             }
         })
         .await;
-        let native = measure(|| native(case.label, kv.as_ref(), &args)).await;
+        let native = measure(|| native(case.label, &kv, &args)).await;
         // How many times native's cost the whole handler path is (wasm+conv p50 / native p50).
         let ratio = conv.0 as f64 / native.0.max(1) as f64;
         println!(
@@ -244,7 +244,7 @@ fn p50(mut samples: Vec<Duration>) -> u64 {
 }
 
 /// The same logic as each handler, as native Rust on the same store.
-async fn native(label: &str, kv: &dyn KvStore, args: &Args) -> Option<serde_json::Value> {
+async fn native(label: &str, kv: &Kv, args: &Args) -> Option<serde_json::Value> {
     // The space and quota a handler's own keys get.
     let space = Space {
         prefix: "h:native:".into(),

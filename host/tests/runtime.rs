@@ -9,7 +9,7 @@ use iohost::config::HandlersConfig;
 use iohost::handlers::bindings::iohost::handler::types::{SocketInfo, User};
 use iohost::handlers::{CallSocket, Outcome, Runtime};
 use iohost::model::Args;
-use iohost::store::MemoryStore;
+use iohost::store::{Kv, MemoryStore};
 
 fn built(name: &str) -> PathBuf {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -42,7 +42,7 @@ async fn runtime(handlers: &[(&str, &str)]) -> (Arc<Runtime>, tempfile::TempDir)
     };
     // A debug build runs guests many times slower than release.
     config.limits.call_timeout_ms = 2_000;
-    let runtime = Runtime::new(config, Arc::new(MemoryStore::new())).expect("runtime");
+    let runtime = Runtime::new(config, Kv::Memory(Arc::new(MemoryStore::new()))).expect("runtime");
     runtime.load_all().await;
     let names: Vec<String> = runtime
         .handlers()

@@ -20,7 +20,7 @@ use crate::handlers::{Runtime, StrapiGateway};
 use crate::node::Node;
 use crate::server::ServerState;
 use crate::settings::{FileSettings, LiveSettings, RedisSettings, SettingsStore};
-use crate::store::{KvStore, MemoryStore, RedisStore};
+use crate::store::{Kv, MemoryStore, RedisStore};
 use crate::strapi::catalog::Catalog;
 use crate::strapi::credentials::LiveCredentials;
 
@@ -47,13 +47,13 @@ fn stores(
     config: &Config,
     backplane: &Backplane,
     node: &str,
-) -> (Arc<dyn SettingsStore>, Arc<MemoryStore>, Arc<dyn KvStore>) {
+) -> (Arc<dyn SettingsStore>, Arc<MemoryStore>, Kv) {
     let memory = Arc::new(MemoryStore::new());
     match backplane {
         Backplane::Local => (
             Arc::new(FileSettings::new(config.settings.file.clone())),
             memory.clone(),
-            memory,
+            Kv::Memory(memory),
         ),
         Backplane::Redis(redis) => (
             Arc::new(RedisSettings::new(
@@ -62,7 +62,10 @@ fn stores(
                 node,
             )),
             memory,
-            Arc::new(RedisStore::new(redis.clone(), &config.cluster.prefix)),
+            Kv::Redis(Arc::new(RedisStore::new(
+                redis.clone(),
+                &config.cluster.prefix,
+            ))),
         ),
     }
 }

@@ -15,7 +15,7 @@ use super::bindings::iohost::handler::types::{Ack, Acks, Payload, SocketInfo, Ta
 use super::bindings::iohost::handler::{clock, config, kv, log, sockets, strapi, types};
 use super::socket_info::{CallSocket, member_info};
 use super::strapi_gateway::{GatewayError, StrapiGateway};
-use crate::store::{KvError, KvStore, Quota, Space};
+use crate::store::{Kv, KvError, Quota, Space};
 
 /// How long a call has run: only the time spent inside its future's polls counts, so time
 /// queued after a yield (under load) or spent waiting for an async host call (Strapi, Redis)
@@ -114,7 +114,7 @@ pub struct InstanceState {
     table: ResourceTable,
     pub(super) limits: super::limits::InstanceLimits,
     handler: Arc<str>,
-    kv: Arc<dyn KvStore>,
+    kv: Kv,
     kv_space: Space,
     config: Arc<serde_json::Map<String, serde_json::Value>>,
     links: Links,
@@ -149,7 +149,7 @@ impl InstanceState {
         handler: Arc<str>,
         limits: super::limits::InstanceLimits,
         budget: super::limits::ActionBudget,
-        kv: Arc<dyn KvStore>,
+        kv: Kv,
         kv_quota: Quota,
         config: Arc<serde_json::Map<String, serde_json::Value>>,
         links: Links,
@@ -552,10 +552,7 @@ impl sockets::Host for InstanceState {
 
 impl kv::Host for InstanceState {
     async fn get(&mut self, key: String) -> Result<Option<String>, kv::Error> {
-        let got = match self.kv.in_process() {
-            Some(memory) => memory.get_now(&self.kv_space, &key),
-            None => self.kv.get(&self.kv_space, &key).await,
-        };
+        let got = self.kv.get(&self.kv_space, &key).await;
         got.map_err(|e| self.kv_error(e))
     }
 
@@ -566,18 +563,12 @@ impl kv::Host for InstanceState {
         ttl_ms: Option<u64>,
     ) -> Result<(), kv::Error> {
         let ttl = crate::store::ttl(ttl_ms);
-        let set = match self.kv.in_process() {
-            Some(memory) => memory.set_now(&self.kv_space, &key, value, ttl),
-            None => self.kv.set(&self.kv_space, &key, value, ttl).await,
-        };
+        let set = self.kv.set(&self.kv_space, &key, value, ttl).await;
         set.map_err(|e| self.kv_error(e))
     }
 
     async fn delete(&mut self, key: String) -> Result<bool, kv::Error> {
-        let deleted = match self.kv.in_process() {
-            Some(memory) => memory.delete_now(&self.kv_space, &key),
-            None => self.kv.delete(&self.kv_space, &key).await,
-        };
+        let deleted = self.kv.delete(&self.kv_space, &key).await;
         deleted.map_err(|e| self.kv_error(e))
     }
 
@@ -588,10 +579,7 @@ impl kv::Host for InstanceState {
         ttl_ms: Option<u64>,
     ) -> Result<i64, kv::Error> {
         let ttl = crate::store::ttl(ttl_ms);
-        let value = match self.kv.in_process() {
-            Some(memory) => memory.incr_now(&self.kv_space, &key, delta, ttl),
-            None => self.kv.incr(&self.kv_space, &key, delta, ttl).await,
-        };
+        let value = self.kv.incr(&self.kv_space, &key, delta, ttl).await;
         value.map_err(|e| self.kv_error(e))
     }
 
@@ -603,23 +591,15 @@ impl kv::Host for InstanceState {
         ttl_ms: Option<u64>,
     ) -> Result<bool, kv::Error> {
         let ttl = crate::store::ttl(ttl_ms);
-        let expected = expected.as_deref();
-        let set = match self.kv.in_process() {
-            Some(memory) => memory.compare_and_set_now(&self.kv_space, &key, expected, value, ttl),
-            None => {
-                self.kv
-                    .compare_and_set(&self.kv_space, &key, expected, value, ttl)
-                    .await
-            }
-        };
+        let set = self
+            .kv
+            .compare_and_set(&self.kv_space, &key, expected.as_deref(), value, ttl)
+            .await;
         set.map_err(|e| self.kv_error(e))
     }
 
     async fn keys(&mut self, prefix: String) -> Result<Vec<String>, kv::Error> {
-        let keys = match self.kv.in_process() {
-            Some(memory) => memory.keys_now(&self.kv_space, &prefix),
-            None => self.kv.keys(&self.kv_space, &prefix).await,
-        };
+        let keys = self.kv.keys(&self.kv_space, &prefix).await;
         keys.map_err(|e| self.kv_error(e))
     }
 }

@@ -16,7 +16,7 @@ use super::files::{io_error, read_regular};
 use super::host_api::Links;
 use super::version::{Handler, HandlerParts};
 use crate::config::{HandlerLimits, HandlersConfig};
-use crate::store::KvStore;
+use crate::store::Kv;
 
 /// The first 8 bytes of a WebAssembly component (magic, then layer 1, version 0x0d).
 const COMPONENT_HEADER: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
@@ -185,7 +185,7 @@ pub struct LoadContext<'a> {
 pub async fn load(
     engine: &Engine,
     config: &HandlersConfig,
-    kv: Arc<dyn KvStore>,
+    kv: Kv,
     links: Links,
     name: &str,
     context: LoadContext<'_>,

@@ -44,7 +44,7 @@ use arc_swap::ArcSwap;
 use crate::config::{HandlersConfig, OnFault, Policy};
 use crate::model::Args;
 use crate::sockets::Directory;
-use crate::store::KvStore;
+use crate::store::Kv;
 pub use bindings::iohost::handler::types::ContentEvent;
 use bindings::iohost::handler::types::{
     ConnectResult, ContentResult, Event, EventResult, Payload, Target,
@@ -180,7 +180,7 @@ pub enum LoadError {
 /// (emits are returned, not carried out): for benchmarks and tools.
 pub async fn load_standalone(
     config: &HandlersConfig,
-    kv: Arc<dyn KvStore>,
+    kv: Kv,
     name: &str,
 ) -> Result<Arc<Handler>, LoadError> {
     // Optimised code only: what is measured is what a server runs once warm.
@@ -190,7 +190,7 @@ pub async fn load_standalone(
 /// [`load_standalone`], with `overrides` over the sidecar's `[config]` and the code tier.
 async fn load_alone(
     config: &HandlersConfig,
-    kv: Arc<dyn KvStore>,
+    kv: Kv,
     name: &str,
     overrides: Option<&serde_json::Map<String, serde_json::Value>>,
     baseline_first: bool,
@@ -274,7 +274,7 @@ impl Chain {
 pub struct Runtime {
     engine: Engine,
     config: HandlersConfig,
-    kv: Arc<dyn KvStore>,
+    kv: Kv,
     io: OnceLock<Io>,
     directory: OnceLock<Arc<Directory>>,
     strapi: OnceLock<Arc<StrapiGateway>>,
@@ -322,7 +322,7 @@ impl std::fmt::Debug for Runtime {
 }
 
 impl Runtime {
-    pub fn new(config: HandlersConfig, kv: Arc<dyn KvStore>) -> anyhow::Result<Arc<Self>> {
+    pub fn new(config: HandlersConfig, kv: Kv) -> anyhow::Result<Arc<Self>> {
         let mut room_grants = HashMap::new();
         for (name, patterns) in &config.reserved_rooms {
             let key = format!("handlers.reserved_rooms.{name}");

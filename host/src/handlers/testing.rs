@@ -47,7 +47,7 @@ use super::bindings::iohost::handler::types::{
 };
 use super::{CallError, Handler, HandlersConfig, LoadError};
 use crate::model::Args;
-use crate::store::{KvStore, MemoryStore, Space};
+use crate::store::{Kv, MemoryStore, Space};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScriptError {
@@ -203,7 +203,7 @@ pub async fn run(
     let kv = Arc::new(MemoryStore::new());
     // Baseline code: a test run compiles once and runs a few calls.
     let overrides = (!script.config.is_empty()).then_some(&script.config);
-    let handler = super::load_alone(config, kv.clone(), name, overrides, true).await?;
+    let handler = super::load_alone(config, Kv::Memory(kv.clone()), name, overrides, true).await?;
     let mut sockets: BTreeMap<String, ScriptSocket> = script
         .sockets
         .iter()
@@ -223,7 +223,7 @@ pub async fn run(
     let space = Space::of_handler(name, super::kv_quota(&handler.limits));
     let mut kv_failures = Vec::new();
     for (key, expected) in &script.kv {
-        let found = kv.get(&space, key).await.ok().flatten();
+        let found = kv.get(&space, key).ok().flatten();
         if found.as_deref() != Some(expected.as_str()) {
             kv_failures.push(format!(
                 "kv `{key}`: expected {expected:?}, found {}",
@@ -232,7 +232,7 @@ pub async fn run(
         }
     }
     for key in &script.kv_absent {
-        let found = kv.get(&space, key).await.ok().flatten();
+        let found = kv.get(&space, key).ok().flatten();
         if found.is_some() {
             kv_failures.push(format!(
                 "kv `{key}`: expected absent, found {}",

@@ -21,7 +21,7 @@ use super::failure::Faulted;
 use super::host_api::{CallMeter, InstanceState, Links};
 use super::socket_info::CallSocket;
 use crate::config::HandlerLimits;
-use crate::store::KvStore;
+use crate::store::Kv;
 
 /// Counters for monitoring; all monotonic.
 #[derive(Debug, Default)]
@@ -95,7 +95,7 @@ pub struct Handler {
     content_export: Option<ComponentExportIndex>,
     /// Where the component exports `on-socket-event` (0.1.2), if it does.
     socket_event_export: Option<ComponentExportIndex>,
-    kv: Arc<dyn KvStore>,
+    kv: Kv,
     links: Links,
     /// Boxed: an instance (its store handle and every export's index) moves from the pool to
     /// a lease and back on every call; a box moves as one pointer.
@@ -148,7 +148,7 @@ pub struct HandlerParts {
     pub limits: HandlerLimits,
     pub config: serde_json::Map<String, serde_json::Value>,
     pub code: Prepared,
-    pub kv: Arc<dyn KvStore>,
+    pub kv: Kv,
     pub links: Links,
 }
 

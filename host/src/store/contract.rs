@@ -1,16 +1,16 @@
-//! What every [`KvStore`] backend must do, as tests each backend runs against itself (the
+//! What every [`Kv`] backend must do, as tests each backend runs against itself (the
 //! memory store in-process, the Redis store against a real Redis).
 
 use std::time::Duration;
 
-use super::{KvError, KvStore, Quota, Space};
+use super::{Kv, KvError, Quota, Space};
 
 pub fn space(name: &str, keys: u64, bytes: u64) -> Space {
     Space::of_handler(name, Quota { keys, bytes })
 }
 
 /// get, set, delete, incr, compare-and-set, keys and expiry, and spaces apart.
-pub async fn operations(store: &dyn KvStore) {
+pub async fn operations(store: &Kv) {
     let a = space("a", 1000, 1 << 20);
     assert_eq!(store.get(&a, "a").await, Ok(None));
     store.set(&a, "a", "1".into(), None).await.expect("set");
@@ -82,7 +82,7 @@ pub async fn operations(store: &dyn KvStore) {
 
 /// Every write keeps to its space's quota; nothing of a refused write stays; deletes and
 /// expiries make room.
-pub async fn quotas(store: &dyn KvStore) {
+pub async fn quotas(store: &Kv) {
     let small = space("small", 3, 20);
     for k in ["k1", "k2", "k3"] {
         store

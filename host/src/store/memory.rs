@@ -10,7 +10,7 @@ use std::time::Duration;
 // quanta reads the CPU's counter (~8 ns) where std goes through the vDSO (~25 ns here).
 use quanta::Instant;
 
-use super::{KvError, KvStore, Space, entry_bytes};
+use super::{KvError, Space, entry_bytes};
 
 /// Maps keyed by space names and handler keys. foldhash, not std's SipHash: a rate limiter's
 /// event hashes a key four to six times, and SipHash was ~3% of its handler path. It is seeded
@@ -155,14 +155,15 @@ impl MemoryStore {
     }
 }
 
-/// The operations, answered at once (the async trait and handlers' KV calls both use them).
+/// The operations, answered at once: nothing here waits, so they are plain functions and
+/// [`super::Kv`] calls them without a future of their own.
 impl MemoryStore {
-    pub fn get_now(&self, space: &Space, key: &str) -> Result<Option<String>, KvError> {
+    pub fn get(&self, space: &Space, key: &str) -> Result<Option<String>, KvError> {
         let now = Instant::now();
         self.with(space, |e| Ok(e.live(key, now).map(|e| e.value.clone())))
     }
 
-    pub fn set_now(
+    pub fn set(
         &self,
         space: &Space,
         key: &str,
@@ -175,12 +176,12 @@ impl MemoryStore {
         })
     }
 
-    pub fn delete_now(&self, space: &Space, key: &str) -> Result<bool, KvError> {
+    pub fn delete(&self, space: &Space, key: &str) -> Result<bool, KvError> {
         let now = Instant::now();
         self.with(space, |e| Ok(e.remove(key).is_some_and(|e| e.live(now))))
     }
 
-    pub fn incr_now(
+    pub fn incr(
         &self,
         space: &Space,
         key: &str,
@@ -204,7 +205,7 @@ impl MemoryStore {
         })
     }
 
-    pub fn compare_and_set_now(
+    pub fn compare_and_set(
         &self,
         space: &Space,
         key: &str,
@@ -222,7 +223,7 @@ impl MemoryStore {
         })
     }
 
-    pub fn keys_now(&self, space: &Space, prefix: &str) -> Result<Vec<String>, KvError> {
+    pub fn keys(&self, space: &Space, prefix: &str) -> Result<Vec<String>, KvError> {
         let now = Instant::now();
         self.with(space, |entries| {
             let mut keys: Vec<String> = entries
@@ -237,66 +238,19 @@ impl MemoryStore {
     }
 }
 
-#[async_trait::async_trait]
-impl KvStore for MemoryStore {
-    async fn get(&self, space: &Space, key: &str) -> Result<Option<String>, KvError> {
-        self.get_now(space, key)
-    }
-
-    async fn set(
-        &self,
-        space: &Space,
-        key: &str,
-        value: String,
-        ttl: Option<Duration>,
-    ) -> Result<(), KvError> {
-        self.set_now(space, key, value, ttl)
-    }
-
-    async fn delete(&self, space: &Space, key: &str) -> Result<bool, KvError> {
-        self.delete_now(space, key)
-    }
-
-    async fn incr(
-        &self,
-        space: &Space,
-        key: &str,
-        delta: i64,
-        ttl: Option<Duration>,
-    ) -> Result<i64, KvError> {
-        self.incr_now(space, key, delta, ttl)
-    }
-
-    async fn compare_and_set(
-        &self,
-        space: &Space,
-        key: &str,
-        expected: Option<&str>,
-        value: String,
-        ttl: Option<Duration>,
-    ) -> Result<bool, KvError> {
-        self.compare_and_set_now(space, key, expected, value, ttl)
-    }
-
-    async fn keys(&self, space: &Space, prefix: &str) -> Result<Vec<String>, KvError> {
-        self.keys_now(space, prefix)
-    }
-
-    fn in_process(&self) -> Option<&MemoryStore> {
-        Some(self)
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::super::contract;
+    use std::sync::Arc;
+
+    use super::super::{Kv, contract};
     use super::*;
 
     #[tokio::test]
     async fn keeps_the_store_contract() {
-        let store = MemoryStore::new();
-        contract::operations(&store).await;
-        contract::quotas(&store).await;
+        let store = Arc::new(MemoryStore::new());
+        let kv = Kv::Memory(store.clone());
+        contract::operations(&kv).await;
+        contract::quotas(&kv).await;
         assert!(
             store.spaces.lock().expect("lock").is_empty(),
             "nothing left"
@@ -308,8 +262,8 @@ mod tests {
         let store = MemoryStore::new();
         let a = contract::space("a", 10, 100);
         let ttl = Some(Duration::from_millis(10));
-        store.set(&a, "gone", "1".into(), ttl).await.expect("set");
-        store.set(&a, "kept", "1".into(), None).await.expect("set");
+        store.set(&a, "gone", "1".into(), ttl).expect("set");
+        store.set(&a, "kept", "1".into(), None).expect("set");
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert_eq!(store.sweep(), 1);
         let spaces = store.spaces.lock().expect("lock");

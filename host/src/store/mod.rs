@@ -1,12 +1,14 @@
-//! The key-value store handlers keep their state in (the `kv` WIT interface). Behind a trait so
-//! a Redis backend for clusters changes no caller; in memory for a single node. Each handler's
-//! keys are a [`Space`] of their own with a [`Quota`]: a handler cannot fill the store.
+//! The key-value store handlers keep their state in (the `kv` WIT interface): in memory for a
+//! single node, in Redis for a cluster, behind one [`Kv`] so that no caller tells them apart.
+//! Each handler's keys are a [`Space`] of their own with a [`Quota`]: a handler cannot fill the
+//! store.
 
 #[cfg(test)]
 mod contract;
 mod memory;
 mod redis_kv;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use memory::MemoryStore;
@@ -81,42 +83,83 @@ impl Space {
     }
 }
 
-/// Strings under string keys, with optional expiry and atomic increments, in spaces.
-#[async_trait::async_trait]
-pub trait KvStore: Send + Sync + std::fmt::Debug {
-    async fn get(&self, space: &Space, key: &str) -> Result<Option<String>, KvError>;
-    async fn set(
+/// Strings under string keys, with optional expiry and atomic increments, in spaces. An enum
+/// of the two stores rather than a trait object: the in-memory store's operations are plain
+/// functions, and a handler's KV call (several per event) then costs no boxed future.
+#[derive(Debug, Clone)]
+pub enum Kv {
+    Memory(Arc<MemoryStore>),
+    Redis(Arc<RedisStore>),
+}
+
+// Redis's futures are boxed: they are large, and inline they would make every in-memory
+// operation's future (inside each handler call's) as large as theirs.
+impl Kv {
+    pub async fn get(&self, space: &Space, key: &str) -> Result<Option<String>, KvError> {
+        match self {
+            Self::Memory(store) => store.get(space, key),
+            Self::Redis(store) => Box::pin(store.get(space, key)).await,
+        }
+    }
+
+    pub async fn set(
         &self,
         space: &Space,
         key: &str,
         value: String,
         ttl: Option<Duration>,
-    ) -> Result<(), KvError>;
-    async fn delete(&self, space: &Space, key: &str) -> Result<bool, KvError>;
+    ) -> Result<(), KvError> {
+        match self {
+            Self::Memory(store) => store.set(space, key, value, ttl),
+            Self::Redis(store) => Box::pin(store.set(space, key, value, ttl)).await,
+        }
+    }
+
+    /// True if the key was there (and had not expired).
+    pub async fn delete(&self, space: &Space, key: &str) -> Result<bool, KvError> {
+        match self {
+            Self::Memory(store) => store.delete(space, key),
+            Self::Redis(store) => Box::pin(store.delete(space, key)).await,
+        }
+    }
+
     /// Adds `delta` (a missing key counts as 0); `ttl` applies when the key is created.
-    async fn incr(
+    pub async fn incr(
         &self,
         space: &Space,
         key: &str,
         delta: i64,
         ttl: Option<Duration>,
-    ) -> Result<i64, KvError>;
+    ) -> Result<i64, KvError> {
+        match self {
+            Self::Memory(store) => store.incr(space, key, delta, ttl),
+            Self::Redis(store) => Box::pin(store.incr(space, key, delta, ttl)).await,
+        }
+    }
+
     /// Sets `key` to `value` if its value is `expected` (`None`: if absent); true if set.
-    async fn compare_and_set(
+    pub async fn compare_and_set(
         &self,
         space: &Space,
         key: &str,
         expected: Option<&str>,
         value: String,
         ttl: Option<Duration>,
-    ) -> Result<bool, KvError>;
-    /// The space's keys that start with `prefix` (without the space's own prefix), sorted.
-    async fn keys(&self, space: &Space, prefix: &str) -> Result<Vec<String>, KvError>;
+    ) -> Result<bool, KvError> {
+        match self {
+            Self::Memory(store) => store.compare_and_set(space, key, expected, value, ttl),
+            Self::Redis(store) => {
+                Box::pin(store.compare_and_set(space, key, expected, value, ttl)).await
+            }
+        }
+    }
 
-    /// The in-process store, whose operations answer at once: a handler's KV call uses its
-    /// plain methods instead of a boxed future per operation. `None` for a store that waits.
-    fn in_process(&self) -> Option<&MemoryStore> {
-        None
+    /// The space's keys that start with `prefix` (without the space's own prefix), sorted.
+    pub async fn keys(&self, space: &Space, prefix: &str) -> Result<Vec<String>, KvError> {
+        match self {
+            Self::Memory(store) => store.keys(space, prefix),
+            Self::Redis(store) => Box::pin(store.keys(space, prefix)).await,
+        }
     }
 }
 
