@@ -6,9 +6,11 @@
 //! form); "wasm+conv" adds turning socketioxide arguments into the WIT payload and the ack
 //! back. "native" is the same logic as a Rust closure over the same in-memory KV store.
 //!
-//! Last, wasmtime's own floor: a bare call of an export that takes and returns nothing, sync
-//! and async (on a fiber, as iohost calls), on the no-op handler's code: what no change in
-//! iohost can take below.
+//! Then the same handler called from several threads at once ("threads", one per core, each
+//! with its own socket): whether what calls share (the handler's instance pool, its counters,
+//! the KV store's lock) lets events per second grow with cores. Last, wasmtime's own floor: a
+//! bare call of an export that takes and returns nothing, sync and async (on a fiber, as iohost
+//! calls), on the no-op handler's code: what no change in iohost can take below.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -92,10 +94,7 @@ async fn run() -> anyhow::Result<()> {
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    let cases: Vec<&Case> = cases
-        .iter()
-        .filter(|c| only.is_empty() || only.iter().any(|w| c.label.contains(w.as_str())))
-        .collect();
+    // Every case's handler, whichever run: the threads section uses rate-limit's.
     for case in &cases {
         std::fs::copy(
             built.join(format!("{}.wasm", case.handler)),
@@ -112,6 +111,10 @@ async fn run() -> anyhow::Result<()> {
             case.sidecar,
         )?;
     }
+    let cases: Vec<&Case> = cases
+        .iter()
+        .filter(|c| only.is_empty() || only.iter().any(|w| c.label.contains(w.as_str())))
+        .collect();
     let settings = HandlersConfig {
         dir: dir.path().to_path_buf(),
         limits: HandlerLimits {
@@ -164,10 +167,103 @@ async fn run() -> anyhow::Result<()> {
             ratio
         );
     }
+    if only.is_empty() || only.iter().any(|w| "threads".contains(w.as_str())) {
+        threads(&settings).await?;
+    }
     if only.is_empty() || only.iter().any(|w| "floor".contains(w.as_str())) {
         floor(&built.join("noop.wasm")).await?;
     }
     Ok(())
+}
+
+/// Events per second through rate-limit (two KV calls an event) called from 1 thread, then
+/// from 2, 4, ... up to the cores there are: each thread a runtime of its own (as
+/// `server.scheduler = "per-core"`) and a socket of its own, all started together. "shared":
+/// every thread calls one handler (one instance pool, one set of counters, one KV space), as a
+/// server does; "apart": each thread its own handler and store, so only the engine is shared.
+/// "scaling" is events/s over one thread's.
+async fn threads(settings: &HandlersConfig) -> anyhow::Result<()> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut handlers = Vec::new();
+    let one_store = Kv::Memory(Arc::new(MemoryStore::new()));
+    let mut on_one_store = Vec::new();
+    for _ in 0..cores {
+        let kv = Kv::Memory(Arc::new(MemoryStore::new()));
+        handlers.push(load_standalone(settings, kv, "rate-limit").await?);
+        on_one_store.push(load_standalone(settings, one_store.clone(), "rate-limit").await?);
+    }
+    let per_thread = iterations() * 10;
+    println!("threads: rate-limit, {per_thread} events per thread");
+    let mut single = 0.0;
+    for count in std::iter::successors(Some(1), |n| Some(n * 2)).take_while(|n| *n <= cores) {
+        for (how, handlers) in [
+            ("shared", &handlers[..1]),
+            ("store", &on_one_store[..count]),
+            ("apart", &handlers[..count]),
+        ] {
+            let rate = parallel_rate(handlers, count, per_thread)?;
+            if count == 1 {
+                single = rate;
+            }
+            println!(
+                "  {count} thread(s), {how:<6} {:>10.0} events/s, {:>6.0} ns per event per thread, scaling {:.2}x",
+                rate,
+                1e9 * count as f64 / rate,
+                rate / single
+            );
+            if count == 1 {
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Events per second over `count` threads that each send `per_thread` events at once, thread
+/// `n` to `handlers[n % handlers.len()]`.
+fn parallel_rate(
+    handlers: &[Arc<Handler>],
+    count: usize,
+    per_thread: usize,
+) -> anyhow::Result<f64> {
+    let start = std::sync::Barrier::new(count + 1);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..count)
+            .map(|n| {
+                let (handler, start) = (handlers[n % handlers.len()].clone(), &start);
+                scope.spawn(move || -> anyhow::Result<()> {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()?;
+                    let mut info = socket_info();
+                    info.id = format!("benchThread{n:05}");
+                    let info = Arc::new(CallSocket::from(info));
+                    let event = Event {
+                        name: "anything".into(),
+                        args: Payload::from_args(&Args::default()),
+                    };
+                    runtime.block_on(async {
+                        for _ in 0..WARMUP {
+                            call(&handler, &info, &event).await;
+                        }
+                        start.wait();
+                        for _ in 0..per_thread {
+                            std::hint::black_box(call(&handler, &info, &event).await);
+                        }
+                    });
+                    Ok(())
+                })
+            })
+            .collect();
+        start.wait();
+        let began = Instant::now();
+        for worker in workers {
+            worker
+                .join()
+                .map_err(|_| anyhow::anyhow!("a benchmark thread panicked"))??;
+        }
+        Ok((count * per_thread) as f64 / began.elapsed().as_secs_f64())
+    })
 }
 
 /// p50 of a bare call of the no-op handler's `on-tick` (no arguments, no results, no imports
