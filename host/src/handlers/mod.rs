@@ -5,7 +5,8 @@
 //! - [`host_api`]: the imports handlers may call (`sockets`, `kv`, `log`, `clock`, `config`,
 //!   `strapi`).
 //! - [`version`]: one loaded version with its pool of instances, its limits and its calls;
-//!   [`limits`]: what one instance may hold.
+//!   [`pool`]: the warm instances, one idle list per thread; [`limits`]: what one instance
+//!   may hold.
 //! - [`loader`]: checking and loading a `.wasm` file ([`files`]: only regular files);
 //!   [`cache`]: authenticated compiled code; [`watch`]: hot reload.
 //! - [`failure`]: what a handler's faults do (refuse or pass the event; switch it off).
@@ -27,6 +28,7 @@ mod payload;
 pub mod scaffold;
 mod socket_info;
 use socket_info::Acting;
+mod pool;
 pub mod strapi_gateway;
 pub mod testing;
 mod version;

@@ -5,7 +5,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::Semaphore;
 use wasmtime::Store;
 use wasmtime::component::{ComponentExportIndex, Func, Resource, TypedFunc};
 
@@ -19,6 +18,7 @@ use super::bindings::{Handler as Bindings, HandlerPre};
 use super::engine::{Prepared, Tier};
 use super::failure::Faulted;
 use super::host_api::{CallMeter, InstanceState, Links};
+use super::pool::{self, Pool, Taken};
 use super::socket_info::CallSocket;
 use crate::config::HandlerLimits;
 use crate::store::Kv;
@@ -57,7 +57,11 @@ impl Stats {
     /// A call's answer was accepted: the run of consecutive faults ends. (Not at the call's
     /// return: an answer iohost cannot use counts as a fault.)
     pub fn answered(&self) {
-        self.consecutive_faults.store(0, Ordering::Relaxed);
+        // Written only when there was a fault: a store on every call would make the cores
+        // that call this version take the counter's cache line from each other.
+        if self.consecutive_faults.load(Ordering::Relaxed) != 0 {
+            self.consecutive_faults.store(0, Ordering::Relaxed);
+        }
     }
 
     /// Switches this version off (`Some`) or on again (`None`).
@@ -97,16 +101,9 @@ pub struct Handler {
     socket_event_export: Option<ComponentExportIndex>,
     kv: Kv,
     links: Links,
-    /// Boxed: an instance (its store handle and every export's index) moves from the pool to
-    /// a lease and back on every call; a box moves as one pointer.
-    #[expect(
-        clippy::vec_box,
-        reason = "instances move out of the pool and back per call"
-    )]
-    idle: Mutex<Vec<Box<Instance>>>,
-    permits: Semaphore,
-    /// Calls waiting for an instance now.
-    waiting: std::sync::atomic::AtomicUsize,
+    /// Warm instances. Boxed: an instance (its store handle and every export's index) moves
+    /// from the pool to a lease and back on every call; a box moves as one pointer.
+    pool: Pool<Box<Instance>>,
     /// Set when a newer version replaced this one or it was unloaded: no instance goes back to
     /// the pool and its ticker stops. Calls already running finish normally.
     retired: AtomicBool,
@@ -128,15 +125,6 @@ impl Instance {
     /// Bytes of linear memory it holds.
     fn memory(&self) -> usize {
         self.store.data().limits.memory()
-    }
-}
-
-/// Counts one waiting call for as long as it lives.
-struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -216,22 +204,23 @@ impl Handler {
             pre: parts.code.pre,
             kv: parts.kv,
             links: parts.links,
-            idle: Mutex::new(Vec::new()),
-            permits: Semaphore::new(parts.limits.max_instances),
-            waiting: Default::default(),
+            pool: Pool::new(pool::Bounds {
+                max_live: parts.limits.max_instances,
+                max_waiting: parts.limits.max_waiting,
+                max_bytes: parts.limits.idle_memory_mb.saturating_mul(1024 * 1024) as usize,
+            }),
             retired: AtomicBool::new(false),
         };
         let (instance, registration) = handler.instantiate().await?;
         handler.registration = registration;
-        handler.put_back(instance);
+        let memory = instance.memory();
+        handler.pool.add(instance, memory);
         Ok(handler)
     }
 
     pub fn retire(&self) {
         self.retired.store(true, Ordering::Release);
-        if let Ok(mut idle) = self.idle.lock() {
-            idle.clear();
-        }
+        self.pool.clear();
     }
 
     pub fn is_retired(&self) -> bool {
@@ -345,40 +334,25 @@ impl Handler {
 
     /// Idle instances kept for the next calls, and the linear memory they hold together.
     pub fn idle_usage(&self) -> (usize, usize) {
-        self.idle.lock().map_or((0, 0), |idle| {
-            (idle.len(), idle.iter().map(|i| i.memory()).sum())
-        })
+        self.pool.idle()
     }
 
     /// An instance for one call: an idle one, or a new one while under `max_instances`;
     /// otherwise waits until one is free, unless `max_waiting` calls wait already and the call
     /// is an event or a tick (then it is refused as busy rather than queued without end).
     async fn lease(&self, waits: Waits) -> Result<Lease<'_>, CallError> {
-        let unloaded = || CallError::Unloaded {
-            handler: self.name.to_string(),
-        };
-        let permit = match self.permits.try_acquire() {
-            Ok(permit) => permit,
-            Err(tokio::sync::TryAcquireError::Closed) => return Err(unloaded()),
-            Err(tokio::sync::TryAcquireError::NoPermits) => {
-                let waiting = self.waiting.fetch_add(1, Ordering::AcqRel) + 1;
-                let _counted = Waiting(&self.waiting);
-                if waits == Waits::Bounded && waiting > self.limits.max_waiting {
-                    self.stats.busy.fetch_add(1, Ordering::Relaxed);
-                    metrics::counter!(crate::metrics::HANDLER_FAULTS, "handler" => self.name.to_string(), "kind" => "busy")
-                        .increment(1);
-                    return Err(CallError::Busy {
-                        handler: self.name.to_string(),
-                        waiting: waiting - 1,
-                    });
-                }
-                self.permits.acquire().await.map_err(|_| unloaded())?
+        let mut instance = match self.pool.take(waits == Waits::Bounded).await {
+            Ok(pool::Got::Idle(instance)) => instance,
+            Ok(pool::Got::Room(room)) => room.fill(self.instantiate().await?.0),
+            Err(pool::Busy(waiting)) => {
+                self.stats.busy.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!(crate::metrics::HANDLER_FAULTS, "handler" => self.name.to_string(), "kind" => "busy")
+                    .increment(1);
+                return Err(CallError::Busy {
+                    handler: self.name.to_string(),
+                    waiting,
+                });
             }
-        };
-        let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
-        let mut instance = match idle {
-            Some(instance) => instance,
-            None => self.instantiate().await?.0,
         };
         instance.store.data_mut().start_call(self.call_timeout());
         instance.store.set_epoch_deadline(1);
@@ -386,7 +360,6 @@ impl Handler {
         Ok(Lease {
             handler: self,
             instance,
-            _permit: permit,
         })
     }
 
@@ -475,22 +448,6 @@ impl Handler {
             }),
             registration,
         ))
-    }
-
-    /// Keeps `instance` for the next call, unless this version is retired or the idle pool
-    /// would hold more than `idle_memory_mb` of linear memory with it (then it is dropped, and
-    /// a later call makes a fresh one).
-    fn put_back(&self, instance: Box<Instance>) {
-        if self.is_retired() {
-            return;
-        }
-        let budget = self.limits.idle_memory_mb.saturating_mul(1024 * 1024) as usize;
-        if let Ok(mut idle) = self.idle.lock() {
-            let held: usize = idle.iter().map(|i| i.memory()).sum();
-            if held + instance.memory() <= budget {
-                idle.push(instance);
-            }
-        }
     }
 
     /// A call that returned an answer iohost cannot use (an ack that is not a payload, content
@@ -656,14 +613,14 @@ impl<F: std::future::Future> std::future::Future for Metered<F> {
 /// the instance is dropped with it and never reused.
 struct Lease<'h> {
     handler: &'h Handler,
-    instance: Box<Instance>,
-    _permit: tokio::sync::SemaphorePermit<'h>,
+    instance: Taken<'h, Box<Instance>>,
 }
 
 impl Lease<'_> {
     fn parts(&mut self) -> (&mut Store<InstanceState>, &Bindings, Arc<CallMeter>) {
-        let meter = self.instance.store.data().meter.clone();
-        (&mut self.instance.store, &self.instance.bindings, meter)
+        let instance: &mut Instance = &mut self.instance;
+        let meter = instance.store.data().meter.clone();
+        (&mut instance.store, &instance.bindings, meter)
     }
 
     fn finish<R>(self, result: wasmtime::Result<R>) -> Result<(R, Vec<Action>), CallError> {
@@ -684,7 +641,10 @@ impl Lease<'_> {
                 handler.stats.durations.record(took);
                 handler.call_seconds.record(took.as_secs_f64());
                 tracing::trace!(handler = %handler.name, ?took, "call done");
-                handler.put_back(instance);
+                // Kept unless this version is retired, or the pool would hold more than
+                // `idle_memory_mb` of linear memory with it (then a later call makes a fresh one).
+                let memory = instance.memory();
+                instance.put_back(memory, !handler.is_retired());
                 Ok((value, actions))
             }
             Err(error) => Err(handler.fault(error, handler.call_timeout())),
