@@ -41,6 +41,15 @@ pub struct Pool<T> {
 /// One thread's idle list.
 type Shard<T> = Aligned<Mutex<Vec<(T, usize)>>>;
 
+impl<T> Shard<T> {
+    /// Nothing panics while holding it; if something ever did, the list is still whole.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(T, usize)>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// Alone on its cache lines (128 bytes: adjacent lines are fetched in pairs), so that what
 /// one thread writes does not take another's line from it.
 #[repr(align(128))]
@@ -89,7 +98,11 @@ impl<T> Pool<T> {
     /// while fewer than `max_live` are alive, else waits for one. `bounded`: refused as
     /// [`Busy`] instead of waiting when `max_waiting` calls wait already.
     pub async fn take(&self, bounded: bool) -> Result<Got<'_, T>, Busy> {
-        if let Some(got) = self.take_now() {
+        // While calls wait, a new one does not take what was freed for them on its way in (it
+        // joins them, and the first of them to look takes it: mostly, not strictly, in order).
+        if self.waiting.load(Ordering::Relaxed) == 0
+            && let Some(got) = self.take_now()
+        {
             return Ok(got);
         }
         let waiting = self.waiting.fetch_add(1, Ordering::SeqCst) + 1;
@@ -131,7 +144,7 @@ impl<T> Pool<T> {
         let own = thread_slot() % self.shards.len();
         let (others, mine) = self.shards.split_at(own);
         for shard in mine.iter().chain(others) {
-            let idle = shard.0.lock().ok().and_then(|mut idle| idle.pop());
+            let idle = shard.lock().pop();
             if let Some((item, bytes)) = idle {
                 self.bytes.0.fetch_sub(bytes, Ordering::AcqRel);
                 return Some(Got::Idle(Taken {
@@ -157,7 +170,7 @@ impl<T> Pool<T> {
     pub fn idle(&self) -> (usize, usize) {
         self.shards
             .iter()
-            .filter_map(|shard| shard.0.lock().ok())
+            .map(Shard::lock)
             .fold((0, 0), |(n, bytes), idle| {
                 (
                     n + idle.len(),
@@ -170,8 +183,9 @@ impl<T> Pool<T> {
     /// so then).
     pub fn clear(&self) {
         for shard in self.shards.iter() {
-            let idle = shard.0.lock().map(|mut idle| std::mem::take(&mut *idle));
-            for (_, bytes) in idle.unwrap_or_default() {
+            let idle = std::mem::take(&mut *shard.lock());
+            for (item, bytes) in idle {
+                drop(item);
                 self.bytes.0.fetch_sub(bytes, Ordering::AcqRel);
                 self.gone();
             }
@@ -219,16 +233,18 @@ impl<T> Taken<'_, T> {
     pub fn put_back(mut self, bytes: usize, keep: bool) {
         let Some(item) = self.item.take() else { return };
         let pool = self.pool;
-        let idle = pool.bytes.0.fetch_add(bytes, Ordering::AcqRel) + bytes;
         let kept = keep
-            && idle <= pool.bounds.max_bytes
-            && pool.shards[thread_slot() % pool.shards.len()]
-                .0
+            && pool.bytes.0.fetch_add(bytes, Ordering::AcqRel) + bytes <= pool.bounds.max_bytes;
+        if kept {
+            pool.shards[thread_slot() % pool.shards.len()]
                 .lock()
-                .map(|mut shard| shard.push((item, bytes)))
-                .is_ok();
-        if !kept {
-            pool.bytes.0.fetch_sub(bytes, Ordering::AcqRel);
+                .push((item, bytes));
+        } else {
+            if keep {
+                pool.bytes.0.fetch_sub(bytes, Ordering::AcqRel);
+            }
+            // Freed before it stops counting: a woken call may make another at once.
+            drop(item);
             pool.live.fetch_sub(1, Ordering::AcqRel);
         }
         pool.wake();
@@ -255,7 +271,8 @@ impl<T> std::ops::DerefMut for Taken<'_, T> {
 
 impl<T> Drop for Taken<'_, T> {
     fn drop(&mut self) {
-        if self.item.take().is_some() {
+        if let Some(item) = self.item.take() {
+            drop(item);
             self.pool.gone();
         }
     }
@@ -356,6 +373,44 @@ mod tests {
         tokio::task::yield_now().await;
         drop(held);
         assert_eq!(woken(waiter).await, 4, "room again: it made one");
+    }
+
+    #[tokio::test]
+    async fn a_waiting_call_given_up_passes_its_turn_on() {
+        let pool = Arc::new(pool(1, 10, 1 << 20));
+        let held = take(&pool, 1).await;
+        let spawn_waiter = |made| {
+            let pool = pool.clone();
+            tokio::spawn(async move { *take(&pool, made).await })
+        };
+        let (given_up, second) = (spawn_waiter(2), spawn_waiter(3));
+        tokio::task::yield_now().await;
+        assert_eq!(pool.waiting.load(Ordering::SeqCst), 2);
+        // Told, then cancelled before it ran: the next waiter gets the item.
+        held.put_back(0, true);
+        given_up.abort();
+        assert_eq!(woken(second).await, 1);
+        assert_eq!(pool.waiting.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn clearing_the_pool_lets_waiting_calls_make_new_items() {
+        let pool = Arc::new(pool(1, 10, 1 << 20));
+        take(&pool, 1).await.put_back(0, true);
+        let held = take(&pool, 2).await;
+        let waiter = {
+            let pool = pool.clone();
+            tokio::spawn(async move { *take(&pool, 3).await })
+        };
+        tokio::task::yield_now().await;
+        pool.clear();
+        held.put_back(0, false);
+        assert_eq!(
+            woken(waiter).await,
+            3,
+            "a new one: the old one was not kept"
+        );
+        assert_eq!(live(&pool), 0);
     }
 
     #[tokio::test]
