@@ -1,16 +1,21 @@
-//! The in-process store: one map per space behind a mutex, each with the bytes it holds;
-//! expired entries dropped lazily, by a periodic sweep, and before a write is refused for its
-//! quota.
+//! The in-process store. Entries live in shards chosen by a hash of their space and key, each
+//! behind its own lock, so that calls on several cores touching different keys of one space
+//! (every socket's rate-limit bucket is in the rate-limit handler's space) do not wait for
+//! each other; each space's usage (keys, bytes) is a pair of counters all its shards share,
+//! written only when a write changes it. Expired entries are dropped lazily, by a periodic
+//! sweep, and before a write is refused for its quota.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 // quanta's clock, not std's: every operation reads it (a handler's event makes several), and
 // quanta reads the CPU's counter (~8 ns) where std goes through the vDSO (~25 ns here).
 use quanta::Instant;
 
-use super::{KvError, Space, entry_bytes};
+use super::{KvError, Quota, Space, entry_bytes};
 
 /// Maps keyed by space names and handler keys. foldhash, not std's SipHash: a rate limiter's
 /// event hashes a key four to six times, and SipHash was ~3% of its handler path. It is seeded
@@ -18,10 +23,20 @@ use super::{KvError, Space, entry_bytes};
 /// keys could only slow that handler's own space.
 type Map<V> = HashMap<String, V, foldhash::fast::RandomState>;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemoryStore {
-    spaces: Mutex<Map<Entries>>,
+    /// Each shard: the entries of the keys that hash to it, by space.
+    shards: Box<[Shard]>,
+    /// Every space's usage, by space name: looked up when a shard first holds the space.
+    usage: Mutex<Map<Arc<Usage>>>,
+    hasher: foldhash::fast::RandomState,
 }
+
+/// Alone on its cache lines (128 bytes: adjacent lines are fetched in pairs): a shard's lock
+/// and map pointer are written by the core using it, and no other shard's by the same write.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Shard(Mutex<Map<Entries>>);
 
 #[derive(Debug)]
 struct Entry {
@@ -35,12 +50,64 @@ impl Entry {
     }
 }
 
-/// One space's entries, and the bytes they count against its quota (expired ones included
-/// until they are dropped).
-#[derive(Debug, Default)]
+/// One space's entries in one shard, and the space's usage.
+#[derive(Debug)]
 struct Entries {
     map: Map<Entry>,
-    bytes: u64,
+    usage: Arc<Usage>,
+}
+
+/// Keys and bytes of keys and values one space holds, in all shards (expired entries counted
+/// until they are dropped). Aligned: every shard of the space writes it.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Usage {
+    keys: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl Usage {
+    /// Counts a write that adds `added_key` keys and changes one entry from `old` bytes to
+    /// `new`, unless that takes the space past `quota` (then nothing is counted). A write that
+    /// grows nothing is never refused and, if it changes nothing, writes nothing here.
+    fn count(&self, quota: &Quota, added_key: bool, old: u64, new: u64) -> Result<(), KvError> {
+        if !added_key && new <= old {
+            if new < old {
+                self.bytes.fetch_sub(old - new, Ordering::AcqRel);
+            }
+            return Ok(());
+        }
+        let keys = if added_key {
+            self.keys.fetch_add(1, Ordering::AcqRel)
+        } else {
+            self.keys.load(Ordering::Acquire)
+        };
+        // `new > old` or a new key: the bytes grow (or stay).
+        let grown = new.saturating_sub(old);
+        let bytes = self.bytes.fetch_add(grown, Ordering::AcqRel);
+        let shrunk = old.saturating_sub(new);
+        let after = (
+            keys + u64::from(added_key),
+            (bytes + grown).saturating_sub(shrunk),
+        );
+        if let Some(refusal) = quota.refuses((keys, bytes), after) {
+            self.bytes.fetch_sub(grown, Ordering::AcqRel);
+            if added_key {
+                self.keys.fetch_sub(1, Ordering::AcqRel);
+            }
+            return Err(refusal);
+        }
+        if shrunk > 0 {
+            self.bytes.fetch_sub(shrunk, Ordering::AcqRel);
+        }
+        Ok(())
+    }
+
+    /// An entry of `bytes` is gone.
+    fn remove(&self, bytes: u64) {
+        self.keys.fetch_sub(1, Ordering::AcqRel);
+        self.bytes.fetch_sub(bytes, Ordering::AcqRel);
+    }
 }
 
 impl Entries {
@@ -50,47 +117,37 @@ impl Entries {
 
     fn sweep(&mut self, now: Instant) -> usize {
         let before = self.map.len();
-        let mut freed = 0;
+        let usage = &self.usage;
         self.map.retain(|k, e| {
             let keep = e.live(now);
             if !keep {
-                freed += entry_bytes(k, &e.value);
+                usage.remove(entry_bytes(k, &e.value));
             }
             keep
         });
-        self.bytes -= freed;
         before - self.map.len()
     }
 
-    /// Stores `key` unless that takes the space past its quota (expired entries are dropped
-    /// first, then it is checked again).
+    /// Stores `key` (taking `value`) unless that takes the space past its quota (then `value`
+    /// is left as it was, for a second try).
     fn put(
         &mut self,
         space: &Space,
         key: &str,
-        value: String,
+        value: &mut String,
         expires: Option<Instant>,
-        now: Instant,
     ) -> Result<(), KvError> {
-        let usage = |entries: &Self| {
-            let old = entries.map.get(key).map(|e| entry_bytes(key, &e.value));
-            let before = (entries.map.len() as u64, entries.bytes);
-            let after = (
-                before.0 + u64::from(old.is_none()),
-                before.1 - old.unwrap_or(0) + entry_bytes(key, &value),
-            );
-            (before, after)
+        let old = self.map.get(key).map(|e| entry_bytes(key, &e.value));
+        self.usage.count(
+            &space.quota,
+            old.is_none(),
+            old.unwrap_or(0),
+            entry_bytes(key, value),
+        )?;
+        let entry = Entry {
+            value: std::mem::take(value),
+            expires,
         };
-        let (mut before, mut after) = usage(self);
-        if space.quota.refuses(before, after).is_some() {
-            self.sweep(now);
-            (before, after) = usage(self);
-            if let Some(refusal) = space.quota.refuses(before, after) {
-                return Err(refusal);
-            }
-        }
-        self.bytes = after.1;
-        let entry = Entry { value, expires };
         // An existing key keeps its map slot (no copy of the key).
         match self.map.get_mut(key) {
             Some(slot) => *slot = entry,
@@ -103,8 +160,22 @@ impl Entries {
 
     fn remove(&mut self, key: &str) -> Option<Entry> {
         let entry = self.map.remove(key)?;
-        self.bytes -= entry_bytes(key, &entry.value);
+        self.usage.remove(entry_bytes(key, &entry.value));
         Some(entry)
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self {
+            // Several per core: two busy keys rarely share one.
+            shards: (0..(cores * 4).next_power_of_two())
+                .map(|_| Shard::default())
+                .collect(),
+            usage: Mutex::default(),
+            hasher: foldhash::fast::RandomState::default(),
+        }
     }
 }
 
@@ -115,42 +186,91 @@ impl MemoryStore {
         Self::default()
     }
 
-    /// Runs `f` on `space`'s entries (made if missing; dropped again if left empty).
+    fn shard(&self, space: &Space, key: &str) -> &Shard {
+        let hash = self.hasher.hash_one((&space.prefix, key));
+        // The shard count is a power of two.
+        &self.shards[hash as usize & (self.shards.len() - 1)]
+    }
+
+    /// Runs `f` on the entries of `key`'s shard in `space` (made there if missing).
     fn with<T>(
         &self,
         space: &Space,
+        key: &str,
         f: impl FnOnce(&mut Entries) -> Result<T, KvError>,
     ) -> Result<T, KvError> {
-        // Nothing panics while holding the lock; if something ever did, the map is still whole.
-        let mut spaces = self.spaces.lock().unwrap_or_else(|e| e.into_inner());
-        // Looked up by reference: the space's name is copied only when the space is new.
-        let (result, emptied) = match spaces.get_mut(&space.prefix) {
-            Some(entries) => {
-                let result = f(entries);
-                (result, entries.map.is_empty())
-            }
+        // Nothing panics while holding a lock; if something ever did, the map is still whole.
+        let mut shard = self
+            .shard(space, key)
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        // Looked up by reference: the space's name is copied only when the shard first holds it.
+        match shard.get_mut(&space.prefix) {
+            Some(entries) => f(entries),
             None => {
-                let mut entries = Entries::default();
-                let result = f(&mut entries);
-                if !entries.map.is_empty() {
-                    spaces.insert(space.prefix.clone(), entries);
-                }
-                (result, false)
+                let entries = shard
+                    .entry(space.prefix.clone())
+                    .or_insert_with(|| Entries {
+                        map: Map::default(),
+                        usage: self.usage_of(space),
+                    });
+                f(entries)
             }
-        };
-        if emptied {
-            spaces.remove(&space.prefix);
         }
-        result
+    }
+
+    /// Runs `f` on the entries of `key`'s shard in `space`, if there are any.
+    fn read<T>(&self, space: &Space, key: &str, f: impl FnOnce(&mut Entries) -> T) -> Option<T> {
+        let mut shard = self
+            .shard(space, key)
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        shard.get_mut(&space.prefix).map(f)
+    }
+
+    /// A write: `f` again after the space's expired entries are dropped, if it was refused for
+    /// the quota (it changed nothing then).
+    fn write<T>(
+        &self,
+        space: &Space,
+        key: &str,
+        mut f: impl FnMut(&mut Entries) -> Result<T, KvError>,
+    ) -> Result<T, KvError> {
+        match self.with(space, key, &mut f) {
+            Err(KvError::OverQuota { .. }) => {
+                self.sweep_where(|name| name == space.prefix);
+                self.with(space, key, f)
+            }
+            done => done,
+        }
+    }
+
+    fn usage_of(&self, space: &Space) -> Arc<Usage> {
+        let mut usage = self.usage.lock().unwrap_or_else(|e| e.into_inner());
+        usage.entry(space.prefix.clone()).or_default().clone()
     }
 
     /// Drops expired entries; returns how many. Called periodically so that keys nobody reads
     /// again do not pile up.
     pub fn sweep(&self) -> usize {
+        self.sweep_where(|_| true)
+    }
+
+    /// Drops the expired entries of the spaces `which` names, and shards' empty spaces.
+    fn sweep_where(&self, which: impl Fn(&str) -> bool) -> usize {
         let now = Instant::now();
-        let mut spaces = self.spaces.lock().unwrap_or_else(|e| e.into_inner());
-        let swept = spaces.values_mut().map(|e| e.sweep(now)).sum();
-        spaces.retain(|_, e| !e.map.is_empty());
+        let mut swept = 0;
+        for shard in self.shards.iter() {
+            let mut shard = shard.0.lock().unwrap_or_else(|e| e.into_inner());
+            for (name, entries) in shard.iter_mut() {
+                if which(name) {
+                    swept += entries.sweep(now);
+                }
+            }
+            shard.retain(|_, e| !e.map.is_empty());
+        }
         swept
     }
 }
@@ -160,7 +280,9 @@ impl MemoryStore {
 impl MemoryStore {
     pub fn get(&self, space: &Space, key: &str) -> Result<Option<String>, KvError> {
         let now = Instant::now();
-        self.with(space, |e| Ok(e.live(key, now).map(|e| e.value.clone())))
+        Ok(self
+            .read(space, key, |e| e.live(key, now).map(|e| e.value.clone()))
+            .flatten())
     }
 
     pub fn set(
@@ -171,14 +293,16 @@ impl MemoryStore {
         ttl: Option<Duration>,
     ) -> Result<(), KvError> {
         let now = Instant::now();
-        self.with(space, |e| {
-            e.put(space, key, value, ttl.and_then(|t| now.checked_add(t)), now)
-        })
+        let expires = ttl.and_then(|t| now.checked_add(t));
+        let mut value = value;
+        self.write(space, key, |e| e.put(space, key, &mut value, expires))
     }
 
     pub fn delete(&self, space: &Space, key: &str) -> Result<bool, KvError> {
         let now = Instant::now();
-        self.with(space, |e| Ok(e.remove(key).is_some_and(|e| e.live(now))))
+        Ok(self
+            .read(space, key, |e| e.remove(key).is_some_and(|e| e.live(now)))
+            .unwrap_or(false))
     }
 
     pub fn incr(
@@ -189,7 +313,7 @@ impl MemoryStore {
         ttl: Option<Duration>,
     ) -> Result<i64, KvError> {
         let now = Instant::now();
-        self.with(space, |entries| {
+        self.write(space, key, |entries| {
             let (value, expires) = match entries.live(key, now) {
                 Some(e) => (
                     e.value
@@ -200,7 +324,7 @@ impl MemoryStore {
                 ),
                 None => (delta, ttl.and_then(|t| now.checked_add(t))),
             };
-            entries.put(space, key, value.to_string(), expires, now)?;
+            entries.put(space, key, &mut value.to_string(), expires)?;
             Ok(value)
         })
     }
@@ -214,27 +338,34 @@ impl MemoryStore {
         ttl: Option<Duration>,
     ) -> Result<bool, KvError> {
         let now = Instant::now();
-        self.with(space, |entries| {
+        let expires = ttl.and_then(|t| now.checked_add(t));
+        let mut value = value;
+        self.write(space, key, |entries| {
             if entries.live(key, now).map(|e| e.value.as_str()) != expected {
                 return Ok(false);
             }
-            entries.put(space, key, value, ttl.and_then(|t| now.checked_add(t)), now)?;
+            entries.put(space, key, &mut value, expires)?;
             Ok(true)
         })
     }
 
     pub fn keys(&self, space: &Space, prefix: &str) -> Result<Vec<String>, KvError> {
         let now = Instant::now();
-        self.with(space, |entries| {
-            let mut keys: Vec<String> = entries
-                .map
-                .iter()
-                .filter(|(k, e)| k.starts_with(prefix) && e.live(now))
-                .map(|(k, _)| k.clone())
-                .collect();
-            keys.sort();
-            Ok(keys)
-        })
+        let mut keys = Vec::new();
+        for shard in self.shards.iter() {
+            let shard = shard.0.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(entries) = shard.get(&space.prefix) {
+                keys.extend(
+                    entries
+                        .map
+                        .iter()
+                        .filter(|(k, e)| k.starts_with(prefix) && e.live(now))
+                        .map(|(k, _)| k.clone()),
+                );
+            }
+        }
+        keys.sort();
+        Ok(keys)
     }
 }
 
@@ -251,10 +382,7 @@ mod tests {
         let kv = Kv::Memory(store.clone());
         contract::operations(&kv).await;
         contract::quotas(&kv).await;
-        assert!(
-            store.spaces.lock().expect("lock").is_empty(),
-            "nothing left"
-        );
+        assert_eq!(store.held(), (0, 0), "nothing left");
     }
 
     #[tokio::test]
@@ -266,10 +394,81 @@ mod tests {
         store.set(&a, "kept", "1".into(), None).expect("set");
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert_eq!(store.sweep(), 1);
-        let spaces = store.spaces.lock().expect("lock");
-        assert_eq!(
-            spaces.get("h:a:").map(|e| (e.map.len(), e.bytes)),
-            Some((1, 5))
-        );
+        assert_eq!(store.held(), (1, 5));
+        assert_eq!(store.usage_of(&a).counts(), (1, 5));
+    }
+
+    /// Several threads writing, growing, deleting and expiring keys of one space with a small
+    /// quota, in a generated order: the quota refuses some writes, the space ends within it,
+    /// and its shared counters end equal to what its shards hold.
+    #[test]
+    fn under_contention_the_quota_holds_and_the_counts_stay_true() {
+        let store = MemoryStore::new();
+        let space = contract::space("busy", 40, 400);
+        let refused = AtomicU64::new(0);
+        std::thread::scope(|scope| {
+            for thread in 0..4u64 {
+                let (store, space, refused) = (&store, &space, &refused);
+                scope.spawn(move || {
+                    let mut seed = thread.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+                    for _ in 0..5_000 {
+                        // xorshift: a fixed, generated sequence per thread.
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        let key = format!("k{}", seed % 64);
+                        let value = "v".repeat((seed >> 8) as usize % 12);
+                        let ttl = (seed % 5 == 0).then(|| Duration::from_micros(seed % 300));
+                        let done = match seed % 4 {
+                            0 => store.set(space, &key, value, ttl).map(|_| ()),
+                            1 => store.incr(space, &key, 1, ttl).map(|_| ()),
+                            2 => {
+                                let current = store.get(space, &key).ok().flatten();
+                                store
+                                    .compare_and_set(space, &key, current.as_deref(), value, ttl)
+                                    .map(|_| ())
+                            }
+                            _ => store.delete(space, &key).map(|_| ()),
+                        };
+                        if let Err(KvError::OverQuota { .. }) = done {
+                            refused.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        assert!(refused.load(Ordering::Relaxed) > 0, "the quota was reached");
+        let (keys, bytes) = store.held();
+        assert_eq!(store.usage_of(&space).counts(), (keys as u64, bytes));
+        assert!(keys <= 40 && bytes <= 400, "{keys} keys, {bytes} bytes");
+        std::thread::sleep(Duration::from_millis(1));
+        store.sweep();
+        let (keys, bytes) = store.held();
+        assert_eq!(store.usage_of(&space).counts(), (keys as u64, bytes));
+    }
+
+    impl Usage {
+        fn counts(&self) -> (u64, u64) {
+            (
+                self.keys.load(Ordering::SeqCst),
+                self.bytes.load(Ordering::SeqCst),
+            )
+        }
+    }
+
+    impl MemoryStore {
+        /// Entries in every shard and space, expired or not, and their bytes.
+        fn held(&self) -> (usize, u64) {
+            self.shards
+                .iter()
+                .flat_map(|shard| {
+                    let shard = shard.0.lock().expect("lock");
+                    shard
+                        .values()
+                        .flat_map(|e| e.map.iter().map(|(k, e)| entry_bytes(k, &e.value)))
+                        .collect::<Vec<_>>()
+                })
+                .fold((0, 0), |(n, bytes), b| (n + 1, bytes + b))
+        }
     }
 }
