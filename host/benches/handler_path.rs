@@ -180,8 +180,9 @@ async fn run() -> anyhow::Result<()> {
 /// from 2, 4, ... up to the cores there are: each thread a runtime of its own (as
 /// `server.scheduler = "per-core"`) and a socket of its own, all started together. "shared":
 /// every thread calls one handler (one instance pool, one set of counters, one KV space), as a
-/// server does; "apart": each thread its own handler and store, so only the engine is shared.
-/// "scaling" is events/s over one thread's.
+/// server does; "store": each thread its own handler, all on one KV store and space; "apart":
+/// each thread its own handler and store, so only the engine is shared. "scaling" is events/s
+/// over one thread's.
 async fn threads(settings: &HandlersConfig) -> anyhow::Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut handlers = Vec::new();

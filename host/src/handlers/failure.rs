@@ -39,10 +39,10 @@ pub enum FaultNotice {
 pub const NOTICES: usize = 64;
 
 /// Faults are what the handler's own code did: a trap, its time, memory or resource limits, a
-/// bad answer. `busy` (too many events waiting) is load, and a version already unloaded or
-/// switched off did not run: neither counts, and neither passes under `fail_open` (a flood
-/// must not open a limiter).
+/// bad answer. `busy` (too many events waiting) is load, and a version switched off did not
+/// run: neither counts, and neither passes under `fail_open` (a flood must not open a
+/// limiter).
 pub fn is_fault(error: &super::CallError) -> bool {
     use super::CallError::*;
-    !matches!(error, Busy { .. } | Unloaded { .. } | SwitchedOff { .. })
+    !matches!(error, Busy { .. } | SwitchedOff { .. })
 }

@@ -25,10 +25,10 @@ mod host_api;
 mod limits;
 mod loader;
 mod payload;
+mod pool;
 pub mod scaffold;
 mod socket_info;
 use socket_info::Acting;
-mod pool;
 pub mod strapi_gateway;
 pub mod testing;
 mod version;
@@ -140,8 +140,6 @@ pub enum CallError {
     Trap { handler: String, message: String },
     #[error("handler `{handler}` refused to start: {reason}")]
     InitRefused { handler: String, reason: String },
-    #[error("handler `{handler}` was unloaded")]
-    Unloaded { handler: String },
     #[error("handler `{handler}` answered with a bad payload: {reason}")]
     BadPayload { handler: String, reason: String },
     #[error("handler `{handler}` is switched off after {faults} consecutive faults")]

@@ -11,6 +11,7 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering, fence};
 
+use crossbeam_utils::CachePadded;
 use tokio::sync::Notify;
 
 /// What a pool may hold.
@@ -29,7 +30,7 @@ pub struct Pool<T> {
     shards: Box<[Shard<T>]>,
     bounds: Bounds,
     /// Bytes the idle items hold; on a cache line of its own (every call changes it).
-    bytes: Aligned<AtomicUsize>,
+    bytes: CachePadded<AtomicUsize>,
     /// Items alive: idle, in use, or being made.
     live: AtomicUsize,
     /// Calls waiting for an item now.
@@ -38,22 +39,16 @@ pub struct Pool<T> {
     freed: Notify,
 }
 
-/// One thread's idle list.
-type Shard<T> = Aligned<Mutex<Vec<(T, usize)>>>;
+/// One thread's idle list, alone on its cache line so that what one thread writes does not
+/// take another's line from it.
+type Shard<T> = CachePadded<Mutex<Vec<(T, usize)>>>;
 
-impl<T> Shard<T> {
-    /// Nothing panics while holding it; if something ever did, the list is still whole.
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(T, usize)>> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
+/// Nothing panics while holding a list's lock; if something ever did, the list is still whole.
+fn lock<T>(shard: &Shard<T>) -> std::sync::MutexGuard<'_, Vec<(T, usize)>> {
+    shard
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
-
-/// Alone on its cache lines (128 bytes: adjacent lines are fetched in pairs), so that what
-/// one thread writes does not take another's line from it.
-#[repr(align(128))]
-struct Aligned<T>(T);
 
 /// An item out of the pool, in use. Dropped, it is dropped for good and counted out; given
 /// back with [`Taken::put_back`], it is kept for the next call if the pool has room.
@@ -84,10 +79,10 @@ impl<T> Pool<T> {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         Self {
             shards: (0..threads)
-                .map(|_| Aligned(Mutex::new(Vec::new())))
+                .map(|_| CachePadded::new(Mutex::new(Vec::new())))
                 .collect(),
             bounds,
-            bytes: Aligned(AtomicUsize::new(0)),
+            bytes: CachePadded::new(AtomicUsize::new(0)),
             live: AtomicUsize::new(0),
             waiting: AtomicUsize::new(0),
             freed: Notify::new(),
@@ -126,12 +121,7 @@ impl<T> Pool<T> {
     /// Keeps `item`, made outside a call (a version's first instance, made to read its
     /// registration), `bytes` large, if the pool has room for it.
     pub fn add(&self, item: T, bytes: usize) {
-        let room = self
-            .live
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |live| {
-                (live < self.bounds.max_live).then_some(live + 1)
-            });
-        if room.is_ok() {
+        if self.reserve() {
             let taken = Taken {
                 pool: self,
                 item: Some(item),
@@ -144,33 +134,38 @@ impl<T> Pool<T> {
         let own = thread_slot() % self.shards.len();
         let (others, mine) = self.shards.split_at(own);
         for shard in mine.iter().chain(others) {
-            let idle = shard.lock().pop();
+            let idle = lock(shard).pop();
             if let Some((item, bytes)) = idle {
-                self.bytes.0.fetch_sub(bytes, Ordering::AcqRel);
+                self.bytes.fetch_sub(bytes, Ordering::AcqRel);
                 return Some(Got::Idle(Taken {
                     pool: self,
                     item: Some(item),
                 }));
             }
         }
+        // Made only with room: a `Room` dropped unfilled gives its place back.
+        self.reserve().then(|| {
+            Got::Room(Room {
+                pool: self,
+                filled: false,
+            })
+        })
+    }
+
+    /// Counts one more item alive, if fewer than `max_live` are.
+    fn reserve(&self) -> bool {
         self.live
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |live| {
                 (live < self.bounds.max_live).then_some(live + 1)
             })
-            .ok()
-            .map(|_| {
-                Got::Room(Room {
-                    pool: self,
-                    filled: false,
-                })
-            })
+            .is_ok()
     }
 
     /// Idle items, and the bytes they held when put back.
     pub fn idle(&self) -> (usize, usize) {
         self.shards
             .iter()
-            .map(Shard::lock)
+            .map(lock)
             .fold((0, 0), |(n, bytes), idle| {
                 (
                     n + idle.len(),
@@ -183,10 +178,10 @@ impl<T> Pool<T> {
     /// so then).
     pub fn clear(&self) {
         for shard in self.shards.iter() {
-            let idle = std::mem::take(&mut *shard.lock());
+            let idle = std::mem::take(&mut *lock(shard));
             for (item, bytes) in idle {
                 drop(item);
-                self.bytes.0.fetch_sub(bytes, Ordering::AcqRel);
+                self.bytes.fetch_sub(bytes, Ordering::AcqRel);
                 self.gone();
             }
         }
@@ -233,15 +228,13 @@ impl<T> Taken<'_, T> {
     pub fn put_back(mut self, bytes: usize, keep: bool) {
         let Some(item) = self.item.take() else { return };
         let pool = self.pool;
-        let kept = keep
-            && pool.bytes.0.fetch_add(bytes, Ordering::AcqRel) + bytes <= pool.bounds.max_bytes;
+        let kept =
+            keep && pool.bytes.fetch_add(bytes, Ordering::AcqRel) + bytes <= pool.bounds.max_bytes;
         if kept {
-            pool.shards[thread_slot() % pool.shards.len()]
-                .lock()
-                .push((item, bytes));
+            lock(&pool.shards[thread_slot() % pool.shards.len()]).push((item, bytes));
         } else {
             if keep {
-                pool.bytes.0.fetch_sub(bytes, Ordering::AcqRel);
+                pool.bytes.fetch_sub(bytes, Ordering::AcqRel);
             }
             // Freed before it stops counting: a woken call may make another at once.
             drop(item);
@@ -454,17 +447,17 @@ mod tests {
         assert_eq!((pool.idle(), live(&pool)), ((1, 60), 1), "not kept");
         // Only idle items count: one in use is not counted, and it counts its new size back.
         let a = take(&pool, 4).await;
-        assert_eq!(pool.bytes.0.load(Ordering::SeqCst), 0);
+        assert_eq!(pool.bytes.load(Ordering::SeqCst), 0);
         let d = take(&pool, 5).await;
         d.put_back(90, true);
         a.put_back(5, true);
         assert_eq!(
-            (pool.idle(), pool.bytes.0.load(Ordering::SeqCst)),
+            (pool.idle(), pool.bytes.load(Ordering::SeqCst)),
             ((2, 95), 95)
         );
         pool.clear();
         assert_eq!((pool.idle(), live(&pool)), ((0, 0), 0));
-        assert_eq!(pool.bytes.0.load(Ordering::SeqCst), 0);
+        assert_eq!(pool.bytes.load(Ordering::SeqCst), 0);
     }
 
     #[tokio::test]

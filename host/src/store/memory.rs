@@ -8,8 +8,10 @@
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+
+use crossbeam_utils::CachePadded;
 
 // quanta's clock, not std's: every operation reads it (a handler's event makes several), and
 // quanta reads the CPU's counter (~8 ns) where std goes through the vDSO (~25 ns here).
@@ -28,15 +30,19 @@ pub struct MemoryStore {
     /// Each shard: the entries of the keys that hash to it, by space.
     shards: Box<[Shard]>,
     /// Every space's usage, by space name: looked up when a shard first holds the space.
-    usage: Mutex<Map<Arc<Usage>>>,
+    /// Padded: every shard of the space writes it.
+    usage: Mutex<Map<Arc<CachePadded<Usage>>>>,
     hasher: foldhash::fast::RandomState,
 }
 
-/// Alone on its cache lines (128 bytes: adjacent lines are fetched in pairs): a shard's lock
-/// and map pointer are written by the core using it, and no other shard's by the same write.
-#[derive(Debug, Default)]
-#[repr(align(128))]
-struct Shard(Mutex<Map<Entries>>);
+/// Alone on its cache line: a shard's lock and map pointer are written by the core using it,
+/// and no other shard's by the same write.
+type Shard = CachePadded<Mutex<Map<Entries>>>;
+
+/// Nothing panics while holding a shard's lock; if something ever did, the map is still whole.
+fn lock(shard: &Shard) -> MutexGuard<'_, Map<Entries>> {
+    shard.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 #[derive(Debug)]
 struct Entry {
@@ -54,13 +60,12 @@ impl Entry {
 #[derive(Debug)]
 struct Entries {
     map: Map<Entry>,
-    usage: Arc<Usage>,
+    usage: Arc<CachePadded<Usage>>,
 }
 
 /// Keys and bytes of keys and values one space holds, in all shards (expired entries counted
-/// until they are dropped). Aligned: every shard of the space writes it.
+/// until they are dropped).
 #[derive(Debug, Default)]
-#[repr(align(128))]
 struct Usage {
     keys: AtomicU64,
     bytes: AtomicU64,
@@ -82,23 +87,16 @@ impl Usage {
         } else {
             self.keys.load(Ordering::Acquire)
         };
-        // `new > old` or a new key: the bytes grow (or stay).
+        // A new key (`old` is 0) or a longer value: the bytes grow or stay.
         let grown = new.saturating_sub(old);
         let bytes = self.bytes.fetch_add(grown, Ordering::AcqRel);
-        let shrunk = old.saturating_sub(new);
-        let after = (
-            keys + u64::from(added_key),
-            (bytes + grown).saturating_sub(shrunk),
-        );
+        let after = (keys + u64::from(added_key), bytes + grown);
         if let Some(refusal) = quota.refuses((keys, bytes), after) {
             self.bytes.fetch_sub(grown, Ordering::AcqRel);
             if added_key {
                 self.keys.fetch_sub(1, Ordering::AcqRel);
             }
             return Err(refusal);
-        }
-        if shrunk > 0 {
-            self.bytes.fetch_sub(shrunk, Ordering::AcqRel);
         }
         Ok(())
     }
@@ -199,12 +197,7 @@ impl MemoryStore {
         key: &str,
         f: impl FnOnce(&mut Entries) -> Result<T, KvError>,
     ) -> Result<T, KvError> {
-        // Nothing panics while holding a lock; if something ever did, the map is still whole.
-        let mut shard = self
-            .shard(space, key)
-            .0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut shard = lock(self.shard(space, key));
         // Looked up by reference: the space's name is copied only when the shard first holds it.
         match shard.get_mut(&space.prefix) {
             Some(entries) => f(entries),
@@ -222,11 +215,7 @@ impl MemoryStore {
 
     /// Runs `f` on the entries of `key`'s shard in `space`, if there are any.
     fn read<T>(&self, space: &Space, key: &str, f: impl FnOnce(&mut Entries) -> T) -> Option<T> {
-        let mut shard = self
-            .shard(space, key)
-            .0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut shard = lock(self.shard(space, key));
         shard.get_mut(&space.prefix).map(f)
     }
 
@@ -247,7 +236,7 @@ impl MemoryStore {
         }
     }
 
-    fn usage_of(&self, space: &Space) -> Arc<Usage> {
+    fn usage_of(&self, space: &Space) -> Arc<CachePadded<Usage>> {
         let mut usage = self.usage.lock().unwrap_or_else(|e| e.into_inner());
         usage.entry(space.prefix.clone()).or_default().clone()
     }
@@ -263,7 +252,7 @@ impl MemoryStore {
         let now = Instant::now();
         let mut swept = 0;
         for shard in self.shards.iter() {
-            let mut shard = shard.0.lock().unwrap_or_else(|e| e.into_inner());
+            let mut shard = lock(shard);
             for (name, entries) in shard.iter_mut() {
                 if which(name) {
                     swept += entries.sweep(now);
@@ -353,7 +342,7 @@ impl MemoryStore {
         let now = Instant::now();
         let mut keys = Vec::new();
         for shard in self.shards.iter() {
-            let shard = shard.0.lock().unwrap_or_else(|e| e.into_inner());
+            let shard = lock(shard);
             if let Some(entries) = shard.get(&space.prefix) {
                 keys.extend(
                     entries
@@ -462,7 +451,7 @@ mod tests {
             self.shards
                 .iter()
                 .flat_map(|shard| {
-                    let shard = shard.0.lock().expect("lock");
+                    let shard = lock(shard);
                     shard
                         .values()
                         .flat_map(|e| e.map.iter().map(|(k, e)| entry_bytes(k, &e.value)))
