@@ -33,6 +33,13 @@ pub struct Node {
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// False once shutdown has begun: `/readyz` turns 503 so load balancers stop sending clients.
     ready: AtomicBool,
+    /// Content events being delivered, each holding a read guard: shutdown takes the write
+    /// guard before it closes the sockets, so that an event begun while the node was ready
+    /// reaches them whole and counts as delivered (a retry would send it twice to the sockets
+    /// of the other nodes).
+    deliveries: tokio::sync::RwLock<()>,
+    /// Set when the sockets start closing, waited-for deliveries done or not.
+    closing: AtomicBool,
 }
 
 impl Node {
@@ -56,6 +63,8 @@ impl Node {
             event_counters: EventCounters::default(),
             backplane,
             metrics: crate::metrics::install(),
+            deliveries: tokio::sync::RwLock::new(()),
+            closing: AtomicBool::new(false),
             ready: AtomicBool::new(true),
         }
     }
@@ -83,6 +92,29 @@ impl Node {
     /// Shutdown has begun.
     pub fn draining(&self) {
         self.ready.store(false, Ordering::Relaxed);
+    }
+
+    /// Leave to deliver a content event to this node's sockets; `None` once shutdown has begun.
+    /// Shutdown closes the sockets only after the guard is dropped (or its wait is over).
+    pub async fn delivery(&self) -> Option<tokio::sync::RwLockReadGuard<'_, ()>> {
+        let guard = self.deliveries.read().await;
+        self.is_ready().then_some(guard)
+    }
+
+    /// Shutdown: no new deliveries, then waits at most `within` for those under way, and marks
+    /// the sockets closing. False when the wait ran out.
+    pub async fn stop_deliveries(&self, within: std::time::Duration) -> bool {
+        self.draining();
+        let done = tokio::time::timeout(within, self.deliveries.write())
+            .await
+            .is_ok();
+        self.closing.store(true, Ordering::SeqCst);
+        done
+    }
+
+    /// The sockets have started closing: what is emitted now may reach only some of them.
+    pub fn sockets_closing(&self) -> bool {
+        self.closing.load(Ordering::SeqCst)
     }
 }
 
@@ -153,5 +185,49 @@ mod tests {
         drop(a);
         assert_eq!(limit.current(), 1);
         assert!(limit.try_acquire().is_ok());
+    }
+
+    #[tokio::test]
+    async fn shutdown_waits_for_deliveries_under_way_and_refuses_new_ones() {
+        let node = Arc::new(Node::new(
+            10,
+            Backplane::Local,
+            &crate::config::ClusterConfig::default(),
+        ));
+        let under_way = node.delivery().await.expect("ready: a delivery may begin");
+        let stopping = tokio::spawn({
+            let node = node.clone();
+            async move {
+                node.stop_deliveries(std::time::Duration::from_secs(30))
+                    .await
+            }
+        });
+        // The stop waits for the delivery under way; meanwhile no new one begins.
+        while node.is_ready() {
+            tokio::task::yield_now().await;
+        }
+        assert!(!node.sockets_closing(), "the sockets wait for the delivery");
+        drop(under_way);
+        assert!(stopping.await.expect("the stop ends"), "in time");
+        assert!(node.sockets_closing());
+        assert!(
+            node.delivery().await.is_none(),
+            "no delivery after the stop"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stuck_delivery_delays_the_sockets_closing_only_so_long() {
+        let node = Node::new(
+            10,
+            Backplane::Local,
+            &crate::config::ClusterConfig::default(),
+        );
+        let _stuck = node.delivery().await.expect("ready");
+        let in_time = node
+            .stop_deliveries(std::time::Duration::from_millis(20))
+            .await;
+        assert!(!in_time, "the wait ran out");
+        assert!(node.sockets_closing(), "the sockets close all the same");
     }
 }

@@ -1,5 +1,5 @@
 //! Graceful shutdown on SIGINT / SIGTERM: turn `/readyz` to 503, stop accepting connections,
-//! close every Socket.IO transport (clients see "transport close" and reconnect, to another node
+//! let the content events being delivered finish (at most 5 s), close every Socket.IO transport (clients see "transport close" and reconnect, to another node
 //! or to this one once it is back), then wait at most `server.shutdown_drain_ms` for in-flight
 //! HTTP requests before exiting with status 0.
 
@@ -12,6 +12,9 @@ use super::App;
 
 /// How long a stopping node waits for its messages to the other nodes to be published.
 const FLUSH_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long a stopping node waits, at most, for content events being delivered before it
+/// closes its sockets (and never longer than `server.shutdown_drain_ms`).
+const DELIVERIES_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub async fn serve_until_signal(
     listener: TcpListener,
@@ -40,8 +43,14 @@ pub async fn serve_until_signal(
             "shutting down: closing {} connections",
             node.connections.current()
         );
-        node.draining();
         started.notify_one();
+        // Content events being delivered reach the sockets before they close (so they count
+        // as delivered, and no retry sends them twice to the other nodes' sockets).
+        if !node.stop_deliveries(drain.min(DELIVERIES_WITHIN)).await {
+            tracing::warn!(
+                "closing the sockets with content events still being delivered (their senders will send them again)"
+            );
+        }
         io.close().await;
     };
     let server = crate::edge::serve(listener, router, gate, timeouts, workers, graceful);

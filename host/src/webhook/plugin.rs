@@ -197,16 +197,17 @@ async fn take(state: &WebhookState, body: Value) -> Result<Value, Refusal> {
         Refusal::new(StatusCode::BAD_REQUEST, "bad_request", reason)
     })?;
     let name = format!("{}:{}", event.model, action.name());
-    // A stopping node has closed its sockets: what it emitted now would reach nobody, and the
-    // event would still count as delivered.
-    if !state.parts.node.is_ready() {
+    // A stopping node closes its sockets: what it emitted now might reach nobody, and the
+    // event would still count as delivered. One begun before holds the sockets open until it
+    // is done (within a bound).
+    let Some(_delivery) = state.parts.node.delivery().await else {
         count(state, "plugin", "shutting_down");
         return Err(Refusal::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "shutting_down",
             "this node is stopping: send the event again (to another node, or to this one once it is back)",
         ));
-    }
+    };
     match begin(state, &event.id).await {
         Seen::First => {}
         Seen::Delivered => {
@@ -235,9 +236,9 @@ async fn take(state: &WebhookState, body: Value) -> Result<Value, Refusal> {
         Some(&event.payloads),
     )
     .await;
-    if !state.parts.node.is_ready() {
-        // Stopping began meanwhile: the sockets may have closed before the emits went out.
-        // Not marked delivered, so the plugin's retry delivers it (perhaps twice to a few).
+    if state.parts.node.sockets_closing() {
+        // The stop did not wait so long: the sockets may have closed before the emits went
+        // out. Not marked delivered, so the plugin's retry delivers it (perhaps twice to a few).
         release(state, &event.id).await;
         count(state, "plugin", "shutting_down");
         return Err(Refusal::new(
