@@ -2,8 +2,8 @@
 //!
 //! The modules are layers, each using only those below it (docs/architecture.md; checked by
 //! `tests/layers.rs`):
-//! - foundations: [`config`], [`model`], [`random`], [`metrics`], [`cluster`], [`store`],
-//!   [`sockets`], [`node`], [`edge`];
+//! - foundations: [`config`], [`model`], [`random`], [`stripes`], [`metrics`], [`cluster`],
+//!   [`store`], [`sockets`], [`node`], [`edge`];
 //! - core: [`rooms`], [`strapi`], [`auth`], [`handlers`], [`relay`], [`settings`];
 //! - edges: [`server`] (the Socket.IO transport), [`api`], [`webhook`], [`admin`];
 //! - [`app`]: the composition root; [`cli`]: the command line.
@@ -33,4 +33,5 @@ pub mod settings;
 pub mod sockets;
 pub mod store;
 pub mod strapi;
+pub mod stripes;
 pub mod webhook;

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 /// Bottom first: foundations, core, edges, the composition root, the command line.
 const ORDER: &[&str] = &[
     // foundations
-    "config", "model", "random", "metrics", "cluster", "store", "sockets", "node", "edge",
-    // core
+    "config", "model", "random", "stripes", "metrics", "cluster", "store", "sockets", "node",
+    "edge", // core
     "rooms", "strapi", "auth", "handlers", "relay", "settings", // edges
     "server", "api", "webhook", "admin", // composition root and command line
     "app", "cli",

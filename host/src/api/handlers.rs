@@ -87,7 +87,7 @@ pub fn collect_handlers(state: &ApiState) -> HandlersResponse {
             code: h.tier,
             priority: h.registration.priority,
             events: h.registration.events.clone(),
-            calls: h.stats.calls.load(Relaxed),
+            calls: h.stats.calls.get(),
             errors: h.stats.errors.load(Relaxed),
             timeouts: h.stats.timeouts.load(Relaxed),
             memory_faults: h.stats.memory_faults.load(Relaxed),

@@ -14,6 +14,8 @@ use std::sync::atomic::{AtomicUsize, Ordering, fence};
 use crossbeam_utils::CachePadded;
 use tokio::sync::Notify;
 
+use crate::stripes::Striped;
+
 /// What a pool may hold.
 #[derive(Debug, Clone, Copy)]
 pub struct Bounds {
@@ -26,8 +28,8 @@ pub struct Bounds {
 }
 
 pub struct Pool<T> {
-    /// Idle items, one list per thread (by [`thread_slot`]), each with its size.
-    shards: Box<[Shard<T>]>,
+    /// Idle items, one list per thread, each with its size.
+    shards: Striped<Shard<T>>,
     bounds: Bounds,
     /// Bytes the idle items hold; on a cache line of its own (every call changes it).
     bytes: CachePadded<AtomicUsize>,
@@ -39,9 +41,8 @@ pub struct Pool<T> {
     freed: Notify,
 }
 
-/// One thread's idle list, alone on its cache line so that what one thread writes does not
-/// take another's line from it.
-type Shard<T> = CachePadded<Mutex<Vec<(T, usize)>>>;
+/// One thread's idle list.
+type Shard<T> = Mutex<Vec<(T, usize)>>;
 
 /// Nothing panics while holding a list's lock; if something ever did, the list is still whole.
 fn lock<T>(shard: &Shard<T>) -> std::sync::MutexGuard<'_, Vec<(T, usize)>> {
@@ -76,11 +77,8 @@ pub struct Room<'p, T> {
 
 impl<T> Pool<T> {
     pub fn new(bounds: Bounds) -> Self {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         Self {
-            shards: (0..threads)
-                .map(|_| CachePadded::new(Mutex::new(Vec::new())))
-                .collect(),
+            shards: Striped::default(),
             bounds,
             bytes: CachePadded::new(AtomicUsize::new(0)),
             live: AtomicUsize::new(0),
@@ -131,9 +129,7 @@ impl<T> Pool<T> {
     }
 
     fn take_now(&self) -> Option<Got<'_, T>> {
-        let own = thread_slot() % self.shards.len();
-        let (others, mine) = self.shards.split_at(own);
-        for shard in mine.iter().chain(others) {
+        for shard in self.shards.from_mine() {
             let idle = lock(shard).pop();
             if let Some((item, bytes)) = idle {
                 self.bytes.fetch_sub(bytes, Ordering::AcqRel);
@@ -231,7 +227,7 @@ impl<T> Taken<'_, T> {
         let kept =
             keep && pool.bytes.fetch_add(bytes, Ordering::AcqRel) + bytes <= pool.bounds.max_bytes;
         if kept {
-            lock(&pool.shards[thread_slot() % pool.shards.len()]).push((item, bytes));
+            lock(pool.shards.mine()).push((item, bytes));
         } else {
             if keep {
                 pool.bytes.fetch_sub(bytes, Ordering::AcqRel);
@@ -278,15 +274,6 @@ impl Drop for Counted<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
     }
-}
-
-/// This thread's number, given on first use: which idle list it takes from and returns to.
-fn thread_slot() -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        static SLOT: usize = NEXT.fetch_add(1, Ordering::Relaxed);
-    }
-    SLOT.with(|slot| *slot)
 }
 
 #[cfg(test)]

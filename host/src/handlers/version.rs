@@ -26,7 +26,7 @@ use crate::store::Kv;
 /// Counters for monitoring; all monotonic.
 #[derive(Debug, Default)]
 pub struct Stats {
-    pub calls: AtomicU64,
+    pub calls: crate::stripes::Counter,
     pub errors: AtomicU64,
     pub timeouts: AtomicU64,
     pub memory_faults: AtomicU64,
@@ -89,7 +89,7 @@ pub struct Handler {
     pub stats: Arc<Stats>,
     /// `iohost_handler_call_seconds` for this handler, looked up once: a lookup per call
     /// (a label string, a key hash, the registry's lock) was work every call repeated.
-    call_seconds: metrics::Histogram,
+    call_seconds: Arc<crate::metrics::CallSeconds>,
     config_json: String,
     config: Arc<serde_json::Map<String, serde_json::Value>>,
     /// The engine that compiled `pre` (stores must come from it).
@@ -168,7 +168,7 @@ impl Handler {
         stats: Arc<Stats>,
     ) -> Result<Self, CallError> {
         let config_json = serde_json::Value::Object(parts.config.clone()).to_string();
-        let call_seconds = metrics::histogram!(crate::metrics::HANDLER_CALL_SECONDS, "handler" => parts.name.to_string());
+        let call_seconds = crate::metrics::call_seconds(&parts.name);
         let mut handler = Self {
             name: parts.name,
             sha256: parts.sha256,
@@ -356,7 +356,7 @@ impl Handler {
         };
         instance.store.data_mut().start_call(self.call_timeout());
         instance.store.set_epoch_deadline(1);
-        self.stats.calls.fetch_add(1, Ordering::Relaxed);
+        self.stats.calls.add(1);
         Ok(Lease {
             handler: self,
             instance,
@@ -639,7 +639,7 @@ impl Lease<'_> {
                 let actions = std::mem::take(&mut instance.store.data_mut().outbox);
                 let took = instance.store.data().meter.since_start();
                 handler.stats.durations.record(took);
-                handler.call_seconds.record(took.as_secs_f64());
+                handler.call_seconds.record(took);
                 tracing::trace!(handler = %handler.name, ?took, "call done");
                 // Kept unless this version is retired, or the pool would hold more than
                 // `idle_memory_mb` of linear memory with it (then a later call makes a fresh one).

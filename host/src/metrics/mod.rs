@@ -4,6 +4,7 @@
 //! Label values are bounded: event names a client can make up are counted under `other` unless
 //! a built-in or a loaded handler knows them.
 
+mod call_seconds;
 mod durations;
 mod event_counters;
 mod event_log;
@@ -14,6 +15,7 @@ use std::time::Duration;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
+pub use call_seconds::{CallSeconds, call_seconds, render_call_seconds};
 pub use durations::Durations;
 pub use event_counters::EventCounters;
 pub use event_log::{EventLog, LogEntry};
@@ -36,7 +38,8 @@ pub const EVENTS_PER_SECOND: &str = "iohost_events_per_second";
 pub const RELAY_DROPPED: &str = "iohost_relay_dropped_total";
 /// Packets dropped because a client's queue was full (counter).
 pub const PACKETS_DROPPED: &str = "iohost_packets_dropped_total";
-/// Handler call durations, by `handler` (histogram, seconds).
+/// Handler call durations, by `handler` (histogram, seconds; counted by [`CallSeconds`], 1 µs
+/// to 1 s buckets).
 pub const HANDLER_CALL_SECONDS: &str = "iohost_handler_call_seconds";
 /// Handler calls that failed, by `handler` and `kind`: `timeout`, `memory`, `trap` (counter).
 pub const HANDLER_FAULTS: &str = "iohost_handler_faults_total";
@@ -60,12 +63,6 @@ pub const CLUSTER_DROPPED: &str = "iohost_cluster_messages_dropped_total";
 /// Questions to the other nodes that some node did not answer in time (counter).
 pub const CLUSTER_PARTIAL_ANSWERS: &str = "iohost_cluster_partial_answers_total";
 
-/// Buckets for handler calls: from 1 µs (a warm no-op) to the default 100 ms limit and beyond.
-const CALL_BUCKETS: &[f64] = &[
-    0.000_001, 0.000_002, 0.000_005, 0.000_01, 0.000_02, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005,
-    0.01, 0.05, 0.1, 0.5, 1.0,
-];
-
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// Installs the process-wide recorder (once) and returns its handle; `None` if another
@@ -73,13 +70,7 @@ static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 pub fn install() -> Option<PrometheusHandle> {
     HANDLE
         .get_or_init(|| {
-            let builder = PrometheusBuilder::new()
-                .set_buckets_for_metric(
-                    metrics_exporter_prometheus::Matcher::Full(HANDLER_CALL_SECONDS.to_owned()),
-                    CALL_BUCKETS,
-                )
-                .ok()?;
-            let handle = builder.install_recorder().ok()?;
+            let handle = PrometheusBuilder::new().install_recorder().ok()?;
             describe();
             Some(handle)
         })
@@ -94,11 +85,6 @@ fn describe() {
     metrics::describe_gauge!(EVENTS_PER_SECOND, "Client events per second, last 10 s");
     metrics::describe_counter!(PACKETS_DROPPED, "Packets dropped for slow clients");
     metrics::describe_counter!(RELAY_DROPPED, "Messages for Strapi's listeners dropped");
-    metrics::describe_histogram!(
-        HANDLER_CALL_SECONDS,
-        metrics::Unit::Seconds,
-        "Handler call durations"
-    );
     metrics::describe_counter!(HANDLER_FAULTS, "Handler calls that failed");
     metrics::describe_counter!(HANDLER_LOADS, "Handler loads");
     metrics::describe_counter!(EDGE_REFUSED, "Connections and sessions refused at the edge");

@@ -86,12 +86,14 @@ async fn prometheus(State(shared): State<SharedRef>, headers: HeaderMap) -> Resp
             .into_response();
     };
     metrics::gauge!(crate::metrics::EVENTS_PER_SECOND).set(shared.node.rate.per_second(10));
+    let mut text = handle.render();
+    crate::metrics::render_call_seconds(&mut text);
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        handle.render(),
+        text,
     )
         .into_response()
 }
