@@ -97,6 +97,11 @@ impl Node {
     /// Leave to deliver a content event to this node's sockets; `None` once shutdown has begun.
     /// Shutdown closes the sockets only after the guard is dropped (or its wait is over).
     pub async fn delivery(&self) -> Option<tokio::sync::RwLockReadGuard<'_, ()>> {
+        // Checked first too: once the stop waits for the lock, a new reader would queue
+        // behind it (tokio's lock is fair) and be refused only after the wait.
+        if !self.is_ready() {
+            return None;
+        }
         let guard = self.deliveries.read().await;
         self.is_ready().then_some(guard)
     }

@@ -1,4 +1,4 @@
-//! Graceful shutdown on SIGINT / SIGTERM: turn `/readyz` to 503, stop accepting connections,
+//! Graceful shutdown on SIGINT / SIGTERM: turn `/readyz` to 503, refuse new connections (503),
 //! let the content events being delivered finish (at most 5 s), close every Socket.IO transport (clients see "transport close" and reconnect, to another node
 //! or to this one once it is back), then wait at most `server.shutdown_drain_ms` for in-flight
 //! HTTP requests before exiting with status 0.
@@ -35,6 +35,7 @@ pub async fn serve_until_signal(
     let drain = config.server.shutdown_drain();
     let timeouts = (&config.server).into();
     let backplane = node.backplane.clone();
+    let closing_gate = gate.clone();
 
     let graceful = async move {
         let signal = signals.recv().await;
@@ -43,7 +44,9 @@ pub async fn serve_until_signal(
             "shutting down: closing {} connections",
             node.connections.current()
         );
-        started.notify_one();
+        // New connections are refused (503) from now on: the accept loop goes on until this
+        // future ends.
+        closing_gate.close();
         // Content events being delivered reach the sockets before they close (so they count
         // as delivered, and no retry sends them twice to the other nodes' sockets).
         if !node.stop_deliveries(drain.min(DELIVERIES_WITHIN)).await {
@@ -51,6 +54,8 @@ pub async fn serve_until_signal(
                 "closing the sockets with content events still being delivered (their senders will send them again)"
             );
         }
+        // The drain time counts from here: in-flight requests get all of it after the wait.
+        started.notify_one();
         io.close().await;
     };
     let server = crate::edge::serve(listener, router, gate, timeouts, workers, graceful);

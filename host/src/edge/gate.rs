@@ -8,7 +8,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -47,6 +47,8 @@ pub enum Refusal {
         "too many Socket.IO sessions from your address are waiting to join a namespace (server.max_pending_sessions_per_address = {0})"
     )]
     SessionsPerAddress(usize),
+    #[error("iohost is shutting down: connect to another node, or to this one once it is back")]
+    ShuttingDown,
 }
 
 impl Refusal {
@@ -58,13 +60,14 @@ impl Refusal {
             Self::ConnectRate(_) => "connect_rate",
             Self::Sessions(_) => "sessions",
             Self::SessionsPerAddress(_) => "sessions_per_address",
+            Self::ShuttingDown => "shutting_down",
         }
     }
 
-    /// 503 when the server as a whole is full, 429 when this client asks too much.
+    /// 503 when the server as a whole is full or stopping, 429 when this client asks too much.
     pub fn status(&self) -> u16 {
         match self {
-            Self::Connections(_) | Self::Sessions(_) => 503,
+            Self::Connections(_) | Self::Sessions(_) | Self::ShuttingDown => 503,
             _ => 429,
         }
     }
@@ -152,6 +155,8 @@ pub struct Gate {
     open: AtomicUsize,
     pending: AtomicUsize,
     peers: Mutex<Peers>,
+    /// Set when shutdown begins: every new connection is refused from then on.
+    closed: AtomicBool,
 }
 
 /// One admitted TCP connection; frees its place when dropped (when the connection, upgraded
@@ -189,7 +194,13 @@ impl Gate {
                 map: HashMap::new(),
                 swept: Instant::now(),
             }),
+            closed: AtomicBool::new(false),
         }
+    }
+
+    /// Shutdown has begun: refuse every new connection (503) while the open ones finish.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Relaxed);
     }
 
     pub fn proxies(&self) -> &Proxies {
@@ -203,6 +214,9 @@ impl Gate {
 
     /// Lets a new TCP connection from `peer` in, or says why not.
     pub fn admit_connection(self: &Arc<Self>, peer: IpAddr) -> Result<Permit, Refusal> {
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(Refusal::ShuttingDown);
+        }
         let limits = &self.limits;
         self.open
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
@@ -370,6 +384,26 @@ mod tests {
         );
         let refused = Refusal::ConnectRate(1.0);
         assert_eq!((refused.status(), refused.reason()), (429, "connect_rate"));
+    }
+
+    #[test]
+    fn a_closed_gate_refuses_every_new_connection_but_keeps_the_open_ones() {
+        let proxy: ipnet::IpNet = "192.0.2.9/32".parse().expect("net");
+        let gate = Arc::new(Gate::new(limits(), Proxies::new(vec![proxy])));
+        let open = gate.admit_connection(ip(1)).expect("before the close");
+        gate.close();
+        for peer in [ip(1), ip(2), ip(9)] {
+            let refused = gate.admit_connection(peer).map(|_| ());
+            assert_eq!(refused, Err(Refusal::ShuttingDown), "{peer}");
+        }
+        assert_eq!(Refusal::ShuttingDown.status(), 503);
+        assert_eq!(
+            gate.open.load(Ordering::SeqCst),
+            1,
+            "only the one let in before"
+        );
+        drop(open);
+        assert_eq!(gate.open.load(Ordering::SeqCst), 0);
     }
 
     #[test]
