@@ -4,7 +4,8 @@
 //!
 //! "wasm" is one `on-event` call on a warm instance (socket info and arguments already in WIT
 //! form); "wasm+conv" adds turning socketioxide arguments into the WIT payload and the ack
-//! back. "native" is the same logic as a Rust closure over the same in-memory KV store.
+//! back. "native" is the same logic as a Rust closure over the same in-memory KV store. The
+//! Prometheus recorder is installed, as in a server (`HANDLER_BENCH_NO_METRICS=1`: without).
 //!
 //! Then the same handler called from several threads at once ("threads", one per core, each
 //! with its own socket): whether what calls share (the handler's instance pool, its counters,
