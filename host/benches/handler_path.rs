@@ -125,8 +125,8 @@ async fn run() -> anyhow::Result<()> {
         ..HandlersConfig::default()
     };
 
-    // As a server records: each call's duration also goes to the Prometheus histogram
-    // (`HANDLER_BENCH_NO_METRICS=1` leaves the recorder out, to see what it costs).
+    // As in a server (`HANDLER_BENCH_NO_METRICS=1` leaves the recorder out, to see what it
+    // costs a call).
     let metrics = match std::env::var_os("HANDLER_BENCH_NO_METRICS") {
         Some(_) => None,
         None => iohost::metrics::install(),
@@ -178,13 +178,9 @@ async fn run() -> anyhow::Result<()> {
             wasm.0.saturating_sub(native.0),
             ratio
         );
-        // The server's upkeep (every 5 s there) drains the samples histograms buffer.
-        if let Some(metrics) = &metrics {
-            metrics.run_upkeep();
-        }
     }
     if only.is_empty() || only.iter().any(|w| "threads".contains(w.as_str())) {
-        threads(&settings, metrics.as_ref()).await?;
+        threads(&settings).await?;
     }
     if only.is_empty() || only.iter().any(|w| "floor".contains(w.as_str())) {
         floor(&built.join("noop.wasm")).await?;
@@ -199,10 +195,7 @@ async fn run() -> anyhow::Result<()> {
 /// server does; "store": each thread its own handler, all on one KV store and space; "apart":
 /// each thread its own handler and store, so only the engine is shared. "scaling" is events/s
 /// over one thread's.
-async fn threads(
-    settings: &HandlersConfig,
-    metrics: Option<&metrics_exporter_prometheus::PrometheusHandle>,
-) -> anyhow::Result<()> {
+async fn threads(settings: &HandlersConfig) -> anyhow::Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut handlers = Vec::new();
     let one_store = Kv::Memory(Arc::new(MemoryStore::new()));
@@ -222,9 +215,6 @@ async fn threads(
             ("apart", &handlers[..count]),
         ] {
             let rate = parallel_rate(handlers, count, per_thread)?;
-            if let Some(metrics) = metrics {
-                metrics.run_upkeep();
-            }
             if count == 1 {
                 single = rate;
             }

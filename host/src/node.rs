@@ -89,11 +89,6 @@ impl Node {
         self.ready.load(Ordering::Relaxed)
     }
 
-    /// Shutdown has begun.
-    pub fn draining(&self) {
-        self.ready.store(false, Ordering::Relaxed);
-    }
-
     /// Leave to deliver a content event to this node's sockets; `None` once shutdown has begun.
     /// Shutdown closes the sockets only after the guard is dropped (or its wait is over).
     pub async fn delivery(&self) -> Option<tokio::sync::RwLockReadGuard<'_, ()>> {
@@ -106,10 +101,10 @@ impl Node {
         self.is_ready().then_some(guard)
     }
 
-    /// Shutdown: no new deliveries, then waits at most `within` for those under way, and marks
-    /// the sockets closing. False when the wait ran out.
+    /// Shutdown has begun: not ready (`/readyz` 503), no new deliveries; then waits at most
+    /// `within` for those under way, and marks the sockets closing. False when the wait ran out.
     pub async fn stop_deliveries(&self, within: std::time::Duration) -> bool {
-        self.draining();
+        self.ready.store(false, Ordering::Relaxed);
         let done = tokio::time::timeout(within, self.deliveries.write())
             .await
             .is_ok();

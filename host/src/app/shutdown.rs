@@ -1,7 +1,8 @@
 //! Graceful shutdown on SIGINT / SIGTERM: turn `/readyz` to 503, refuse new connections (503),
-//! let the content events being delivered finish (at most 5 s), close every Socket.IO transport (clients see "transport close" and reconnect, to another node
-//! or to this one once it is back), then wait at most `server.shutdown_drain_ms` for in-flight
-//! HTTP requests before exiting with status 0.
+//! let the content events being delivered finish (at most 5 s), close every Socket.IO
+//! transport (clients see "transport close" and reconnect, to another node or to this one once
+//! it is back), then wait at most `server.shutdown_drain_ms` for in-flight HTTP requests before
+//! exiting with status 0.
 
 use std::sync::Arc;
 use tokio::net::TcpListener;

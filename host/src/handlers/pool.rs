@@ -2,8 +2,9 @@
 //! contend little here: idle instances wait in one list per thread, a call takes one from its
 //! own thread's list first and returns it there, and no count changes on a call that takes an
 //! idle instance and returns it the same size (instances alive, calls waiting and bytes kept
-//! change only when an instance is made, grows or is dropped, or a call has to wait). One lock and one semaphore for all calls cost ~19% of an
-//! event with two cores calling one handler (BENCHMARKS.md, "threads").
+//! change only when an instance is made, grows or is dropped, or a call has to wait). One lock
+//! and one semaphore for all calls cost ~19% of an event with two cores calling one handler
+//! (BENCHMARKS.md, "threads").
 //!
 //! Generic over what is kept (a boxed wasmtime instance in iohost) so its rules are tested on
 //! their own, below.
