@@ -52,6 +52,27 @@ describe('fault fixtures', () => {
     await stillServing(s);
   });
 
+  it("waiting counts: a call that sleeps on WASI's clock is stopped at the time limit", async () => {
+    const s = await connect(server.url);
+    // 20 ms of a 100 ms limit: done.
+    assert.deepEqual(await ask(s, 'nap'), 'rested');
+    // 30 s asked: stopped at 100 ms, and the instance is not kept asleep.
+    const reply = await ask(s, 'sleep');
+    assert.deepEqual(reply, {
+      success: false,
+      error: 'handler `faults` failed: it ran longer than its 100 ms limit',
+    });
+    await stillServing(s);
+  });
+
+  it('WASI handles never dropped are stopped at 1,024 per instance', async () => {
+    const s = await connect(server.url);
+    const reply = await ask(s, 'handles');
+    assert.equal(reply.success, false);
+    assert.match(reply.error, /^handler `faults` failed: .*resource table has no free keys/);
+    await stillServing(s);
+  });
+
   it('unbounded allocation is stopped at the memory limit', async () => {
     const s = await connect(server.url);
     const reply = await ask(s, 'hog');

@@ -22,6 +22,9 @@ impl Handler for Faults {
         Ok(Registration::events([
             "trap",
             "spin",
+            "sleep",
+            "nap",
+            "handles",
             "hog",
             "flood",
             "join-flood",
@@ -41,6 +44,24 @@ impl Handler for Faults {
                 loop {
                     n = std::hint::black_box(n.wrapping_add(1));
                 }
+            }
+            // WASI's clock: `pollable.block` waits in iohost, outside the guest's own code.
+            "sleep" => {
+                std::thread::sleep(std::time::Duration::from_secs(30));
+                Outcome::ack("woke")
+            }
+            "nap" => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                Outcome::ack("rested")
+            }
+            // WASI handles never dropped: host memory outside the linear memory.
+            "handles" => {
+                for _ in 0..1_000_000 {
+                    std::mem::forget(wasip2::clocks::monotonic_clock::subscribe_duration(
+                        1_000_000_000,
+                    ));
+                }
+                Outcome::ack("held a million")
             }
             "hog" => {
                 let mut hoard: Vec<Vec<u8>> = Vec::new();

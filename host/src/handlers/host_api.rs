@@ -17,21 +17,36 @@ use super::socket_info::{CallSocket, member_info};
 use super::strapi_gateway::{GatewayError, StrapiGateway};
 use crate::store::{Kv, KvError, Quota, Space};
 
-/// How long a call has run: only the time spent inside its future's polls counts, so time
-/// queued after a yield (under load) or spent waiting for an async host call (Strapi, Redis)
-/// is not the guest's. A call that never waits reads the clock twice: when it begins (its
-/// first poll reuses that reading) and when it ends. The clock is `quanta`'s: the CPU's
-/// time-stamp counter where it is invariant (a few ns a read, against ~20-35 for the vDSO's
-/// `clock_gettime` here), the OS monotonic clock elsewhere.
+/// How long a call has run, against its limit: the time inside its future's polls, and the
+/// time it waits between them, except for the waits iohost excuses: after a yield at an epoch
+/// tick (queued behind other tasks under load), and for acks and Strapi, which have budgets
+/// of their own (`ack_wait_ms`, `call_budget_ms`). Anything else a call waits for counts:
+/// KV on Redis, a cluster query, and above all WASI's clocks and polls, which a guest could
+/// otherwise block on without end (`std::thread::sleep` is `pollable.block`).
+///
+/// A call that never waits reads the clock twice: when it begins (its first poll reuses that
+/// reading) and when it ends. The clock is `quanta`'s: the CPU's time-stamp counter where it
+/// is invariant (a few ns a read, against ~20-35 for the vDSO's `clock_gettime` here), the OS
+/// monotonic clock elsewhere.
 #[derive(Debug)]
 pub struct CallMeter {
     base: quanta::Instant,
     /// When the current call began (nanoseconds after `base`).
     started: AtomicU64,
-    /// Nanoseconds run in the polls that ended.
+    /// Nanoseconds counted up to `resumed` (or `paused_at`, while paused).
     ran: AtomicU64,
     /// When the current poll began (nanoseconds after `base`).
     resumed: AtomicU64,
+    /// When the last poll ended with the call still waiting.
+    paused_at: AtomicU64,
+    /// Between polls: the call waits.
+    paused: AtomicBool,
+    /// That wait is excused (see above): it does not count.
+    pause_excused: AtomicBool,
+    /// An import is waiting for acks or Strapi.
+    excused_wait: AtomicBool,
+    /// The epoch callback has just asked to yield.
+    yielding: AtomicBool,
     /// The call has just begun: its first poll starts at `resumed` as `reset` set it. Reading
     /// the clock again there would add nothing but its cost (a clock read is ~20 ns, a no-op
     /// call under 1 us); the moments between count as run time, never the other way round.
@@ -45,6 +60,11 @@ impl CallMeter {
             started: AtomicU64::new(0),
             ran: AtomicU64::new(0),
             resumed: AtomicU64::new(0),
+            paused_at: AtomicU64::new(0),
+            paused: AtomicBool::new(false),
+            pause_excused: AtomicBool::new(false),
+            excused_wait: AtomicBool::new(false),
+            yielding: AtomicBool::new(false),
             fresh: AtomicBool::new(false),
         }
     }
@@ -59,6 +79,9 @@ impl CallMeter {
         self.started.store(now, Ordering::Relaxed);
         self.ran.store(0, Ordering::Relaxed);
         self.resumed.store(now, Ordering::Relaxed);
+        self.paused.store(false, Ordering::Relaxed);
+        self.excused_wait.store(false, Ordering::Relaxed);
+        self.yielding.store(false, Ordering::Relaxed);
         self.fresh.store(true, Ordering::Relaxed);
     }
 
@@ -67,23 +90,54 @@ impl CallMeter {
         if self.fresh.swap(false, Ordering::Relaxed) {
             return;
         }
-        self.resumed.store(self.now(), Ordering::Relaxed);
+        let now = self.now();
+        if self.paused.swap(false, Ordering::Relaxed) {
+            self.yielding.store(false, Ordering::Relaxed);
+            if !self.pause_excused.load(Ordering::Relaxed) {
+                let waited = now.saturating_sub(self.paused_at.load(Ordering::Relaxed));
+                self.ran.fetch_add(waited, Ordering::Relaxed);
+            }
+        }
+        self.resumed.store(now, Ordering::Relaxed);
     }
 
-    /// A poll of the call ended with the call still waiting.
-    pub(super) fn paused(&self) {
-        let slice = self
-            .now()
-            .saturating_sub(self.resumed.load(Ordering::Relaxed));
+    /// A poll of the call ended with the call still waiting. Returns whether the wait is
+    /// excused (does not count against the call's limit).
+    pub(super) fn paused(&self) -> bool {
+        let now = self.now();
+        let slice = now.saturating_sub(self.resumed.load(Ordering::Relaxed));
         self.ran.fetch_add(slice, Ordering::Relaxed);
+        let excused =
+            self.excused_wait.load(Ordering::Relaxed) || self.yielding.load(Ordering::Relaxed);
+        self.paused_at.store(now, Ordering::Relaxed);
+        self.pause_excused.store(excused, Ordering::Relaxed);
+        self.paused.store(true, Ordering::Relaxed);
+        excused
     }
 
-    /// Time run so far, the current poll included.
-    fn ran(&self) -> Duration {
-        let current = self
-            .now()
-            .saturating_sub(self.resumed.load(Ordering::Relaxed));
-        Duration::from_nanos(self.ran.load(Ordering::Relaxed).saturating_add(current))
+    /// The epoch callback yields: the time until the next poll is not the call's.
+    pub(super) fn yield_now(&self) {
+        self.yielding.store(true, Ordering::Relaxed);
+    }
+
+    /// Marks a wait for acks or Strapi until the guard is dropped.
+    pub(super) fn excuse_wait(self: &Arc<Self>) -> ExcusedWait {
+        self.excused_wait.store(true, Ordering::Relaxed);
+        ExcusedWait(self.clone())
+    }
+
+    /// Time counted so far, the current poll or wait included.
+    pub(super) fn ran(&self) -> Duration {
+        let now = self.now();
+        let counted = self.ran.load(Ordering::Relaxed);
+        let current = if !self.paused.load(Ordering::Relaxed) {
+            now.saturating_sub(self.resumed.load(Ordering::Relaxed))
+        } else if self.pause_excused.load(Ordering::Relaxed) {
+            0
+        } else {
+            now.saturating_sub(self.paused_at.load(Ordering::Relaxed))
+        };
+        Duration::from_nanos(counted.saturating_add(current))
     }
 
     /// Wall-clock time since the call began, waits included.
@@ -92,6 +146,15 @@ impl CallMeter {
             self.now()
                 .saturating_sub(self.started.load(Ordering::Relaxed)),
         )
+    }
+}
+
+/// A wait that does not count against the call's limit, while it lasts.
+pub(super) struct ExcusedWait(Arc<CallMeter>);
+
+impl Drop for ExcusedWait {
+    fn drop(&mut self) {
+        self.0.excused_wait.store(false, Ordering::Relaxed);
     }
 }
 
@@ -144,6 +207,11 @@ pub struct InstanceState {
 /// handler looping on it would keep them all busy. Past it the import answers an empty list.
 pub const ROOM_QUERIES_PER_CALL: usize = 16;
 
+/// WASI handles (streams, pollables) one instance may hold at once. Each is host memory that
+/// `memory_mb` does not see, kept while the instance is idle if the guest never drops it;
+/// Rust's std holds a few. One more fails the WASI call, which traps the guest.
+pub const MAX_WASI_HANDLES: usize = 1024;
+
 impl InstanceState {
     pub fn new(
         handler: Arc<str>,
@@ -154,9 +222,11 @@ impl InstanceState {
         config: Arc<serde_json::Map<String, serde_json::Value>>,
         links: Links,
     ) -> Self {
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_WASI_HANDLES);
         Self {
             wasi: WasiCtx::builder().build(),
-            table: ResourceTable::new(),
+            table,
             limits,
             kv_space: Space::of_handler(&handler, kv_quota),
             handler,
@@ -524,7 +594,9 @@ impl sockets::Host for InstanceState {
             bytes: MAX_ACK_BYTES,
             sockets: MAX_ACK_SOCKETS,
         };
+        let excused = self.meter.excuse_wait();
         let acks = crate::sockets::emit_with_ack(targets, &event, &args, wait, caps).await;
+        drop(excused);
         self.budget.waited_for_acks(started.elapsed());
         Ok(bounded_acks(acks?))
     }
@@ -682,7 +754,9 @@ impl strapi::Host for InstanceState {
             return Err(over());
         };
         let started = Instant::now();
+        let excused = self.meter.excuse_wait();
         let answer = tokio::time::timeout(left, gateway.request(request)).await;
+        drop(excused);
         let took = started.elapsed();
         self.waited += took;
         let answer = answer.map_err(|_| over())?.map_err(strapi_error)?;
@@ -708,31 +782,42 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_meter_counts_polls_not_waits_and_the_first_poll_reuses_the_start() {
-        let meter = CallMeter::new();
+    fn the_meter_counts_polls_and_waits_but_not_excused_waits() {
+        let ms = Duration::from_millis;
+        let meter = Arc::new(CallMeter::new());
         meter.reset();
         let started = meter.started.load(Ordering::Relaxed);
         // The first poll begins where the call began: no second reading.
         meter.resumed();
         assert_eq!(meter.resumed.load(Ordering::Relaxed), started);
-        std::thread::sleep(Duration::from_millis(5));
-        meter.paused();
-        // (`ran` is read while a poll runs: the epoch callback reads it from inside one.)
-        let first = Duration::from_nanos(meter.ran.load(Ordering::Relaxed));
-        assert!(first >= Duration::from_millis(5), "{first:?}");
-        // Waiting between polls is not run time; a later poll reads the clock again.
-        std::thread::sleep(Duration::from_millis(40));
+        std::thread::sleep(ms(5));
+        // A wait for something iohost does not excuse (a WASI clock, KV on Redis) counts.
+        assert!(!meter.paused());
+        std::thread::sleep(ms(20));
+        assert!(meter.ran() >= ms(25), "{:?}", meter.ran());
         meter.resumed();
-        assert!(meter.resumed.load(Ordering::Relaxed) > started);
+        let counted = meter.ran();
+        assert!(counted >= ms(25), "{counted:?}");
+        // A wait for acks or Strapi does not, nor the time queued after a yield.
+        let excused = meter.excuse_wait();
+        assert!(meter.paused());
+        std::thread::sleep(ms(40));
+        assert!(meter.ran() < counted + ms(20), "{:?}", meter.ran());
+        meter.resumed();
+        drop(excused);
+        meter.yield_now();
+        assert!(meter.paused());
+        std::thread::sleep(ms(40));
+        meter.resumed();
+        // The yield is over: the next wait counts again.
+        assert!(!meter.paused());
+        meter.resumed();
         let ran = meter.ran();
         let wall = meter.since_start();
-        assert!(ran >= first, "{ran:?} < {first:?}");
-        assert!(
-            ran + Duration::from_millis(40) <= wall,
-            "{ran:?} + 40 ms > {wall:?}"
-        );
+        assert!(ran >= counted, "{ran:?} < {counted:?}");
+        assert!(ran + ms(80) <= wall, "{ran:?} + 80 ms > {wall:?}");
         // A new call starts from nothing.
         meter.reset();
-        assert!(meter.ran() < first, "{:?}", meter.ran());
+        assert!(meter.ran() < ms(25), "{:?}", meter.ran());
     }
 }

@@ -1,6 +1,7 @@
 //! One loaded handler version: its compiled component, its pool of warm instances, and the
 //! calls into it under a deadline and a memory cap. A failed instance is never reused.
 
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -255,18 +256,28 @@ impl Handler {
         let mut lease = self.lease(Waits::Bounded).await?;
         let on_socket_event = lease.instance.on_socket_event;
         let (store, bindings, meter) = lease.parts();
+        let limit = self.call_timeout();
         store.data_mut().acting_user = socket.acting().user;
         let result = match on_socket_event {
             Some(func) => {
                 store.data_mut().call_socket = Some(socket.clone());
                 let typed = typed_socket_event(func);
                 let call = typed.call_async(&mut *store, (Resource::new_borrow(0), event));
-                let result = Metered::new(call, meter).await.map(|(result,)| result);
+                let result = Metered::new(call, meter, limit)
+                    .await
+                    .map(|(result,)| result);
                 // Not kept while the instance waits idle for its next call.
                 store.data_mut().call_socket = None;
                 result
             }
-            None => Metered::new(bindings.call_on_event(store, socket.info(), event), meter).await,
+            None => {
+                Metered::new(
+                    bindings.call_on_event(store, socket.info(), event),
+                    meter,
+                    limit,
+                )
+                .await
+            }
         };
         lease.finish(result)
     }
@@ -277,8 +288,9 @@ impl Handler {
     ) -> Result<(ConnectResult, Vec<Action>), CallError> {
         let mut lease = self.lease(Waits::Always).await?;
         let (store, bindings, meter) = lease.parts();
+        let limit = self.call_timeout();
         store.data_mut().acting_user = socket.user.as_ref().map(|u| u.id);
-        let result = Metered::new(bindings.call_on_connect(store, socket), meter).await;
+        let result = Metered::new(bindings.call_on_connect(store, socket), meter, limit).await;
         lease.finish(result)
     }
 
@@ -289,15 +301,22 @@ impl Handler {
     ) -> Result<((), Vec<Action>), CallError> {
         let mut lease = self.lease(Waits::Always).await?;
         let (store, bindings, meter) = lease.parts();
+        let limit = self.call_timeout();
         store.data_mut().acting_user = socket.user.as_ref().map(|u| u.id);
-        let result = Metered::new(bindings.call_on_disconnect(store, socket, reason), meter).await;
+        let result = Metered::new(
+            bindings.call_on_disconnect(store, socket, reason),
+            meter,
+            limit,
+        )
+        .await;
         lease.finish(result)
     }
 
     pub async fn on_tick(&self) -> Result<((), Vec<Action>), CallError> {
         let mut lease = self.lease(Waits::Bounded).await?;
         let (store, bindings, meter) = lease.parts();
-        let result = Metered::new(bindings.call_on_tick(store), meter).await;
+        let limit = self.call_timeout();
+        let result = Metered::new(bindings.call_on_tick(store), meter, limit).await;
         lease.finish(result)
     }
 
@@ -327,8 +346,11 @@ impl Handler {
             return lease.finish(Ok(ContentResult::Pass));
         };
         let (store, _, meter) = lease.parts();
+        let limit = self.call_timeout();
         let call = on_content.call_async(&mut *store, (event.clone(),));
-        let result = Metered::new(call, meter).await.map(|(result,)| result);
+        let result = Metered::new(call, meter, limit)
+            .await
+            .map(|(result,)| result);
         lease.finish(result)
     }
 
@@ -383,7 +405,7 @@ impl Handler {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
         // Every epoch tick (10 ms) of a call that is still running: stop it past its limit
-        // (time spent waiting for Strapi is not the guest's), else let the executor run other
+        // (what counts: `CallMeter`), else let the executor run other
         // tasks before it goes on. A guest that computes for its whole limit then holds a
         // runtime thread for one tick at a time, not the whole limit.
         store.epoch_deadline_callback(|ctx| {
@@ -392,6 +414,7 @@ impl Handler {
             } else if ctx.data().call_over() {
                 Err(wasmtime::Trap::Interrupt.into())
             } else {
+                ctx.data().meter.yield_now();
                 Ok(wasmtime::UpdateDeadline::Yield(1))
             }
         });
@@ -402,6 +425,7 @@ impl Handler {
         let instance = Metered::new(
             self.pre.instance_pre().instantiate_async(&mut store),
             meter.clone(),
+            init_limit,
         )
         .await
         .map_err(|e| self.fault(e, init_limit))?;
@@ -429,13 +453,17 @@ impl Handler {
             )?),
             None => None,
         };
-        let registration = Metered::new(bindings.call_init(&mut store, &self.config_json), meter)
-            .await
-            .map_err(|e| self.fault(e, init_limit))?
-            .map_err(|reason| CallError::InitRefused {
-                handler: self.name.to_string(),
-                reason,
-            })?;
+        let registration = Metered::new(
+            bindings.call_init(&mut store, &self.config_json),
+            meter,
+            init_limit,
+        )
+        .await
+        .map_err(|e| self.fault(e, init_limit))?
+        .map_err(|reason| CallError::InitRefused {
+            handler: self.name.to_string(),
+            reason,
+        })?;
         // Actions requested by `init` have no socket to act for; they are dropped.
         store.data_mut().outbox.clear();
         self.stats.instances_created.fetch_add(1, Ordering::Relaxed);
@@ -577,34 +605,66 @@ enum Waits {
 }
 
 pin_project_lite::pin_project! {
-    /// A guest call, metered: its [`CallMeter`] counts only the time spent inside its polls.
+    /// A guest call, metered by its [`CallMeter`], and stopped once the meter passes `limit`:
+    /// at an epoch tick while the guest runs (the store's deadline callback), or by a timer
+    /// while it waits for something whose wait counts. The timer is made only when a call
+    /// first waits so; a call that never waits pays nothing for it.
     struct Metered<F> {
         #[pin]
         call: F,
         meter: Arc<CallMeter>,
+        limit: Duration,
+        timer: Option<Pin<Box<tokio::time::Sleep>>>,
     }
 }
 
 impl<F> Metered<F> {
-    fn new(call: F, meter: Arc<CallMeter>) -> Self {
-        Self { call, meter }
+    fn new(call: F, meter: Arc<CallMeter>, limit: Duration) -> Self {
+        Self {
+            call,
+            meter,
+            limit,
+            timer: None,
+        }
     }
 }
 
-impl<F: std::future::Future> std::future::Future for Metered<F> {
+impl<F, T> std::future::Future for Metered<F>
+where
+    F: std::future::Future<Output = wasmtime::Result<T>>,
+{
     type Output = F::Output;
 
     fn poll(
         self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<F::Output> {
+        use std::task::Poll;
         let this = self.project();
         this.meter.resumed();
-        let polled = this.call.poll(cx);
-        if polled.is_pending() {
-            this.meter.paused();
+        if let Poll::Ready(result) = this.call.poll(cx) {
+            return Poll::Ready(result);
         }
-        polled
+        if this.meter.paused() {
+            // Waits for acks and Strapi end on budgets of their own; a yield is over soon.
+            return Poll::Pending;
+        }
+        let left = this.limit.saturating_sub(this.meter.ran());
+        let deadline = tokio::time::Instant::now() + left;
+        let timer = match this.timer {
+            Some(timer) => {
+                timer.as_mut().reset(deadline);
+                timer
+            }
+            None => this
+                .timer
+                .insert(Box::pin(tokio::time::sleep_until(deadline))),
+        };
+        if left.is_zero() || timer.as_mut().poll(cx).is_ready() {
+            // Dropping the call's future unwinds the guest; its instance is never reused.
+            return Poll::Ready(Err(wasmtime::Trap::Interrupt.into()));
+        }
+        Poll::Pending
     }
 }
 
