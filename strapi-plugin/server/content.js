@@ -80,7 +80,15 @@ function createAudiences({ strapi, ttlMs = 5000 }) {
         auth: { strategy: { name: 'api-token', verify: verifyToken }, credentials: token, ability },
       });
     }
-    return out;
+    // Two tokens whose names give one audience ("Feed A", "feed.a") share one room in iohost,
+    // which cannot tell their sockets apart: neither's payload goes there (iohost's own rule).
+    const counts = new Map();
+    for (const { key } of out) counts.set(key, (counts.get(key) ?? 0) + 1);
+    const clashing = [...counts].filter(([, n]) => n > 1).map(([key]) => key);
+    if (clashing.length > 0) {
+      strapi.log.warn(`[iohost] API tokens share a room name, their sockets get no content events until all but one are renamed: ${clashing.join(', ')}`);
+    }
+    return out.filter(({ key }) => counts.get(key) === 1);
   }
 
   return {

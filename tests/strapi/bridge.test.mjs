@@ -142,6 +142,33 @@ namespaces = ["/admin"]
     }
   });
 
+  it('two tokens whose names give one room name get no content events: iohost cannot tell their sockets apart there', async () => {
+    // Strapi tells them apart by key; iohost's room (`io-token-feed-a`) holds both.
+    const narrow = await newToken('Feed A', 'custom', ['api::article.article.create']);
+    const wide = await newToken('Feed.A', 'full-access');
+    const control = await newToken('Feed Control', 'read-only');
+    // The oracle: Strapi refuses the narrow token's read.
+    await assert.rejects(strapi.call('/api/articles', { token: narrow.accessKey }), /-> 403/);
+    const server = await bridge();
+    try {
+      const asNarrow = await connect(server.url, { auth: { strategy: 'api-token', token: narrow.accessKey } });
+      const asWide = await connect(server.url, { auth: { strategy: 'api-token', token: wide.accessKey } });
+      const asControl = await connect(server.url, { auth: { strategy: 'api-token', token: control.accessKey } });
+      assert.deepEqual((await ask(asNarrow, 'get-rooms')).rooms, ['io-token-feed-a']);
+      assert.deepEqual((await ask(asWide, 'get-rooms')).rooms, ['io-token-feed-a']);
+      await server.waitForLog(/give one room name/);
+      const [atNarrow, atWide, atControl] = [record(asNarrow), record(asWide), record(asControl)];
+      await createArticle('For one feed only');
+      assert.ok(await until(() => atControl.some((e) => e.name === 'article:publish'), 10000));
+      await sleep(300);
+      assert.deepEqual(atNarrow, [], 'the custom token may not read articles');
+      assert.deepEqual(atWide, [], 'nor is the room given the full-access grant');
+    } finally {
+      closeAll();
+      await server.stop();
+    }
+  });
+
   it('a stream of unknown keys costs Strapi one read of the token list; a known key never waits for it', async () => {
     const known = await newToken('Known Key', 'read-only');
     // The list stays fresh for the whole test: only unknown keys could make iohost read it.

@@ -264,6 +264,14 @@ impl ApiTokens {
             );
         }
         tracing::debug!(count = tokens.len(), "read Strapi's API tokens");
+        let listed: Vec<ApiToken> = tokens.values().cloned().collect();
+        let clashing = crate::strapi::tokens::clashing(&listed);
+        if !clashing.is_empty() {
+            tracing::warn!(
+                tokens = ?clashing,
+                "these API tokens' names give one room name: their sockets get no content events until all but one are renamed"
+            );
+        }
         Ok(tokens)
     }
 }

@@ -28,6 +28,9 @@ pub enum Grant<'a> {
     ReadOnly,
     /// A role, or a custom API token: these actions.
     Actions(&'a HashSet<String>),
+    /// An expired API token, or one that shares its room name with another (iohost cannot
+    /// tell their sockets apart there): nothing.
+    Nothing,
 }
 
 impl Grant<'_> {
@@ -48,6 +51,7 @@ impl Grant<'_> {
             }
         };
         match self {
+            Grant::Nothing => false,
             Grant::Everything => true,
             Grant::ReadOnly => permission == Permission::Find,
             Grant::Actions(actions) => actions.contains(&action_name(uid, verb)),

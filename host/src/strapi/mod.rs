@@ -23,7 +23,6 @@ pub mod setup;
 pub mod shape;
 pub mod tokens;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Everything "who may read what" depends on, read once: the run-time matrix, the API tokens
@@ -52,16 +51,7 @@ impl Snapshot {
             rule: config.delivery,
             configured: &self.permissions,
             roles: self.known.roles.as_ref(),
-            tokens: self
-                .tokens
-                .iter()
-                .map(|t| {
-                    (
-                        format!("{}{}", crate::model::TOKEN_ROLE_PREFIX, t.slug()),
-                        t.grant(),
-                    )
-                })
-                .collect::<BTreeMap<_, _>>(),
+            tokens: tokens::grants(&self.tokens),
             schemas: self.known.schemas.as_ref(),
             drafts: &config.drafts.roles,
         }
