@@ -676,9 +676,25 @@ impl kv::Host for InstanceState {
     }
 }
 
+/// Bytes of one handler log line that reach the log; the rest is cut (a line is written while
+/// the call waits, and a slow log pipe would hold its thread for a huge one).
+pub const MAX_LOG_LINE_BYTES: usize = 8 * 1024;
+
+/// `message`, cut to [`MAX_LOG_LINE_BYTES`] at a character boundary, saying how much was cut.
+fn log_line(mut message: String) -> String {
+    if message.len() > MAX_LOG_LINE_BYTES {
+        let cut = message.floor_char_boundary(MAX_LOG_LINE_BYTES);
+        let more = message.len() - cut;
+        message.truncate(cut);
+        message.push_str(&format!("... ({more} more bytes cut)"));
+    }
+    message
+}
+
 impl log::Host for InstanceState {
     async fn log(&mut self, level: log::Level, message: String) {
         let handler = &*self.handler;
+        let message = log_line(message);
         match level {
             log::Level::Trace => tracing::trace!(handler, "{message}"),
             log::Level::Debug => tracing::debug!(handler, "{message}"),
@@ -780,6 +796,15 @@ impl strapi::Host for InstanceState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_log_line_is_cut_at_a_character_boundary() {
+        assert_eq!(log_line("short".into()), "short");
+        let long = "é".repeat(MAX_LOG_LINE_BYTES);
+        let line = log_line(long);
+        assert!(line.ends_with(&format!("... ({} more bytes cut)", MAX_LOG_LINE_BYTES)));
+        assert!(line.len() < MAX_LOG_LINE_BYTES + 40);
+    }
 
     #[test]
     fn the_meter_counts_polls_and_waits_but_not_excused_waits() {

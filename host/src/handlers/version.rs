@@ -460,6 +460,7 @@ impl Handler {
         )
         .await
         .map_err(|e| self.fault(e, init_limit))?
+        .and_then(bounded_registration)
         .map_err(|reason| CallError::InitRefused {
             handler: self.name.to_string(),
             reason,
@@ -595,6 +596,40 @@ pub fn kv_quota(limits: &HandlerLimits) -> crate::store::Quota {
     }
 }
 
+/// Event names one handler may register: every client event is matched against them (and a
+/// name a client sends becomes a metric label), so a version's list stays short.
+pub const MAX_REGISTERED_EVENTS: usize = 256;
+/// Namespaces one handler may name.
+pub const MAX_REGISTERED_NAMESPACES: usize = 64;
+/// Bytes of one registered event or namespace name.
+pub const MAX_REGISTERED_NAME_BYTES: usize = 256;
+
+/// `init`'s registration, refused when its lists pass the bounds above.
+fn bounded_registration(registration: Registration) -> Result<Registration, String> {
+    for (what, names, max) in [
+        ("events", &registration.events, MAX_REGISTERED_EVENTS),
+        (
+            "namespaces",
+            &registration.namespaces,
+            MAX_REGISTERED_NAMESPACES,
+        ),
+    ] {
+        if names.len() > max {
+            return Err(format!(
+                "it registers {} {what}, more than {max}",
+                names.len()
+            ));
+        }
+        if let Some(long) = names.iter().find(|n| n.len() > MAX_REGISTERED_NAME_BYTES) {
+            return Err(format!(
+                "it registers a name of {} bytes in {what}, more than {MAX_REGISTERED_NAME_BYTES}",
+                long.len()
+            ));
+        }
+    }
+    Ok(registration)
+}
+
 /// May a call be refused when `max_waiting` calls wait for an instance already? Events and
 /// ticks may (their sender gets "busy"); connects and disconnects always wait their turn, so
 /// a handler's view of who is connected never misses one.
@@ -708,6 +743,54 @@ impl Lease<'_> {
                 Ok((value, actions))
             }
             Err(error) => Err(handler.fault(error, handler.call_timeout())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registering(events: Vec<String>, namespaces: Vec<String>) -> Registration {
+        Registration {
+            events,
+            namespaces,
+            priority: 0,
+            on_connect: false,
+            on_disconnect: false,
+            tick_ms: None,
+        }
+    }
+
+    #[test]
+    fn a_registration_past_its_bounds_is_refused() {
+        let names = |n: usize, len: usize| -> Vec<String> {
+            (0..n).map(|i| format!("{i:0>len$}")).collect()
+        };
+        let fits = registering(
+            names(MAX_REGISTERED_EVENTS, MAX_REGISTERED_NAME_BYTES),
+            names(MAX_REGISTERED_NAMESPACES, 8),
+        );
+        assert!(bounded_registration(fits).is_ok());
+        let cases = [
+            (
+                registering(names(MAX_REGISTERED_EVENTS + 1, 4), vec![]),
+                "it registers 257 events, more than 256",
+            ),
+            (
+                registering(vec![], names(MAX_REGISTERED_NAMESPACES + 1, 4)),
+                "it registers 65 namespaces, more than 64",
+            ),
+            (
+                registering(names(1, MAX_REGISTERED_NAME_BYTES + 1), vec![]),
+                "it registers a name of 257 bytes in events, more than 256",
+            ),
+        ];
+        for (registration, reason) in cases {
+            assert_eq!(
+                bounded_registration(registration).err().as_deref(),
+                Some(reason)
+            );
         }
     }
 }
