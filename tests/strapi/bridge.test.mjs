@@ -169,6 +169,36 @@ namespaces = ["/admin"]
     }
   });
 
+  it('without strapi.api_token a user whose role cannot be read is (unknown) once Strapi has other roles, and gets no content events', async () => {
+    // iohost looks users up with their own JWT then, and /api/users/me does not show the role.
+    const server = await bridge('refresh_ms = 1000', { env: { IOHOST_STRAPI__API_TOKEN: '' } });
+    try {
+      const roomsOf = async (jwt) => (await ask(await connect(server.url, { auth: { token: jwt } }), 'get-rooms')).rooms;
+      const plain = await strapi.register('plain-default');
+      // Strapi has only Public and Authenticated for now: `authenticated` is what it would say.
+      assert.ok(await until(async () => (await roomsOf(plain.jwt)).includes('io-role-authenticated'), 10000));
+
+      // Trial users may read themselves (iohost's lookup without an API token), not articles.
+      const trialId = await strapi.role('Trial', ['plugin::users-permissions.user.me']);
+      const trial = await strapi.register('trial-user');
+      await strapi.call(`/api/users/${trial.user.id}`, { method: 'PUT', token: strapi.apiToken, body: { role: trialId } });
+      // The oracle: Strapi refuses the Trial user's read of articles; Authenticated may.
+      await assert.rejects(strapi.call('/api/articles', { token: trial.jwt }), /-> 403/);
+      assert.ok(await until(async () => (await roomsOf(trial.jwt)).includes('io-role-(unknown)'), 10000));
+      await server.waitForLog(/users connect as `\(unknown\)`/);
+      const asTrial = await connect(server.url, { auth: { token: trial.jwt } });
+      const atTrial = record(asTrial);
+      const atPublic = record(await connect(server.url));
+      await createArticle('Not for trial users');
+      assert.ok(await until(() => atPublic.some((e) => e.name === 'article:publish'), 10000));
+      await sleep(300);
+      assert.deepEqual(atTrial, [], 'a user who may be in a narrower role gets no role\'s events');
+    } finally {
+      closeAll();
+      await server.stop();
+    }
+  });
+
   it('a stream of unknown keys costs Strapi one read of the token list; a known key never waits for it', async () => {
     const known = await newToken('Known Key', 'read-only');
     // The list stays fresh for the whole test: only unknown keys could make iohost read it.

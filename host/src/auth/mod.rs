@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::config::StrapiConfig;
-use crate::model::{Identity, User};
+use crate::model::{AUTHENTICATED_ROLE, Identity, User};
 use crate::strapi::credentials::LiveCredentials;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -187,10 +187,11 @@ impl Authenticator {
         if user.confirmed == Some(false) {
             return Err(AuthError::NotConfirmed);
         }
+        // Only a lookup with iohost's API token shows the role (see `reads_roles`).
         let role = user
             .role
             .map(|r| r.kind.to_lowercase())
-            .unwrap_or_else(|| "authenticated".to_owned());
+            .unwrap_or_else(|| AUTHENTICATED_ROLE.to_owned());
         Ok(Identity {
             role,
             user: Some(User {
@@ -198,6 +199,13 @@ impl Authenticator {
                 username: user.username,
             }),
         })
+    }
+
+    /// Are users' roles read from Strapi? Only with `strapi.api_token`: without it a user is
+    /// looked up with their own token, whose `/api/users/me` answer does not show the role, and
+    /// [`Self::identify`] says `authenticated` (the caller narrows that where it may be wrong).
+    pub fn reads_roles(&self) -> bool {
+        !self.credentials.now().api_token.is_empty()
     }
 
     /// Checks the signature, expiry and not-before time; returns the user id.

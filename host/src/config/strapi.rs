@@ -18,7 +18,8 @@ pub struct StrapiConfig {
     pub jwt_leeway_s: u64,
     /// A Strapi API token (full access, or custom with users-permissions `user.findOne`) to look
     /// users' roles up. Without it a user's own token reads `/api/users/me`, which does not show
-    /// the role: every user is then `authenticated`.
+    /// the role: a user is then `authenticated` where Strapi has no other role for users (or
+    /// iohost does not read Strapi's roles), else `(unknown)`, which gets no content events.
     pub api_token: String,
     /// A Strapi admin user that may read API tokens (Settings > API tokens: read), for clients
     /// that connect with an API token. Empty: API-token logins are refused. `iohost strapi

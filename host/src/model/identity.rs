@@ -5,6 +5,15 @@ use serde::{Deserialize, Serialize};
 /// The role every socket without a token gets, as in Strapi's users-permissions.
 pub const PUBLIC_ROLE: &str = "public";
 
+/// The role users-permissions gives every new user; a user's role when it cannot be read and
+/// Strapi has no other (see [`UNKNOWN_ROLE`]).
+pub const AUTHENTICATED_ROLE: &str = "authenticated";
+
+/// The role of a user whose real role iohost cannot read (no `strapi.api_token`: the user's own
+/// `/api/users/me` does not show it) while Strapi has roles besides Public and Authenticated:
+/// no content event goes to it. The parentheses keep it apart from every Strapi role type.
+pub const UNKNOWN_ROLE: &str = "(unknown)";
+
 /// The role of a socket that connected with a Strapi API token is `token:<name>` (name in lower
 /// case, spaces as `-`): it can be named in access rules, the permission matrix and field rules
 /// like any role.

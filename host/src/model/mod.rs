@@ -5,7 +5,10 @@ mod identity;
 mod socket_view;
 
 pub use args::Args;
-pub use identity::{ClientAddress, Handshake, Identity, SessionOpening, TOKEN_ROLE_PREFIX, User};
+pub use identity::{
+    AUTHENTICATED_ROLE, ClientAddress, Handshake, Identity, PUBLIC_ROLE, SessionOpening,
+    TOKEN_ROLE_PREFIX, UNKNOWN_ROLE, User,
+};
 pub use socket_view::SocketView;
 
 /// The key per-address limits count under: the address, or an IPv6 address's /64 network.

@@ -13,8 +13,10 @@ use super::{SharedRef, dispatch};
 use crate::auth::AuthError;
 use crate::config::Config;
 use crate::handlers::Action;
-use crate::model::TOKEN_ROLE_PREFIX;
-use crate::model::{Handshake, Identity, SessionOpening};
+use crate::model::{
+    AUTHENTICATED_ROLE, Handshake, Identity, PUBLIC_ROLE, SessionOpening, TOKEN_ROLE_PREFIX,
+    UNKNOWN_ROLE,
+};
 use crate::rooms::USER_ROOM_PREFIX;
 use crate::sockets::identity_of;
 
@@ -62,6 +64,7 @@ async fn identify(
         .auth
         .identify(&auth, query_token.as_deref(), from)
         .await
+        .map(|identity| narrowed(identity, &shared))
         .and_then(|identity| {
             crate::auth::admit(&shared.settings.now().access, &identity, socket.ns())
                 .map(|()| identity)
@@ -76,6 +79,32 @@ async fn identify(
     socket.extensions.insert(Handshake(auth));
     socket.extensions.insert(identity);
     Ok(())
+}
+
+/// A user whose role could not be read is `authenticated` only where that is what Strapi would
+/// say: when Strapi has no other role for users, or when iohost does not read Strapi's roles at
+/// all (then `[strapi.permissions]` alone decides, and names what `authenticated` gets).
+/// Otherwise the user may be in a narrower role, and gets [`UNKNOWN_ROLE`], which receives no
+/// content event.
+fn narrowed(mut identity: Identity, shared: &SharedRef) -> Identity {
+    if identity.user.is_none() || shared.auth.reads_roles() || !shared.catalog.enabled() {
+        return identity;
+    }
+    let others = shared.catalog.now().roles.as_ref().map(|roles| {
+        roles
+            .keys()
+            .any(|r| r != AUTHENTICATED_ROLE && r != PUBLIC_ROLE)
+    });
+    if others != Some(false) {
+        static WARNED: std::sync::Once = std::sync::Once::new();
+        WARNED.call_once(|| {
+            tracing::warn!(
+                "strapi.api_token is not set, so users' roles cannot be read, and Strapi has roles besides Public and Authenticated (or they are not read yet): users connect as `{UNKNOWN_ROLE}` and get no role's content events; set strapi.api_token"
+            );
+        });
+        identity.role = UNKNOWN_ROLE.to_owned();
+    }
+    identity
 }
 
 /// Actions handlers asked for in `on-connect`, carried out once the socket is connected.

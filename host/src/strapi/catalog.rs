@@ -135,11 +135,12 @@ impl Catalog {
         let roles = match self.roles().await {
             Ok(roles) => Some(roles),
             Err(e) if e.is_forbidden() => {
+                // Fail closed: the matrix alone could grant what Strapi does not.
                 self.log_once(format!(
-                    "Strapi does not let {} read role permissions ({e}): run `iohost strapi setup` again; until then [strapi.permissions] alone says who receives content events",
+                    "Strapi does not let {} read role permissions ({e}): run `iohost strapi setup` again; until then no role receives content events (API tokens still do)",
                     "strapi.admin_email"
                 ));
-                None
+                Some(RoleActions::new())
             }
             Err(e) => {
                 self.log_once(format!(
