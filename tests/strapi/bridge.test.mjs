@@ -169,6 +169,36 @@ namespaces = ["/admin"]
     }
   });
 
+  it('a token Strapi narrows or deletes after its sockets connected stops receiving within identity_cache_ms', async () => {
+    const narrowed = await newToken('Feed Narrowed', 'custom', ['api::article.article.find']);
+    const deleted = await newToken('Feed Deleted', 'read-only');
+    const kept = await newToken('Feed Kept', 'read-only');
+    const server = await bridge();
+    try {
+      const asToken = (t) => connect(server.url, { auth: { strategy: 'api-token', token: t.accessKey } });
+      const [atNarrowed, atDeleted, atKept] = (await Promise.all([narrowed, deleted, kept].map(asToken))).map(record);
+      const published = (events) => events.some((e) => e.name === 'article:publish');
+      await createArticle('For every feed');
+      assert.ok(await until(() => [atNarrowed, atDeleted, atKept].every(published), 10000));
+
+      await strapi.call(`/admin/api-tokens/${narrowed.id}`, { method: 'PUT', token: strapi.adminToken, body: { permissions: [] } });
+      await strapi.call(`/admin/api-tokens/${deleted.id}`, { method: 'DELETE', token: strapi.adminToken });
+      // The oracle: Strapi refuses both now.
+      await assert.rejects(strapi.call('/api/articles', { token: narrowed.accessKey }), /-> 403/);
+      await assert.rejects(strapi.call('/api/articles', { token: deleted.accessKey }), /-> 401/);
+      await sleep(1600); // identity_cache_ms = 1500: the list iohost read is stale now.
+      for (const events of [atNarrowed, atDeleted, atKept]) events.length = 0;
+      await createArticle('For the kept feed');
+      assert.ok(await until(() => published(atKept), 10000));
+      await sleep(300);
+      assert.deepEqual(atNarrowed, [], 'the narrowed token may not read articles any more');
+      assert.deepEqual(atDeleted, [], 'the deleted token is gone');
+    } finally {
+      closeAll();
+      await server.stop();
+    }
+  });
+
   it('without strapi.api_token a user whose role cannot be read is (unknown) once Strapi has other roles, and gets no content events', async () => {
     // iohost looks users up with their own JWT then, and /api/users/me does not show the role.
     const server = await bridge('refresh_ms = 1000', { env: { IOHOST_STRAPI__API_TOKEN: '' } });

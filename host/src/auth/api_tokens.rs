@@ -168,17 +168,7 @@ impl ApiTokens {
             // Read by whoever held the lock before: no need to read it again.
             let read_meanwhile = self.current().at.is_some_and(|at| at >= asked);
             if !read_meanwhile && reloads.allow(for_unknown_key, from) {
-                match self.load().await {
-                    Ok(tokens) => {
-                        if let Ok(mut loaded) = self.loaded.write() {
-                            *loaded = Arc::new(Loaded {
-                                tokens,
-                                at: Some(Instant::now()),
-                            });
-                        }
-                    }
-                    Err(e) => tracing::warn!("cannot read Strapi's API tokens: {e}"),
-                }
+                self.reload().await;
             }
         }
         let loaded = self.current();
@@ -214,6 +204,37 @@ impl ApiTokens {
                 }
             }
             unknown.insert(key, Instant::now());
+        }
+    }
+
+    /// Every token, read again first when the list is older than `identity_cache_ms` (and was
+    /// ever read: before the first token login no socket has a token). Content delivery asks
+    /// this: a token Strapi deleted, narrowed or let expire stops receiving within that time,
+    /// not only once another token logs in. A failed read keeps the list it had (logged).
+    pub async fn fresh(&self) -> Vec<ApiToken> {
+        let stale = |loaded: &Loaded| loaded.at.is_some_and(|at| at.elapsed() >= self.ttl);
+        if self.enabled() && stale(&self.current()) {
+            let mut reloads = self.reloads.lock().await;
+            // Whoever held the lock before may have read it.
+            if stale(&self.current()) && reloads.allow(false, None) {
+                self.reload().await;
+            }
+        }
+        self.known()
+    }
+
+    /// Reads the list from Strapi and keeps it; a failure is logged and changes nothing.
+    async fn reload(&self) {
+        match self.load().await {
+            Ok(tokens) => {
+                if let Ok(mut loaded) = self.loaded.write() {
+                    *loaded = Arc::new(Loaded {
+                        tokens,
+                        at: Some(Instant::now()),
+                    });
+                }
+            }
+            Err(e) => tracing::warn!("cannot read Strapi's API tokens: {e}"),
         }
     }
 

@@ -148,6 +148,10 @@ mod tests {
                 "token:reader".to_owned(),
                 BTreeMap::from([("*".to_owned(), vec![Permission::Find])]),
             ),
+            (
+                "token:gone".to_owned(),
+                BTreeMap::from([("*".to_owned(), vec![Permission::Find])]),
+            ),
         ])
     }
 
@@ -184,7 +188,11 @@ mod tests {
             rule: crate::config::DeliveryRule::Find,
             configured: &matrix,
             roles: None,
-            tokens: Default::default(),
+            tokens: [(
+                "token:reader".to_owned(),
+                crate::strapi::access::Grant::ReadOnly,
+            )]
+            .into(),
             schemas: None,
             drafts: &[],
         };
@@ -194,5 +202,11 @@ mod tests {
             Err(SubscribeError::NotAllowed { .. })
         ));
         assert_eq!(page.check(&access, &Identity::token("reader")), Ok(()));
+        // A token Strapi does not list (deleted since it connected) follows nothing, whatever
+        // the matrix says of its name.
+        assert!(matches!(
+            page.check(&access, &Identity::token("gone")),
+            Err(SubscribeError::NotAllowed { .. })
+        ));
     }
 }

@@ -530,7 +530,7 @@ async fn deliver(
     // Permissions and tokens change at run time: read them as they are now.
     let snapshot = Snapshot::new(
         state.parts.settings.now().permissions.clone(),
-        state.parts.auth.tokens.known(),
+        state.parts.auth.tokens.fresh().await,
         known,
     );
     let access = snapshot.access(config);
