@@ -375,6 +375,54 @@ describe('refresh-mode JWTs', () => {
   });
 });
 
+describe('users changed in Strapi after they connected', () => {
+  it('a user blocked, moved to another role or deleted is disconnected everywhere and connects again as Strapi now says; other changes leave them be', async () => {
+    const server = await bridge();
+    try {
+      const reviewer = await strapi.role('Reviewer', ['plugin::users-permissions.user.me']);
+      const [kept, blocked, moved, deleted] = await Promise.all(
+        ['stays', 'gets-blocked', 'gets-moved', 'gets-deleted'].map((name) => strapi.register(`changed-${name}`)),
+      );
+      const sockets = await Promise.all(
+        [kept, blocked, moved, deleted].map(async ({ jwt }) => {
+          const s = await connect(server.url, { auth: { token: jwt } });
+          // Two sockets each: all of a changed user's sockets go.
+          const t = await connect(`${server.url}/`, { auth: { token: jwt }, forceNew: true });
+          return [s, t].map((socket) => {
+            const gone = { socket, reason: null };
+            socket.on('disconnect', (reason) => (gone.reason = reason));
+            return gone;
+          });
+        }),
+      );
+      const put = (user, data) => strapi.call(`/api/users/${user.user.id}`, { method: 'PUT', token: strapi.apiToken, body: data });
+      await put(kept, { isPremium: true });
+      await put(blocked, { blocked: true });
+      await put(moved, { role: reviewer });
+      // From the admin panel: a deletion through /api/users sends Strapi no webhook.
+      await strapi.call(`/content-manager/collection-types/plugin::users-permissions.user/${deleted.user.documentId}`, {
+        method: 'DELETE',
+        token: strapi.adminToken,
+      });
+
+      const [stays, ...changed] = sockets;
+      assert.ok(await until(() => changed.flat().every((g) => g.reason !== null), 15000), 'every changed user is disconnected');
+      for (const g of changed.flat()) assert.equal(g.reason, 'io server disconnect');
+      await sleep(300);
+      assert.deepEqual(stays.map((g) => [g.reason, g.socket.connected]), [[null, true], [null, true]]);
+
+      // Connecting again, each as Strapi now says.
+      const again = (user) => connect(server.url, { auth: { token: user.jwt }, forceNew: true });
+      await assert.rejects(again(blocked), { message: 'Your account has been blocked' });
+      await assert.rejects(again(deleted), { message: 'Invalid token.' });
+      assert.ok((await ask(await again(moved), 'get-rooms')).rooms.includes('io-role-reviewer'));
+    } finally {
+      closeAll();
+      await server.stop();
+    }
+  });
+});
+
 describe('entity subscriptions', () => {
   it('followers get a document\'s events once, even when their role room would not, and only with read permission', async () => {
     const server = await bridge(`

@@ -181,24 +181,26 @@ impl Authenticator {
         }
         let user_id = self.verify(token)?;
         let user = self.user(user_id, token).await?;
-        if user.blocked == Some(true) {
-            return Err(AuthError::Blocked);
+        standing(user)
+    }
+
+    /// Who user `id` is in Strapi now, read again with iohost's API token (what a socket of
+    /// theirs that connected earlier should be); the cache is refreshed with it. `None` without
+    /// `strapi.api_token`: a user can then be read only with their own token. A deleted user
+    /// is `Invalid`, as their token would be.
+    pub async fn recheck(&self, id: u64) -> Option<Result<Identity, AuthError>> {
+        self.forget(id);
+        if !self.reads_roles() {
+            return None;
         }
-        if user.confirmed == Some(false) {
-            return Err(AuthError::NotConfirmed);
+        Some(self.look_up(id, "").await.and_then(standing))
+    }
+
+    /// Forgets what the cache holds of user `id`: the next connection asks Strapi.
+    pub fn forget(&self, id: u64) {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.remove(&id);
         }
-        // Only a lookup with iohost's API token shows the role (see `reads_roles`).
-        let role = user
-            .role
-            .map(|r| r.kind.to_lowercase())
-            .unwrap_or_else(|| AUTHENTICATED_ROLE.to_owned());
-        Ok(Identity {
-            role,
-            user: Some(User {
-                id: user.id,
-                username: user.username,
-            }),
-        })
     }
 
     /// Are users' roles read from Strapi? Only with `strapi.api_token`: without it a user is
@@ -298,10 +300,19 @@ impl Authenticator {
             tracing::warn!(%status, "Strapi answered a user lookup with an error");
             return Err(AuthError::Unavailable);
         }
-        let user: StrapiUser = response.json().await.map_err(|e| {
+        let body = response.bytes().await.map_err(|e| {
+            tracing::warn!("Strapi's user lookup answer did not arrive whole: {e}");
+            AuthError::Unavailable
+        })?;
+        // Strapi answers a user it no longer has with an empty body (or `null`), not 404.
+        if body.trim_ascii().is_empty() {
+            return Err(AuthError::Invalid);
+        }
+        let user: Option<StrapiUser> = serde_json::from_slice(&body).map_err(|e| {
             tracing::warn!("Strapi's user lookup answer is not understood: {e}");
             AuthError::Unavailable
         })?;
+        let user = user.ok_or(AuthError::Invalid)?;
         if user.id != id {
             return Err(AuthError::Invalid);
         }
@@ -322,6 +333,28 @@ impl Authenticator {
             .filter(|(at, _)| at.elapsed() < self.ttl)
             .map(|(_, user)| user.clone())
     }
+}
+
+/// What Strapi's answer about a user lets them be: refused when blocked or unconfirmed, else
+/// their role (only a lookup with iohost's API token shows it, see `reads_roles`).
+fn standing(user: StrapiUser) -> Result<Identity, AuthError> {
+    if user.blocked == Some(true) {
+        return Err(AuthError::Blocked);
+    }
+    if user.confirmed == Some(false) {
+        return Err(AuthError::NotConfirmed);
+    }
+    let role = user
+        .role
+        .map(|r| r.kind.to_lowercase())
+        .unwrap_or_else(|| AUTHENTICATED_ROLE.to_owned());
+    Ok(Identity {
+        role,
+        user: Some(User {
+            id: user.id,
+            username: user.username,
+        }),
+    })
 }
 
 #[cfg(test)]

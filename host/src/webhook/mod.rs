@@ -38,6 +38,7 @@ use crate::strapi::schema::{MEDIA_MODEL, MEDIA_UID};
 use crate::strapi::shape::{Findings, Shaper};
 
 mod plugin;
+mod users;
 
 /// How long a notification is remembered to drop a repeat of it.
 const REMEMBER: Duration = Duration::from_secs(600);
@@ -513,6 +514,7 @@ async fn deliver(
     known: std::sync::Arc<Known>,
     given: Option<&BTreeMap<String, Map<String, Value>>>,
 ) -> Vec<String> {
+    users::watch(state, uid, action, entry);
     let config = &*state.parts.config;
     let event = format!("{model}:{}", action.name());
     let document = entry.get("documentId").and_then(Value::as_str);
