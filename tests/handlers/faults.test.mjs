@@ -116,6 +116,19 @@ describe('fault fixtures', () => {
       assert.equal(reply.success, false);
       assert.match(reply.error, /more than 1048576 bytes \(\[handlers\.limits\] action_mb_per_call\)/);
       assert.deepEqual(await ask(s, 'fine'), 'fine');
+      // What an emit holds once read counts, not only its text: 400 KB of `0,` is 200,000
+      // values, several MB.
+      let expanded = 0;
+      s.on('expanded', () => expanded++);
+      const big = await ask(s, 'expand');
+      assert.equal(big.success, false);
+      assert.match(big.error, /more than 1048576 bytes \(\[handlers\.limits\] action_mb_per_call\)/);
+      // A handler's own ack likewise, at 16 MiB.
+      const ack = await ask(s, 'expand-ack');
+      assert.equal(ack.success, false);
+      assert.match(ack.error, /its ack: payload would hold more than 16777216 bytes once read/);
+      assert.deepEqual(await ask(s, 'fine'), 'fine');
+      assert.equal(expanded, 0);
     } finally {
       await bytes.stop();
     }

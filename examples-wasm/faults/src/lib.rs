@@ -25,6 +25,8 @@ impl Handler for Faults {
             "sleep",
             "nap",
             "handles",
+            "expand",
+            "expand-ack",
             "hog",
             "flood",
             "join-flood",
@@ -63,6 +65,15 @@ impl Handler for Faults {
                 }
                 Outcome::ack("held a million")
             }
+            // Small as text, large once read: two bytes a value as JSON, far more as values.
+            "expand" => {
+                socket.emit("expanded", &vec![0u8; 200_000]);
+                Outcome::ack("sent")
+            }
+            "expand-ack" => Outcome::Handled(Some(Payload {
+                json: format!("[[{}0]]", "0,".repeat(300_000)),
+                attachments: Vec::new(),
+            })),
             "hog" => {
                 let mut hoard: Vec<Vec<u8>> = Vec::new();
                 loop {

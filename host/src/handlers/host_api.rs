@@ -296,15 +296,34 @@ impl InstanceState {
     }
 
     fn args(&mut self, payload: Payload) -> Option<crate::model::Args> {
-        match payload.into_args() {
+        match self.read_args(payload) {
             Ok(args) => Some(args),
-            Err(e) => {
+            Err(ReadArgs::OverBudget) => None,
+            Err(ReadArgs::Bad(e)) => {
                 if !std::mem::replace(&mut self.bad_payload_logged, true) {
                     tracing::warn!(handler = %self.handler, "handler emitted a bad payload, dropped: {e}");
                 }
                 None
             }
         }
+    }
+
+    /// An admitted action's payload read into values; what the values hold beyond its text and
+    /// attachments (already admitted) counts against `action_mb_per_call` too, and reading
+    /// stops once they would pass it.
+    fn read_args(&mut self, payload: Payload) -> Result<crate::model::Args, ReadArgs> {
+        let carried = payload_bytes(&payload);
+        let within = carried.saturating_add(self.budget.bytes_left());
+        let (args, held) = match payload.into_args_within(within) {
+            Ok(read) => read,
+            Err(super::payload::PayloadError::TooLarge { .. }) => (Default::default(), usize::MAX),
+            Err(e) => return Err(ReadArgs::Bad(e)),
+        };
+        if !self.budget.spend_bytes(held.saturating_sub(carried)) {
+            self.outbox.clear();
+            return Err(ReadArgs::OverBudget);
+        }
+        Ok(args)
     }
 
     /// `e` for the handler; a write over its quota is also logged and counted.
@@ -440,10 +459,11 @@ fn target_bytes(target: &Target) -> usize {
     }
 }
 
-fn payload_args(payload: Payload) -> Result<crate::model::Args, String> {
-    payload
-        .into_args()
-        .map_err(|e| format!("bad arguments: {e}"))
+/// Why an action's payload was not read into values.
+enum ReadArgs {
+    /// The values would pass the call's `action_mb_per_call` (the call fails).
+    OverBudget,
+    Bad(super::payload::PayloadError),
 }
 
 /// Bytes a payload brings from the guest: its JSON text and attachments.
@@ -585,7 +605,10 @@ impl sockets::Host for InstanceState {
         let Some(io) = self.links.io.clone() else {
             return Err("no Socket.IO server: the handler runs on its own".to_owned());
         };
-        let args = payload_args(args)?;
+        let args = self.read_args(args).map_err(|e| match e {
+            ReadArgs::OverBudget => "this call asked for more actions than it may".to_owned(),
+            ReadArgs::Bad(e) => format!("bad arguments: {e}"),
+        })?;
         let wait = left.min(Duration::from_millis(u64::from(timeout_ms)));
         let targets = crate::sockets::targets(&io, &ns, target_rooms(target), &[])
             .map_err(|e| e.to_string())?;

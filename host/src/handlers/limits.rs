@@ -81,6 +81,26 @@ impl ActionBudget {
         self.ack_waited += took;
     }
 
+    /// Bytes the actions may still hold.
+    pub fn bytes_left(&self) -> usize {
+        self.max_bytes.saturating_sub(self.bytes)
+    }
+
+    /// Counts `bytes` more held by the action just kept (its values once read), failing the
+    /// call's actions past `action_mb_per_call` as [`Self::spend`] does.
+    pub fn spend_bytes(&mut self, bytes: usize) -> bool {
+        if self.exceeded.is_some() {
+            return false;
+        }
+        self.bytes = self.bytes.saturating_add(bytes);
+        if self.bytes > self.max_bytes {
+            self.exceeded = Some(Exceeded::ActionBytes {
+                max: self.max_bytes,
+            });
+        }
+        self.exceeded.is_none()
+    }
+
     /// May one more action of `bytes` be kept? Once refused, every later one is too.
     pub fn spend(&mut self, bytes: usize) -> bool {
         if self.exceeded.is_some() {

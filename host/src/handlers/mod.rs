@@ -65,6 +65,10 @@ pub use strapi_gateway::StrapiGateway;
 pub use version::{Handler, kv_quota, short};
 pub use watch::Watcher;
 
+/// Bytes a handler's ack may hold once read into values (its text, attachments and values):
+/// the text comes from the guest's memory, the values it makes are iohost's.
+pub const MAX_HANDLER_ACK_BYTES: usize = 16 * 1024 * 1024;
+
 /// An `on-event` answer as the chain reads it: `None` passes the event on. An ack that is not
 /// a payload is refused (a fault).
 fn read_event_answer(
@@ -75,7 +79,9 @@ fn read_event_answer(
         EventResult::Reject(reason) => Some(Outcome::Rejected(reason)),
         EventResult::Handled(None) => Some(Outcome::Handled(None)),
         EventResult::Handled(Some(ack)) => {
-            let args = ack.into_args().map_err(|e| format!("its ack: {e}"))?;
+            let (args, _) = ack
+                .into_args_within(MAX_HANDLER_ACK_BYTES)
+                .map_err(|e| format!("its ack: {e}"))?;
             Some(Outcome::Handled(Some(args)))
         }
     };

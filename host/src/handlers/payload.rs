@@ -24,7 +24,15 @@ pub enum PayloadError {
     /// for every repeat, far more than the handler's own memory held.
     #[error("payload refers to attachment {0} more than once")]
     RepeatedAttachment(u64),
+    /// Read into Socket.IO values, a payload holds more than its text: `[0,0,...]` takes two
+    /// bytes a value as text and [`VALUE_BYTES`] once read.
+    #[error("payload would hold more than {max} bytes once read ({VALUE_BYTES} bytes a value)")]
+    TooLarge { max: usize },
 }
+
+/// What one value read from a payload holds besides its text (strings and bytes are counted
+/// by the text and the attachments): the value itself, twice for a map entry's key.
+pub const VALUE_BYTES: usize = 2 * std::mem::size_of::<Mp>();
 
 impl Payload {
     pub fn from_args(args: &Args) -> Self {
@@ -54,17 +62,35 @@ impl Payload {
     /// The handler's arguments as Socket.IO values, read straight from the JSON text (no
     /// serde_json tree in between); each placeholder takes its attachment's bytes.
     pub fn into_args(self) -> Result<Args, PayloadError> {
+        self.into_args_within(usize::MAX).map(|(args, _)| args)
+    }
+
+    /// [`Self::into_args`], refused as [`PayloadError::TooLarge`] once the values would hold
+    /// more than `max` bytes (text and attachments included), before they are all made.
+    /// Returns the values and the bytes they hold.
+    pub fn into_args_within(self, max: usize) -> Result<(Args, usize), PayloadError> {
         let Payload { json, attachments } = self;
+        let carried = json.len() + attachments.iter().map(Vec::len).sum::<usize>();
         let mut reader = Reader {
             attachments: attachments.into_iter().map(Some).collect(),
             refused: None,
+            values: 0,
+            max_values: max.saturating_sub(carried) / VALUE_BYTES,
+            max,
         };
+        if carried > max {
+            return Err(PayloadError::TooLarge { max });
+        }
         let mut parser = serde_json::Deserializer::from_str(&json);
         let read = TopLevel(&mut reader)
             .deserialize(&mut parser)
             .and_then(|args| parser.end().map(|()| args));
         match read {
-            Ok(args) => Ok(Args(args)),
+            Ok(args) => Ok((Args(args), carried + reader.values * VALUE_BYTES)),
+            // Reading the text again as a tree would hold as much: refused as it stands.
+            Err(_) if matches!(reader.refused, Some(PayloadError::TooLarge { .. })) => {
+                Err(reader.refused.unwrap_or(PayloadError::TooLarge { max }))
+            }
             // On this path only, the text is parsed again as a tree, as it once always was: bad
             // JSON anywhere is reported in serde_json's words, before what the values mean (a
             // top level that is not an array, an attachment missing or taken twice).
@@ -81,6 +107,10 @@ impl Payload {
 struct Reader {
     attachments: Vec<Option<Vec<u8>>>,
     refused: Option<PayloadError>,
+    /// Values read so far, and the most the payload's bound allows.
+    values: usize,
+    max_values: usize,
+    max: usize,
 }
 
 impl Reader {
@@ -152,6 +182,11 @@ impl<'de> DeserializeSeed<'de> for ArgValue<'_> {
     type Value = Mp;
 
     fn deserialize<D: Deserializer<'de>>(self, parser: D) -> Result<Mp, D::Error> {
+        self.0.values += 1;
+        if self.0.values > self.0.max_values {
+            let max = self.0.max;
+            return Err(self.0.refuse(PayloadError::TooLarge { max }));
+        }
         parser.deserialize_any(self)
     }
 }
@@ -302,6 +337,39 @@ fn map_key(key: &Mp) -> Cow<'_, str> {
 mod tests {
     use super::*;
     use serde_json::{Map, Value as Json};
+
+    #[test]
+    fn what_values_hold_is_bounded_before_they_are_made() {
+        let zeros = |n: usize| Payload {
+            json: format!("[[{}0]]", "0,".repeat(n - 1)),
+            attachments: vec![vec![7; 10]],
+        };
+        let text = zeros(1000).json.len() + 10;
+        assert_eq!(VALUE_BYTES, 80, "the README says 80 bytes a value");
+        // 1000 zeros and their array: 1001 values.
+        let (args, held) = zeros(1000).into_args_within(usize::MAX).expect("fits");
+        assert_eq!(held, text + 1001 * VALUE_BYTES);
+        assert_eq!(args.0.len(), 1);
+        assert!(zeros(1000).into_args_within(held).is_ok());
+        assert_eq!(
+            zeros(1000).into_args_within(held - 1).err(),
+            Some(PayloadError::TooLarge { max: held - 1 })
+        );
+        // The text alone over the bound: refused before any reading.
+        assert_eq!(
+            zeros(1000).into_args_within(text - 1).err(),
+            Some(PayloadError::TooLarge { max: text - 1 })
+        );
+        // Other errors read as before.
+        let bad = Payload {
+            json: "{".to_owned(),
+            attachments: vec![],
+        };
+        assert!(matches!(
+            bad.into_args_within(1 << 20),
+            Err(PayloadError::NotJson(_))
+        ));
+    }
 
     /// How `into_args` read a payload before it read the text directly: the whole text parsed
     /// into a serde_json tree, then converted. The oracle for the direct reader.
