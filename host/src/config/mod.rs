@@ -456,7 +456,7 @@ pub struct HandlerStrapiConfig {
     pub call_budget_ms: u64,
     /// Largest answer handed to a handler.
     pub max_response_bytes: usize,
-    /// `send`s (fire and forget) in flight at most, over all handlers; more are refused.
+    /// `send`s (fire and forget) one handler may have in flight; more are refused.
     pub max_pending_sends: usize,
 }
 

@@ -33,9 +33,15 @@ pub struct StrapiGateway {
     timeout: Duration,
     call_budget: Duration,
     max_response_bytes: usize,
-    /// Bounds `send`s in flight; a full gateway refuses more rather than queueing without end.
-    pending: Arc<Semaphore>,
+    /// Bounds each handler's `send`s in flight: a full handler is refused more rather than
+    /// queueing without end, and cannot use up what other handlers may send.
+    pending: std::sync::Mutex<std::collections::HashMap<String, Arc<Semaphore>>>,
+    max_pending_sends: usize,
 }
+
+/// Largest request body a handler may send Strapi: each is held until it is sent (and a `send`
+/// until Strapi answers).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// A checked request.
 #[derive(Debug, Clone)]
@@ -64,7 +70,8 @@ impl StrapiGateway {
             timeout,
             call_budget: Duration::from_millis(grants.call_budget_ms),
             max_response_bytes: grants.max_response_bytes,
-            pending: Arc::new(Semaphore::new(grants.max_pending_sends)),
+            pending: Default::default(),
+            max_pending_sends: grants.max_pending_sends,
         })
     }
 
@@ -93,10 +100,16 @@ impl StrapiGateway {
         let url = self
             .api_url(path)
             .map_err(|why| GatewayError::BadRequest(format!("path `{path}` is refused: {why}")))?;
-        if let Some(text) = &body
-            && serde_json::from_str::<serde_json::Value>(text).is_err()
-        {
-            return Err(GatewayError::BadRequest("body must be JSON text".into()));
+        if let Some(text) = &body {
+            if text.len() > MAX_BODY_BYTES {
+                return Err(GatewayError::BadRequest(format!(
+                    "body is {} bytes, more than {MAX_BODY_BYTES}",
+                    text.len()
+                )));
+            }
+            if serde_json::from_str::<serde::de::IgnoredAny>(text).is_err() {
+                return Err(GatewayError::BadRequest("body must be JSON text".into()));
+            }
         }
         Ok(Request { method, url, body })
     }
@@ -196,9 +209,16 @@ impl StrapiGateway {
 
     /// Sends in the background; the answer is only logged.
     pub fn send(self: &Arc<Self>, handler: &str, request: Request) -> Result<(), GatewayError> {
-        let Ok(permit) = self.pending.clone().try_acquire_owned() else {
+        let pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .entry(handler.to_owned())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.max_pending_sends)))
+            .clone();
+        let Ok(permit) = pending.try_acquire_owned() else {
             return Err(GatewayError::Unavailable(
-                "too many Strapi requests are pending ([handlers.strapi] max_pending_sends)".into(),
+                "too many of this handler's Strapi requests are pending ([handlers.strapi] max_pending_sends)".into(),
             ));
         };
         let gateway = self.clone();
@@ -321,6 +341,44 @@ mod tests {
             g.check("presence", "POST", "/api/x", Some("{oops".into())),
             Err(GatewayError::BadRequest(_))
         ));
+        let largest = format!("\"{}\"", "x".repeat(MAX_BODY_BYTES - 2));
+        assert!(g.check("presence", "POST", "/api/x", Some(largest)).is_ok());
+        let over = format!("\"{}\"", "x".repeat(MAX_BODY_BYTES - 1));
+        assert_eq!(
+            g.check("presence", "POST", "/api/x", Some(over))
+                .map(|_| ()),
+            Err(GatewayError::BadRequest(format!(
+                "body is {} bytes, more than {MAX_BODY_BYTES}",
+                MAX_BODY_BYTES + 1
+            )))
+        );
+    }
+
+    #[tokio::test]
+    async fn each_handler_has_its_own_pending_sends() {
+        let grants = HandlerStrapiConfig {
+            allow: vec!["a".into(), "b".into()],
+            max_pending_sends: 2,
+            ..HandlerStrapiConfig::default()
+        };
+        // A Strapi that takes connections and never answers: sends stay pending.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let strapi = StrapiConfig {
+            url: format!("http://{}", silent.local_addr().expect("address")),
+            ..StrapiConfig::default()
+        };
+        let g = Arc::new(
+            StrapiGateway::new(&strapi, LiveCredentials::of(&strapi), &grants).expect("gateway"),
+        );
+        let send = |handler: &str| {
+            let request = g.check(handler, "GET", "/api/x", None).expect("checked");
+            g.send(handler, request)
+        };
+        assert!(send("a").is_ok() && send("a").is_ok());
+        assert!(matches!(send("a"), Err(GatewayError::Unavailable(_))));
+        // `a` holding all of its own leaves `b` its own.
+        assert!(send("b").is_ok() && send("b").is_ok());
+        assert!(matches!(send("b"), Err(GatewayError::Unavailable(_))));
     }
 
     #[tokio::test]
