@@ -70,6 +70,19 @@ pub fn read_regular(
     if !opened.is_file() {
         return Err(not_a_file(&opened));
     }
+    if let Some(folder) = within {
+        // Checked again on what was opened: a link swapped after the check above (by whoever
+        // may write the folder) must not read a file out of it.
+        let folder = std::fs::canonicalize(folder).map_err(io_error(folder))?;
+        if let Some(real) = opened_path(&file)
+            && !real.starts_with(&folder)
+        {
+            return Err(LoadError::NotAFile {
+                path: path.display().to_string(),
+                kind: "a link out of its folder",
+            });
+        }
+    }
     if opened.len() > max {
         return Err(LoadError::TooLarge {
             size: opened.len(),
@@ -87,6 +100,13 @@ pub fn read_regular(
         });
     }
     Ok(Some(bytes))
+}
+
+/// Where an open file really is, as the kernel says (Linux's `/proc/self/fd`); `None` where
+/// that cannot be read.
+fn opened_path(file: &std::fs::File) -> Option<std::path::PathBuf> {
+    use std::os::fd::AsRawFd;
+    std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).ok()
 }
 
 pub fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> LoadError + '_ {
