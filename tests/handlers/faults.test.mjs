@@ -65,11 +65,14 @@ describe('fault fixtures', () => {
     await stillServing(s);
   });
 
-  it('WASI handles never dropped are stopped at 1,024 per instance', async () => {
+  it('WASI handles never dropped are stopped at 1,024 per instance; random bytes at 64 KiB a call', async () => {
     const s = await connect(server.url);
     const reply = await ask(s, 'handles');
     assert.equal(reply.success, false);
     assert.match(reply.error, /^handler `faults` failed: .*resource table has no free keys/);
+    const random = await ask(s, 'random');
+    assert.equal(random.success, false);
+    assert.match(random.error, /^handler `faults` failed: .*exceeds limit 65536/);
     await stillServing(s);
   });
 

@@ -25,6 +25,7 @@ impl Handler for Faults {
             "sleep",
             "nap",
             "handles",
+            "random",
             "expand",
             "expand-ack",
             "hog",
@@ -64,6 +65,12 @@ impl Handler for Faults {
                     ));
                 }
                 Outcome::ack("held a million")
+            }
+            // WASI's random bytes are made in iohost's memory before the guest's.
+            "random" => {
+                let small = wasip2::random::random::get_random_bytes(32);
+                let _large = wasip2::random::random::get_random_bytes(1 << 20);
+                Outcome::ack(&small.len())
             }
             // Small as text, large once read: two bytes a value as JSON, far more as values.
             "expand" => {

@@ -212,6 +212,10 @@ pub const ROOM_QUERIES_PER_CALL: usize = 16;
 /// Rust's std holds a few. One more fails the WASI call, which traps the guest.
 pub const MAX_WASI_HANDLES: usize = 1024;
 
+/// Bytes one `wasi:random` call may ask for (wasmtime's own bound is 64 MiB, made in iohost's
+/// memory before the guest's); std and the usual crates ask for 8 to 32.
+pub const MAX_RANDOM_BYTES: u64 = 64 * 1024;
+
 impl InstanceState {
     pub fn new(
         handler: Arc<str>,
@@ -225,7 +229,7 @@ impl InstanceState {
         let mut table = ResourceTable::new();
         table.set_max_capacity(MAX_WASI_HANDLES);
         Self {
-            wasi: WasiCtx::builder().build(),
+            wasi: WasiCtx::builder().max_random_size(MAX_RANDOM_BYTES).build(),
             table,
             limits,
             kv_space: Space::of_handler(&handler, kv_quota),
