@@ -142,6 +142,22 @@ describe('the usage guide on a cluster, the backend on a node with none of the s
     assert.deepEqual(changes.alice, [], 'the author does not get her own change');
   });
 
+  it('a user blocked in Strapi is disconnected on A and B though the webhook reached C, and B does not let them back in', async () => {
+    const { jwt, user: blocked } = await strapi.register(`blocked-${process.pid}`);
+    // One socket on each of A and B: B has the user in its cache from here.
+    const sockets = [await connect(a.url, { auth: { token: jwt } }), await connect(b.url, { auth: { token: jwt } })];
+    const reasons = sockets.map((s) => {
+      const seen = [];
+      s.on('disconnect', (reason) => seen.push(reason));
+      return seen;
+    });
+    await strapi.call(`/api/users/${blocked.id}`, { method: 'PUT', token: strapi.apiToken, body: { blocked: true } });
+    assert.ok(await until(() => reasons.every((r) => r.length > 0), 15000), 'disconnected on both nodes');
+    assert.deepEqual(reasons, [['io server disconnect'], ['io server disconnect']]);
+    // identity_cache_ms is 60 s here: only the news from C made B forget the user.
+    await assert.rejects(connect(b.url, { auth: { token: jwt }, forceNew: true }), { message: 'Your account has been blocked' });
+  });
+
   it('entity followers on A and B get the events of a document whose webhook reached C', async () => {
     const { data } = await strapi.call('/api/articles', {
       method: 'POST',

@@ -149,6 +149,15 @@ impl App {
             io: io.clone(),
             relay,
         };
+        let users = crate::webhook::UserChanges::serve(
+            node.backplane.clone(),
+            &config.cluster.prefix,
+            &node.id,
+            std::time::Duration::from_millis(config.cluster.request_timeout_ms),
+            auth.clone(),
+        )
+        .await
+        .context("cannot listen for the other nodes' news of changed users on Redis")?;
         let webhook = crate::webhook::Parts {
             config: Arc::new(config.strapi.clone()),
             credentials: credentials.clone(),
@@ -163,6 +172,7 @@ impl App {
             io: io.clone(),
             handlers: runtime.clone(),
             directory: node.directory.clone(),
+            users,
         };
         let routes = crate::server::routes(server.clone())
             .merge(crate::api::router(api))

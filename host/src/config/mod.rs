@@ -523,6 +523,10 @@ pub struct HandlerLimits {
     /// Longest one call may wait for acks (`emit-with-ack`), all its waits together; the
     /// waits hold an instance, so they do not count against `call_timeout_ms`.
     pub ack_wait_ms: u64,
+    /// Longest one call may wait for the KV store when it is Redis, all its operations
+    /// together (past it they fail as `unavailable`); not counted in `call_timeout_ms`. The
+    /// in-process store never waits.
+    pub kv_wait_ms: u64,
 }
 
 impl Default for HandlerLimits {
@@ -540,6 +544,7 @@ impl Default for HandlerLimits {
             actions_per_call: 1_000,
             action_mb_per_call: 16,
             ack_wait_ms: 10_000,
+            kv_wait_ms: 1_000,
         }
     }
 }

@@ -336,6 +336,7 @@ impl super::HandlerLimits {
             1,
         )?;
         at_least(&format!("{key}.ack_wait_ms"), self.ack_wait_ms, 1)?;
+        at_least(&format!("{key}.kv_wait_ms"), self.kv_wait_ms, 1)?;
         Ok(())
     }
 }

@@ -19,10 +19,11 @@ use crate::store::{Kv, KvError, Quota, Space};
 
 /// How long a call has run, against its limit: the time inside its future's polls, and the
 /// time it waits between them, except for the waits iohost excuses: after a yield at an epoch
-/// tick (queued behind other tasks under load), and for acks and Strapi, which have budgets
-/// of their own (`ack_wait_ms`, `call_budget_ms`). Anything else a call waits for counts:
-/// KV on Redis, a cluster query, and above all WASI's clocks and polls, which a guest could
-/// otherwise block on without end (`std::thread::sleep` is `pollable.block`).
+/// tick (queued behind other tasks under load), for acks, Strapi and KV on Redis, which have
+/// budgets of their own (`ack_wait_ms`, `call_budget_ms`, `kv_wait_ms`), and for
+/// `sockets-in-room` (a few per call, each bounded). What else a call waits for counts: WASI's
+/// clocks and polls, which a guest could otherwise block on without end
+/// (`std::thread::sleep` is `pollable.block`).
 ///
 /// A call that never waits reads the clock twice: when it begins (its first poll reuses that
 /// reading) and when it ends. The clock is `quanta`'s: the CPU's time-stamp counter where it
@@ -644,15 +645,20 @@ impl sockets::Host for InstanceState {
         }
         // Other sockets' `auth` objects are theirs: a handler sees its own caller's, never
         // these (they may hold credentials iohost does not verify).
+        // Bounded by ROOM_QUERIES_PER_CALL x `cluster.request_timeout_ms`: not the guest's
+        // time (a slow node would otherwise time handlers out and switch them off).
+        let excused = self.meter.excuse_wait();
         let listed = directory.list(io, Some(&ns), Some(&room)).await;
+        drop(excused);
         listed.members.into_iter().map(member_info).collect()
     }
 }
 
 impl kv::Host for InstanceState {
     async fn get(&mut self, key: String) -> Result<Option<String>, kv::Error> {
-        let got = self.kv.get(&self.kv_space, &key).await;
-        got.map_err(|e| self.kv_error(e))
+        let wait = self.kv_wait()?;
+        let got = Self::waited(wait, self.kv.get(&self.kv_space, &key)).await;
+        self.kv_answer(got)
     }
 
     async fn set(
@@ -662,13 +668,15 @@ impl kv::Host for InstanceState {
         ttl_ms: Option<u64>,
     ) -> Result<(), kv::Error> {
         let ttl = crate::store::ttl(ttl_ms);
-        let set = self.kv.set(&self.kv_space, &key, value, ttl).await;
-        set.map_err(|e| self.kv_error(e))
+        let wait = self.kv_wait()?;
+        let set = Self::waited(wait, self.kv.set(&self.kv_space, &key, value, ttl)).await;
+        self.kv_answer(set)
     }
 
     async fn delete(&mut self, key: String) -> Result<bool, kv::Error> {
-        let deleted = self.kv.delete(&self.kv_space, &key).await;
-        deleted.map_err(|e| self.kv_error(e))
+        let wait = self.kv_wait()?;
+        let deleted = Self::waited(wait, self.kv.delete(&self.kv_space, &key)).await;
+        self.kv_answer(deleted)
     }
 
     async fn incr(
@@ -678,8 +686,9 @@ impl kv::Host for InstanceState {
         ttl_ms: Option<u64>,
     ) -> Result<i64, kv::Error> {
         let ttl = crate::store::ttl(ttl_ms);
-        let value = self.kv.incr(&self.kv_space, &key, delta, ttl).await;
-        value.map_err(|e| self.kv_error(e))
+        let wait = self.kv_wait()?;
+        let value = Self::waited(wait, self.kv.incr(&self.kv_space, &key, delta, ttl)).await;
+        self.kv_answer(value)
     }
 
     async fn compare_and_set(
@@ -690,16 +699,93 @@ impl kv::Host for InstanceState {
         ttl_ms: Option<u64>,
     ) -> Result<bool, kv::Error> {
         let ttl = crate::store::ttl(ttl_ms);
-        let set = self
-            .kv
-            .compare_and_set(&self.kv_space, &key, expected.as_deref(), value, ttl)
-            .await;
-        set.map_err(|e| self.kv_error(e))
+        let wait = self.kv_wait()?;
+        let set = Self::waited(
+            wait,
+            self.kv
+                .compare_and_set(&self.kv_space, &key, expected.as_deref(), value, ttl),
+        )
+        .await;
+        self.kv_answer(set)
     }
 
     async fn keys(&mut self, prefix: String) -> Result<Vec<String>, kv::Error> {
-        let keys = self.kv.keys(&self.kv_space, &prefix).await;
-        keys.map_err(|e| self.kv_error(e))
+        let wait = self.kv_wait()?;
+        let keys = Self::waited(wait, self.kv.keys(&self.kv_space, &prefix)).await;
+        self.kv_answer(keys)
+    }
+}
+
+/// A KV operation on Redis under way: its wait is excused from the call's time and counted
+/// against `kv_wait_ms` instead.
+struct KvWait {
+    _excused: ExcusedWait,
+    started: Instant,
+    left: Duration,
+}
+
+/// How a waited KV operation ended.
+enum KvWaited<T> {
+    /// The in-process store, which never waits.
+    Now(Result<T, KvError>),
+    Done(Result<T, KvError>, Duration),
+    /// `kv_wait_ms` ran out during it.
+    OutOfTime(Duration),
+}
+
+impl InstanceState {
+    /// Starts timing a KV operation when the store is Redis; refused once the call has
+    /// waited `kv_wait_ms` for it.
+    fn kv_wait(&mut self) -> Result<Option<KvWait>, kv::Error> {
+        if matches!(self.kv, Kv::Memory(_)) {
+            return Ok(None);
+        }
+        let left = self.budget.kv_wait_left();
+        if left.is_zero() {
+            return Err(self.kv_out_of_time());
+        }
+        Ok(Some(KvWait {
+            _excused: self.meter.excuse_wait(),
+            started: Instant::now(),
+            left,
+        }))
+    }
+
+    fn kv_out_of_time(&self) -> kv::Error {
+        kv::Error::Unavailable(format!(
+            "this call waited {} ms for the KV store in all, the most [handlers.limits] kv_wait_ms allows",
+            self.budget.kv_wait_max().as_millis()
+        ))
+    }
+
+    async fn waited<T>(
+        wait: Option<KvWait>,
+        op: impl std::future::Future<Output = Result<T, KvError>>,
+    ) -> KvWaited<T> {
+        let Some(wait) = wait else {
+            return KvWaited::Now(op.await);
+        };
+        let done = tokio::time::timeout(wait.left, op).await;
+        let took = wait.started.elapsed();
+        match done {
+            Ok(result) => KvWaited::Done(result, took),
+            Err(_) => KvWaited::OutOfTime(took),
+        }
+    }
+
+    fn kv_answer<T>(&mut self, waited: KvWaited<T>) -> Result<T, kv::Error> {
+        let result = match waited {
+            KvWaited::Now(result) => result,
+            KvWaited::Done(result, took) => {
+                self.budget.waited_for_kv(took);
+                result
+            }
+            KvWaited::OutOfTime(took) => {
+                self.budget.waited_for_kv(took);
+                return Err(self.kv_out_of_time());
+            }
+        };
+        result.map_err(|e| self.kv_error(e))
     }
 }
 

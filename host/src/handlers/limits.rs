@@ -39,21 +39,30 @@ pub struct ActionBudget {
     max: usize,
     max_bytes: usize,
     ack_wait_max: std::time::Duration,
+    kv_wait_max: std::time::Duration,
     used: usize,
     bytes: usize,
     ack_waited: std::time::Duration,
+    kv_waited: std::time::Duration,
     exceeded: Option<Exceeded>,
 }
 
 impl ActionBudget {
-    pub fn new(max: usize, max_bytes: usize, ack_wait_max: std::time::Duration) -> Self {
+    pub fn new(
+        max: usize,
+        max_bytes: usize,
+        ack_wait_max: std::time::Duration,
+        kv_wait_max: std::time::Duration,
+    ) -> Self {
         Self {
             max,
             max_bytes,
             ack_wait_max,
+            kv_wait_max,
             used: 0,
             bytes: 0,
             ack_waited: std::time::Duration::ZERO,
+            kv_waited: std::time::Duration::ZERO,
             exceeded: None,
         }
     }
@@ -63,7 +72,22 @@ impl ActionBudget {
         self.used = 0;
         self.bytes = 0;
         self.ack_waited = std::time::Duration::ZERO;
+        self.kv_waited = std::time::Duration::ZERO;
         self.exceeded = None;
+    }
+
+    /// How long the call may still wait for the KV store (Redis), and the whole of it.
+    pub fn kv_wait_left(&self) -> std::time::Duration {
+        self.kv_wait_max.saturating_sub(self.kv_waited)
+    }
+
+    pub fn kv_wait_max(&self) -> std::time::Duration {
+        self.kv_wait_max
+    }
+
+    /// The call waited `took` for the KV store.
+    pub fn waited_for_kv(&mut self, took: std::time::Duration) {
+        self.kv_waited += took;
     }
 
     /// How long the call may still wait for acks.
@@ -233,7 +257,8 @@ mod tests {
 
     #[test]
     fn actions_are_bounded_in_number_and_bytes() {
-        let mut budget = ActionBudget::new(2, 100, std::time::Duration::from_millis(5));
+        let ms = std::time::Duration::from_millis;
+        let mut budget = ActionBudget::new(2, 100, ms(5), ms(7));
         assert!(budget.spend(10));
         assert!(budget.spend(10));
         assert!(!budget.spend(0), "a third action");
@@ -243,6 +268,24 @@ mod tests {
         assert!(budget.spend(100));
         assert!(!budget.spend(1), "one byte over");
         assert_eq!(budget.exceeded(), Some(&Exceeded::ActionBytes { max: 100 }));
+        // What the values read from a payload hold counts too, as bytes, not as an action.
+        budget.reset();
+        assert!(budget.spend(10) && budget.spend_bytes(80));
+        assert_eq!(budget.bytes_left(), 10);
+        assert!(
+            budget.spend(10),
+            "a second action: the count is not spent by bytes"
+        );
+        assert!(!budget.spend_bytes(1));
+        // The KV store's wait (Redis), apart from acks'.
+        budget.reset();
+        budget.waited_for_kv(ms(4));
+        assert_eq!(budget.kv_wait_left(), ms(3));
+        assert_eq!(budget.ack_wait_left(), ms(5));
+        budget.waited_for_kv(ms(4));
+        assert!(budget.kv_wait_left().is_zero());
+        budget.reset();
+        assert_eq!(budget.kv_wait_left(), ms(7));
     }
 
     #[test]

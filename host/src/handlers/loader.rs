@@ -73,6 +73,7 @@ struct PartialLimits {
     actions_per_call: Option<u64>,
     action_mb_per_call: Option<u64>,
     ack_wait_ms: Option<u64>,
+    kv_wait_ms: Option<u64>,
 }
 
 impl PartialLimits {
@@ -133,6 +134,7 @@ impl PartialLimits {
                 ceilings.action_mb_per_call,
             ),
             ack_wait_ms: pick("ack_wait_ms", self.ack_wait_ms, ceilings.ack_wait_ms),
+            kv_wait_ms: pick("kv_wait_ms", self.kv_wait_ms, ceilings.kv_wait_ms),
         };
         (limits, raised)
     }

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 
 use rmpv::Value as Mp;
-use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use super::bindings::iohost::handler::types::Payload;
@@ -91,14 +91,62 @@ impl Payload {
             Err(_) if matches!(reader.refused, Some(PayloadError::TooLarge { .. })) => {
                 Err(reader.refused.unwrap_or(PayloadError::TooLarge { max }))
             }
-            // On this path only, the text is parsed again as a tree, as it once always was: bad
-            // JSON anywhere is reported in serde_json's words, before what the values mean (a
-            // top level that is not an array, an attachment missing or taken twice).
-            Err(_) => match serde_json::from_str::<serde_json::Value>(&json) {
+            // On this path only, the text is read again to the end (as a tree once was, keeping
+            // nothing: a tree would hold ~40x the text): bad JSON anywhere is reported
+            // in serde_json's words, before what the values mean (a top level that is not an
+            // array, an attachment missing or taken twice).
+            Err(_) => match serde_json::from_str::<Skip>(&json) {
                 Err(e) => Err(PayloadError::NotJson(e.to_string())),
                 Ok(_) => Err(reader.refused.unwrap_or(PayloadError::NotAnArray)),
             },
         }
+    }
+}
+
+/// Any JSON value, read as a tree is read (so that bad JSON fails with the same words) and
+/// kept nowhere. serde's `IgnoredAny` takes serde_json's quicker skipping path, whose errors
+/// differ (a trailing comma is "expected value" there).
+struct Skip;
+
+impl<'de> Deserialize<'de> for Skip {
+    fn deserialize<D: Deserializer<'de>>(parser: D) -> Result<Skip, D::Error> {
+        parser.deserialize_any(Skip)
+    }
+}
+
+impl<'de> Visitor<'de> for Skip {
+    type Value = Skip;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<Skip, A::Error> {
+        while items.next_element::<Skip>()?.is_some() {}
+        Ok(Skip)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut fields: A) -> Result<Skip, A::Error> {
+        while fields.next_key::<Skip>()?.is_some() {
+            fields.next_value::<Skip>()?;
+        }
+        Ok(Skip)
     }
 }
 

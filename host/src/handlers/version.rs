@@ -396,6 +396,7 @@ impl Handler {
                 self.limits.actions_per_call as usize,
                 self.limits.action_mb_per_call.saturating_mul(1024 * 1024) as usize,
                 Duration::from_millis(self.limits.ack_wait_ms),
+                Duration::from_millis(self.limits.kv_wait_ms),
             ),
             self.kv.clone(),
             kv_quota(&self.limits),

@@ -60,11 +60,15 @@ async fn identify(
         shared.gate.session_joined(client.ip);
     }
     let from = client.map(|c| c.ip);
-    let identity = shared
+    let identity = match shared
         .auth
         .identify(&auth, query_token.as_deref(), from)
         .await
-        .map(|identity| narrowed(identity, &shared))
+    {
+        Ok(identity) => Ok(narrowed(identity, &shared).await),
+        Err(e) => Err(e),
+    };
+    let identity = identity
         .and_then(|identity| {
             crate::auth::admit(&shared.settings.now().access, &identity, socket.ns())
                 .map(|()| identity)
@@ -86,11 +90,16 @@ async fn identify(
 /// all (then `[strapi.permissions]` alone decides, and names what `authenticated` gets).
 /// Otherwise the user may be in a narrower role, and gets [`UNKNOWN_ROLE`], which receives no
 /// content event.
-fn narrowed(mut identity: Identity, shared: &SharedRef) -> Identity {
+async fn narrowed(mut identity: Identity, shared: &SharedRef) -> Identity {
     if identity.user.is_none() || shared.auth.reads_roles() || !shared.catalog.enabled() {
         return identity;
     }
-    let others = shared.catalog.now().roles.as_ref().map(|roles| {
+    // Not read yet (iohost just started): read now rather than fix the socket's role wrongly.
+    let mut known = shared.catalog.now();
+    if known.roles.is_none() {
+        known = shared.catalog.refresh().await;
+    }
+    let others = known.roles.as_ref().map(|roles| {
         roles
             .keys()
             .any(|r| r != AUTHENTICATED_ROLE && r != PUBLIC_ROLE)
@@ -99,7 +108,7 @@ fn narrowed(mut identity: Identity, shared: &SharedRef) -> Identity {
         static WARNED: std::sync::Once = std::sync::Once::new();
         WARNED.call_once(|| {
             tracing::warn!(
-                "strapi.api_token is not set, so users' roles cannot be read, and Strapi has roles besides Public and Authenticated (or they are not read yet): users connect as `{UNKNOWN_ROLE}` and get no role's content events; set strapi.api_token"
+                "strapi.api_token is not set, so users' roles cannot be read, and Strapi has roles besides Public and Authenticated (or they cannot be read): users connect as `{UNKNOWN_ROLE}` and get no role's content events; set strapi.api_token"
             );
         });
         identity.role = UNKNOWN_ROLE.to_owned();

@@ -39,6 +39,7 @@ use crate::strapi::shape::{Findings, Shaper};
 
 mod plugin;
 mod users;
+pub use users::UserChanges;
 
 /// How long a notification is remembered to drop a repeat of it.
 const REMEMBER: Duration = Duration::from_secs(600);
@@ -68,6 +69,8 @@ pub struct Parts {
     pub handlers: Arc<crate::handlers::Runtime>,
     /// Every node's sockets, for events a handler narrowed to some rooms.
     pub directory: Arc<crate::sockets::Directory>,
+    /// News of changed users for every node.
+    pub users: Arc<UserChanges>,
 }
 
 #[derive(Clone)]

@@ -5,16 +5,74 @@
 //! (deleted, blocked, unconfirmed, another role). The client connects again as the user now is,
 //! or is refused with the reason.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use serde_json::{Map, Value};
 
 use super::WebhookState;
-use crate::auth::AuthError;
+use crate::auth::{AuthError, Authenticator};
+use crate::cluster::{Backplane, Exchange};
 use crate::rooms::USER_ROOM_PREFIX;
 use crate::sockets::directory::Act;
 use crate::strapi::content::Action;
 
 /// users-permissions' user type.
 pub const USER_UID: &str = "plugin::users-permissions.user";
+
+/// Tells every node that a user changed, so that none lets them connect again on what its
+/// cache remembers of them (a client disconnected here may come back through another node).
+pub struct UserChanges {
+    exchange: Arc<Exchange<u64, ()>>,
+    auth: Arc<Authenticator>,
+}
+
+impl UserChanges {
+    /// Answers the other nodes' news of changed users by forgetting them here.
+    pub async fn serve(
+        backplane: Backplane,
+        prefix: &str,
+        node: &str,
+        deadline: Duration,
+        auth: Arc<Authenticator>,
+    ) -> Result<Arc<Self>, redis::RedisError> {
+        let exchange = Arc::new(Exchange::new(
+            backplane,
+            &format!("{prefix}:users"),
+            node,
+            deadline,
+        ));
+        let forgets = auth.clone();
+        exchange
+            .clone()
+            .serve(move |user: u64| {
+                forgets.forget(user);
+                async {}
+            })
+            .await?;
+        Ok(Arc::new(Self { exchange, auth }))
+    }
+
+    /// Forgets user `id` here and on every node that answers within the cluster's deadline.
+    async fn forget_everywhere(&self, id: u64) {
+        self.auth.forget(id);
+        let gathered = self.exchange.ask(&id).await;
+        if !gathered.complete() {
+            tracing::warn!(
+                user = id,
+                answered = gathered.answered(),
+                nodes = gathered.nodes(),
+                "nodes did not confirm forgetting a changed user: they may admit them as they were for up to strapi.identity_cache_ms"
+            );
+        }
+    }
+}
+
+impl std::fmt::Debug for UserChanges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserChanges").finish_non_exhaustive()
+    }
+}
 
 /// What the change means for the user's sockets.
 #[derive(Debug, PartialEq)]
@@ -42,12 +100,17 @@ pub(super) fn watch(state: &WebhookState, uid: &str, action: Action, entry: &Map
 }
 
 async fn recheck(state: &WebhookState, id: u64, action: Action, flagged: bool) {
+    // Before anything is disconnected: a client that connects again, through any node, is
+    // looked up afresh.
+    state.parts.users.forget_everywhere(id).await;
     let verdict = if action == Action::Delete {
-        state.parts.auth.forget(id);
         Verdict::Gone("deleted in Strapi".to_owned())
     } else {
         match state.parts.auth.recheck(id).await {
             Some(Ok(identity)) => Verdict::Role(identity.role),
+            Some(Err(AuthError::Unavailable)) if flagged => {
+                Verdict::Gone("blocked or unconfirmed in Strapi".to_owned())
+            }
             Some(Err(AuthError::Unavailable)) => {
                 tracing::warn!(
                     user = id,
