@@ -656,7 +656,11 @@ impl sockets::Host for InstanceState {
 
 impl kv::Host for InstanceState {
     async fn get(&mut self, key: String) -> Result<Option<String>, kv::Error> {
-        let wait = self.kv_wait()?;
+        let Some(wait) = self.kv_wait()? else {
+            // The in-process store answers at once: nothing to time.
+            let got = self.kv.get(&self.kv_space, &key).await;
+            return got.map_err(|e| self.kv_error(e));
+        };
         let got = Self::waited(wait, self.kv.get(&self.kv_space, &key)).await;
         self.kv_answer(got)
     }
@@ -668,13 +672,19 @@ impl kv::Host for InstanceState {
         ttl_ms: Option<u64>,
     ) -> Result<(), kv::Error> {
         let ttl = crate::store::ttl(ttl_ms);
-        let wait = self.kv_wait()?;
+        let Some(wait) = self.kv_wait()? else {
+            let set = self.kv.set(&self.kv_space, &key, value, ttl).await;
+            return set.map_err(|e| self.kv_error(e));
+        };
         let set = Self::waited(wait, self.kv.set(&self.kv_space, &key, value, ttl)).await;
         self.kv_answer(set)
     }
 
     async fn delete(&mut self, key: String) -> Result<bool, kv::Error> {
-        let wait = self.kv_wait()?;
+        let Some(wait) = self.kv_wait()? else {
+            let deleted = self.kv.delete(&self.kv_space, &key).await;
+            return deleted.map_err(|e| self.kv_error(e));
+        };
         let deleted = Self::waited(wait, self.kv.delete(&self.kv_space, &key)).await;
         self.kv_answer(deleted)
     }
@@ -686,7 +696,10 @@ impl kv::Host for InstanceState {
         ttl_ms: Option<u64>,
     ) -> Result<i64, kv::Error> {
         let ttl = crate::store::ttl(ttl_ms);
-        let wait = self.kv_wait()?;
+        let Some(wait) = self.kv_wait()? else {
+            let value = self.kv.incr(&self.kv_space, &key, delta, ttl).await;
+            return value.map_err(|e| self.kv_error(e));
+        };
         let value = Self::waited(wait, self.kv.incr(&self.kv_space, &key, delta, ttl)).await;
         self.kv_answer(value)
     }
@@ -699,7 +712,13 @@ impl kv::Host for InstanceState {
         ttl_ms: Option<u64>,
     ) -> Result<bool, kv::Error> {
         let ttl = crate::store::ttl(ttl_ms);
-        let wait = self.kv_wait()?;
+        let Some(wait) = self.kv_wait()? else {
+            let set = self
+                .kv
+                .compare_and_set(&self.kv_space, &key, expected.as_deref(), value, ttl)
+                .await;
+            return set.map_err(|e| self.kv_error(e));
+        };
         let set = Self::waited(
             wait,
             self.kv
@@ -710,7 +729,10 @@ impl kv::Host for InstanceState {
     }
 
     async fn keys(&mut self, prefix: String) -> Result<Vec<String>, kv::Error> {
-        let wait = self.kv_wait()?;
+        let Some(wait) = self.kv_wait()? else {
+            let keys = self.kv.keys(&self.kv_space, &prefix).await;
+            return keys.map_err(|e| self.kv_error(e));
+        };
         let keys = Self::waited(wait, self.kv.keys(&self.kv_space, &prefix)).await;
         self.kv_answer(keys)
     }
@@ -726,8 +748,6 @@ struct KvWait {
 
 /// How a waited KV operation ended.
 enum KvWaited<T> {
-    /// The in-process store, which never waits.
-    Now(Result<T, KvError>),
     Done(Result<T, KvError>, Duration),
     /// `kv_wait_ms` ran out during it.
     OutOfTime(Duration),
@@ -759,12 +779,9 @@ impl InstanceState {
     }
 
     async fn waited<T>(
-        wait: Option<KvWait>,
+        wait: KvWait,
         op: impl std::future::Future<Output = Result<T, KvError>>,
     ) -> KvWaited<T> {
-        let Some(wait) = wait else {
-            return KvWaited::Now(op.await);
-        };
         let done = tokio::time::timeout(wait.left, op).await;
         let took = wait.started.elapsed();
         match done {
@@ -775,7 +792,6 @@ impl InstanceState {
 
     fn kv_answer<T>(&mut self, waited: KvWaited<T>) -> Result<T, kv::Error> {
         let result = match waited {
-            KvWaited::Now(result) => result,
             KvWaited::Done(result, took) => {
                 self.budget.waited_for_kv(took);
                 result
