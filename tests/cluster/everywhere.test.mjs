@@ -236,6 +236,17 @@ describe('every node answers for the whole cluster', () => {
     }
   });
 
+  it('a handler looping on KV in Redis is stopped at kv_wait_ms (1 s), not at its quota minutes later', async () => {
+    const s = await connect(nodes[0].url);
+    const started = Date.now();
+    const looped = await ask(s, 'hostile:kv', { count: 1000000, bytes: 1 });
+    assert.ok(looped.stored > 0 && looped.stored < 100000, JSON.stringify(looped));
+    assert.match(looped.error, /this call waited 1000 ms for the KV store in all, the most \[handlers\.limits\] kv_wait_ms allows/);
+    console.log(`KV loop on Redis: ${looped.stored} writes in ${Date.now() - started} ms`);
+    // The next call has its own budget.
+    assert.equal((await ask(s, 'hostile:kv', { count: 1, bytes: 1 })).stored, 1);
+  });
+
   it('a node that does not answer in time: answers say partial, and an action on its socket fails as such', async () => {
     closeAll();
     const placed = await crowd();
