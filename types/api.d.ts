@@ -359,6 +359,14 @@ export interface components {
              */
             kv_mb: number;
             /**
+             * Format: int64
+             * @description Longest one call may wait for the KV store when it is Redis, all its operations
+             *     together (past it they fail as `unavailable`); not counted in `call_timeout_ms`. The
+             *     in-process store never waits.
+             * @default 1000
+             */
+            kv_wait_ms: number;
+            /**
              * @description Instances of one handler version running at once; further calls wait for one.
              * @default 16
              */
