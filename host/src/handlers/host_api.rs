@@ -34,6 +34,8 @@ pub struct CallMeter {
     base: quanta::Instant,
     /// When the current call began (nanoseconds after `base`).
     started: AtomicU64,
+    /// How long the current call may run, in nanoseconds.
+    limit: AtomicU64,
     /// Nanoseconds counted up to `resumed` (or `paused_at`, while paused).
     ran: AtomicU64,
     /// When the current poll began (nanoseconds after `base`).
@@ -59,6 +61,7 @@ impl CallMeter {
         Self {
             base: quanta::Instant::now(),
             started: AtomicU64::new(0),
+            limit: AtomicU64::new(0),
             ran: AtomicU64::new(0),
             resumed: AtomicU64::new(0),
             paused_at: AtomicU64::new(0),
@@ -75,9 +78,11 @@ impl CallMeter {
         elapsed.as_nanos() as u64
     }
 
-    fn reset(&self) {
+    fn reset(&self, limit: Duration) {
         let now = self.now();
         self.started.store(now, Ordering::Relaxed);
+        let limit = u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX);
+        self.limit.store(limit, Ordering::Relaxed);
         self.ran.store(0, Ordering::Relaxed);
         self.resumed.store(now, Ordering::Relaxed);
         self.paused.store(false, Ordering::Relaxed);
@@ -141,6 +146,11 @@ impl CallMeter {
         Duration::from_nanos(counted.saturating_add(current))
     }
 
+    /// How much of the call's limit is left.
+    pub(super) fn left(&self) -> Duration {
+        Duration::from_nanos(self.limit.load(Ordering::Relaxed)).saturating_sub(self.ran())
+    }
+
     /// Wall-clock time since the call began, waits included.
     pub(super) fn since_start(&self) -> Duration {
         Duration::from_nanos(
@@ -187,7 +197,6 @@ pub struct InstanceState {
     pub(super) budget: super::limits::ActionBudget,
     /// How long the current call has run, and may run.
     pub(super) meter: Arc<CallMeter>,
-    call_limit: Duration,
     /// Time the current call spent waiting for Strapi, bounded by `[handlers.strapi]
     /// call_budget_ms`.
     waited: Duration,
@@ -241,7 +250,6 @@ impl InstanceState {
             outbox: Vec::new(),
             budget,
             meter: Arc::new(CallMeter::new()),
-            call_limit: Duration::ZERO,
             waited: Duration::ZERO,
             room_queries: 0,
             acting_user: None,
@@ -259,9 +267,8 @@ impl InstanceState {
 
     /// A call begins that may run for `limit`.
     pub(super) fn start_call(&mut self, limit: Duration) {
-        self.meter.reset();
+        self.meter.reset(limit);
         self.budget.reset();
-        self.call_limit = limit;
         self.waited = Duration::ZERO;
         self.room_queries = 0;
         self.acting_user = None;
@@ -272,7 +279,7 @@ impl InstanceState {
 
     /// Has the current call run for its whole limit?
     pub(super) fn call_over(&self) -> bool {
-        self.meter.ran() >= self.call_limit
+        self.meter.left().is_zero()
     }
 
     /// Refuses `room` when it is one of iohost's reserved rooms the operator did not grant this
@@ -939,7 +946,7 @@ mod tests {
     fn the_meter_counts_polls_and_waits_but_not_excused_waits() {
         let ms = Duration::from_millis;
         let meter = Arc::new(CallMeter::new());
-        meter.reset();
+        meter.reset(ms(1000));
         let started = meter.started.load(Ordering::Relaxed);
         // The first poll begins where the call began: no second reading.
         meter.resumed();
@@ -971,7 +978,7 @@ mod tests {
         assert!(ran >= counted, "{ran:?} < {counted:?}");
         assert!(ran + ms(80) <= wall, "{ran:?} + 80 ms > {wall:?}");
         // A new call starts from nothing.
-        meter.reset();
+        meter.reset(ms(1000));
         assert!(meter.ran() < ms(25), "{:?}", meter.ran());
     }
 }

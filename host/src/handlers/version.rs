@@ -256,28 +256,18 @@ impl Handler {
         let mut lease = self.lease(Waits::Bounded).await?;
         let on_socket_event = lease.instance.on_socket_event;
         let (store, bindings, meter) = lease.parts();
-        let limit = self.call_timeout();
         store.data_mut().acting_user = socket.acting().user;
         let result = match on_socket_event {
             Some(func) => {
                 store.data_mut().call_socket = Some(socket.clone());
                 let typed = typed_socket_event(func);
                 let call = typed.call_async(&mut *store, (Resource::new_borrow(0), event));
-                let result = Metered::new(call, meter, limit)
-                    .await
-                    .map(|(result,)| result);
+                let result = Metered::new(call, meter).await.map(|(result,)| result);
                 // Not kept while the instance waits idle for its next call.
                 store.data_mut().call_socket = None;
                 result
             }
-            None => {
-                Metered::new(
-                    bindings.call_on_event(store, socket.info(), event),
-                    meter,
-                    limit,
-                )
-                .await
-            }
+            None => Metered::new(bindings.call_on_event(store, socket.info(), event), meter).await,
         };
         lease.finish(result)
     }
@@ -288,9 +278,8 @@ impl Handler {
     ) -> Result<(ConnectResult, Vec<Action>), CallError> {
         let mut lease = self.lease(Waits::Always).await?;
         let (store, bindings, meter) = lease.parts();
-        let limit = self.call_timeout();
         store.data_mut().acting_user = socket.user.as_ref().map(|u| u.id);
-        let result = Metered::new(bindings.call_on_connect(store, socket), meter, limit).await;
+        let result = Metered::new(bindings.call_on_connect(store, socket), meter).await;
         lease.finish(result)
     }
 
@@ -301,22 +290,15 @@ impl Handler {
     ) -> Result<((), Vec<Action>), CallError> {
         let mut lease = self.lease(Waits::Always).await?;
         let (store, bindings, meter) = lease.parts();
-        let limit = self.call_timeout();
         store.data_mut().acting_user = socket.user.as_ref().map(|u| u.id);
-        let result = Metered::new(
-            bindings.call_on_disconnect(store, socket, reason),
-            meter,
-            limit,
-        )
-        .await;
+        let result = Metered::new(bindings.call_on_disconnect(store, socket, reason), meter).await;
         lease.finish(result)
     }
 
     pub async fn on_tick(&self) -> Result<((), Vec<Action>), CallError> {
         let mut lease = self.lease(Waits::Bounded).await?;
         let (store, bindings, meter) = lease.parts();
-        let limit = self.call_timeout();
-        let result = Metered::new(bindings.call_on_tick(store), meter, limit).await;
+        let result = Metered::new(bindings.call_on_tick(store), meter).await;
         lease.finish(result)
     }
 
@@ -346,11 +328,8 @@ impl Handler {
             return lease.finish(Ok(ContentResult::Pass));
         };
         let (store, _, meter) = lease.parts();
-        let limit = self.call_timeout();
         let call = on_content.call_async(&mut *store, (event.clone(),));
-        let result = Metered::new(call, meter, limit)
-            .await
-            .map(|(result,)| result);
+        let result = Metered::new(call, meter).await.map(|(result,)| result);
         lease.finish(result)
     }
 
@@ -426,7 +405,6 @@ impl Handler {
         let instance = Metered::new(
             self.pre.instance_pre().instantiate_async(&mut store),
             meter.clone(),
-            init_limit,
         )
         .await
         .map_err(|e| self.fault(e, init_limit))?;
@@ -454,18 +432,14 @@ impl Handler {
             )?),
             None => None,
         };
-        let registration = Metered::new(
-            bindings.call_init(&mut store, &self.config_json),
-            meter,
-            init_limit,
-        )
-        .await
-        .map_err(|e| self.fault(e, init_limit))?
-        .and_then(bounded_registration)
-        .map_err(|reason| CallError::InitRefused {
-            handler: self.name.to_string(),
-            reason,
-        })?;
+        let registration = Metered::new(bindings.call_init(&mut store, &self.config_json), meter)
+            .await
+            .map_err(|e| self.fault(e, init_limit))?
+            .and_then(bounded_registration)
+            .map_err(|reason| CallError::InitRefused {
+                handler: self.name.to_string(),
+                reason,
+            })?;
         // Actions requested by `init` have no socket to act for; they are dropped.
         store.data_mut().outbox.clear();
         self.stats.instances_created.fetch_add(1, Ordering::Relaxed);
@@ -641,25 +615,23 @@ enum Waits {
 }
 
 pin_project_lite::pin_project! {
-    /// A guest call, metered by its [`CallMeter`], and stopped once the meter passes `limit`:
-    /// at an epoch tick while the guest runs (the store's deadline callback), or by a timer
-    /// while it waits for something whose wait counts. The timer is made only when a call
-    /// first waits so; a call that never waits pays nothing for it.
+    /// A guest call, metered by its [`CallMeter`], and stopped once the meter passes the
+    /// call's limit: at an epoch tick while the guest runs (the store's deadline callback), or
+    /// by a timer while it waits for something whose wait counts. The timer is made only when
+    /// a call first waits so; a call that never waits pays nothing for it.
     struct Metered<F> {
         #[pin]
         call: F,
         meter: Arc<CallMeter>,
-        limit: Duration,
         timer: Option<Pin<Box<tokio::time::Sleep>>>,
     }
 }
 
 impl<F> Metered<F> {
-    fn new(call: F, meter: Arc<CallMeter>, limit: Duration) -> Self {
+    fn new(call: F, meter: Arc<CallMeter>) -> Self {
         Self {
             call,
             meter,
-            limit,
             timer: None,
         }
     }
@@ -682,10 +654,10 @@ where
             return Poll::Ready(result);
         }
         if this.meter.paused() {
-            // Waits for acks and Strapi end on budgets of their own; a yield is over soon.
+            // Excused waits end on bounds of their own (see `CallMeter`); a yield is over soon.
             return Poll::Pending;
         }
-        let left = this.limit.saturating_sub(this.meter.ran());
+        let left = this.meter.left();
         let deadline = tokio::time::Instant::now() + left;
         let timer = match this.timer {
             Some(timer) => {
