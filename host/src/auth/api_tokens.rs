@@ -285,8 +285,7 @@ impl ApiTokens {
             );
         }
         tracing::debug!(count = tokens.len(), "read Strapi's API tokens");
-        let listed: Vec<ApiToken> = tokens.values().cloned().collect();
-        let clashing = crate::strapi::tokens::clashing(&listed);
+        let clashing = crate::strapi::tokens::clashing(tokens.values());
         if !clashing.is_empty() {
             tracing::warn!(
                 tokens = ?clashing,

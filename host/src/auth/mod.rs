@@ -184,12 +184,11 @@ impl Authenticator {
         standing(user)
     }
 
-    /// Who user `id` is in Strapi now, read again with iohost's API token (what a socket of
-    /// theirs that connected earlier should be); the cache is refreshed with it. `None` without
-    /// `strapi.api_token`: a user can then be read only with their own token. A deleted user
-    /// is `Invalid`, as their token would be.
+    /// Who user `id` is in Strapi now, read again with iohost's API token past the cache (what
+    /// a socket of theirs that connected earlier should be); the cache keeps the answer. `None`
+    /// without `strapi.api_token`: a user can then be read only with their own token. A
+    /// deleted user is `Invalid`, as their token would be.
     pub async fn recheck(&self, id: u64) -> Option<Result<Identity, AuthError>> {
-        self.forget(id);
         if !self.reads_roles() {
             return None;
         }

@@ -60,19 +60,17 @@ async fn identify(
         shared.gate.session_joined(client.ip);
     }
     let from = client.map(|c| c.ip);
-    let identity = match shared
-        .auth
-        .identify(&auth, query_token.as_deref(), from)
-        .await
-    {
-        Ok(identity) => Ok(narrowed(identity, &shared).await),
-        Err(e) => Err(e),
+    let identified = async {
+        let identity = shared
+            .auth
+            .identify(&auth, query_token.as_deref(), from)
+            .await?;
+        let identity = narrowed(identity, &shared).await;
+        crate::auth::admit(&shared.settings.now().access, &identity, socket.ns())?;
+        Ok::<_, AuthError>(identity)
     };
-    let identity = identity
-        .and_then(|identity| {
-            crate::auth::admit(&shared.settings.now().access, &identity, socket.ns())
-                .map(|()| identity)
-        })
+    let identity = identified
+        .await
         .inspect_err(|e| tracing::info!(ns = socket.ns(), "refused a connection: {e}"))?;
     let verified = identity.user.is_some() || identity.role.starts_with(TOKEN_ROLE_PREFIX);
     if verified && let Some(fields) = auth.as_object_mut() {

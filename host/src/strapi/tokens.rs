@@ -71,7 +71,7 @@ pub fn grants(tokens: &[ApiToken]) -> BTreeMap<String, Grant<'_>> {
 }
 
 /// Names of tokens that share a slug with another: their sockets get no content events.
-pub fn clashing(tokens: &[ApiToken]) -> Vec<String> {
+pub fn clashing<'a>(tokens: impl IntoIterator<Item = &'a ApiToken>) -> Vec<String> {
     let mut by_slug: BTreeMap<String, Vec<&str>> = BTreeMap::new();
     for token in tokens {
         by_slug.entry(token.slug()).or_default().push(&token.name);
