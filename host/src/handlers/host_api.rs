@@ -604,11 +604,11 @@ impl sockets::Host for InstanceState {
                 "timeout-ms must be 1 to {MAX_ACK_TIMEOUT_MS}, not {timeout_ms}"
             ));
         }
-        let left = self.budget.ack_wait_left();
+        let left = self.budget.acks.left();
         if left.is_zero() {
             return Err(format!(
                 "this call waited {} ms for acks already, the most [handlers.limits] ack_wait_ms allows",
-                self.budget.ack_wait_max().as_millis()
+                self.budget.acks.max().as_millis()
             ));
         }
         if let Target::Room(room) = &target {
@@ -632,7 +632,7 @@ impl sockets::Host for InstanceState {
         let excused = self.meter.excuse_wait();
         let acks = crate::sockets::emit_with_ack(targets, &event, &args, wait, caps).await;
         drop(excused);
-        self.budget.waited_for_acks(started.elapsed());
+        self.budget.acks.waited(started.elapsed());
         Ok(bounded_acks(acks?))
     }
 
@@ -767,7 +767,7 @@ impl InstanceState {
         if matches!(self.kv, Kv::Memory(_)) {
             return Ok(None);
         }
-        let left = self.budget.kv_wait_left();
+        let left = self.budget.kv.left();
         if left.is_zero() {
             return Err(self.kv_out_of_time());
         }
@@ -781,7 +781,7 @@ impl InstanceState {
     fn kv_out_of_time(&self) -> kv::Error {
         kv::Error::Unavailable(format!(
             "this call waited {} ms for the KV store in all, the most [handlers.limits] kv_wait_ms allows",
-            self.budget.kv_wait_max().as_millis()
+            self.budget.kv.max().as_millis()
         ))
     }
 
@@ -800,11 +800,11 @@ impl InstanceState {
     fn kv_answer<T>(&mut self, waited: KvWaited<T>) -> Result<T, kv::Error> {
         let result = match waited {
             KvWaited::Done(result, took) => {
-                self.budget.waited_for_kv(took);
+                self.budget.kv.waited(took);
                 result
             }
             KvWaited::OutOfTime(took) => {
-                self.budget.waited_for_kv(took);
+                self.budget.kv.waited(took);
                 return Err(self.kv_out_of_time());
             }
         };

@@ -30,21 +30,52 @@ pub enum Exceeded {
     ActionBytes { max: usize },
 }
 
+/// How long one call may wait for one kind of thing (acks, the KV store on Redis), all its
+/// waits together; past it, further waits are refused.
+#[derive(Debug, Clone)]
+pub struct WaitBudget {
+    max: std::time::Duration,
+    waited: std::time::Duration,
+}
+
+impl WaitBudget {
+    pub fn new(max: std::time::Duration) -> Self {
+        Self {
+            max,
+            waited: std::time::Duration::ZERO,
+        }
+    }
+
+    /// How long the call may still wait.
+    pub fn left(&self) -> std::time::Duration {
+        self.max.saturating_sub(self.waited)
+    }
+
+    /// The whole wait one call may spend.
+    pub fn max(&self) -> std::time::Duration {
+        self.max
+    }
+
+    /// The call waited `took`.
+    pub fn waited(&mut self, took: std::time::Duration) {
+        self.waited += took;
+    }
+}
+
 /// The actions (emits, joins, ...) one call may ask iohost to hold until it returns, and how
-/// long it may wait for acks. Past the number or bytes of actions the call is failed: the rest
-/// of what it asks is not kept, and its instance's next epoch tick (or its return) ends it with
-/// [`Exceeded`]. Past its ack wait, further waits are refused.
+/// long it may wait for acks and for the KV store. Past the number or bytes of actions the
+/// call is failed: the rest of what it asks is not kept, and its instance's next epoch tick (or
+/// its return) ends it with [`Exceeded`].
 #[derive(Debug, Clone)]
 pub struct ActionBudget {
     max: usize,
     max_bytes: usize,
-    ack_wait_max: std::time::Duration,
-    kv_wait_max: std::time::Duration,
     used: usize,
     bytes: usize,
-    ack_waited: std::time::Duration,
-    kv_waited: std::time::Duration,
     exceeded: Option<Exceeded>,
+    pub acks: WaitBudget,
+    /// The KV store's wait, when it is Redis.
+    pub kv: WaitBudget,
 }
 
 impl ActionBudget {
@@ -57,13 +88,11 @@ impl ActionBudget {
         Self {
             max,
             max_bytes,
-            ack_wait_max,
-            kv_wait_max,
             used: 0,
             bytes: 0,
-            ack_waited: std::time::Duration::ZERO,
-            kv_waited: std::time::Duration::ZERO,
             exceeded: None,
+            acks: WaitBudget::new(ack_wait_max),
+            kv: WaitBudget::new(kv_wait_max),
         }
     }
 
@@ -71,38 +100,9 @@ impl ActionBudget {
     pub fn reset(&mut self) {
         self.used = 0;
         self.bytes = 0;
-        self.ack_waited = std::time::Duration::ZERO;
-        self.kv_waited = std::time::Duration::ZERO;
         self.exceeded = None;
-    }
-
-    /// How long the call may still wait for the KV store (Redis), and the whole of it.
-    pub fn kv_wait_left(&self) -> std::time::Duration {
-        self.kv_wait_max.saturating_sub(self.kv_waited)
-    }
-
-    pub fn kv_wait_max(&self) -> std::time::Duration {
-        self.kv_wait_max
-    }
-
-    /// The call waited `took` for the KV store.
-    pub fn waited_for_kv(&mut self, took: std::time::Duration) {
-        self.kv_waited += took;
-    }
-
-    /// How long the call may still wait for acks.
-    pub fn ack_wait_left(&self) -> std::time::Duration {
-        self.ack_wait_max.saturating_sub(self.ack_waited)
-    }
-
-    /// The whole ack wait one call may spend.
-    pub fn ack_wait_max(&self) -> std::time::Duration {
-        self.ack_wait_max
-    }
-
-    /// The call waited `took` for acks.
-    pub fn waited_for_acks(&mut self, took: std::time::Duration) {
-        self.ack_waited += took;
+        self.acks = WaitBudget::new(self.acks.max);
+        self.kv = WaitBudget::new(self.kv.max);
     }
 
     /// Bytes the actions may still hold.
@@ -279,13 +279,13 @@ mod tests {
         assert!(!budget.spend_bytes(1));
         // The KV store's wait (Redis), apart from acks'.
         budget.reset();
-        budget.waited_for_kv(ms(4));
-        assert_eq!(budget.kv_wait_left(), ms(3));
-        assert_eq!(budget.ack_wait_left(), ms(5));
-        budget.waited_for_kv(ms(4));
-        assert!(budget.kv_wait_left().is_zero());
+        budget.kv.waited(ms(4));
+        assert_eq!(budget.kv.left(), ms(3));
+        assert_eq!(budget.acks.left(), ms(5));
+        budget.kv.waited(ms(4));
+        assert!(budget.kv.left().is_zero());
         budget.reset();
-        assert_eq!(budget.kv_wait_left(), ms(7));
+        assert_eq!(budget.kv.left(), ms(7));
     }
 
     #[test]
